@@ -1,0 +1,1 @@
+"""Estafette: operator CLI, shared runtime and local developer tools."""
