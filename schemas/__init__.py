@@ -1,0 +1,12 @@
+"""Estafette event contracts (v1): the envelope, every event, and the topic registry.
+
+This package is the only place where topic names live. Services import events and topics from here;
+changes within v1 are additive only (see tests/contract).
+"""
+
+from schemas import events as _events
+from schemas.envelope import Event
+from schemas.events import *  # noqa: F403
+from schemas.topics import TOPICS, Topic, topic_for
+
+__all__ = ["TOPICS", "Event", "Topic", "topic_for", "decode_event", "ALL_EVENTS", *_events.__all__]

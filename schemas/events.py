@@ -1,0 +1,226 @@
+"""Every v1 event. Field changes within v1 must be additive (new optional fields only)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, TypeAdapter
+
+from schemas.envelope import Event
+
+Language = Literal["nl", "de", "en"]
+OfferFormat = Literal["visit", "workshop", "webinar", "digital_tour"]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+
+
+# --- editions ---------------------------------------------------------------------------------
+class EditionOpened(Event):
+    key_field: ClassVar[str] = "edition"
+    event_type: Literal["EditionOpened"] = "EditionOpened"
+    name: str
+    signup_deadline: AwareDatetime
+    starts_on: date
+    ends_on: date
+    languages: list[Language] = ["nl"]
+
+
+class EditionClosed(Event):
+    key_field: ClassVar[str] = "edition"
+    event_type: Literal["EditionClosed"] = "EditionClosed"
+    reason: str = ""
+
+
+# --- offers -----------------------------------------------------------------------------------
+class OfferPublished(Event):
+    key_field: ClassVar[str] = "offer_id"
+    event_type: Literal["OfferPublished"] = "OfferPublished"
+    offer_id: Id
+    host_org: Id
+    title: str
+    date: date
+    capacity: int = Field(ge=0)
+    max_per_org: int | None = Field(default=None, ge=1)
+    format: OfferFormat = "visit"
+    location: str = ""
+
+
+class OfferCancelled(Event):
+    key_field: ClassVar[str] = "offer_id"
+    event_type: Literal["OfferCancelled"] = "OfferCancelled"
+    offer_id: Id
+    reason: str = ""
+
+
+# --- sign-ups ---------------------------------------------------------------------------------
+class SignupSubmitted(Event):
+    """A participant signed up. Carries contact data (personal data): never log it."""
+
+    key_field: ClassVar[str] = "signup_id"
+    event_type: Literal["SignupSubmitted"] = "SignupSubmitted"
+    signup_id: Id
+    org: Id
+    name: str
+    email: EmailStr
+    language: Language = "nl"
+    choices: list[Id] = Field(min_length=1)
+    available: list[date] | None = None
+    max_visits: int = Field(default=1, ge=1)
+    signed_up_at: AwareDatetime
+
+
+class SignupWithdrawn(Event):
+    key_field: ClassVar[str] = "signup_id"
+    event_type: Literal["SignupWithdrawn"] = "SignupWithdrawn"
+    signup_id: Id
+
+
+# --- matches ----------------------------------------------------------------------------------
+class Recipient(BaseModel):
+    """Who to tell (event-carried, so notifications need not keep a copy of every sign-up)."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    email: EmailStr
+    language: Language = "nl"
+
+
+class OfferSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    offer_id: Id
+    host_org: Id
+    title: str
+    date: date
+    format: OfferFormat = "visit"
+    location: str = ""
+
+
+class MatchAssigned(Event):
+    key_field: ClassVar[str] = "signup_id"
+    event_type: Literal["MatchAssigned"] = "MatchAssigned"
+    signup_id: Id
+    run_id: uuid.UUID
+    rank: int = Field(ge=1)
+    offer: OfferSummary
+    recipient: Recipient
+
+
+class MatchWaitlisted(Event):
+    key_field: ClassVar[str] = "signup_id"
+    event_type: Literal["MatchWaitlisted"] = "MatchWaitlisted"
+    signup_id: Id
+    run_id: uuid.UUID
+    position: int = Field(ge=1)
+    reason_code: str
+    recipient: Recipient
+
+
+class MatchUnmatched(Event):
+    key_field: ClassVar[str] = "signup_id"
+    event_type: Literal["MatchUnmatched"] = "MatchUnmatched"
+    signup_id: Id
+    run_id: uuid.UUID
+    reason_code: str = Field(description="Machine-readable: all_full, own_org, unavailable, org_cap, ...")
+    reason: str = Field(description="Short English explanation.")
+    recipient: Recipient
+
+
+# --- notifications ----------------------------------------------------------------------------
+class NotificationRequested(Event):
+    key_field: ClassVar[str] = "notification_id"
+    event_type: Literal["NotificationRequested"] = "NotificationRequested"
+    notification_id: uuid.UUID
+    template: str
+    recipient: Recipient
+    context: dict[str, str | int | None] = {}
+
+
+class NotificationSent(Event):
+    key_field: ClassVar[str] = "notification_id"
+    event_type: Literal["NotificationSent"] = "NotificationSent"
+    notification_id: uuid.UUID
+    template: str
+    signup_id: Id | None = None
+
+
+class NotificationFailed(Event):
+    key_field: ClassVar[str] = "notification_id"
+    event_type: Literal["NotificationFailed"] = "NotificationFailed"
+    notification_id: uuid.UUID
+    template: str
+    signup_id: Id | None = None
+    permanent: bool
+    error: str
+
+
+# --- feedback and the national relay ---------------------------------------------------------
+class FeedbackSubmitted(Event):
+    key_field: ClassVar[str] = "feedback_id"
+    event_type: Literal["FeedbackSubmitted"] = "FeedbackSubmitted"
+    feedback_id: Id
+    signup_id: Id
+    offer_id: Id
+    rating: int = Field(ge=1, le=5)
+    learned: str = ""
+
+
+class RelayLegStarted(Event):
+    key_field: ClassVar[str] = "leg_id"
+    event_type: Literal["RelayLegStarted"] = "RelayLegStarted"
+    leg_id: Id
+    starts_on: date
+
+
+class RelayLegHandedOver(Event):
+    key_field: ClassVar[str] = "leg_id"
+    event_type: Literal["RelayLegHandedOver"] = "RelayLegHandedOver"
+    leg_id: Id
+    to_region: str
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    EditionOpened,
+    EditionClosed,
+    OfferPublished,
+    OfferCancelled,
+    SignupSubmitted,
+    SignupWithdrawn,
+    MatchAssigned,
+    MatchWaitlisted,
+    MatchUnmatched,
+    NotificationRequested,
+    NotificationSent,
+    NotificationFailed,
+    FeedbackSubmitted,
+    RelayLegStarted,
+    RelayLegHandedOver,
+)
+
+AnyEvent = Annotated[
+    EditionOpened
+    | EditionClosed
+    | OfferPublished
+    | OfferCancelled
+    | SignupSubmitted
+    | SignupWithdrawn
+    | MatchAssigned
+    | MatchWaitlisted
+    | MatchUnmatched
+    | NotificationRequested
+    | NotificationSent
+    | NotificationFailed
+    | FeedbackSubmitted
+    | RelayLegStarted
+    | RelayLegHandedOver,
+    Field(discriminator="event_type"),
+]
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)
+
+
+def decode_event(raw: bytes | str) -> Event:
+    """Parse one Kafka message value into its event class (raises pydantic.ValidationError)."""
+    return _ADAPTER.validate_json(raw)
+
+
+__all__ = [cls.__name__ for cls in ALL_EVENTS] + ["OfferSummary", "Recipient", "ALL_EVENTS", "decode_event"]
