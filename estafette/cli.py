@@ -10,7 +10,30 @@ import typer
 
 app = typer.Typer(no_args_is_help=True, help="Estafette operator commands.")
 match_app = typer.Typer(no_args_is_help=True, help="Matching: solve instance files, run an edition's match.")
+schemas_app = typer.Typer(no_args_is_help=True, help="Event contracts: JSON Schema and AsyncAPI documents.")
 app.add_typer(match_app, name="match")
+app.add_typer(schemas_app, name="schemas")
+
+
+@app.command()
+def serve(service: str = typer.Argument(..., help="registration | matching | notifications | reporting")) -> None:
+    """Run one service in the foreground (port from its settings, e.g. REGISTRATION_HTTP_PORT)."""
+    from estafette.serve import serve as run
+
+    run(service)
+
+
+@schemas_app.command("generate")
+def schemas_generate() -> None:
+    """Write schemas/jsonschema/v1/*.json from the event models (refuses non-additive changes)."""
+    from schemas.generate import generate
+
+    try:
+        written = generate()
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{len(written)} file(s) written" + (f": {', '.join(written)}" if written else ""))
 
 
 def _register() -> None:

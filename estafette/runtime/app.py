@@ -1,0 +1,200 @@
+"""Service app factory helpers.
+
+    rt = Runtime(settings, migrations=Path(__file__).parent / "migrations")
+    rt.subscribe(OFFERS, "offers", handlers.on_offer_event)
+    app = rt.asgi_app(http_api=fastapi_app)          # served by uvicorn
+
+The app is a FastStream `AsgiFastStream` (Kafka broker + lifecycle) that serves `/healthz` and
+`/metrics`, and hands every other HTTP path to the service's own FastAPI app, if it has one.
+Start-up: database pool, migrations, Kafka topics, then the broker (subscribers), then the outbox relay
+and any background loops. Shutdown runs in reverse and lets in-flight work finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import CollectorRegistry, make_asgi_app
+
+from estafette.runtime.consumer import BatchConsumer, ConsumerMetrics, Handler
+from estafette.runtime.db import create_pool, migrate
+from estafette.runtime.logging import configure_logging
+from estafette.runtime.outbox import OutboxRelay
+from estafette.runtime.settings import ServiceSettings
+from estafette.runtime.uow import UnitOfWork
+from schemas import TOPICS, Topic
+
+log = structlog.get_logger(__name__)
+
+#: A background loop: runs until the event is set, then returns.
+BackgroundLoop = Callable[[asyncio.Event], Awaitable[None]]
+
+
+async def ensure_topics(bootstrap: str, topics: tuple[Topic, ...] = TOPICS) -> list[str]:
+    """Create the registry's topics that do not exist yet; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            t.name,
+                            num_partitions=t.partitions,
+                            replication_factor=1,
+                            topic_configs={"cleanup.policy": t.cleanup_policy, "retention.ms": str(t.retention_ms)},
+                        )
+                        for t in missing
+                    ]
+                )
+            except TopicAlreadyExistsError:  # another service created them at the same moment
+                pass
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+class ServiceApp(AsgiFastStream):
+    """AsgiFastStream that passes unknown HTTP paths to the service's HTTP API (FastAPI)."""
+
+    def __init__(self, *args: Any, http_api: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.http_api = http_api
+
+    async def not_found(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.http_api is not None and scope["type"] == "http":
+            await self.http_api(scope, receive, send)
+        else:
+            await super().not_found(scope, receive, send)
+
+
+class Runtime:
+    """Everything a service's handlers and use cases need at run time, built once per app."""
+
+    def __init__(self, settings: ServiceSettings, migrations: Path) -> None:
+        configure_logging(settings.service_name, settings.log_level)
+        self.settings = settings
+        self.name = settings.service_name
+        self.migrations = migrations
+        self.registry = CollectorRegistry()
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap,
+            client_id=self.name,
+            enable_idempotence=True,
+            middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=self.name)],
+            logger=logging.getLogger(f"{self.name}.kafka"),
+        )
+        self.uow = UnitOfWork(settings.db_schema)
+        self.consumer_metrics = ConsumerMetrics(self.registry)
+        self.relay: OutboxRelay | None = None
+        self._loops: list[BackgroundLoop] = []
+        self._loop_tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+
+    # --- wiring -------------------------------------------------------------------------------
+    def subscribe(self, topic: Topic, name: str, handler: Handler) -> None:
+        """Hand each new event of `topic` to `handler(tx, event)` inside a transaction (see consumer.py)."""
+        consumer = BatchConsumer(f"{self.name}.{name}", handler, self.uow, self.settings, self.consumer_metrics)
+
+        async def consume(message: KafkaMessage) -> None:
+            records = message.raw_message
+            await consumer.handle(records if isinstance(records, tuple | list) else (records,))
+
+        consume.__name__ = f"{self.name}_{name}"
+        self.broker.subscriber(
+            topic.name,
+            group_id=self.name,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            batch=True,
+            max_records=self.settings.consume_batch_size,
+            title=f"{self.name}:{name}",
+        )(consume)
+
+    def background(self, loop: BackgroundLoop) -> None:
+        """Run `loop(stopping)` while the app runs (e.g. an e-mail sender)."""
+        self._loops.append(loop)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def _on_startup(self) -> None:
+        self.uow.pool = await create_pool(self.settings.database_url, self.settings.db_schema)
+        await migrate(self.uow.pool, self.settings.db_schema, self.migrations)
+        created = await ensure_topics(self.settings.kafka_bootstrap)
+        if created:
+            log.info("topics created", topics=created)
+
+    async def _after_startup(self) -> None:
+        assert self.uow.pool is not None
+        self.relay = OutboxRelay(
+            self.uow.pool,
+            self.broker,
+            self.settings.db_schema,
+            self.registry,
+            batch_size=self.settings.outbox_batch_size,
+            poll_seconds=self.settings.outbox_poll_seconds,
+        )
+        await self.relay.start()
+        self._loop_tasks = [asyncio.create_task(loop(self._stopping)) for loop in self._loops]
+        log.info("service started", port=self.settings.http_port)
+
+    async def _on_shutdown(self) -> None:
+        self._stopping.set()
+        await asyncio.gather(*self._loop_tasks, return_exceptions=True)
+        if self.relay:
+            await self.relay.stop()
+
+    async def _after_shutdown(self) -> None:
+        if self.uow.pool is not None:
+            await self.uow.pool.close()
+        log.info("service stopped")
+
+    async def health(self) -> dict[str, str]:
+        status = {"kafka": "down", "database": "down"}
+        try:
+            if await self.broker.ping(timeout=2):
+                status["kafka"] = "ok"
+        except Exception:  # noqa: BLE001 - reported as down
+            pass
+        try:
+            if self.uow.pool is not None:
+                async with asyncio.timeout(2):
+                    await self.uow.pool.fetchval("SELECT 1")
+                status["database"] = "ok"
+        except Exception:  # noqa: BLE001 - reported as down
+            pass
+        return status
+
+    def asgi_app(self, http_api: Any = None) -> ServiceApp:
+        @get
+        async def healthz(scope: Any) -> AsgiResponse:
+            status = await self.health()
+            ok = all(v == "ok" for v in status.values())
+            body = json.dumps({"service": self.name, "status": "ok" if ok else "unavailable", **status})
+            return AsgiResponse(body.encode(), status_code=200 if ok else 503, headers={"content-type": "application/json"})
+
+        return ServiceApp(
+            self.broker,
+            http_api=http_api,
+            asgi_routes=[("/healthz", healthz), ("/metrics", make_asgi_app(self.registry))],
+            on_startup=[self._on_startup],
+            after_startup=[self._after_startup],
+            on_shutdown=[self._on_shutdown],
+            after_shutdown=[self._after_shutdown],
+            asyncapi_path="/asyncapi",
+            logger=logging.getLogger(f"{self.name}.app"),
+        )

@@ -1,0 +1,36 @@
+"""Settings base. Each service subclasses it with its own env prefix (e.g. REGISTRATION_HTTP_PORT)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    service_name: str
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    database_url: str = Field(default="", description="Defaults to the local role and schema of the service.")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "INFO"
+    #: Records taken from Kafka per poll; they are handled in one database transaction.
+    consume_batch_size: int = 500
+    outbox_batch_size: int = 500
+    outbox_poll_seconds: float = 1.0
+    handler_attempts: int = 3
+    #: Comma-separated fault-injection points, for crash tests only (e.g. "crash_after_commit").
+    failpoints: str = ""
+
+    def model_post_init(self, __context: object) -> None:
+        if not self.database_url:
+            name = self.service_name
+            self.database_url = f"postgresql://{name}:{name}@127.0.0.1:55432/estafette"
+
+    @property
+    def db_schema(self) -> str:
+        return self.service_name
+
+    def failpoint(self, name: str) -> bool:
+        return name in {p.strip() for p in self.failpoints.split(",")}

@@ -1,0 +1,14 @@
+"""App factory: `uvicorn --factory services.registration.main:create_app`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from estafette.runtime.app import Runtime, ServiceApp
+from services.registration.api import build_api
+from services.registration.config import RegistrationSettings
+
+
+def create_app(settings: RegistrationSettings | None = None) -> ServiceApp:
+    rt = Runtime(settings or RegistrationSettings(), migrations=Path(__file__).parent / "migrations")
+    return rt.asgi_app(http_api=build_api(rt.uow))
