@@ -1,0 +1,163 @@
+"""Test infrastructure: real Kafka, PostgreSQL and mail sink, started through the project's scripts.
+
+Tests use their own state dir (.local/test) and ports, so `make test` and `make run` can run side by
+side. Each test session starts from an empty Kafka log and a new database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = ROOT / ".local" / "test"
+KAFKA_PORT, KAFKA_CONTROLLER_PORT = 19092, 19093
+PG_PORT = 55442
+SMTP_PORT, MAIL_HTTP_PORT = 11025, 18025
+DB = "estafette_test"
+SERVICES = ("registration", "matching", "notifications", "reporting")
+HTTP_PORTS = {"registration": 18001, "matching": 18002, "notifications": 18003, "reporting": 18004}
+
+INFRA_ENV = {
+    "ESTAFETTE_STATE_DIR": str(STATE),
+    "KAFKA_PORT": str(KAFKA_PORT),
+    "KAFKA_CONTROLLER_PORT": str(KAFKA_CONTROLLER_PORT),
+    "PGPORT_ESTAFETTE": str(PG_PORT),
+    "MAILSINK_SMTP_PORT": str(SMTP_PORT),
+    "MAILSINK_HTTP_PORT": str(MAIL_HTTP_PORT),
+    "ESTAFETTE_PYTHON": sys.executable,
+}
+
+
+def script(name: str, *args: str, extra_env: dict[str, str] | None = None) -> None:
+    env = {**os.environ, **INFRA_ENV, **(extra_env or {})}
+    subprocess.run([str(ROOT / "deploy" / "local" / name), *args], env=env, check=True)
+
+
+@dataclass(frozen=True)
+class Infra:
+    kafka_bootstrap: str = f"127.0.0.1:{KAFKA_PORT}"
+    mail_api: str = f"http://127.0.0.1:{MAIL_HTTP_PORT}"
+
+    @staticmethod
+    def dsn(service: str) -> str:
+        return f"postgresql://{service}:{service}@127.0.0.1:{PG_PORT}/{DB}"
+
+    @staticmethod
+    def admin_dsn(db: str = DB) -> str:
+        return f"postgresql://postgres:postgres@127.0.0.1:{PG_PORT}/{db}"
+
+    def service_env(self, service: str) -> dict[str, str]:
+        """Environment for running `service` against the test infrastructure."""
+        prefix = service.upper()
+        return {
+            f"{prefix}_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            f"{prefix}_DATABASE_URL": self.dsn(service),
+            f"{prefix}_HTTP_PORT": str(HTTP_PORTS[service]),
+            f"{prefix}_OUTBOX_POLL_SECONDS": "0.2",
+            "NOTIFICATIONS_SMTP_PORT": str(SMTP_PORT),
+        }
+
+
+def start_infra() -> Infra:
+    """Start (or reuse) the test Kafka, PostgreSQL and mail sink; empty Kafka, new database."""
+    script("kafka.sh", "stop")
+    shutil.rmtree(STATE / "kafka" / "data", ignore_errors=True)
+    script("kafka.sh", "start")
+    script("postgres.sh", "start")
+    asyncio.run(_drop_database())
+    script("postgres.sh", "bootstrap", DB)
+    script("mailsink.sh", "start")
+    httpx.delete(f"{Infra.mail_api}/api/messages", timeout=5).raise_for_status()
+    return Infra()
+
+
+async def _drop_database() -> None:
+    conn = await asyncpg.connect(Infra.admin_dsn("postgres"))
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+class ServiceProcess:
+    """One service as a real process (`estafette serve NAME`), as `make run` starts it."""
+
+    def __init__(self, infra: Infra, service: str, extra_env: dict[str, str] | None = None) -> None:
+        self.service = service
+        self.url = f"http://127.0.0.1:{HTTP_PORTS[service]}"
+        self.env = {**os.environ, **infra.service_env(service), **(extra_env or {})}
+        self.log_path = STATE / f"{service}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> ServiceProcess:
+        STATE.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "estafette.cli", "serve", self.service],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        )
+        self.wait_healthy(timeout)
+        return self
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.service} exited with {self.proc.returncode}; log: {self.log_path}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.service} not healthy within {timeout}s; log: {self.log_path}")
+
+    def wait_exit(self, timeout: float = 60) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@contextmanager
+def services(infra: Infra, *names: str, extra_env: dict[str, str] | None = None) -> Iterator[dict[str, ServiceProcess]]:
+    procs = {name: ServiceProcess(infra, name, extra_env) for name in names}
+    try:
+        started = [p.start() for p in procs.values()]
+        yield {p.service: p for p in started}
+    finally:
+        for p in procs.values():
+            p.stop()
+
+
+def eventually(check, timeout: float = 30, interval: float = 0.2):  # noqa: ANN001, ANN201
+    """Poll `check()` until it returns a truthy value (returned) or raise with the last value."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
