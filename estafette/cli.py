@@ -23,6 +23,14 @@ def serve(service: str = typer.Argument(..., help="registration | matching | not
     run(service)
 
 
+@app.command()
+def up(keep_infra: bool = typer.Option(False, help="Leave Kafka, Postgres and the mail sink running on exit.")) -> None:
+    """Start the whole platform locally (what `make run` does); Ctrl-C stops it."""
+    from estafette.devserver import up as start
+
+    start(keep_infra)
+
+
 @schemas_app.command("generate")
 def schemas_generate() -> None:
     """Write schemas/jsonschema/v1/*.json from the event models (refuses non-additive changes)."""
