@@ -21,6 +21,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from estafette.runtime.app import ensure_topics
+
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".local" / "test"
 KAFKA_PORT, KAFKA_CONTROLLER_PORT = 19092, 19093
@@ -76,6 +78,7 @@ def start_infra() -> Infra:
     script("kafka.sh", "stop")
     shutil.rmtree(STATE / "kafka" / "data", ignore_errors=True)
     script("kafka.sh", "start")
+    asyncio.run(ensure_topics(Infra.kafka_bootstrap))
     script("postgres.sh", "start")
     asyncio.run(_drop_database())
     script("postgres.sh", "bootstrap", DB)
