@@ -44,6 +44,18 @@ def schemas_generate() -> None:
     typer.echo(f"{len(written)} file(s) written" + (f": {', '.join(written)}" if written else ""))
 
 
+@match_app.command("run")
+def match_run(
+    edition: str = typer.Option(..., "--edition", "-e", help="Edition id, e.g. tw-2027."),
+    url: str = typer.Option("http://127.0.0.1:8002", envvar="ESTAFETTE_MATCHING_URL", help="Matching service."),
+    wait: bool = typer.Option(True, help="Follow the run's progress until it is done."),
+) -> None:
+    """Run the match of an edition on the matching service and show its progress and figures."""
+    from estafette.match_run import run
+
+    raise typer.Exit(run(edition, url, wait))
+
+
 def _register() -> None:
     from services.matching.solve_cli import solve
 

@@ -7,6 +7,7 @@ index in ``<state>/mail/``, so messages survive a restart) and shows it:
 * ``GET /api/messages``           JSON list, newest first; filters ``?to=``, ``?subject=``, ``?limit=``
 * ``GET /api/messages/{id}``      one message; ``GET /api/messages/{id}/raw`` its .eml
 * ``DELETE /api/messages``        remove all messages; ``DELETE /api/messages/{id}`` one
+* ``GET /api/health``             ``{"status": "ok", "pid": ..., "messages": n}``
 
 A message in the API: ``id`` (int), ``received_at`` (ISO 8601, UTC), ``from`` (From header, else
 the envelope sender), ``to`` (envelope recipients), ``subject``, ``text`` and ``html`` (bodies or
@@ -281,6 +282,10 @@ def create_app(store: MailStore):
         if msg is None:
             raise HTTPException(404, f"no message {msg_id}")
         return msg
+
+    @app.get("/api/health")
+    def health():
+        return {"status": "ok", "pid": os.getpid(), "messages": len(store.entries)}
 
     @app.get("/api/messages")
     def list_messages(to: str | None = None, subject: str | None = None, limit: int | None = None):

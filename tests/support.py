@@ -24,13 +24,18 @@ import httpx
 from estafette.runtime.app import ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE = ROOT / ".local" / "test"
-KAFKA_PORT, KAFKA_CONTROLLER_PORT = 19092, 19093
-PG_PORT = 55442
-SMTP_PORT, MAIL_HTTP_PORT = 11025, 18025
+#: Several test sessions on one machine (e.g. two developers' worktrees) each take their own slot:
+#: ESTAFETTE_TEST_SLOT=N moves the state dir and every port, so sessions never touch each other.
+SLOT = int(os.environ.get("ESTAFETTE_TEST_SLOT", "0"))
+_SHIFT = 100 * SLOT
+STATE = ROOT / ".local" / (f"test-{SLOT}" if SLOT else "test")
+KAFKA_PORT, KAFKA_CONTROLLER_PORT = 19092 + _SHIFT, 19093 + _SHIFT
+PG_PORT = 55442 + _SHIFT
+SMTP_PORT, MAIL_HTTP_PORT = 11025 + _SHIFT, 18025 + _SHIFT
 DB = "estafette_test"
 SERVICES = ("registration", "matching", "notifications", "reporting")
-HTTP_PORTS = {"registration": 18001, "matching": 18002, "notifications": 18003, "reporting": 18004}
+HTTP_PORTS = {name: 18001 + i + _SHIFT for i, name in enumerate(SERVICES)}
+CRASH_APP_PORT = 18009 + _SHIFT
 
 INFRA_ENV = {
     "ESTAFETTE_STATE_DIR": str(STATE),

@@ -95,7 +95,10 @@ class Runtime:
         self.broker = KafkaBroker(
             settings.kafka_bootstrap,
             client_id=self.name,
-            enable_idempotence=True,
+            # acks=all: an event counts as published once every in-sync replica has it. Producer
+            # idempotence stays off: aiokafka's implementation fails batches with OutOfOrderSequenceNumber
+            # under concurrent sends, and a duplicate is harmless: every consumer dedupes on event_id.
+            acks="all",
             middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=self.name)],
             logger=logging.getLogger(f"{self.name}.kafka"),
         )

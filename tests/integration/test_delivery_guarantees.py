@@ -25,7 +25,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from estafette.runtime.consumer import CRASH_EXIT_CODE
 from schemas import FeedbackSubmitted, Topic, decode_event
 from schemas.topics import DEAD_LETTERS, FEEDBACK, SIGNUPS
-from tests.support import DB, ROOT, STATE, Infra, ServiceProcess, eventually, script
+from tests.support import CRASH_APP_PORT, DB, ROOT, STATE, Infra, ServiceProcess, eventually, script
 
 pytestmark = pytest.mark.integration
 CRASH_DSN = Infra.dsn("crashtest")
@@ -82,6 +82,7 @@ def _crash_app(infra: Infra, **env: str) -> subprocess.Popen[bytes]:
         **os.environ,
         "CRASHTEST_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
         "CRASHTEST_DATABASE_URL": CRASH_DSN,
+        "CRASHTEST_HTTP_PORT": str(CRASH_APP_PORT),
         "PYTHONPATH": str(ROOT),
         **env,
     }
@@ -125,7 +126,7 @@ def test_consumer_killed_between_db_commit_and_offset_commit_has_its_effect_exac
         eventually(caught_up, timeout=60)
         effects = asyncio.run(_effects())
         assert sorted(str(r["event_id"]) for r in effects) == sorted(str(e.event_id) for e in events)
-        metrics = httpx.get("http://127.0.0.1:18009/metrics", timeout=5).text
+        metrics = httpx.get(f"http://127.0.0.1:{CRASH_APP_PORT}/metrics", timeout=5).text
         duplicates = [line for line in metrics.splitlines() if line.startswith('events_duplicate_total{consumer="crashtest.feedback"}')]
         assert duplicates and float(duplicates[0].split()[-1]) == len(handled_before_crash)  # redelivered, skipped
     finally:
@@ -138,7 +139,7 @@ def test_poison_record_is_dead_lettered_and_the_rest_are_handled(infra: Infra) -
     good_before, poison, good_after = _feedback(3, "b1"), _feedback(1, "b2", learned="poison"), _feedback(3, "b3")
     app = _crash_app(infra)
     try:
-        eventually(lambda: _healthy("http://127.0.0.1:18009"), timeout=60)
+        eventually(lambda: _healthy(f"http://127.0.0.1:{CRASH_APP_PORT}"), timeout=60)
         asyncio.run(_produce(infra.kafka_bootstrap, good_before + poison + good_after))
         wanted = {str(e.event_id) for e in good_before + good_after}
         eventually(lambda: wanted <= {str(r["event_id"]) for r in asyncio.run(_effects())}, timeout=60)

@@ -1,0 +1,25 @@
+"""App factory: `uvicorn --factory services.matching.main:create_app` (or `estafette serve matching`)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from estafette.runtime.app import Runtime, ServiceApp
+from services.matching import handlers
+from services.matching.api import build_api
+from services.matching.config import MatchingSettings
+from services.matching.service import Runner, RunMetrics
+
+
+def create_app(settings: MatchingSettings | None = None) -> ServiceApp:
+    settings = settings or MatchingSettings()
+    rt = Runtime(settings, migrations=Path(__file__).parent / "migrations")
+    handlers.register(rt)
+    runner = Runner(rt.uow, RunMetrics(rt.registry))
+
+    async def rematch(stopping: asyncio.Event) -> None:
+        await runner.rematch_loop(stopping, settings.rematch_debounce_seconds, settings.rematch_poll_seconds)
+
+    rt.background(rematch)
+    return rt.asgi_app(http_api=build_api(rt.uow, runner))
