@@ -1,0 +1,71 @@
+"""Registration over HTTP on the real database: bad input gets a clear 4xx and stores nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.support import Infra, services
+
+pytestmark = pytest.mark.integration
+
+
+async def _stored() -> tuple[int, int, int]:
+    conn = await asyncpg.connect(Infra.dsn("registration"))
+    try:
+        row = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM registration.signups) s, (SELECT count(*) FROM registration.offers) o,"
+            " (SELECT count(*) FROM registration.outbox) e"
+        )
+        return row["s"], row["o"], row["e"]
+    finally:
+        await conn.close()
+
+
+def test_bad_input_is_refused_with_a_clear_message_and_nothing_is_stored(infra: Infra) -> None:
+    with services(infra, "registration") as svc:
+        api = svc["registration"].url
+        open_e, past_e = f"ok-{uuid.uuid4().hex[:6]}", f"past-{uuid.uuid4().hex[:6]}"
+        for edition, deadline in ((open_e, "2099-01-01T00:00:00Z"), (past_e, "2020-01-01T00:00:00Z")):
+            r = httpx.post(f"{api}/editions", json={"id": edition, "region": "twente", "name": edition, "signup_deadline": deadline, "starts_on": "2099-05-01", "ends_on": "2099-05-05"})
+            assert r.status_code == 201, r.text
+            r = httpx.post(f"{api}/editions/{edition}/offers", json={"id": f"{edition}-o", "host_org": "org-h", "title": "Visit", "date": "2099-05-02", "capacity": 4})
+            assert r.status_code == 201, r.text
+        before = asyncio.run(_stored())
+        signup = {"org": "org-a", "name": "Ann", "email": "ann@example.org", "choices": [f"{open_e}-o"]}
+
+        cases = [
+            # (what, method, path, body or raw text, status, error code, field)
+            ("malformed JSON", f"/editions/{open_e}/signups", '{"org": "org-a",', 422, "invalid_request", None),
+            ("unknown edition", "/editions/no-such-edition/signups", signup, 404, "unknown_edition", None),
+            ("after the deadline", f"/editions/{past_e}/signups", {**signup, "choices": [f"{past_e}-o"]}, 409, "deadline_passed", None),
+            ("offer of another edition", f"/editions/{open_e}/signups", {**signup, "choices": [f"{past_e}-o"]}, 422, "unknown_offer", "choices.0"),
+            ("bad e-mail", f"/editions/{open_e}/signups", {**signup, "email": "not-an-address"}, 422, "invalid_request", "email"),
+            ("no choices", f"/editions/{open_e}/signups", {**signup, "choices": []}, 422, "invalid_request", "choices"),
+            ("own organisation", f"/editions/{open_e}/signups", {**signup, "org": "org-h"}, 422, "own_organisation", "choices.0"),
+            ("unknown field", f"/editions/{open_e}/signups", {**signup, "phone": "06"}, 422, "invalid_request", "phone"),
+            ("offer outside the edition", f"/editions/{open_e}/offers", {"host_org": "h", "title": "t", "date": "2030-01-01", "capacity": 1}, 422, "date_outside_edition", "date"),
+            ("negative capacity", f"/editions/{open_e}/offers", {"host_org": "h", "title": "t", "date": "2099-05-02", "capacity": -1}, 422, "invalid_request", "capacity"),
+        ]
+        for what, path, body, status, code, field in cases:
+            if isinstance(body, str):
+                r = httpx.post(f"{api}{path}", content=body, headers={"content-type": "application/json"})
+            else:
+                r = httpx.post(f"{api}{path}", json=body)
+            assert r.status_code == status, (what, r.text)
+            answer = r.json()
+            assert answer["error"] == code, (what, answer)
+            assert answer["message"], what
+            if field:
+                assert answer["field"] == field, (what, answer)
+        assert asyncio.run(_stored()) == before
+
+        ok = httpx.post(f"{api}/editions/{open_e}/signups", json=signup)
+        assert ok.status_code == 201
+        again = httpx.post(f"{api}/editions/{open_e}/signups", json=signup)
+        assert again.status_code == 409 and again.json()["error"] == "already_signed_up"
+        assert asyncio.run(_stored()) == (before[0] + 1, before[1], before[2] + 1)
