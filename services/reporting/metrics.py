@@ -1,0 +1,34 @@
+"""Business gauges on /metrics, refreshed from the database by a background loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from prometheus_client import CollectorRegistry, Gauge
+
+from estafette.runtime.app import BackgroundLoop
+from estafette.runtime.uow import UnitOfWork
+from services.reporting import service
+
+log = structlog.get_logger(__name__)
+EDITION_STATUSES = ("unknown", "open", "closed")
+
+
+def gauge_refresher(uow: UnitOfWork, registry: CollectorRegistry, every_seconds: float) -> BackgroundLoop:
+    editions = Gauge("reporting_editions", "Editions tracked, by status", ["status"], registry=registry)
+
+    async def refresh(stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                counts = await service.editions_by_status(uow)
+                for status in EDITION_STATUSES:
+                    editions.labels(status).set(counts.get(status, 0))
+            except Exception as exc:  # noqa: BLE001 - the database may be down; try again later
+                log.warning("gauge refresh failed", error=repr(exc))
+            try:
+                await asyncio.wait_for(stopping.wait(), timeout=every_seconds)
+            except TimeoutError:
+                pass
+
+    return refresh

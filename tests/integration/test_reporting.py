@@ -1,0 +1,312 @@
+"""Reporting on the real broker and database: a week's events in, exact figures out.
+
+1. The events go to the real topics (one of them twice, one match outcome out of date); the reporting
+   service runs as a process. Once its consumer group has committed every offset, the figures must be
+   exact: withdrawals, a cancelled offer with a re-assignment, a notification retried after a failure.
+   Regions and editions carry a per-run suffix, because other tests of the session publish events too.
+2. The same events handled in other orders (as across topics and partitions) give the same figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from fastapi.encoders import jsonable_encoder
+
+from estafette.runtime.db import create_pool, migrate
+from estafette.runtime.uow import UnitOfWork
+from schemas import (
+    EditionClosed,
+    EditionOpened,
+    Event,
+    FeedbackSubmitted,
+    MatchAssigned,
+    MatchUnmatched,
+    MatchWaitlisted,
+    NotificationFailed,
+    NotificationSent,
+    OfferCancelled,
+    OfferPublished,
+    OfferSummary,
+    Recipient,
+    RelayLegHandedOver,
+    RelayLegStarted,
+    SignupSubmitted,
+    SignupWithdrawn,
+    topic_for,
+)
+from schemas.topics import EDITIONS, FEEDBACK, MATCHES, NOTIFICATIONS, OFFERS, RELAY, SIGNUPS
+from services.reporting import handlers, service
+from tests.support import Infra, eventually, services
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+CONSUMED = (EDITIONS, OFFERS, SIGNUPS, MATCHES, NOTIFICATIONS, FEEDBACK, RELAY)
+RUN = uuid.uuid4().hex[:6]
+TWENTE, ACHTERHOEK = f"twente-{RUN}", f"achterhoek-{RUN}"
+ED_T, ED_A = f"wvdu-2027-{TWENTE}", f"wvdu-2027-{ACHTERHOEK}"
+NOW = datetime.now(UTC)
+T0, T1, T2, T3 = (NOW + timedelta(minutes=m) for m in (0, 1, 2, 3))
+RUN_0, RUN_1, RUN_2 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+
+def recipient(signup_id: str) -> Recipient:
+    return Recipient(name=f"Deelnemer {signup_id}", email=f"{signup_id}@example.org")
+
+
+def opened(region: str, edition: str, name: str, starts: date) -> EditionOpened:
+    return EditionOpened(
+        region=region, edition=edition, name=name, signup_deadline=datetime(2027, 5, 20, tzinfo=UTC),
+        starts_on=starts, ends_on=starts + timedelta(days=4), languages=["nl", "de"],
+    )
+
+
+def offer(region: str, edition: str, offer_id: str, day: date, capacity: int) -> OfferPublished:
+    return OfferPublished(
+        region=region, edition=edition, offer_id=f"{offer_id}-{RUN}", host_org=f"host-{offer_id}",
+        title=f"Een dag bij {offer_id}", date=day, capacity=capacity,
+    )
+
+
+def signup(region: str, edition: str, signup_id: str, org: str, at: str, choices: list[OfferPublished]) -> SignupSubmitted:
+    sid = f"{signup_id}-{RUN}"
+    return SignupSubmitted(
+        region=region, edition=edition, signup_id=sid, org=org, name=f"Deelnemer {sid}", email=f"{sid}@example.org",
+        choices=[c.offer_id for c in choices], signed_up_at=datetime.fromisoformat(at),
+    )
+
+
+def assigned(s: SignupSubmitted, o: OfferPublished, rank: int, at: datetime, run: uuid.UUID = RUN_1) -> MatchAssigned:
+    summary = OfferSummary(offer_id=o.offer_id, host_org=o.host_org, title=o.title, date=o.date)
+    return MatchAssigned(
+        region=s.region, edition=s.edition, occurred_at=at, signup_id=s.signup_id, run_id=run, rank=rank,
+        offer=summary, recipient=recipient(s.signup_id),
+    )
+
+
+def sent(s: SignupSubmitted, at: datetime, notification_id: uuid.UUID | None = None) -> NotificationSent:
+    return NotificationSent(
+        region=s.region, edition=s.edition, occurred_at=at, notification_id=notification_id or uuid.uuid4(),
+        template="match_assigned", signup_id=s.signup_id,
+    )
+
+
+def failed(s: SignupSubmitted, at: datetime, notification_id: uuid.UUID, permanent: bool) -> NotificationFailed:
+    return NotificationFailed(
+        region=s.region, edition=s.edition, occurred_at=at, notification_id=notification_id,
+        template="match_assigned", signup_id=s.signup_id, permanent=permanent, error="550 mailbox unavailable",
+    )
+
+
+def feedback(s: SignupSubmitted, o: OfferPublished, feedback_id: str, rating: int) -> FeedbackSubmitted:
+    return FeedbackSubmitted(
+        region=s.region, edition=s.edition, feedback_id=f"{feedback_id}-{RUN}", signup_id=s.signup_id,
+        offer_id=o.offer_id, rating=rating, learned="Veel geleerd over hybride werken.",
+    )
+
+
+def week() -> list[Event]:
+    """The events of two regional editions, in the order the platform would publish them."""
+    o1 = offer(TWENTE, ED_T, "o1", date(2027, 6, 8), 5)
+    o2 = offer(TWENTE, ED_T, "o2", date(2027, 6, 9), 3)
+    o3 = offer(TWENTE, ED_T, "o3", date(2027, 6, 9), 2)
+    o9 = offer(ACHTERHOEK, ED_A, "o9", date(2027, 6, 15), 4)
+    # 22:30 UTC on 3 May is 00:30 on 4 May in Amsterdam: the sign-up counts for 4 May.
+    s1 = signup(TWENTE, ED_T, "s1", "org-a", "2027-05-03T22:30:00+00:00", [o1])
+    s2 = signup(TWENTE, ED_T, "s2", "org-b", "2027-05-04T08:00:00+00:00", [o3, o2])
+    s3 = signup(TWENTE, ED_T, "s3", "org-a", "2027-05-05T10:00:00+00:00", [o1, o2])
+    s4 = signup(TWENTE, ED_T, "s4", "org-c", "2027-05-05T11:00:00+00:00", [o1])
+    s5 = signup(TWENTE, ED_T, "s5", "org-d", "2027-05-06T09:00:00+02:00", [o1])
+    s6 = signup(TWENTE, ED_T, "s6", "org-b", "2027-05-06T12:00:00+00:00", [o2, o1, o3])
+    s9 = signup(ACHTERHOEK, ED_A, "s9", "org-z", "2027-05-10T12:00:00+00:00", [o9])
+    n4 = uuid.uuid4()
+    f1 = feedback(s1, o1, "f1", 5)
+    return [
+        opened(TWENTE, ED_T, "Week van de Uitwisseling Twente & Salland <2027>", date(2027, 6, 7)),
+        opened(ACHTERHOEK, ED_A, "Uitwisselingsweek Achterhoek", date(2027, 6, 14)),
+        o1, o2, o3, o9,
+        s1, s2, s3, s4, s5, s6, s9,
+        SignupWithdrawn(region=TWENTE, edition=ED_T, signup_id=s4.signup_id),
+        assigned(s1, o1, 1, T1), assigned(s2, o3, 1, T1), assigned(s3, o2, 2, T1), assigned(s4, o1, 1, T1),
+        assigned(s6, o3, 3, T1), assigned(s9, o9, 1, T1),
+        MatchWaitlisted(region=TWENTE, edition=ED_T, occurred_at=T1, signup_id=s5.signup_id, run_id=RUN_1, position=1,
+                        reason_code="all_full", recipient=recipient(s5.signup_id)),
+        # An outcome of an earlier run, delivered late: older than the stored one, so ignored.
+        MatchUnmatched(region=TWENTE, edition=ED_T, occurred_at=T0, signup_id=s5.signup_id, run_id=RUN_0,
+                       reason_code="all_full", reason="all chosen offers are full", recipient=recipient(s5.signup_id)),
+        sent(s1, T2), sent(s2, T2), failed(s3, T2, uuid.uuid4(), permanent=True),
+        failed(s6, T2, n4, permanent=False), sent(s6, T3, n4), sent(s9, T2),
+        OfferCancelled(region=TWENTE, edition=ED_T, offer_id=o3.offer_id, reason="host ill"),
+        # s2 is re-matched to its second choice; s6 is still waiting for its re-match.
+        assigned(s2, o2, 2, T3, RUN_2), sent(s2, T3),
+        f1, f1, feedback(s3, o2, "f2", 4),
+        RelayLegStarted(region=TWENTE, edition=ED_T, leg_id=f"leg-{TWENTE}", starts_on=date(2027, 6, 7)),
+        RelayLegHandedOver(region=TWENTE, edition=ED_T, leg_id=f"leg-{TWENTE}", to_region=ACHTERHOEK),
+        EditionClosed(region=TWENTE, edition=ED_T, reason="week over"),
+    ]
+
+
+EXPECTED_TWENTE = {
+    "edition": ED_T, "region": TWENTE, "name": "Week van de Uitwisseling Twente & Salland <2027>",
+    "status": "closed", "starts_on": "2027-06-07", "ends_on": "2027-06-11",
+    "offers": 2, "seats": 8, "offers_cancelled": 1,
+    "signups": 5, "withdrawn": 1, "organisations": 3,
+    "assigned": 3, "waitlisted": 1, "unmatched": 0, "awaiting_rematch": 1,
+    "first_choice_share": 0.333,
+    "emails_sent": 4, "emails_failed": 1,
+    "feedback": {"count": 2, "average_rating": 4.5},
+    "by_day": [
+        {"date": "2027-05-04", "signups": 2, "offers": 0, "seats": 0, "assigned": 0},
+        {"date": "2027-05-05", "signups": 1, "offers": 0, "seats": 0, "assigned": 0},
+        {"date": "2027-05-06", "signups": 2, "offers": 0, "seats": 0, "assigned": 0},
+        {"date": "2027-06-08", "signups": 0, "offers": 1, "seats": 5, "assigned": 1},
+        {"date": "2027-06-09", "signups": 0, "offers": 1, "seats": 3, "assigned": 2},
+    ],
+}
+EXPECTED_REGIONS = {
+    TWENTE: {"region": TWENTE, "editions": 1, "offers": 2, "signups": 5, "assigned": 3, "emails_sent": 4},
+    ACHTERHOEK: {"region": ACHTERHOEK, "editions": 1, "offers": 1, "signups": 1, "assigned": 1, "emails_sent": 1},
+}
+
+
+async def produce(bootstrap: str, events: list[Event]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send_and_wait(topic_for(event).name, event.model_dump_json().encode(), key=event.key.encode())
+    finally:
+        await producer.stop()
+
+
+async def lagging_partitions(bootstrap: str, group: str = "reporting") -> list[str]:
+    """Partitions of the consumed topics whose records the group has not all committed."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = {tp: m.offset for tp, m in (await admin.list_consumer_group_offsets(group)).items()}
+        parts = [TopicPartition(t.name, p) for t in CONSUMED for p in range(t.partitions)]
+        ends = await consumer.end_offsets(parts)
+        return [f"{tp.topic}[{tp.partition}]" for tp in parts if committed.get(tp, 0) < ends[tp]]
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def wait_caught_up(infra: Infra) -> None:
+    eventually(lambda: not asyncio.run(lagging_partitions(infra.kafka_bootstrap)), timeout=40, interval=0.3)
+
+
+def metric(url: str, name: str, labels: str) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    found = re.search(rf"^{re.escape(name)}\{{{re.escape(labels)}\}} (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_reports_are_exact_after_a_week_of_events(infra: Infra) -> None:
+    with services(infra, "reporting", extra_env={"REPORTING_GAUGE_REFRESH_SECONDS": "0.3"}) as running:
+        url = running["reporting"].url
+        wait_caught_up(infra)  # whatever earlier tests of the session published
+        duplicates_before = metric(url, "events_duplicate_total", 'consumer="reporting.feedback"')
+
+        asyncio.run(produce(infra.kafka_bootstrap, week()))
+        wait_caught_up(infra)
+
+        assert metric(url, "events_duplicate_total", 'consumer="reporting.feedback"') == duplicates_before + 1
+        twente = httpx.get(f"{url}/reports/editions/{ED_T}", timeout=5)
+        assert twente.status_code == 200
+        assert twente.json() == EXPECTED_TWENTE
+        achterhoek = httpx.get(f"{url}/reports/editions/{ED_A}", timeout=5).json()
+        assert {k: achterhoek[k] for k in ("status", "offers", "seats", "signups", "assigned", "first_choice_share", "emails_sent")} == {
+            "status": "open", "offers": 1, "seats": 4, "signups": 1, "assigned": 1, "first_choice_share": 1.0, "emails_sent": 1,
+        }
+        assert achterhoek["feedback"] == {"count": 0, "average_rating": None}
+
+        unknown = httpx.get(f"{url}/reports/editions/no-such-edition-{RUN}", timeout=5)
+        assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_edition"
+
+        regions = httpx.get(f"{url}/reports/regions", timeout=5).json()
+        mine = {r["region"]: r for r in regions["regions"] if r["region"] in (TWENTE, ACHTERHOEK)}
+        assert mine == EXPECTED_REGIONS
+        national = regions["national"]
+        assert national["regions"] == len(regions["regions"])
+        for figure in ("editions", "offers", "signups", "assigned", "emails_sent"):
+            assert national[figure] == sum(r[figure] for r in regions["regions"])
+        (leg,) = [r for r in regions["relay"] if r["leg"] == f"leg-{TWENTE}"]
+        assert (leg["region"], leg["starts_on"], leg["handed_over_to"]) == (TWENTE, "2027-06-07", ACHTERHOEK)
+
+        page = httpx.get(f"{url}/dashboard", params={"lang": "de"}, timeout=5)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert page.headers["content-language"] == "de"
+        html = page.text
+        assert '<html lang="de">' in html
+        for label in ("Landesweit", "Anmeldungen", "Zugeteilt", "Warteliste", "E-Mails versendet", "Etappen der Staffel"):
+            assert label in html
+        assert "Aanmeldingen" not in html and "Sign-ups" not in html
+        assert "Week van de Uitwisseling Twente &amp; Salland &lt;2027&gt;" in html
+        assert "<2027>" not in html
+
+        detail = httpx.get(f"{url}/dashboard", params={"edition": ED_T}, headers={"Accept-Language": "de-DE,en;q=0.5"}, timeout=5)
+        assert detail.status_code == 200
+        assert "Pro Tag" in detail.text and "08.06.2027" in detail.text and "33,3\u00a0%" in detail.text
+        english = httpx.get(f"{url}/dashboard", headers={"Accept-Language": "en-GB"}, timeout=5).text
+        assert "Sign-ups" in english and "Anmeldungen" not in english
+
+        eventually(lambda: metric(url, "reporting_editions", 'status="closed"') >= 1, timeout=5)
+
+
+
+HANDLERS = {
+    EDITIONS: handlers.on_edition, OFFERS: handlers.on_offer, SIGNUPS: handlers.on_signup, MATCHES: handlers.on_match,
+    NOTIFICATIONS: handlers.on_notification, FEEDBACK: handlers.on_feedback, RELAY: handlers.on_relay,
+}
+SCRATCH = f"reporting_order_{RUN}"
+MIGRATIONS = Path(handlers.__file__).parent / "migrations"
+
+
+async def reports_after(uow: UnitOfWork, events: list[Event]) -> tuple[dict, dict]:
+    """Handle `events` in this order, one transaction each, as the consumers would; return the reports."""
+    async with uow.transaction() as tx:
+        await tx.conn.execute("TRUNCATE editions, offers, signups, matches, notifications, feedback, relay_legs, inbox")
+    for event in events:
+        topic = topic_for(event)
+        async with uow.transaction() as tx:
+            for fresh in await tx.claim(f"reporting.{topic.name}", [event]):
+                await HANDLERS[topic](tx, fresh)
+    return await service.edition_report(uow, ED_T, "Europe/Amsterdam"), await service.regions_report(uow)
+
+
+async def reports_in_orders(orders: list[list[Event]]) -> list[tuple[dict, dict]]:
+    """Run the reporting schema in a scratch schema of the test database, once per order."""
+    admin = await asyncpg.connect(Infra.admin_dsn())
+    await admin.execute(f"CREATE SCHEMA {SCRATCH}")
+    uow = UnitOfWork(SCRATCH)
+    uow.pool = await create_pool(Infra.admin_dsn(), SCRATCH)
+    try:
+        await migrate(uow.pool, SCRATCH, MIGRATIONS)
+        return [await reports_after(uow, order) for order in orders]
+    finally:
+        await uow.pool.close()
+        await admin.execute(f"DROP SCHEMA {SCRATCH} CASCADE")
+        await admin.close()
+
+
+def test_figures_do_not_depend_on_the_order_of_arrival(infra: Infra) -> None:
+    events = week()
+    shuffled = [random.Random(seed).sample(events, len(events)) for seed in range(3)]
+    for edition, regions in asyncio.run(reports_in_orders([events, events[::-1], *shuffled])):
+        assert jsonable_encoder(edition) == EXPECTED_TWENTE
+        assert {r["region"]: r for r in regions["regions"]} == EXPECTED_REGIONS
+        assert regions["national"] == {"regions": 2, "editions": 2, "offers": 3, "signups": 6, "assigned": 4, "emails_sent": 5}

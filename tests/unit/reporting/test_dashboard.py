@@ -1,0 +1,132 @@
+"""The dashboard page in Dutch, German and English: labels, number formats, escaping, no external assets."""
+
+import re
+from datetime import date
+
+import pytest
+
+from services.reporting.dashboard import LABELS, format_date, format_number, format_share, render_edition, render_overview
+from services.reporting.domain import LANGUAGES, DayFigures, EditionFigures
+
+TWENTE = EditionFigures(
+    edition="wvdu-2027-twente", region="twente", name="Week van de Uitwisseling Twente", status="open",
+    starts_on=date(2027, 6, 7), ends_on=date(2027, 6, 11), offers=12, seats=1234, offers_cancelled=1,
+    signups=2345, withdrawn=3, organisations=41, assigned=900, first_choice=600, waitlisted=17, unmatched=5,
+    awaiting_rematch=2, emails_sent=1500, emails_failed=4, feedback_count=3, rating_total=13,
+)
+EVIL = EditionFigures(
+    **{**TWENTE.__dict__, "edition": "wvdu-2027-x", "region": "achterhoek", "status": "closed",
+       "name": "<script>alert('x')</script> & Co"},
+)
+DAYS = [
+    DayFigures(date=date(2027, 5, 3), signups=1100, offers=0, seats=0, assigned=0),
+    DayFigures(date=date(2027, 6, 8), signups=0, offers=12, seats=1234, assigned=900),
+]
+RELAY = [{"leg": "leg-1", "region": "twente", "edition": "wvdu-2027-twente", "starts_on": date(2027, 6, 7),
+          "handed_over_to": "achterhoek", "handed_over_at": None}]
+
+#: Labels that exist in one language only: each page must show its own and none of the others.
+OWN_WORDS = {
+    "nl": ["Landelijk", "Aanmeldingen", "Geplaatst", "Wachtlijst", "E-mails verstuurd", "Etappes van de estafette"],
+    "de": ["Landesweit", "Anmeldungen", "Zugeteilt", "Warteliste", "E-Mails versendet", "Etappen der Staffel"],
+    "en": ["National", "Sign-ups", "Assigned", "Waitlisted", "E-mails sent", "Relay legs"],
+}
+
+
+def visible_text(html: str) -> str:
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_overview_labels_are_in_the_requested_language(lang):
+    html = render_overview(lang, [TWENTE, EVIL], RELAY)
+    assert f'<html lang="{lang}">' in html
+    text = visible_text(html)
+    for word in OWN_WORDS[lang]:
+        assert word in text
+    for other in set(LANGUAGES) - {lang}:
+        for word in OWN_WORDS[other]:
+            assert word not in text, f"{other} label {word!r} on the {lang} page"
+
+
+@pytest.mark.parametrize(
+    ("lang", "seats", "national_signups", "share", "period", "closed"),
+    [
+        ("nl", "1.234", "4.690", "66,7%", "07-06-2027 – 11-06-2027", "gesloten"),
+        ("de", "1.234", "4.690", "66,7\u00a0%", "07.06.2027 – 11.06.2027", "geschlossen"),
+        ("en", "1,234", "4,690", "66.7%", "2027-06-07 – 2027-06-11", "closed"),
+    ],
+)
+def test_overview_numbers_dates_and_statuses_are_formatted_for_the_language(lang, seats, national_signups, share, period, closed):
+    html = render_overview(lang, [TWENTE, EVIL], RELAY)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", html)
+    assert seats in cells and share in cells and period in cells and closed in cells
+    assert re.search(rf"<dd>{re.escape(national_signups)}</dd>", html)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_names_from_events_are_escaped(lang):
+    html = render_overview(lang, [EVIL], [])
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; Co" in html
+    page = render_edition(lang, EVIL, DAYS)
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_edition_page_shows_all_figures_and_the_days(lang):
+    html = render_edition(lang, TWENTE, DAYS)
+    text = visible_text(html)
+    t = LABELS[lang]
+    for key in ("offers_cancelled", "withdrawn", "organisations", "awaiting_rematch", "emails_failed", "average_rating", "by_day"):
+        assert t[key] in text
+    assert format_date(date(2027, 5, 3), lang) in text and format_number(1100, lang) in text
+    assert re.search(rf"<dd>{re.escape(format_number(4.33, lang, 1))}</dd>", html)
+    assert 'href="?lang=en&amp;edition=wvdu-2027-twente"' in html
+
+
+def test_each_region_gets_one_table_with_its_editions_in_order():
+    later = EditionFigures(**{**TWENTE.__dict__, "edition": "wvdu-2028-twente", "name": "Twente 2028"})
+    html = render_overview("en", [TWENTE, EVIL, later], [])
+    assert re.findall(r"<h2>Region: (\w+)</h2>", html) == ["achterhoek", "twente"]
+    assert html.index("Week van de Uitwisseling Twente<") < html.index("Twente 2028")
+
+
+def test_an_empty_overview_says_so():
+    assert "Noch keine Ausgaben." in render_overview("de", [], [])
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_pages_load_nothing_from_elsewhere_and_need_no_javascript(lang):
+    for html in (render_overview(lang, [TWENTE], RELAY), render_edition(lang, TWENTE, DAYS)):
+        assert "<script" not in html
+        assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+
+
+def test_every_language_has_every_label():
+    keys = {lang: set(labels) for lang, labels in LABELS.items()}
+    assert set(keys) == set(LANGUAGES)
+    assert keys["nl"] == keys["de"] == keys["en"]
+
+
+@pytest.mark.parametrize(
+    ("value", "lang", "decimals", "expected"),
+    [
+        (1234567, "nl", 0, "1.234.567"),
+        (1234567, "de", 0, "1.234.567"),
+        (1234567, "en", 0, "1,234,567"),
+        (1234.5, "nl", 1, "1.234,5"),
+        (1234.5, "en", 1, "1,234.5"),
+        (4.26, "de", 1, "4,3"),
+        (0, "de", 0, "0"),
+        (None, "en", 0, "–"),
+    ],
+)
+def test_number_format(value, lang, decimals, expected):
+    assert format_number(value, lang, decimals) == expected
+
+
+def test_share_format():
+    assert format_share(0.5, "nl") == "50,0%"
+    assert format_share(1.0, "en") == "100.0%"
+    assert format_share(None, "de") == "–"
