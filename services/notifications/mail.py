@@ -1,0 +1,73 @@
+"""E-mail messages (multipart text + HTML) and sending them over SMTP with aiosmtplib."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import aiosmtplib
+
+from services.notifications.config import NotificationsSettings
+from services.notifications.domain import message_id
+from services.notifications.rendering import Rendered
+
+
+def build_message(
+    notification_id: uuid.UUID, sender: str, name: str, email: str, language: str, rendered: Rendered
+) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    local, _, domain = email.rpartition("@")
+    msg["To"] = Address(display_name=name, username=local, domain=domain)
+    msg["Subject"] = rendered.subject
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = message_id(notification_id, sender)
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: auto-responders should not answer
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
+    # After the body: add_alternative() moves every Content-* header into the first part.
+    msg["Content-Language"] = language
+    return msg
+
+
+class SmtpMailer:
+    """Sends messages over one SMTP connection, opened on first use and again after any error."""
+
+    def __init__(self, settings: NotificationsSettings) -> None:
+        self._settings = settings
+        self._smtp: aiosmtplib.SMTP | None = None
+
+    async def send(self, message: EmailMessage) -> None:
+        """Raises the aiosmtplib (or OS) error when the message was not accepted."""
+        try:
+            if self._smtp is None:
+                self._smtp = await self._connect()
+            await self._smtp.send_message(message)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        s = self._settings
+        smtp = aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            timeout=s.smtp_timeout_seconds,
+            start_tls=s.smtp_starttls,
+            username=s.smtp_username or None,
+            password=s.smtp_password.get_secret_value() or None,
+        )
+        await smtp.connect()
+        return smtp
+
+    async def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None or not smtp.is_connected:
+            return
+        try:
+            await smtp.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            smtp.close()

@@ -1,0 +1,22 @@
+"""App factory: `uvicorn --factory services.notifications.main:create_app`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from estafette.runtime.app import Runtime, ServiceApp
+from schemas.topics import MATCHES, NOTIFICATION_REQUESTS
+from services.notifications import handlers
+from services.notifications.api import build_api
+from services.notifications.config import NotificationsSettings
+from services.notifications.rendering import Renderer
+from services.notifications.sender import Sender, SenderMetrics
+
+
+def create_app(settings: NotificationsSettings | None = None) -> ServiceApp:
+    settings = settings or NotificationsSettings()
+    rt = Runtime(settings, migrations=Path(__file__).parent / "migrations")
+    rt.subscribe(MATCHES, "matches", handlers.on_match)
+    rt.subscribe(NOTIFICATION_REQUESTS, "requests", handlers.on_request)
+    rt.background(Sender(rt.uow, settings, SenderMetrics(rt.registry), Renderer()).run)
+    return rt.asgi_app(http_api=build_api(rt.uow))

@@ -1,0 +1,126 @@
+"""The sender: a background loop that sends due messages, woken by NOTIFY or by polling.
+
+Each round sends up to `send_batch_size` messages over one SMTP connection, each in its own
+transaction (see service.send_next), then closes the connection and updates the pending gauges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from estafette.runtime.uow import UnitOfWork
+from services.notifications import domain, service
+from services.notifications.config import NotificationsSettings
+from services.notifications.mail import SmtpMailer
+from services.notifications.rendering import Renderer
+from services.notifications.repository import PENDING_CHANNEL
+
+log = structlog.get_logger(__name__)
+MAX_BACKOFF_SECONDS = 5.0
+
+
+class SenderMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ["template", "language"]
+        self.sent = Counter("emails_sent", "E-mails accepted by the SMTP server", labels, registry=registry)
+        self.failed = Counter(
+            "emails_failed", "E-mails given up on", [*labels, "permanent"], registry=registry
+        )
+        self.retried = Counter("emails_retried", "Temporary send failures, to be retried", labels, registry=registry)
+        self.pending = Gauge("emails_pending", "Messages waiting to be sent, retries included", registry=registry)
+        self.oldest = Gauge("emails_oldest_pending_seconds", "Age of the oldest pending message", registry=registry)
+
+    def count(self, attempt: service.Attempt) -> None:
+        template, language = attempt.message.template, attempt.message.language
+        if attempt.status == "sent":
+            self.sent.labels(template, language).inc()
+        elif attempt.status == "pending":
+            self.retried.labels(template, language).inc()
+        else:
+            assert attempt.failure is not None
+            self.failed.labels(template, language, str(attempt.failure.permanent).lower()).inc()
+
+
+class Sender:
+    def __init__(
+        self, uow: UnitOfWork, settings: NotificationsSettings, metrics: SenderMetrics, renderer: Renderer
+    ) -> None:
+        self._uow = uow
+        self._settings = settings
+        self._metrics = metrics
+        self._renderer = renderer
+        self._mailer = SmtpMailer(settings)
+        self._policy = domain.RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds)
+        self._wake = asyncio.Event()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Send until `stopping` is set; the message in flight is finished first."""
+        assert self._uow.pool is not None
+        listener = await self._uow.pool.acquire()
+        await listener.add_listener(PENDING_CHANNEL, self._on_notify)
+        backoff = self._settings.send_poll_seconds
+        try:
+            while not stopping.is_set():
+                self._wake.clear()
+                handled = await self._round(stopping)
+                if handled is None:  # the database is away: wait longer each time
+                    await self._idle(stopping, backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                    continue
+                backoff = self._settings.send_poll_seconds
+                if handled < self._settings.send_batch_size:
+                    await self._idle(stopping, self._settings.send_poll_seconds)
+        finally:
+            await self._mailer.close()
+            await self._uow.pool.release(listener)  # resetting the connection drops its listener
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _round(self, stopping: asyncio.Event) -> int | None:
+        """Send up to one batch; return how many messages were handled, None if the database failed."""
+        handled = 0
+        try:
+            while handled < self._settings.send_batch_size and not stopping.is_set():
+                attempt = await service.send_next(
+                    self._uow, self._mailer, self._renderer, self._settings.sender, self._policy
+                )
+                if attempt is None:
+                    break
+                handled += 1
+                self._metrics.count(attempt)
+                _log(attempt)
+            pending, oldest = await service.pending_stats(self._uow)
+            self._metrics.pending.set(pending)
+            self._metrics.oldest.set(oldest)
+        except Exception as exc:  # noqa: BLE001 - the database is away: keep the rows, try again later
+            log.warning("sender round failed, will retry", error=repr(exc))
+            return None
+        finally:
+            await self._mailer.close()
+        return handled
+
+    async def _idle(self, stopping: asyncio.Event, seconds: float) -> None:
+        """Wait for a NOTIFY, `stopping` or `seconds`, whichever comes first."""
+        waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stopping.wait())]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+
+
+def _log(attempt: service.Attempt) -> None:
+    """Ids, template and error only: never a name or an e-mail address."""
+    fields = {"notification_id": str(attempt.message.id), "template": attempt.message.template, "attempt": attempt.number}
+    if attempt.status == "sent":
+        log.info("e-mail sent", **fields)
+    elif attempt.status == "pending":
+        assert attempt.failure is not None
+        log.warning("e-mail not sent, will retry", error=attempt.failure.error, retry_in=attempt.retry_in, **fields)
+    else:
+        assert attempt.failure is not None
+        log.warning("e-mail failed", error=attempt.failure.error, permanent=attempt.failure.permanent, **fields)

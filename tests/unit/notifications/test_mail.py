@@ -1,0 +1,119 @@
+"""Messages and the SMTP client, against a small in-process SMTP server (aiosmtpd), no infrastructure."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import socket
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from services.notifications import domain
+from services.notifications.config import NotificationsSettings
+from services.notifications.mail import SmtpMailer, build_message
+from services.notifications.rendering import Rendered
+
+RENDERED = Rendered(subject="Ihr Estafette-Platz: Bäckerei", text="Guten Tag Jürgen,\n", html="<p>Guten Tag J&uuml;rgen,</p>")
+SENDER = "Estafette <no-reply@estafette.example>"
+
+
+class FakeMailServer:
+    """Accepts mail like the project's mail sink: `bounce*` → 550, `softfail*` → 451."""
+
+    def __init__(self) -> None:
+        self.received: list[email.message.EmailMessage] = []
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list) -> str:  # noqa: N802
+        local = address.split("@")[0]
+        if local.startswith("bounce"):
+            return f"550 5.1.1 <{address}>: mailbox unavailable"
+        if local.startswith("softfail"):
+            return f"451 4.3.0 <{address}>: try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        self.received.append(email.message_from_bytes(envelope.original_content, policy=email.policy.default))
+        return "250 2.0.0 queued"
+
+
+@pytest.fixture
+async def smtp_server() -> AsyncIterator[tuple[FakeMailServer, int]]:
+    handler = FakeMailServer()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(handler, hostname="fake.test"), "127.0.0.1", 0)
+    try:
+        yield handler, server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def settings(port: int) -> NotificationsSettings:
+    return NotificationsSettings(smtp_port=port, smtp_timeout_seconds=5, sender=SENDER)
+
+
+def message(to: str, nid: uuid.UUID | None = None) -> email.message.EmailMessage:
+    return build_message(nid or uuid.uuid4(), SENDER, "Jürgen Müller", to, "de", RENDERED)
+
+
+def test_message_is_multipart_text_and_html_with_language_and_stable_id() -> None:
+    nid = uuid.uuid4()
+    msg = message("juergen@example.org", nid)
+
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    assert msg["Content-Language"] == "de"
+    assert msg["Message-ID"] == domain.message_id(nid, SENDER) == f"<{nid}@estafette.example>"
+    assert msg["Subject"] == RENDERED.subject
+    assert msg["To"].addresses[0].display_name == "Jürgen Müller"
+    assert msg["To"].addresses[0].addr_spec == "juergen@example.org"
+    assert msg.get_body(("plain",)).get_content() == RENDERED.text
+    assert msg.get_body(("html",)).get_content().strip() == RENDERED.html
+
+
+async def test_sends_several_messages_over_one_connection(smtp_server: tuple[FakeMailServer, int]) -> None:
+    server, port = smtp_server
+    mailer = SmtpMailer(settings(port))
+    try:
+        await mailer.send(message("a@example.org"))
+        await mailer.send(message("b@example.org"))
+    finally:
+        await mailer.close()
+
+    assert [m["To"].addresses[0].addr_spec for m in server.received] == ["a@example.org", "b@example.org"]
+    assert server.received[0]["Content-Language"] == "de"
+    assert server.received[0]["Subject"] == RENDERED.subject
+
+
+@pytest.mark.parametrize(("local", "permanent", "code"), [("bounce.x", True, "550"), ("softfail.x", False, "451")])
+async def test_refusals_are_classified_and_the_next_message_still_goes_out(
+    smtp_server: tuple[FakeMailServer, int], local: str, permanent: bool, code: str
+) -> None:
+    server, port = smtp_server
+    mailer = SmtpMailer(settings(port))
+    try:
+        with pytest.raises(Exception) as refused:
+            await mailer.send(message(f"{local}@example.org"))
+        await mailer.send(message("ok@example.org"))
+    finally:
+        await mailer.close()
+
+    failure = domain.classify(refused.value)
+    assert failure.permanent is permanent
+    assert failure.error.startswith(f"recipient refused: {code}") and "example.org" not in failure.error
+    assert [m["To"].addresses[0].addr_spec for m in server.received] == ["ok@example.org"]
+
+
+async def test_no_server_is_a_temporary_failure() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mailer = SmtpMailer(settings(port))
+    with pytest.raises(Exception) as refused:
+        await mailer.send(message("a@example.org"))
+    assert domain.classify(refused.value).permanent is False
