@@ -56,6 +56,15 @@ def match_run(
     raise typer.Exit(run(edition, url, wait))
 
 
+@schemas_app.command("asyncapi")
+def schemas_asyncapi() -> None:
+    """Write schemas/asyncapi/<service>.json from the services' FastStream apps."""
+    from schemas.asyncapi import write
+
+    written = write()
+    typer.echo(f"{len(written)} file(s) written" + (f": {', '.join(written)}" if written else ""))
+
+
 def _register() -> None:
     from services.matching.solve_cli import solve
 

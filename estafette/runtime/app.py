@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -119,6 +119,7 @@ class Runtime:
             await consumer.handle(records if isinstance(records, tuple | list) else (records,))
 
         consume.__name__ = f"{self.name}_{name}"
+        consume.__doc__ = f"Events: {', '.join(e.__name__ for e in topic.events)} (JSON, see schemas/jsonschema/v1)."
         self.broker.subscriber(
             topic.name,
             group_id=self.name,
@@ -128,6 +129,15 @@ class Runtime:
             max_records=self.settings.consume_batch_size,
             title=f"{self.name}:{name}",
         )(consume)
+
+    def produces(self, *topics: Topic) -> None:
+        """Declare the topics this service publishes (through its outbox), for the AsyncAPI document."""
+        for topic in topics:
+            payload = topic.events[0] if len(topic.events) == 1 else Union[topic.events]  # noqa: UP007
+            self.broker.publisher(
+                topic.name, title=f"{self.name}:{topic.name}", schema=payload,
+                description=f"Events: {', '.join(e.__name__ for e in topic.events)}. Key: {topic.key}.",
+            )
 
     def background(self, loop: BackgroundLoop) -> None:
         """Run `loop(stopping)` while the app runs (e.g. an e-mail sender)."""

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from estafette.runtime.app import Runtime, ServiceApp
+from schemas.topics import MATCHES
 from services.matching import handlers
 from services.matching.api import build_api
 from services.matching.config import MatchingSettings
@@ -16,6 +17,7 @@ def create_app(settings: MatchingSettings | None = None) -> ServiceApp:
     settings = settings or MatchingSettings()
     rt = Runtime(settings, migrations=Path(__file__).parent / "migrations")
     handlers.register(rt)
+    rt.produces(MATCHES)
     runner = Runner(rt.uow, RunMetrics(rt.registry))
 
     async def rematch(stopping: asyncio.Event) -> None:
