@@ -2,12 +2,14 @@
 
 Every error answer is JSON: {"error": code, "message": human text, "field": dotted path or null,
 "details": [...]} with a 4xx status. Malformed JSON and schema violations are 422 naming the field.
+A database that cannot be reached is a 503 with Retry-After, not a 500; nothing was stored.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -47,6 +49,17 @@ def create_http_api(title: str, description: str = "") -> FastAPI:
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(
             {"error": exc.code, "message": exc.message, "field": exc.field, "details": []}, status_code=exc.status
+        )
+
+    @api.exception_handler(OSError)
+    @api.exception_handler(asyncpg.PostgresConnectionError)
+    @api.exception_handler(asyncpg.InterfaceError)
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable", error=repr(exc))
+        return JSONResponse(
+            {"error": "unavailable", "message": "the service cannot reach its database; try again shortly", "field": None, "details": []},
+            status_code=503,
+            headers={"Retry-After": "5"},
         )
 
     @api.exception_handler(RequestValidationError)

@@ -84,7 +84,7 @@ class UnitOfWork:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         if self.pool is None:
-            raise RuntimeError("database pool not ready")
+            raise ConnectionError("database pool not ready")
         async with self.pool.acquire() as conn, conn.transaction():
             tx = Transaction(conn, self.schema)
             yield tx

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from estafette.runtime.app import Runtime, ServiceApp
-from schemas.topics import MATCHES, NOTIFICATION_REQUESTS
+from schemas.topics import MATCHES, NOTIFICATION_REQUESTS, NOTIFICATIONS
 from services.notifications import handlers
 from services.notifications.api import build_api
 from services.notifications.config import NotificationsSettings
@@ -18,5 +18,6 @@ def create_app(settings: NotificationsSettings | None = None) -> ServiceApp:
     rt = Runtime(settings, migrations=Path(__file__).parent / "migrations")
     rt.subscribe(MATCHES, "matches", handlers.on_match)
     rt.subscribe(NOTIFICATION_REQUESTS, "requests", handlers.on_request)
+    rt.produces(NOTIFICATIONS)
     rt.background(Sender(rt.uow, settings, SenderMetrics(rt.registry), Renderer()).run)
     return rt.asgi_app(http_api=build_api(rt.uow))
