@@ -13,7 +13,8 @@ The objective, lexicographically:
   2. maximise the placements of `priority` participants (people displaced by a cancelled
      offer during re-matching; without priority participants this level is void);
   3. minimise the sum of rank² over all placements (prefers 2+2 to 1+3);
-  4. break the remaining ties in favour of earlier sign-ups (see `_tie_costs`).
+  4. break the remaining ties in favour of earlier sign-ups (see `_tie_costs`; at very
+     large scale only the weaker form fits the solver's int64 costs, see TIE_BREAKS).
 
 The model: min-cost max-flow
 ----------------------------
@@ -28,7 +29,8 @@ least two possible choices on that date; the offer×organisation node only where
 `max_per_org` binds, i.e. more people of that organisation chose the offer than the cap
 allows. Elsewhere the choice arc runs straight from the participant / to the offer.
 OR-Tools' `solve_max_flow_with_min_cost` first maximises the flow (level 1), then minimises
-the cost. Level 3 dominates level 4 because of the choice of M (`_rank_weight` proves it).
+the cost M·rank² + tie. Level 3 dominates level 4 because of the choice of M
+(`_rank_weight` proves it).
 Level 2 is solved exactly by a first, cheap solve that finds the best number K of priority
 placements; the final solve then routes exactly K units through a "priority hub" node and
 the rest through a "general hub", so it cannot trade priority placements for rank.
@@ -122,6 +124,7 @@ class Result:
     assigned: int
     rank_cost: int  # sum of rank² over all assignments
     explanations: dict[str, Explanation] = field(repr=False)
+    tie_break: str = ""  # the scheme of TIE_BREAKS that decided equal-cost alternatives
 
 
 class MatchingError(ValueError):
@@ -163,7 +166,7 @@ def solve(problem: Problem, progress: ProgressFn | None = None) -> Result:
     report("solve", 0.3)
     chosen = graph.solve(report)
     report("explain", 0.9)
-    result = _build_result(inst, chosen)
+    result = _build_result(inst, chosen, graph.tie_break)
     report("done", 1.0)
     return result
 
@@ -491,21 +494,50 @@ class _Graph:
             caps[hubs] = [priority_flow, general_flow]  # exactly K through the priority hub
             report("solve", 0.6)
         costs[hubs] = 0
-        rank = inst.ch_rank[rows]
-        max_rank = int(rank.max(initial=1))
-        weight = _rank_weight(self.cycle_bound, len(inst.people), max_rank)
-        max_cost = weight * max_rank**2 + _max_tie(len(inst.people), max_rank)
-        if (max_cost + 1) * (self.num_nodes + 1) > INT64_MAX:  # OR-Tools' own limit
-            raise MatchingError(
-                f"instance too large for exact tie-breaking ({len(inst.people)} participants, "
-                f"{self.num_nodes} nodes, largest arc cost {max_cost}): costs would overflow int64"
-            )
-        costs[self.span["choice"]] = weight * rank * rank + _tie_costs(inst.ch_person[rows], rank, len(inst.people))
-        flows = _min_cost_max_flow(self.num_nodes, self.tails, self.heads, caps, costs, self.total)
-        return rows[flows[self.span["choice"]] > 0]
+        person, rank = inst.ch_person[rows], inst.ch_rank[rows]
+        for scheme in TIE_BREAKS:
+            choice_costs = _choice_costs(scheme, person, rank, len(inst.people), self.cycle_bound, self.num_nodes)
+            if choice_costs is None:
+                continue  # too large for this instance; try the next, weaker scheme
+            costs[self.span["choice"]] = choice_costs
+            try:
+                flows = _min_cost_max_flow(self.num_nodes, self.tails, self.heads, caps, costs, self.total)
+            except _CostRangeError:
+                continue
+            self.tie_break = scheme
+            return rows[flows[self.span["choice"]] > 0]
+        raise AssertionError("rank² costs alone always fit")
 
 
-def _rank_weight(cycle_bound: int, n_people: int, max_rank: int) -> int:
+# Tie-break schemes, strongest first. "sign-up+swaps" is the full tie term of `_tie_costs`;
+# "sign-up" keeps only the preference for placing earlier sign-ups (tie = i, much smaller
+# costs); "none" leaves ties to the canonical arc order. The first scheme whose costs the
+# solver accepts is used: in practice "sign-up+swaps" up to national scale, "sign-up" at
+# 500,000 participants.
+TIE_BREAKS = ("sign-up+swaps", "sign-up", "none")
+
+# OR-Tools multiplies costs by (nodes + 1) and its node potentials must stay within int64
+# below that; a solve with scaled costs at 1/5 of int64 failed (BAD_COST_RANGE), 1/48
+# worked. Schemes with less headroom than this are skipped without trying.
+COST_HEADROOM = 32
+
+
+def _choice_costs(
+    scheme: str, person: np.ndarray, rank: np.ndarray, n_people: int, cycle_bound: int, num_nodes: int
+) -> np.ndarray | None:
+    """Costs of the choice arcs under `scheme`, or None if they would be too large."""
+    max_rank = int(rank.max(initial=1))
+    if scheme == "none":
+        return rank * rank
+    max_tie = _max_tie(n_people, max_rank) if scheme == "sign-up+swaps" else max(n_people - 1, 0)
+    weight = _rank_weight(cycle_bound, max_tie)
+    if (weight * max_rank**2 + max_tie) * (num_nodes + 1) * COST_HEADROOM > INT64_MAX:
+        return None
+    tie = _tie_costs(person, rank, n_people) if scheme == "sign-up+swaps" else person
+    return weight * rank * rank + tie
+
+
+def _rank_weight(cycle_bound: int, max_tie: int) -> int:
     """M in `cost = M·rank² + tie`, large enough that rank² always dominates the tie term.
 
     Why M = cycle_bound · T + 1 is enough (T = largest tie term, cycle_bound = the smaller of
@@ -515,11 +547,11 @@ def _rank_weight(cycle_bound: int, n_people: int, max_rank: int) -> int:
     1. Only choice arcs have cost. C uses each node at most once, so it has at most
     cycle_bound forward choice arcs, and each adds at most T of tie cost (backward arcs only
     subtract). Pushing one unit around C therefore changes f's cost by at most -M +
-    cycle_bound·T < 0, so f was not of minimum cost: contradiction. The bound depends on the
-    offer side (offers and offer×org nodes), typically far smaller than participants², which
-    keeps costs well inside OR-Tools' int64 limit (max_cost+1)·(nodes+1).
+    cycle_bound·T < 0, so f was not of minimum cost: contradiction. The bound counts
+    offer-side nodes (offers, offer×org nodes), typically far fewer than participants, which
+    keeps M, and so the costs, small (the solver is int64 throughout).
     """
-    return cycle_bound * _max_tie(n_people, max_rank) + 1
+    return cycle_bound * max_tie + 1
 
 
 def _max_tie(n_people: int, max_rank: int) -> int:
@@ -541,6 +573,10 @@ def _tie_costs(person: np.ndarray, rank: np.ndarray, n_people: int) -> np.ndarra
     return max_rank * person + (n_people - 1 - person) * (rank - 1)
 
 
+class _CostRangeError(Exception):
+    """The solver found the costs too large for int64 arithmetic."""
+
+
 def _min_cost_max_flow(
     num_nodes: int, tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, costs: np.ndarray, total: int
 ) -> np.ndarray:
@@ -553,6 +589,8 @@ def _min_cost_max_flow(
     # Supplies are required: without them the solver sends no flow at all.
     solver.set_nodes_supplies(np.array([0, 1]), np.array([total, -total]))
     status = solver.solve_max_flow_with_min_cost()
+    if status == solver.BAD_COST_RANGE:
+        raise _CostRangeError()
     if status != solver.OPTIMAL:
         raise MatchingError(f"min-cost flow solver failed with status {status}")
     return solver.flows(np.arange(len(tails))) if len(tails) else np.zeros(0, dtype=np.int64)
@@ -561,7 +599,7 @@ def _min_cost_max_flow(
 # ----------------------------------------------------------------------------- result
 
 
-def _build_result(inst: _Indexed, chosen_rows: np.ndarray) -> Result:
+def _build_result(inst: _Indexed, chosen_rows: np.ndarray, tie_break: str) -> Result:
     placed = inst.fixed.copy()
     placed[chosen_rows] = True
     rows = np.flatnonzero(placed)  # canonical order: by participant, then rank
@@ -616,6 +654,7 @@ def _build_result(inst: _Indexed, chosen_rows: np.ndarray) -> Result:
         assigned=len(rows),
         rank_cost=sum(r * r for r in rank),
         explanations=explanations,
+        tie_break=tie_break,
     )
 
 

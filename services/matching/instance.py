@@ -228,9 +228,9 @@ def _participant(k: int, rec: object, dates: dict[str, dt.date], offer_at: dict[
     choices = _required(rec, "choices", at)
     if type(choices) is not list:
         raise _fail(at, '"choices" must be a list of offer ids')
-    for c in choices:
-        if type(c) is not str or c not in offer_at:
-            raise _fail(at, f"choice {_json(c)} is not an offer of this instance")
+    if not all(type(c) is str and c in offer_at for c in choices):
+        unknown = next(c for c in choices if type(c) is not str or c not in offer_at)
+        raise _fail(at, f"choice {_json(unknown)} is not an offer of this instance")
     if len(set(choices)) != len(choices):
         repeated = next(c for n, c in enumerate(choices) if c in choices[:n])
         raise _fail(at, f'choice "{repeated}" is listed more than once')

@@ -91,3 +91,18 @@ def test_placements_beat_rank_cost() -> None:
         "participants": [person("a", 1, ["x", "y"]), person("b", 2, ["x"])],
     }
     assert placements(doc) == {"a": ("y", 2), "b": ("x", 1)}
+
+
+def test_full_tie_break_up_to_national_scale_weaker_beyond() -> None:
+    import numpy as np
+
+    from services.matching import engine
+
+    person, rank = np.arange(5), np.arange(1, 6)
+    # Sizes measured on the national and stress editions of the benchmark.
+    national = {"n_people": 50_000, "cycle_bound": 7_140, "num_nodes": 58_898}
+    stress = {"n_people": 500_000, "cycle_bound": 28_167, "num_nodes": 546_403}
+    assert engine._choice_costs("sign-up+swaps", person, rank, **national) is not None
+    assert engine._choice_costs("sign-up+swaps", person, rank, **stress) is None
+    assert engine._choice_costs("sign-up", person, rank, **stress) is not None
+    assert solve_doc(generate(300, 20, 3)).tie_break == "sign-up+swaps"
