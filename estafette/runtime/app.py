@@ -104,6 +104,8 @@ class Runtime:
         )
         self.uow = UnitOfWork(settings.db_schema)
         self.consumer_metrics = ConsumerMetrics(self.registry)
+        self._consumers: dict[str, BatchConsumer] = {}
+        self._topics: list[Topic] = []
         self.relay: OutboxRelay | None = None
         self._loops: list[BackgroundLoop] = []
         self._loop_tasks: list[asyncio.Task[None]] = []
@@ -111,23 +113,43 @@ class Runtime:
 
     # --- wiring -------------------------------------------------------------------------------
     def subscribe(self, topic: Topic, name: str, handler: Handler) -> None:
-        """Hand each new event of `topic` to `handler(tx, event)` inside a transaction (see consumer.py)."""
-        consumer = BatchConsumer(f"{self.name}.{name}", handler, self.uow, self.settings, self.consumer_metrics)
+        """Hand each new event of `topic` to `handler(tx, event)` inside a transaction (see consumer.py).
+
+        All of a service's subscriptions share ONE Kafka consumer (created in `asgi_app`), so the
+        group joins once instead of rebalancing once per topic.
+        """
+        if topic.name in self._consumers:
+            raise ValueError(f"{topic.name} is already subscribed")
+        self._consumers[topic.name] = BatchConsumer(
+            f"{self.name}.{name}", handler, self.uow, self.settings, self.consumer_metrics
+        )
+        self._topics.append(topic)
+
+    def _register_consumer(self) -> None:
+        if not self._consumers:
+            return
 
         async def consume(message: KafkaMessage) -> None:
-            records = message.raw_message
-            await consumer.handle(records if isinstance(records, tuple | list) else (records,))
+            raw = message.raw_message
+            records = raw if isinstance(raw, tuple | list) else (raw,)
+            by_topic: dict[str, list[Any]] = {}
+            for record in records:
+                by_topic.setdefault(record.topic, []).append(record)
+            for topic, batch in by_topic.items():
+                await self._consumers[topic].handle(batch)
 
-        consume.__name__ = f"{self.name}_{name}"
-        consume.__doc__ = f"Events: {', '.join(e.__name__ for e in topic.events)} (JSON, see schemas/jsonschema/v1)."
+        consume.__name__ = f"{self.name}_consumer"
+        consume.__doc__ = "Events: " + "; ".join(
+            f"{t.name}: {', '.join(e.__name__ for e in t.events)}" for t in self._topics
+        )
         self.broker.subscriber(
-            topic.name,
+            *(t.name for t in self._topics),
             group_id=self.name,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             batch=True,
             max_records=self.settings.consume_batch_size,
-            title=f"{self.name}:{name}",
+            title=f"{self.name}:consumer",
         )(consume)
 
     def produces(self, *topics: Topic) -> None:
@@ -193,6 +215,8 @@ class Runtime:
         return status
 
     def asgi_app(self, http_api: Any = None) -> ServiceApp:
+        self._register_consumer()
+
         @get
         async def healthz(scope: Any) -> AsgiResponse:
             status = await self.health()

@@ -87,3 +87,10 @@ def test_unknown_fields_from_a_newer_producer_are_ignored():
     raw = SignupWithdrawn(region="r", edition="e", signup_id="s-1").model_dump(mode="json")
     raw["added_in_a_later_minor"] = "x"
     assert decode_event(__import__("json").dumps(raw)).signup_id == "s-1"
+
+
+def test_committed_asyncapi_documents_are_up_to_date():
+    from schemas.asyncapi import ASYNCAPI_DIR, documents
+
+    stale = [name for name, text in documents().items() if not (ASYNCAPI_DIR / name).exists() or (ASYNCAPI_DIR / name).read_text() != text]
+    assert stale == [], f"run `estafette schemas asyncapi` and commit: {stale}"

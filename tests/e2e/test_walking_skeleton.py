@@ -29,7 +29,7 @@ PEOPLE = [  # organisation, language, choices (offer suffixes)
     ("org-school", "en", ["hospital"]),
     ("org-garage", "nl", ["bakery"]),
 ]
-WORDS = {"nl": "Beste", "de": "Hallo", "en": "Dear"}
+WORDS = {"nl": "Beste", "de": "Guten Tag", "en": "Dear"}
 
 
 def test_signup_to_email_and_report(infra: Infra) -> None:
