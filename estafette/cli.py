@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import typer
 
+from estafette.mail_cli import mail_app
+
 app = typer.Typer(no_args_is_help=True, help="Estafette operator commands.")
 match_app = typer.Typer(no_args_is_help=True, help="Matching: solve instance files, run an edition's match.")
 schemas_app = typer.Typer(no_args_is_help=True, help="Event contracts: JSON Schema and AsyncAPI documents.")
 app.add_typer(match_app, name="match")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(mail_app, name="mail")
 
 
 @app.command()
