@@ -253,7 +253,7 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #ddd}
 tr:hover{background:#f4f6fa}a{color:#1f57a8;text-decoration:none}pre{white-space:pre-wrap;background:#f7f7f7;padding:1rem}
-iframe{width:100%;height:32rem;border:1px solid #ccc}.muted{color:#777}button{cursor:pointer}
+iframe{width:100%;height:32rem;border:1px solid #ccc}.muted{color:#777}button{cursor:pointer}.nw{white-space:nowrap}
 """
 
 
@@ -314,7 +314,7 @@ def create_app(store: MailStore):
     def index():
         msgs = store.list()
         rows = "".join(
-            f"<tr><td class='muted'>{m['id']}</td><td>{_local_time(m['received_at'])}</td>"
+            f"<tr><td class='muted'>{m['id']}</td><td class='nw'>{_local_time(m['received_at'])}</td>"
             f"<td>{html.escape(m['from'])}</td><td>{html.escape(', '.join(m['to']))}</td>"
             f"<td><a href='/messages/{m['id']}'>{html.escape(m['subject'] or '(no subject)')}</a></td></tr>"
             for m in msgs

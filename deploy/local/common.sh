@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared helpers for the deploy/local/*.sh scripts (sourced, not executed).
 # Defines ROOT (the repository), STATE_DIR (runtime state, git-ignored) and PY (a Python with the
 # project's dependencies), plus small helpers for pid files, ports and timing.
@@ -73,12 +74,21 @@ tail_log() {
   tail -n "${2:-40}" "$1" | sed 's/^/  /' >&2
 }
 
+# lock NAME: hold an exclusive lock on <state>/.NAME.lock (fd 9) until the script exits, so that
+# two concurrent start/stop calls on the same state dir do not race. Whatever keeps running after
+# the script must not inherit fd 9 (launch closes it).
+lock() {
+  mkdir -p "$STATE_DIR"
+  exec 9>"$STATE_DIR/.$1.lock"
+  flock -w 300 9 || die "another $1 command on $STATE_DIR has been busy for 5 minutes"
+}
+
 # launch PIDFILE LOG DIR CMD...: run CMD in the background in its own session (it survives the
 # calling shell and its Ctrl-C), cwd DIR, output to LOG; the pid file names CMD's own process.
 launch() {
   local pidfile="$1" log="$2" dir="$3" i; shift 3
   rm -f "$pidfile"
-  (cd "$dir" && exec setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >"$log" 2>&1 </dev/null) &
+  (cd "$dir" && exec setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >"$log" 2>&1 </dev/null 9>&-) &
   for ((i = 0; i < 50; i++)); do [[ -s "$pidfile" ]] && return 0; sleep 0.05; done
   die "could not launch $1 (log: $log)"
 }

@@ -141,6 +141,7 @@ cmd_wait() {
   case $rc in
     0) return 0 ;;
     2) tail_log "$LOG"; die "kafka exited during start-up (log: $LOG)" ;;
+    4) die "the readiness check needs aiokafka: create the project's environment first (make install)" ;;
     *) tail_log "$LOG"
        die "kafka did not answer on 127.0.0.1:$(running_port) within ${WAIT_TIMEOUT}s (log: $LOG)" ;;
   esac
@@ -153,6 +154,7 @@ cmd_start() {
     case $rc in
       0) say "kafka: already running (pid $(<"$PIDFILE"), 127.0.0.1:$(running_port))"; return 0 ;;
       2) say "kafka: the previous process (pid $(<"$PIDFILE")) just exited; starting anew" ;;
+      4) die "the readiness check needs aiokafka: create the project's environment first (make install)" ;;
       *) tail_log "$LOG"; die "kafka is running (pid $(<"$PIDFILE")) but does not answer; try: $0 stop" ;;
     esac
   fi
@@ -184,9 +186,9 @@ cmd_logs() {
 }
 
 case "${1:-}" in
-  install) cmd_install ;;
-  start) cmd_start ;;
-  stop) cmd_stop ;;
+  install) lock kafka; cmd_install ;;
+  start) lock kafka; cmd_start ;;
+  stop) lock kafka; cmd_stop ;;
   status) cmd_status ;;
   wait) cmd_wait ;;
   logs) shift; cmd_logs "$@" ;;

@@ -2,7 +2,7 @@
 
 usage: kafka_ready.py PORT TIMEOUT_S [PID [CLUSTER_ID]]
 Exits 0 once the broker on 127.0.0.1:PORT describes its cluster (and it is CLUSTER_ID: on a shared
-machine another Kafka may hold the port), 1 on timeout, 2 if process PID died.
+machine another Kafka may hold the port), 1 on timeout, 2 if process PID died, 4 without aiokafka.
 """
 
 from __future__ import annotations
@@ -31,9 +31,13 @@ def _alive(pid: int | None) -> bool:
     return state not in ("Z", "X")
 
 
-async def _probe(port: int, cluster_id: str | None) -> bool:
+try:
     from aiokafka.admin import AIOKafkaAdminClient
+except ImportError:  # not the project's environment
+    sys.exit(4)
 
+
+async def _probe(port: int, cluster_id: str | None) -> bool:
     admin = AIOKafkaAdminClient(
         bootstrap_servers=f"127.0.0.1:{port}", request_timeout_ms=3000, connections_max_idle_ms=5000
     )

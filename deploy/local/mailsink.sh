@@ -66,8 +66,8 @@ cmd_status() {
 }
 
 case "${1:-}" in
-  start) cmd_start ;;
-  stop) stop_pid "$PIDFILE" mailsink 10 || true; rm -f "$PORTS" ;;
+  start) lock mailsink; cmd_start ;;
+  stop) lock mailsink; stop_pid "$PIDFILE" mailsink 10 || true; rm -f "$PORTS" ;;
   status) cmd_status ;;
   -h|--help|help) usage ;;
   *) usage >&2; exit 2 ;;

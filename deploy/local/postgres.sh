@@ -54,7 +54,7 @@ cmd_install() {
   export DEBIAN_FRONTEND=noninteractive
   mkdir -p "$STATE_DIR"
   local apt_log="$STATE_DIR/apt-postgresql.log"
-  if ! { apt-get update && apt-get install -y --no-install-recommends postgresql; } >"$apt_log" 2>&1; then
+  if ! { apt-get update && apt-get install -y --no-install-recommends postgresql; } >"$apt_log" 2>&1 9>&-; then
     tail_log "$apt_log"; die "installing postgresql with apt-get failed (log: $apt_log)"
   fi
   # The package creates and may start its own cluster (port 5432); we never use it.
@@ -63,7 +63,7 @@ cmd_install() {
     [[ -f "$conf" ]] || continue
     echo manual >"$conf"
     local ver; ver="$(basename "$(dirname "$(dirname "$conf")")")"
-    pg_ctlcluster "$ver" main stop >/dev/null 2>&1 || true
+    pg_ctlcluster "$ver" main stop >/dev/null 2>&1 9>&- || true
   done
   BIN="$(find_bindir)" || die "postgresql installed, but initdb/pg_ctl still not found"
   say "postgres: installed ($BIN) in $(elapsed "$t0")"
@@ -153,7 +153,7 @@ port = $PORT
 unix_socket_directories = '$RUN'
 CONF
   # setsid: the server gets its own session, so a Ctrl-C in the calling terminal does not stop it.
-  if ! as_pg setsid "$BIN/pg_ctl" start -D "$DATA" -l "$LOG" -w -t 60 -s; then
+  if ! as_pg setsid "$BIN/pg_ctl" start -D "$DATA" -l "$LOG" -w -t 60 -s 9>&-; then
     tail_log "$LOG"; die "postgres did not start (log: $LOG)"
   fi
   wait_ready
@@ -210,11 +210,11 @@ cmd_psql() {
 
 BIN=""
 case "${1:-}" in
-  install) cmd_install ;;
-  start) cmd_start ;;
-  stop) cmd_stop ;;
+  install) lock postgres; cmd_install ;;
+  start) lock postgres; cmd_start ;;
+  stop) lock postgres; cmd_stop ;;
   status) cmd_status ;;
-  bootstrap) shift; cmd_bootstrap "$@" ;;
+  bootstrap) shift; lock postgres; cmd_bootstrap "$@" ;;
   psql) shift; cmd_psql "$@" ;;
   -h|--help|help) usage ;;
   *) usage >&2; exit 2 ;;
