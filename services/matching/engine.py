@@ -178,7 +178,8 @@ def rematch(
 
     `frozen` are the published pairs that must stay exactly as they are (typically every
     assignment of `previous` except those on cancelled offers; they must still be feasible
-    in `problem`). Everyone who had an assignment in `previous` that is not frozen is
+    in `problem`). Keep a cancelled offer in `problem` with capacity 0, so that choices
+    still refer to it and ranks do not shift. Everyone who had an assignment in `previous` that is not frozen is
     displaced and gets priority. Free seats are then matched optimally among all remaining
     participants under the usual objective, displaced people first.
     """
