@@ -138,7 +138,6 @@ CHOICE_REASONS = {
     "unavailable": "on a day they are not available",
     "full": "full",
     "org_cap": "at its limit for their organisation",
-    "date_taken": "on a day they already visit another offer",
 }
 _STATIC_OK, _FORBIDDEN, _OWN_ORG, _UNAVAILABLE = 0, 1, 2, 3
 
