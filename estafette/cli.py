@@ -1,10 +1,13 @@
-"""The `estafette` operator command.
+"""The `estafette` operator command (typer).
 
-Sub-commands import their (possibly heavy) modules lazily, so that a quick command such as
-`estafette match solve` does not pay for FastStream, FastAPI or database drivers at start-up.
+Sub-commands import their (possibly heavy) modules lazily, so that a quick command does not pay
+for FastStream, FastAPI or database drivers at start-up. The console script enters through
+`estafette/entry.py`, which sends `estafette match solve` past typer (see there).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
@@ -68,14 +71,18 @@ def schemas_asyncapi() -> None:
     typer.echo(f"{len(written)} file(s) written" + (f": {', '.join(written)}" if written else ""))
 
 
-def _register() -> None:
-    from services.matching.solve_cli import solve
+@match_app.command("solve")
+def match_solve(
+    instance: Path = typer.Argument(..., help="INSTANCE json file (offers, participants, choices)."),
+    out: Path = typer.Option(..., "--out", help="Where to write the RESULT json."),
+) -> None:
+    """Match participants to offers optimally and write the result (exit code 2 on bad input)."""
+    from services.matching.solve_cli import solve_file
 
-    match_app.command("solve")(solve)
+    raise typer.Exit(solve_file(instance, out))
 
 
 def main() -> None:
-    _register()
     app()
 
 

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from services.matching.instance import InstanceError, parse_instance
-from services.matching.solve_cli import solve
+from estafette.cli import app as estafette_app
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -85,16 +84,14 @@ def test_valid_instance_parses() -> None:
 
 @pytest.fixture
 def run(tmp_path: Path):
-    """Invoke `solve` through typer, as `estafette match solve` does."""
-    app = typer.Typer()
-    app.command()(solve)
-    app.command("other")(lambda: None)  # two commands, so typer keeps the sub-command name
+    """Invoke `estafette match solve` through typer (the --help path and in-process callers)."""
 
     def invoke(content: bytes | None, *extra: str):
         instance = tmp_path / "instance.json"
         if content is not None:
             instance.write_bytes(content)
-        return CliRunner().invoke(app, ["solve", str(instance), "--out", str(tmp_path / "result.json"), *extra])
+        args = ["match", "solve", str(instance), "--out", str(tmp_path / "result.json"), *extra]
+        return CliRunner().invoke(estafette_app, args)
 
     return invoke
 
@@ -127,8 +124,9 @@ def test_cli_writes_result_and_summary(run, tmp_path: Path) -> None:
 
 
 def test_estafette_command_end_to_end(tmp_path: Path) -> None:
-    """The real `estafette match solve` process: exit code 2 and a single line, then success."""
-    estafette = [sys.executable, "-c", "from estafette.cli import main; main()", "match", "solve"]
+    """The real `estafette match solve` process (the console script's fast path, no typer):
+    exit code 2 and a single line, then success."""
+    estafette = [sys.executable, "-c", "from estafette.entry import main; main()", "match", "solve"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     bad = tmp_path / "bad.json"
     bad.write_bytes(orjson.dumps(BAD[0][0]))
