@@ -6,10 +6,12 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, Counter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
-from estafette.runtime.http import create_http_api
+from estafette.runtime.http import ApiError, create_http_api
 from estafette.runtime.uow import UnitOfWork
 from schemas.events import Id, Language, OfferFormat
 from services.registration import domain, service
@@ -65,8 +67,28 @@ class Reason(Strict):
 CorrelationId = Annotated[uuid.UUID | None, Header(alias="X-Correlation-ID")]
 
 
-def build_api(uow: UnitOfWork) -> FastAPI:
+class RegistrationMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.accepted = Counter("registration_accepted", "Requests that changed state", ["action"], registry=registry)
+        self.refused = Counter("registration_refused", "Requests refused by a rule", ["code"], registry=registry)
+
+
+def build_api(uow: UnitOfWork, metrics: RegistrationMetrics) -> FastAPI:
     api = create_http_api("Estafette registration", "Editions, host offers and sign-ups.")
+    shared_error_handler = api.exception_handlers[ApiError]
+
+    @api.exception_handler(ApiError)
+    async def count_refusal(request: Request, exc: ApiError) -> JSONResponse:
+        metrics.refused.labels(exc.code).inc()
+        return await shared_error_handler(request, exc)
+
+    @api.middleware("http")
+    async def count_changes(request: Request, call_next):  # noqa: ANN001, ANN202
+        response = await call_next(request)
+        if request.method in ("POST", "DELETE") and response.status_code < 300:
+            route = request.scope.get("route")
+            metrics.accepted.labels(getattr(route, "name", "unknown")).inc()
+        return response
 
     @api.post("/editions", status_code=201)
     async def open_edition(body: EditionIn, x_correlation_id: CorrelationId = None) -> dict[str, Any]:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from estafette.runtime.app import Runtime, ServiceApp
 from schemas.topics import EDITIONS, OFFERS, SIGNUPS
-from services.registration.api import build_api
+from services.registration.api import RegistrationMetrics, build_api
 from services.registration.config import RegistrationSettings
 
 
 def create_app(settings: RegistrationSettings | None = None) -> ServiceApp:
     rt = Runtime(settings or RegistrationSettings(), migrations=Path(__file__).parent / "migrations")
     rt.produces(EDITIONS, OFFERS, SIGNUPS)
-    return rt.asgi_app(http_api=build_api(rt.uow))
+    return rt.asgi_app(http_api=build_api(rt.uow, RegistrationMetrics(rt.registry)))

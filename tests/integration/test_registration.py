@@ -69,3 +69,13 @@ def test_bad_input_is_refused_with_a_clear_message_and_nothing_is_stored(infra: 
         again = httpx.post(f"{api}/editions/{open_e}/signups", json=signup)
         assert again.status_code == 409 and again.json()["error"] == "already_signed_up"
         assert asyncio.run(_stored()) == (before[0] + 1, before[1], before[2] + 1)
+
+        metrics = {
+            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in httpx.get(f"{api}/metrics").text.splitlines()
+            if line.startswith("registration_")
+        }
+        assert metrics['registration_refused_total{code="deadline_passed"}'] == 1
+        assert metrics['registration_refused_total{code="already_signed_up"}'] == 1
+        assert metrics['registration_accepted_total{action="submit_signup"}'] == 1
+        assert metrics['registration_accepted_total{action="open_edition"}'] == 2
