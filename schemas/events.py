@@ -126,6 +126,32 @@ class MatchUnmatched(Event):
     recipient: Recipient
 
 
+class SeatOffered(Event):
+    """A seat freed after publication is held for someone on the waiting list until `expires_at`.
+    Accepting it publishes MatchAssigned; declining it or letting it expire publishes SeatOfferEnded."""
+
+    key_field: ClassVar[str] = "signup_id"
+    event_type: Literal["SeatOffered"] = "SeatOffered"
+    signup_id: Id
+    run_id: uuid.UUID
+    offer: OfferSummary
+    rank: int = Field(ge=1)
+    expires_at: AwareDatetime
+    recipient: Recipient
+
+
+class SeatOfferEnded(Event):
+    """A seat offer was not taken: the participant declined it or let it expire. They stay on the
+    waiting list for their other choices; the seat goes to the next person."""
+
+    key_field: ClassVar[str] = "signup_id"
+    event_type: Literal["SeatOfferEnded"] = "SeatOfferEnded"
+    signup_id: Id
+    run_id: uuid.UUID = Field(description="The run that made the offer.")
+    offer_id: Id
+    reason: Literal["declined", "expired"]
+
+
 # --- notifications ----------------------------------------------------------------------------
 class NotificationRequested(Event):
     key_field: ClassVar[str] = "notification_id"
@@ -195,6 +221,8 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     FeedbackSubmitted,
     RelayLegStarted,
     RelayLegHandedOver,
+    SeatOffered,
+    SeatOfferEnded,
 )
 
 AnyEvent = Annotated[
@@ -212,7 +240,9 @@ AnyEvent = Annotated[
     | NotificationFailed
     | FeedbackSubmitted
     | RelayLegStarted
-    | RelayLegHandedOver,
+    | RelayLegHandedOver
+    | SeatOffered
+    | SeatOfferEnded,
     Field(discriminator="event_type"),
 ]
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)

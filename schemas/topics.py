@@ -26,7 +26,10 @@ EDITIONS = Topic("estafette.editions.v1", 3, "edition", (ev.EditionOpened, ev.Ed
 OFFERS = Topic("estafette.offers.v1", 6, "offer_id", (ev.OfferPublished, ev.OfferCancelled))
 SIGNUPS = Topic("estafette.signups.v1", 6, "signup_id", (ev.SignupSubmitted, ev.SignupWithdrawn))
 MATCHES = Topic(
-    "estafette.matches.v1", 6, "signup_id", (ev.MatchAssigned, ev.MatchWaitlisted, ev.MatchUnmatched)
+    "estafette.matches.v1",
+    6,
+    "signup_id",
+    (ev.MatchAssigned, ev.MatchWaitlisted, ev.MatchUnmatched, ev.SeatOffered, ev.SeatOfferEnded),
 )
 NOTIFICATION_REQUESTS = Topic("estafette.notification-requests.v1", 3, "notification_id", (ev.NotificationRequested,))
 NOTIFICATIONS = Topic(

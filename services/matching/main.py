@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from estafette.runtime.app import Runtime, ServiceApp
 from schemas.topics import MATCHES
 from services.matching import handlers
 from services.matching.api import build_api
 from services.matching.config import MatchingSettings
-from services.matching.service import Runner, RunMetrics
+from services.matching.service import Runner, RunMetrics, SeatOfferRules
 
 
 def create_app(settings: MatchingSettings | None = None) -> ServiceApp:
@@ -18,7 +19,7 @@ def create_app(settings: MatchingSettings | None = None) -> ServiceApp:
     rt = Runtime(settings, migrations=Path(__file__).parent / "migrations")
     handlers.register(rt)
     rt.produces(MATCHES)
-    runner = Runner(rt.uow, RunMetrics(rt.registry))
+    runner = Runner(rt.uow, RunMetrics(rt.registry), SeatOfferRules(settings.seat_offer_hours, ZoneInfo(settings.timezone)))
 
     async def rematch(stopping: asyncio.Event) -> None:
         await runner.rematch_loop(stopping, settings.rematch_debounce_seconds, settings.rematch_poll_seconds)

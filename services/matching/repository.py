@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -30,12 +31,14 @@ async def upsert_offer(conn: asyncpg.Connection, e: OfferPublished) -> None:
 
 
 async def cancel_offer(conn: asyncpg.Connection, offer_id: str) -> bool:
-    """Cancel the offer and displace its active assignments; False if it was not published."""
+    """Cancel the offer and displace its assignments and open seat offers; False if it was not published."""
     done = await conn.fetchval(
         "UPDATE offers SET status = 'cancelled' WHERE id = $1 AND status = 'published' RETURNING 1", offer_id
     )
     if done:
-        await conn.execute("UPDATE assignments SET status = 'displaced' WHERE offer_id = $1 AND status = 'active'", offer_id)
+        await conn.execute(
+            "UPDATE assignments SET status = 'displaced' WHERE offer_id = $1 AND status IN ('active', 'offered')", offer_id
+        )
     return bool(done)
 
 
@@ -53,7 +56,9 @@ async def withdraw_participant(conn: asyncpg.Connection, signup_id: str) -> bool
         "UPDATE participants SET status = 'withdrawn' WHERE signup_id = $1 AND status = 'active' RETURNING 1", signup_id
     )
     if done:
-        await conn.execute("UPDATE assignments SET status = 'released' WHERE signup_id = $1 AND status = 'active'", signup_id)
+        await conn.execute(
+            "UPDATE assignments SET status = 'released' WHERE signup_id = $1 AND status IN ('active', 'offered')", signup_id
+        )
         await conn.execute("DELETE FROM outcomes WHERE signup_id = $1", signup_id)
     return bool(done)
 
@@ -68,6 +73,11 @@ async def mark_dirty_if_published(conn: asyncpg.Connection, edition_id: str) -> 
 
 
 # --- inputs of a run ---------------------------------------------------------------------------
+async def now(conn: asyncpg.Connection) -> datetime:
+    """The database's clock: seat offers are made, checked and expired against this one clock."""
+    return await conn.fetchval("SELECT now()")
+
+
 async def get_edition(conn: asyncpg.Connection, edition_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT id, region, status, dirty_since FROM editions WHERE id = $1", edition_id)
 
@@ -89,10 +99,20 @@ async def participants_of(conn: asyncpg.Connection, edition_id: str) -> list[asy
     )
 
 
-async def active_assignments(conn: asyncpg.Connection, edition_id: str) -> list[asyncpg.Record]:
+async def held_assignments(conn: asyncpg.Connection, edition_id: str) -> list[asyncpg.Record]:
+    """Pairs that hold a seat: active assignments and open seat offers (a run keeps both frozen)."""
     return await conn.fetch(
-        "SELECT signup_id, offer_id, rank FROM assignments WHERE edition_id = $1 AND status = 'active'", edition_id
+        "SELECT signup_id, offer_id, rank, status FROM assignments WHERE edition_id = $1 AND status IN ('active', 'offered')",
+        edition_id,
     )
+
+
+async def declined_pairs(conn: asyncpg.Connection, edition_id: str) -> set[tuple[str, str]]:
+    """Pairs whose seat offer was declined or expired: never placed again in this edition."""
+    rows = await conn.fetch(
+        "SELECT signup_id, offer_id FROM assignments WHERE edition_id = $1 AND status IN ('declined', 'expired')", edition_id
+    )
+    return {(r["signup_id"], r["offer_id"]) for r in rows}
 
 
 async def displaced_participants(conn: asyncpg.Connection, edition_id: str) -> set[str]:
@@ -100,7 +120,7 @@ async def displaced_participants(conn: asyncpg.Connection, edition_id: str) -> s
     rows = await conn.fetch(
         "SELECT DISTINCT d.signup_id FROM assignments d JOIN participants p USING (signup_id)"
         " WHERE d.edition_id = $1 AND d.status = 'displaced' AND p.status = 'active'"
-        " AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.signup_id = d.signup_id AND a.status = 'active')",
+        " AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.signup_id = d.signup_id AND a.status IN ('active', 'offered'))",
         edition_id,
     )
     return {r["signup_id"] for r in rows}
@@ -134,10 +154,10 @@ async def finish_run(conn: asyncpg.Connection, run_id: uuid.UUID, figures: dict[
     await conn.execute(
         "UPDATE match_runs SET status = 'done', stage = 'done', progress = 1, finished_at = now(),"
         " input_hash = $2, participants = $3, offers = $4, assigned = $5, newly_assigned = $6, waitlisted = $7,"
-        " unmatched = $8, rank_cost = $9, duration_ms = $10 WHERE id = $1",
+        " unmatched = $8, rank_cost = $9, duration_ms = $10, newly_offered = $11 WHERE id = $1",
         run_id, figures["input_hash"], figures["participants"], figures["offers"], figures["assigned"],
         figures["newly_assigned"], figures["waitlisted"], figures["unmatched"], figures["rank_cost"],
-        figures["duration_ms"],
+        figures["duration_ms"], figures["newly_offered"],
     )
 
 
@@ -162,6 +182,19 @@ async def insert_assignments(conn: asyncpg.Connection, edition_id: str, run_id: 
         "INSERT INTO assignments (signup_id, offer_id, edition_id, rank, run_id) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT (signup_id, offer_id) DO UPDATE SET status = 'active', rank = $4, run_id = $5, assigned_at = now()",
         [(s, o, edition_id, r, run_id) for s, o, r in rows],
+    )
+
+
+async def insert_seat_offers(
+    conn: asyncpg.Connection, edition_id: str, run_id: uuid.UUID, rows: list[tuple[str, str, int, datetime]]
+) -> None:
+    """(signup_id, offer_id, rank, expires_at): the pair holds its seat until it is answered or expires."""
+    await conn.executemany(
+        "INSERT INTO assignments (signup_id, offer_id, edition_id, rank, run_id, status, offered_at, offer_expires_at)"
+        " VALUES ($1, $2, $3, $4, $5, 'offered', now(), $6)"
+        " ON CONFLICT (signup_id, offer_id) DO UPDATE SET status = 'offered', rank = $4, run_id = $5,"
+        " assigned_at = now(), offered_at = now(), offer_expires_at = $6, offer_ended_at = NULL",
+        [(s, o, edition_id, r, run_id, expires) for s, o, r, expires in rows],
     )
 
 
@@ -219,14 +252,19 @@ async def mark_dirty(conn: asyncpg.Connection, edition_id: str) -> None:
 
 
 class Valid:
-    def __init__(self, offers: set[str], participants: set[str]) -> None:
-        self.offers, self.participants = offers, participants
+    def __init__(self, offers: set[str], participants: set[str], open_offers: set[tuple[str, str]]) -> None:
+        self.offers, self.participants, self.open_offers = offers, participants, open_offers
 
 
 async def still_valid(conn: asyncpg.Connection, edition_id: str) -> Valid:
     offers = await conn.fetch("SELECT id FROM offers WHERE edition_id = $1 AND status = 'published'", edition_id)
     people = await conn.fetch("SELECT signup_id FROM participants WHERE edition_id = $1 AND status = 'active'", edition_id)
-    return Valid({r["id"] for r in offers}, {r["signup_id"] for r in people})
+    return Valid({r["id"] for r in offers}, {r["signup_id"] for r in people}, await open_offers(conn, edition_id))
+
+
+async def open_offers(conn: asyncpg.Connection, edition_id: str) -> set[tuple[str, str]]:
+    rows = await conn.fetch("SELECT signup_id, offer_id FROM assignments WHERE edition_id = $1 AND status = 'offered'", edition_id)
+    return {(r["signup_id"], r["offer_id"]) for r in rows}
 
 
 async def edition_overview(conn: asyncpg.Connection, edition_id: str) -> dict[str, Any] | None:
@@ -235,8 +273,80 @@ async def edition_overview(conn: asyncpg.Connection, edition_id: str) -> dict[st
         " (SELECT count(*) FROM offers o WHERE o.edition_id = e.id AND o.status = 'published') AS offers,"
         " (SELECT coalesce(sum(capacity), 0) FROM offers o WHERE o.edition_id = e.id AND o.status = 'published') AS seats,"
         " (SELECT count(*) FROM participants p WHERE p.edition_id = e.id AND p.status = 'active') AS participants,"
-        " (SELECT count(*) FROM assignments a WHERE a.edition_id = e.id AND a.status = 'active') AS assignments"
+        " (SELECT count(*) FROM assignments a WHERE a.edition_id = e.id AND a.status = 'active') AS assignments,"
+        " (SELECT count(*) FROM assignments a WHERE a.edition_id = e.id AND a.status = 'offered') AS seat_offers_open"
         " FROM editions e WHERE e.id = $1",
         edition_id,
     )
     return dict(row) if row else None
+
+
+# --- seat offers -------------------------------------------------------------------------------
+_SEAT_OFFER_COLUMNS = (
+    "a.signup_id, a.offer_id, a.rank, a.run_id, a.status, a.offered_at, a.offer_expires_at AS expires_at,"
+    " a.offer_ended_at AS ended_at, now() AS checked_at"
+)
+
+
+async def seat_offer_of(conn: asyncpg.Connection, edition_id: str, signup_id: str) -> asyncpg.Record | None:
+    """The participant's open seat offer, else their latest one (for saying what became of it)."""
+    return await conn.fetchrow(
+        f"SELECT {_SEAT_OFFER_COLUMNS} FROM assignments a WHERE a.edition_id = $1 AND a.signup_id = $2"
+        " AND a.offered_at IS NOT NULL ORDER BY a.status = 'offered' DESC, a.offered_at DESC LIMIT 1",
+        edition_id, signup_id,
+    )
+
+
+async def seat_offers_view(conn: asyncpg.Connection, edition_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {_SEAT_OFFER_COLUMNS} FROM assignments a WHERE a.edition_id = $1 AND a.offered_at IS NOT NULL"
+        " ORDER BY a.offered_at, a.signup_id",
+        edition_id,
+    )
+
+
+async def end_seat_offer(conn: asyncpg.Connection, signup_id: str, offer_id: str, status: str) -> None:
+    """Accepted ('active') or declined ('declined')."""
+    await conn.execute(
+        "UPDATE assignments SET status = $3, offer_ended_at = now() WHERE signup_id = $1 AND offer_id = $2 AND status = 'offered'",
+        signup_id, offer_id, status,
+    )
+
+
+async def editions_with_expired_offers(conn: asyncpg.Connection) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT edition_id FROM assignments WHERE status = 'offered' AND offer_expires_at <= now() ORDER BY edition_id"
+    )
+    return [r["edition_id"] for r in rows]
+
+
+async def expire_seat_offers(conn: asyncpg.Connection, edition_id: str) -> list[asyncpg.Record]:
+    """End the edition's open seat offers whose time is up; return them."""
+    return await conn.fetch(
+        "UPDATE assignments SET status = 'expired', offer_ended_at = now()"
+        " WHERE edition_id = $1 AND status = 'offered' AND offer_expires_at <= now()"
+        " RETURNING signup_id, offer_id, run_id",
+        edition_id,
+    )
+
+
+async def set_outcome(conn: asyncpg.Connection, signup_id: str, state: str) -> None:
+    """After an answer to a seat offer: 'assigned', or back to 'waitlisted' (the next run sets the position)."""
+    await conn.execute(
+        "UPDATE outcomes SET state = $2, reason_code = NULL, position = NULL, updated_at = now() WHERE signup_id = $1",
+        signup_id, state,
+    )
+
+
+async def offer(conn: asyncpg.Connection, offer_id: str) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "SELECT id, host_org, title, date, capacity, max_per_org, format, location, status FROM offers WHERE id = $1", offer_id
+    )
+
+
+async def participant(conn: asyncpg.Connection, signup_id: str) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "SELECT signup_id, org, name, email, language, choices, available, max_visits, signed_up_at FROM participants"
+        " WHERE signup_id = $1",
+        signup_id,
+    )

@@ -1,4 +1,6 @@
-from pydantic import SecretStr
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from estafette.runtime.settings import ServiceSettings
@@ -30,3 +32,18 @@ class NotificationsSettings(ServiceSettings):
     send_batch_size: int = 20
     #: How often the sender looks for due messages when no NOTIFY woke it.
     send_poll_seconds: float = 1.0
+
+    #: Where participants reach the matching service: a seat offer e-mail shows its accept and
+    #: decline addresses under this URL.
+    matching_public_url: str = "http://127.0.0.1:8002"
+    #: The recipients' local time, in which e-mails show moments (e.g. until when a seat is held).
+    timezone: str = "Europe/Amsterdam"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value

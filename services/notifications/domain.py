@@ -7,15 +7,16 @@ import uuid
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any, Literal
+from urllib.parse import quote
 
 from aiosmtplib import SMTPRecipientsRefused, SMTPResponseException
 
-from schemas import MatchAssigned, MatchUnmatched, MatchWaitlisted, NotificationRequested
+from schemas import MatchAssigned, MatchUnmatched, MatchWaitlisted, NotificationRequested, SeatOffered
 
 #: Namespace of the notification ids derived from source event ids (never change it).
 NAMESPACE = uuid.UUID("c51480a5-a976-47e6-9ff4-6b6df51b4362")
 
-Kind = Literal["assigned", "waitlisted", "unmatched", "generic"]
+Kind = Literal["assigned", "waitlisted", "unmatched", "seat_offered", "generic"]
 Status = Literal["pending", "sent", "failed"]
 MatchEvent = MatchAssigned | MatchWaitlisted | MatchUnmatched
 
@@ -72,6 +73,31 @@ def from_match(event: MatchEvent) -> NewNotification:
         email=str(event.recipient.email),
         language=event.recipient.language,
         data=data,
+    )
+
+
+def from_seat_offer(event: SeatOffered, matching_url: str) -> NewNotification:
+    """What is offered, until when, and the matching service's addresses to accept or decline it."""
+    answer = f"{matching_url.rstrip('/')}/editions/{quote(event.edition)}/seat-offers/{quote(event.signup_id)}"
+    return NewNotification(
+        id=notification_id(event.event_id),
+        source_event_id=event.event_id,
+        kind="seat_offered",
+        template="seat_offered",
+        region=event.region,
+        edition=event.edition,
+        signup_id=event.signup_id,
+        correlation_id=event.correlation_id,
+        name=event.recipient.name,
+        email=str(event.recipient.email),
+        language=event.recipient.language,
+        data={
+            "offer": event.offer.model_dump(mode="json"),
+            "rank": event.rank,
+            "expires_at": event.expires_at.isoformat(),
+            "accept_url": f"{answer}/accept",
+            "decline_url": f"{answer}/decline",
+        },
     )
 
 

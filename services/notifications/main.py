@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from estafette.runtime.app import Runtime, ServiceApp
 from schemas.topics import MATCHES, NOTIFICATION_REQUESTS, NOTIFICATIONS
@@ -16,8 +17,8 @@ from services.notifications.sender import Sender, SenderMetrics
 def create_app(settings: NotificationsSettings | None = None) -> ServiceApp:
     settings = settings or NotificationsSettings()
     rt = Runtime(settings, migrations=Path(__file__).parent / "migrations")
-    rt.subscribe(MATCHES, "matches", handlers.on_match)
+    rt.subscribe(MATCHES, "matches", handlers.match_handler(settings.matching_public_url))
     rt.subscribe(NOTIFICATION_REQUESTS, "requests", handlers.on_request)
     rt.produces(NOTIFICATIONS)
-    rt.background(Sender(rt.uow, settings, SenderMetrics(rt.registry), Renderer()).run)
+    rt.background(Sender(rt.uow, settings, SenderMetrics(rt.registry), Renderer(timezone=ZoneInfo(settings.timezone))).run)
     return rt.asgi_app(http_api=build_api(rt.uow))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from aiosmtplib import (
@@ -18,7 +18,15 @@ from aiosmtplib import (
     SMTPServerDisconnected,
 )
 
-from schemas import MatchAssigned, MatchUnmatched, MatchWaitlisted, NotificationRequested, OfferSummary, Recipient
+from schemas import (
+    MatchAssigned,
+    MatchUnmatched,
+    MatchWaitlisted,
+    NotificationRequested,
+    OfferSummary,
+    Recipient,
+    SeatOffered,
+)
 from services.notifications import domain
 
 RECIPIENT = Recipient(name="Anna", email="anna@example.org", language="de")
@@ -48,6 +56,22 @@ def test_match_events_become_their_kind_of_message() -> None:
     assert (u.kind, u.template, u.data) == ("unmatched", "match_unmatched", {"reason_code": "own_org"})
     for n in (a, w, u):
         assert (n.name, n.email, n.language, n.signup_id, n.edition) == ("Anna", "anna@example.org", "de", "s-1", ENVELOPE["edition"])
+
+
+def test_a_seat_offer_becomes_a_message_with_the_answer_addresses() -> None:
+    offer = OfferSummary(offer_id="o-1", host_org="acme", title="Visit", date=date(2026, 9, 15))
+    expires = datetime(2026, 9, 14, 21, 59, tzinfo=UTC)
+    event = SeatOffered(**ENVELOPE, rank=2, offer=offer, expires_at=expires, recipient=RECIPIENT)
+    n = domain.from_seat_offer(event, "https://matching.example.org/")
+
+    assert (n.id, n.kind, n.template, n.signup_id, n.language) == (
+        domain.notification_id(event.event_id), "seat_offered", "seat_offered", "s-1", "de"
+    )
+    answer = f"https://matching.example.org/editions/{ENVELOPE['edition']}/seat-offers/s-1"
+    assert n.data == {
+        "offer": offer.model_dump(mode="json"), "rank": 2, "expires_at": "2026-09-14T21:59:00+00:00",
+        "accept_url": f"{answer}/accept", "decline_url": f"{answer}/decline",
+    }
 
 
 def test_a_request_keeps_its_own_notification_id_and_template_name() -> None:

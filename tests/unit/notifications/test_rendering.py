@@ -68,16 +68,68 @@ def test_assigned_mentions_first_choice_online_format_and_missing_location(
 
 
 @pytest.mark.parametrize(
-    ("language", "words"),
-    [("nl", ["wachtlijst", "plaats 4"]), ("de", ["Warteliste", "Platz 4"]), ("en", ["waiting list", "number 4"])],
+    ("language", "words", "subject"),
+    [
+        ("nl", ["wachtlijst", "plaats 4", "bevestigen we je plek", "bieden we die je per e-mail aan"], "Bevestiging: "),
+        ("de", ["Warteliste", "Platz 4", "bestätigen wir Ihren Platz", "bieten wir ihn Ihnen per E-Mail an"], "Bestätigung: "),
+        ("en", ["waiting list", "number 4", "confirms your place", "offer it to you by e-mail"], "Confirmation: "),
+    ],
 )
-def test_waitlisted_explains_the_waiting_list(renderer: Renderer, language: str, words: list[str]) -> None:
+def test_waitlisted_confirms_the_place_on_the_waiting_list(
+    renderer: Renderer, language: str, words: list[str], subject: str
+) -> None:
     out = renderer.render("waitlisted", language, "Sam Jansen", {"position": 4})
 
+    assert out.subject.startswith(subject)
     assert "Sam Jansen" in out.text and "Sam Jansen" in out.html
     for word in words:
         assert word in out.text
         assert word in out.html
+
+
+ACCEPT = "http://127.0.0.1:8002/editions/e-1/seat-offers/s-1/accept"
+DECLINE = "http://127.0.0.1:8002/editions/e-1/seat-offers/s-1/decline"
+SEAT = {"offer": OFFER, "rank": 1, "expires_at": "2026-09-14T21:59:00+00:00", "accept_url": ACCEPT, "decline_url": DECLINE}
+
+
+@pytest.mark.parametrize(
+    ("language", "subject", "until", "when", "first_choice"),
+    [
+        ("nl", "Er is een plek voor je vrijgekomen: ", "maandag 14 september 2026 om 23:59", "dinsdag 15 september 2026", "je eerste keuze"),
+        ("de", "Ein Platz ist für Sie frei geworden: ", "Montag, 14. September 2026, 23:59 Uhr", "Dienstag, 15. September 2026", "Ihrem Erstwunsch"),
+        ("en", "A place has become free for you: ", "Monday 14 September 2026 at 23:59", "Tuesday 15 September 2026", "your first choice"),
+    ],
+)
+def test_seat_offer_says_what_until_when_and_how_to_answer(
+    renderer: Renderer, language: str, subject: str, until: str, when: str, first_choice: str
+) -> None:
+    out = renderer.render("seat_offered", language, "Anna de Vries", SEAT)
+
+    assert out.subject == subject + OFFER["title"]
+    for body in (out.text, out.html):
+        assert "Anna de Vries" in body
+        assert OFFER["title"] in body and OFFER["host_org"] in body and OFFER["location"] in body
+        assert when in body  # the visit
+        assert until in body  # the end of the offer, in local time (summer time: UTC+2)
+        assert ACCEPT in body and DECLINE in body
+        assert first_choice in body
+    assert f'href="{ACCEPT}"' in out.html and f'href="{DECLINE}"' in out.html
+
+
+def test_seat_offer_time_is_shown_in_the_configured_time_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    out = Renderer(timezone=ZoneInfo("Europe/London")).render("seat_offered", "en", "Anna", SEAT)
+    assert "Monday 14 September 2026 at 22:59" in out.text
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [("nl", "niet op tijd aangenomen"), ("de", "nicht rechtzeitig angenommen"), ("en", "did not accept it in time")],
+)
+def test_unmatched_after_declined_or_expired_seat_offers(renderer: Renderer, language: str, words: str) -> None:
+    out = renderer.render("unmatched", language, "Sam", {"reason_code": "seat_offers_ended"})
+    assert words in out.text and words in out.html
 
 
 @pytest.mark.parametrize(

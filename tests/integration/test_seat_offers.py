@@ -1,0 +1,155 @@
+"""Seat offers on the real broker and database: after publication a freed seat is offered to the
+next person on the waiting list, held for a short while, and moves on when it expires or is declined;
+accepting it makes the assignment. Registration, matching and notifications run as processes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import datetime
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from schemas import Event, decode_event
+from schemas.topics import MATCHES
+from tests.support import HTTP_PORTS, Infra, eventually, services
+
+pytestmark = pytest.mark.integration
+
+HOLD_SECONDS = 6  # how long a seat offer is held here (MATCHING_SEAT_OFFER_HOURS)
+MATCHING_URL = f"http://127.0.0.1:{HTTP_PORTS['matching']}"
+ENV = {
+    "MATCHING_SEAT_OFFER_HOURS": str(HOLD_SECONDS / 3600),
+    "MATCHING_REMATCH_DEBOUNCE_SECONDS": "0.3",
+    "MATCHING_REMATCH_POLL_SECONDS": "0.2",
+    "NOTIFICATIONS_SEND_POLL_SECONDS": "0.2",
+    "NOTIFICATIONS_MATCHING_PUBLIC_URL": MATCHING_URL,
+}
+
+
+def _post(url: str, body: dict) -> dict:
+    r = httpx.post(url, json=body, timeout=10)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _seat_offers(edition: str) -> dict[str, dict]:
+    """signup_id -> their latest seat offer, from the organiser's view."""
+    r = httpx.get(f"{MATCHING_URL}/editions/{edition}/seat-offers", timeout=10)
+    assert r.status_code == 200, r.text
+    return {o["signup_id"]: o for o in r.json()["seat_offers"]}
+
+
+def _wait_for_states(edition: str, expected: dict[str, str], timeout: float = 30) -> dict[str, dict]:
+    def reached() -> dict[str, dict] | None:
+        offers = _seat_offers(edition)
+        return offers if {s: offers.get(s, {}).get("state") for s in expected} == expected else None
+
+    return eventually(reached, timeout=timeout, interval=0.1)
+
+
+def _answer(edition: str, signup_id: str, answer: str) -> httpx.Response:
+    return httpx.post(f"{MATCHING_URL}/editions/{edition}/seat-offers/{signup_id}/{answer}", timeout=10)
+
+
+async def _events(bootstrap: str, signups: set[str], until_types: set[tuple[str, str]], timeout: float = 20) -> list[Event]:
+    """Match-topic events about `signups`, read from the start until every (type, signup) in `until_types` was seen."""
+    consumer = AIOKafkaConsumer(MATCHES.name, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    events: list[Event] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not until_types <= {(e.event_type, e.signup_id) for e in events}:
+            for msgs in (await consumer.getmany(timeout_ms=500)).values():
+                events += [decode_event(m.value) for m in msgs if m.key.decode() in signups]
+        return sorted(events, key=lambda e: e.occurred_at)
+    finally:
+        await consumer.stop()
+
+
+def _mails_to(infra: Infra, email: str) -> list[dict]:
+    r = httpx.get(f"{infra.mail_api}/api/messages", params={"to": email}, timeout=5)
+    r.raise_for_status()
+    return r.json()
+
+
+def test_a_freed_seat_is_offered_in_turn_expires_moves_on_and_is_accepted(infra: Infra) -> None:
+    edition = f"so-{uuid.uuid4().hex[:8]}"
+    offer_id = f"{edition}-bakery"
+    with services(infra, "registration", "matching", "notifications", extra_env=ENV) as svc:
+        reg = svc["registration"].url
+        _post(f"{reg}/editions", {"id": edition, "region": "twente", "name": "Seat offers", "signup_deadline": "2099-01-01T00:00:00Z",
+                                  "starts_on": "2099-05-01", "ends_on": "2099-05-05"})
+        _post(f"{reg}/editions/{edition}/offers", {"id": offer_id, "host_org": "org-h", "title": "Bakkerij", "date": "2099-05-02", "capacity": 1})
+        people = [
+            _post(f"{reg}/editions/{edition}/signups", {"org": "org-x", "name": f"P{i}", "email": f"p{i}-{edition}@example.org",
+                                                         "choices": [offer_id]})["signup_id"]
+            for i in range(4)
+        ]
+        p0, p1, p2, p3 = people
+        eventually(lambda: httpx.get(f"{MATCHING_URL}/editions/{edition}", timeout=10).json().get("participants") == 4, timeout=60)
+
+        # First run: p0 gets the one seat, the others wait in sign-up order.
+        assert httpx.post(f"{MATCHING_URL}/editions/{edition}/match-runs", timeout=10).status_code == 202
+        waiting = eventually(lambda: [w for w in httpx.get(f"{MATCHING_URL}/editions/{edition}/assignments", timeout=10).json()["waiting_list"]
+                                      if w["state"] == "waitlisted"], timeout=30)
+        assert [(w["signup_id"], w["position"]) for w in waiting] == [(p1, 1), (p2, 2), (p3, 3)]
+
+        # p0 withdraws: the seat is offered to p1 (not assigned), and held: nobody else is offered it.
+        assert httpx.delete(f"{reg}/editions/{edition}/signups/{p0}", timeout=10).status_code == 204
+        offers = _wait_for_states(edition, {p1: "open"})
+        assert set(offers) == {p1}
+        held = datetime.fromisoformat(offers[p1]["expires_at"]) - datetime.fromisoformat(offers[p1]["offered_at"])
+        assert abs(held.total_seconds() - HOLD_SECONDS) < 1
+        overview = httpx.get(f"{MATCHING_URL}/editions/{edition}", timeout=10).json()
+        assert (overview["assignments"], overview["seat_offers_open"]) == (0, 1)
+
+        # p1 does not answer: the offer expires and moves on to p2.
+        offers = _wait_for_states(edition, {p1: "expired", p2: "open"}, timeout=HOLD_SECONDS + 20)
+        late = _answer(edition, p1, "accept")
+        assert late.status_code == 409, late.text
+        assert late.json()["error"] == "seat_offer_expired" and "expired at" in late.json()["message"]
+
+        # p2 declines: the seat moves on to p3, who accepts it.
+        declined = _answer(edition, p2, "decline")
+        assert declined.status_code == 200 and declined.json()["state"] == "declined", declined.text
+        _wait_for_states(edition, {p3: "open"})
+        accepted = _answer(edition, p3, "accept")
+        assert accepted.status_code == 200 and accepted.json()["state"] == "accepted", accepted.text
+        again = _answer(edition, p3, "accept")
+        assert again.status_code == 409 and again.json()["error"] == "seat_offer_accepted"
+        unknown = _answer(edition, p0, "decline")  # withdrew before any seat was offered to them
+        assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_seat_offer"
+        assert _answer("no-such-edition", p3, "accept").status_code == 404
+
+        view = httpx.get(f"{MATCHING_URL}/editions/{edition}/seat-offers", timeout=10).json()
+        assert {k: v for k, v in view["counts"].items() if v} == {"expired": 1, "declined": 1, "accepted": 1}
+        result = httpx.get(f"{MATCHING_URL}/editions/{edition}/assignments", timeout=10).json()
+        assert [(a["signup_id"], a["offer_id"]) for a in result["assignments"]] == [(p3, offer_id)]
+
+        # The events: an offer per person in turn, how each ended, and an assignment only for p3 (and p0 before).
+        # p1 and p2 have no other choice left: they are told so once (MatchUnmatched).
+        expected = {("SeatOffered", p1), ("SeatOffered", p2), ("SeatOffered", p3), ("SeatOfferEnded", p1),
+                    ("SeatOfferEnded", p2), ("MatchAssigned", p3), ("MatchUnmatched", p1), ("MatchUnmatched", p2)}
+        events = asyncio.run(_events(infra.kafka_bootstrap, set(people), expected))
+        assert [e.signup_id for e in events if e.event_type == "SeatOffered"] == [p1, p2, p3]
+        assert {(e.signup_id, e.reason) for e in events if e.event_type == "SeatOfferEnded"} == {(p1, "expired"), (p2, "declined")}
+        assert [e.signup_id for e in events if e.event_type == "MatchAssigned"] == [p0, p3]  # first run, acceptance
+        assert {(e.signup_id, e.reason_code) for e in events if e.event_type == "MatchUnmatched"} == {
+            (p1, "seat_offers_ended"), (p2, "seat_offers_ended")}
+        assert sorted(e.signup_id for e in events if e.event_type == "MatchWaitlisted") == sorted([p1, p2, p3])  # once each
+
+        # E-mails: p1 got the waiting-list confirmation, then the seat offer with the address to accept it.
+        def p1_mails() -> dict[str, dict] | None:
+            mails = {m["subject"].split(":")[0]: m for m in _mails_to(infra, f"p1-{edition}@example.org")}
+            return mails if {"Bevestiging", "Er is een plek voor je vrijgekomen"} <= set(mails) else None
+
+        mails = eventually(p1_mails, timeout=20)
+        assert "plaats 1" in mails["Bevestiging"]["text"]
+        offer_mail = mails["Er is een plek voor je vrijgekomen"]["text"]
+        assert f"{MATCHING_URL}/editions/{edition}/seat-offers/{p1}/accept" in offer_mail
+        assert f"{MATCHING_URL}/editions/{edition}/seat-offers/{p1}/decline" in offer_mail
+        assert "Bakkerij" in offer_mail
