@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _known_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_known_time_zone)]
 
 
 class ServiceSettings(BaseSettings):
@@ -20,6 +34,8 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = 500
     outbox_poll_seconds: float = 1.0
     handler_attempts: int = 3
+    #: The editions' local time: calendar days in reports, "until when" in e-mails, the day before a visit.
+    timezone: TimeZoneName = "Europe/Amsterdam"
     #: Comma-separated fault-injection points, for crash tests only (e.g. "crash_after_commit").
     failpoints: str = ""
 
@@ -31,6 +47,10 @@ class ServiceSettings(BaseSettings):
     @property
     def db_schema(self) -> str:
         return self.service_name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     def failpoint(self, name: str) -> bool:
         return name in {p.strip() for p in self.failpoints.split(",")}

@@ -1,6 +1,4 @@
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from estafette.runtime.settings import ServiceSettings
@@ -20,14 +18,4 @@ class MatchingSettings(ServiceSettings):
     #: How long a seat freed after publication is held for the person on the waiting list it is
     #: offered to; never later than the end of the day before the visit.
     seat_offer_hours: float = Field(default=48.0, gt=0)
-    #: The editions' local time, in which "the day before the visit" ends.
-    timezone: str = "Europe/Amsterdam"
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value

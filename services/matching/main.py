@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from estafette.runtime.app import Runtime, ServiceApp
 from schemas.topics import MATCHES
@@ -19,7 +18,7 @@ def create_app(settings: MatchingSettings | None = None) -> ServiceApp:
     rt = Runtime(settings, migrations=Path(__file__).parent / "migrations")
     handlers.register(rt)
     rt.produces(MATCHES)
-    runner = Runner(rt.uow, RunMetrics(rt.registry), SeatOfferRules(settings.seat_offer_hours, ZoneInfo(settings.timezone)))
+    runner = Runner(rt.uow, RunMetrics(rt.registry), SeatOfferRules(settings.seat_offer_hours, settings.zone))
 
     async def rematch(stopping: asyncio.Event) -> None:
         await runner.rematch_loop(stopping, settings.rematch_debounce_seconds, settings.rematch_poll_seconds)

@@ -1,6 +1,4 @@
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from estafette.runtime.settings import ServiceSettings
@@ -36,14 +34,4 @@ class NotificationsSettings(ServiceSettings):
     #: Where participants reach the matching service: a seat offer e-mail shows its accept and
     #: decline addresses under this URL.
     matching_public_url: str = "http://127.0.0.1:8002"
-    #: The recipients' local time, in which e-mails show moments (e.g. until when a seat is held).
-    timezone: str = "Europe/Amsterdam"
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value

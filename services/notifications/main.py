@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from estafette.runtime.app import Runtime, ServiceApp
 from schemas.topics import MATCHES, NOTIFICATION_REQUESTS, NOTIFICATIONS
@@ -20,5 +19,5 @@ def create_app(settings: NotificationsSettings | None = None) -> ServiceApp:
     rt.subscribe(MATCHES, "matches", handlers.match_handler(settings.matching_public_url))
     rt.subscribe(NOTIFICATION_REQUESTS, "requests", handlers.on_request)
     rt.produces(NOTIFICATIONS)
-    rt.background(Sender(rt.uow, settings, SenderMetrics(rt.registry), Renderer(timezone=ZoneInfo(settings.timezone))).run)
+    rt.background(Sender(rt.uow, settings, SenderMetrics(rt.registry), Renderer(timezone=settings.zone)).run)
     return rt.asgi_app(http_api=build_api(rt.uow))

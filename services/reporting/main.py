@@ -16,4 +16,4 @@ def create_app(settings: ReportingSettings | None = None) -> ServiceApp:
     rt = Runtime(settings, migrations=Path(__file__).parent / "migrations")
     handlers.register(rt)
     rt.background(gauge_refresher(rt.uow, rt.registry, settings.gauge_refresh_seconds))
-    return rt.asgi_app(http_api=build_api(rt.uow, settings.report_timezone))
+    return rt.asgi_app(http_api=build_api(rt.uow, settings.timezone))
