@@ -11,7 +11,7 @@ from typing import Any, Literal, get_args
 Language = Literal["nl", "de", "en"]
 LANGUAGES: tuple[Language, ...] = get_args(Language)
 DEFAULT_LANGUAGE: Language = "nl"
-MatchStateName = Literal["assigned", "waitlisted", "unmatched"]
+MatchStateName = Literal["assigned", "offered", "waitlisted", "unmatched"]
 #: The figures that /reports/regions adds up per region and nationally (besides `editions`).
 REGION_FIGURES = ("offers", "signups", "assigned", "emails_sent")
 
@@ -79,6 +79,7 @@ class EditionFigures:
     waitlisted: int
     unmatched: int
     awaiting_rematch: int
+    seat_offers_open: int
     emails_sent: int
     emails_failed: int
     feedback_count: int

@@ -18,6 +18,8 @@ from schemas import (
     NotificationFailed,
     NotificationSent,
     OfferCancelled,
+    SeatOfferEnded,
+    SeatOffered,
     OfferPublished,
     RelayLegHandedOver,
     RelayLegStarted,
@@ -61,7 +63,12 @@ def match_state(event: Event) -> MatchState | None:
             event.signup_id, event.edition, "assigned", _version(event),
             offer_id=event.offer.offer_id, offer_date=event.offer.date, rank=event.rank,
         )
-    if isinstance(event, MatchWaitlisted):
+    if isinstance(event, SeatOffered):
+        return MatchState(
+            event.signup_id, event.edition, "offered", _version(event),
+            offer_id=event.offer.offer_id, offer_date=event.offer.date, rank=event.rank,
+        )
+    if isinstance(event, MatchWaitlisted | SeatOfferEnded):  # a declined or expired offer: back to waiting
         return MatchState(event.signup_id, event.edition, "waitlisted", _version(event))
     if isinstance(event, MatchUnmatched):
         return MatchState(event.signup_id, event.edition, "unmatched", _version(event))

@@ -141,7 +141,7 @@ _EDITION_FIGURES = """
 SELECT e.id AS edition, e.region, e.name, e.status, e.starts_on, e.ends_on,
        o.offers, o.seats, o.offers_cancelled,
        s.signups, s.withdrawn, s.organisations,
-       m.assigned, m.first_choice, m.waitlisted, m.unmatched, m.awaiting_rematch,
+       m.assigned, m.first_choice, m.waitlisted, m.unmatched, m.awaiting_rematch, m.seat_offers_open,
        n.emails_sent, n.emails_failed,
        f.feedback_count, f.rating_total
   FROM editions e
@@ -160,7 +160,8 @@ SELECT e.id AS edition, e.region, e.name, e.status, e.starts_on, e.ends_on,
               count(*) FILTER (WHERE outcome = 'assigned' AND rank = 1) AS first_choice,
               count(*) FILTER (WHERE outcome = 'waitlisted') AS waitlisted,
               count(*) FILTER (WHERE outcome = 'unmatched') AS unmatched,
-              count(*) FILTER (WHERE outcome = 'awaiting_rematch') AS awaiting_rematch
+              count(*) FILTER (WHERE outcome = 'awaiting_rematch') AS awaiting_rematch,
+              count(*) FILTER (WHERE outcome = 'offered') AS seat_offers_open
          FROM match_outcomes WHERE edition = e.id) m
  CROSS JOIN LATERAL (
        SELECT count(*) FILTER (WHERE status = 'sent') AS emails_sent,

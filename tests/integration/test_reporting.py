@@ -41,6 +41,8 @@ from schemas import (
     Recipient,
     RelayLegHandedOver,
     RelayLegStarted,
+    SeatOfferEnded,
+    SeatOffered,
     SignupSubmitted,
     SignupWithdrawn,
     topic_for,
@@ -94,6 +96,17 @@ def assigned(s: SignupSubmitted, o: OfferPublished, rank: int, at: datetime, run
     )
 
 
+def waitlisted(s: SignupSubmitted, at: datetime) -> MatchWaitlisted:
+    return MatchWaitlisted(region=s.region, edition=s.edition, occurred_at=at, signup_id=s.signup_id, run_id=RUN_1,
+                           position=2, reason_code="full", recipient=recipient(s.signup_id))
+
+
+def offered(s: SignupSubmitted, o: OfferPublished, at: datetime) -> SeatOffered:
+    summary = OfferSummary(offer_id=o.offer_id, host_org=o.host_org, title=o.title, date=o.date)
+    return SeatOffered(region=s.region, edition=s.edition, occurred_at=at, signup_id=s.signup_id, run_id=RUN_2, rank=1,
+                       offer=summary, expires_at=at + timedelta(days=2), recipient=recipient(s.signup_id))
+
+
 def sent(s: SignupSubmitted, at: datetime, notification_id: uuid.UUID | None = None) -> NotificationSent:
     return NotificationSent(
         region=s.region, edition=s.edition, occurred_at=at, notification_id=notification_id or uuid.uuid4(),
@@ -128,6 +141,7 @@ def week() -> list[Event]:
     s4 = signup(TWENTE, ED_T, "s4", "org-c", "2027-05-05T11:00:00+00:00", [o1])
     s5 = signup(TWENTE, ED_T, "s5", "org-d", "2027-05-06T09:00:00+02:00", [o1])
     s6 = signup(TWENTE, ED_T, "s6", "org-b", "2027-05-06T12:00:00+00:00", [o2, o1, o3])
+    s7 = signup(TWENTE, ED_T, "s7", "org-e", "2027-05-06T13:00:00+00:00", [o1])
     s9 = signup(ACHTERHOEK, ED_A, "s9", "org-z", "2027-05-10T12:00:00+00:00", [o9])
     n4 = uuid.uuid4()
     f1 = feedback(s1, o1, "f1", 5)
@@ -135,7 +149,7 @@ def week() -> list[Event]:
         opened(TWENTE, ED_T, "Week van de Uitwisseling Twente & Salland <2027>", date(2027, 6, 7)),
         opened(ACHTERHOEK, ED_A, "Uitwisselingsweek Achterhoek", date(2027, 6, 14)),
         o1, o2, o3, o9,
-        s1, s2, s3, s4, s5, s6, s9,
+        s1, s2, s3, s4, s5, s6, s7, s9,
         SignupWithdrawn(region=TWENTE, edition=ED_T, signup_id=s4.signup_id),
         assigned(s1, o1, 1, T1), assigned(s2, o3, 1, T1), assigned(s3, o2, 2, T1), assigned(s4, o1, 1, T1),
         assigned(s6, o3, 3, T1), assigned(s9, o9, 1, T1),
@@ -144,6 +158,10 @@ def week() -> list[Event]:
         # An outcome of an earlier run, delivered late: older than the stored one, so ignored.
         MatchUnmatched(region=TWENTE, edition=ED_T, occurred_at=T0, signup_id=s5.signup_id, run_id=RUN_0,
                        reason_code="all_full", reason="all chosen offers are full", recipient=recipient(s5.signup_id)),
+        # A seat freed after publication: s5 declines the offer (back to waiting), s7's offer is open.
+        waitlisted(s7, T1), offered(s5, o1, T2), offered(s7, o1, T2),
+        SeatOfferEnded(region=TWENTE, edition=ED_T, occurred_at=T3, signup_id=s5.signup_id, run_id=RUN_2,
+                       offer_id=o1.offer_id, reason="declined"),
         sent(s1, T2), sent(s2, T2), failed(s3, T2, uuid.uuid4(), permanent=True),
         failed(s6, T2, n4, permanent=False), sent(s6, T3, n4), sent(s9, T2),
         OfferCancelled(region=TWENTE, edition=ED_T, offer_id=o3.offer_id, reason="host ill"),
@@ -160,21 +178,21 @@ EXPECTED_TWENTE = {
     "edition": ED_T, "region": TWENTE, "name": "Week van de Uitwisseling Twente & Salland <2027>",
     "status": "closed", "starts_on": "2027-06-07", "ends_on": "2027-06-11",
     "offers": 2, "seats": 8, "offers_cancelled": 1,
-    "signups": 5, "withdrawn": 1, "organisations": 3,
-    "assigned": 3, "waitlisted": 1, "unmatched": 0, "awaiting_rematch": 1,
+    "signups": 6, "withdrawn": 1, "organisations": 4,
+    "assigned": 3, "waitlisted": 1, "unmatched": 0, "awaiting_rematch": 1, "seat_offers_open": 1,
     "first_choice_share": 0.333,
     "emails_sent": 4, "emails_failed": 1,
     "feedback": {"count": 2, "average_rating": 4.5},
     "by_day": [
         {"date": "2027-05-04", "signups": 2, "offers": 0, "seats": 0, "assigned": 0},
         {"date": "2027-05-05", "signups": 1, "offers": 0, "seats": 0, "assigned": 0},
-        {"date": "2027-05-06", "signups": 2, "offers": 0, "seats": 0, "assigned": 0},
+        {"date": "2027-05-06", "signups": 3, "offers": 0, "seats": 0, "assigned": 0},
         {"date": "2027-06-08", "signups": 0, "offers": 1, "seats": 5, "assigned": 1},
         {"date": "2027-06-09", "signups": 0, "offers": 1, "seats": 3, "assigned": 2},
     ],
 }
 EXPECTED_REGIONS = {
-    TWENTE: {"region": TWENTE, "editions": 1, "offers": 2, "signups": 5, "assigned": 3, "emails_sent": 4},
+    TWENTE: {"region": TWENTE, "editions": 1, "offers": 2, "signups": 6, "assigned": 3, "emails_sent": 4},
     ACHTERHOEK: {"region": ACHTERHOEK, "editions": 1, "offers": 1, "signups": 1, "assigned": 1, "emails_sent": 1},
 }
 
@@ -309,4 +327,4 @@ def test_figures_do_not_depend_on_the_order_of_arrival(infra: Infra) -> None:
     for edition, regions in asyncio.run(reports_in_orders([events, events[::-1], *shuffled])):
         assert jsonable_encoder(edition) == EXPECTED_TWENTE
         assert {r["region"]: r for r in regions["regions"]} == EXPECTED_REGIONS
-        assert regions["national"] == {"regions": 2, "editions": 2, "offers": 3, "signups": 6, "assigned": 4, "emails_sent": 5}
+        assert regions["national"] == {"regions": 2, "editions": 2, "offers": 3, "signups": 7, "assigned": 4, "emails_sent": 5}

@@ -12,7 +12,7 @@ TWENTE = EditionFigures(
     edition="wvdu-2027-twente", region="twente", name="Week van de Uitwisseling Twente", status="open",
     starts_on=date(2027, 6, 7), ends_on=date(2027, 6, 11), offers=12, seats=1234, offers_cancelled=1,
     signups=2345, withdrawn=3, organisations=41, assigned=900, first_choice=600, waitlisted=17, unmatched=5,
-    awaiting_rematch=2, emails_sent=1500, emails_failed=4, feedback_count=3, rating_total=13,
+    awaiting_rematch=2, seat_offers_open=1, emails_sent=1500, emails_failed=4, feedback_count=3, rating_total=13,
 )
 EVIL = EditionFigures(
     **{**TWENTE.__dict__, "edition": "wvdu-2027-x", "region": "achterhoek", "status": "closed",

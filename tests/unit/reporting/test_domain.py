@@ -6,7 +6,16 @@ from functools import reduce
 
 import pytest
 
-from schemas import MatchAssigned, MatchUnmatched, MatchWaitlisted, OfferPublished, OfferSummary, Recipient
+from schemas import (
+    MatchAssigned,
+    MatchUnmatched,
+    MatchWaitlisted,
+    OfferPublished,
+    OfferSummary,
+    Recipient,
+    SeatOffered,
+    SeatOfferEnded,
+)
 from services.reporting.domain import (
     EditionFigures,
     Version,
@@ -85,6 +94,17 @@ def test_waitlist_and_unmatched_outcomes_have_no_offer():
     assert (unmatched.state, unmatched.offer_id, unmatched.rank) == ("unmatched", None, None)
 
 
+def test_an_open_seat_offer_is_its_own_outcome_and_an_ended_one_means_waiting_again():
+    summary = OfferSummary(offer_id="o-1", host_org="h", title="t", date=date(2027, 6, 8))
+    at = datetime(2027, 5, 20, 9, tzinfo=UTC)
+    offer = SeatOffered(region="r", edition="e", occurred_at=at, signup_id="s-1", run_id=uuid.uuid4(), rank=2,
+                        offer=summary, expires_at=at + timedelta(days=2), recipient=Recipient(name="N", email="n@example.org"))
+    state = match_state(offer)
+    assert (state.state, state.offer_id, state.offer_date, state.rank) == ("offered", "o-1", date(2027, 6, 8), 2)
+    ended = SeatOfferEnded(region="r", edition="e", signup_id="s-1", run_id=uuid.uuid4(), offer_id="o-1", reason="expired")
+    assert (match_state(ended).state, match_state(ended).offer_id) == ("waitlisted", None)
+
+
 def test_other_events_are_not_match_states():
     offer = OfferPublished(**ENVELOPE, offer_id="o-1", host_org="h", title="t", date=date(2027, 6, 2), capacity=3)
     assert match_state(offer) is None
@@ -103,7 +123,7 @@ def figures(edition: str, region: str, **changes: int) -> EditionFigures:
     zero = dict.fromkeys(
         (
             "offers", "seats", "offers_cancelled", "signups", "withdrawn", "organisations", "assigned",
-            "first_choice", "waitlisted", "unmatched", "awaiting_rematch", "emails_sent", "emails_failed",
+            "first_choice", "waitlisted", "unmatched", "awaiting_rematch", "seat_offers_open", "emails_sent", "emails_failed",
             "feedback_count", "rating_total",
         ),
         0,
@@ -125,7 +145,7 @@ def test_the_edition_report_has_the_documented_shape():
     assert set(report) == {
         "edition", "region", "name", "status", "starts_on", "ends_on", "offers", "seats", "offers_cancelled",
         "signups", "withdrawn", "organisations", "assigned", "waitlisted", "unmatched", "awaiting_rematch",
-        "first_choice_share", "emails_sent", "emails_failed", "feedback",
+        "seat_offers_open", "first_choice_share", "emails_sent", "emails_failed", "feedback",
     }
     assert report["first_choice_share"] == 0.25
     assert report["feedback"] == {"count": 2, "average_rating": 4.5}
