@@ -16,6 +16,7 @@ import structlog
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from estafette.runtime.loops import listen, pause
 from estafette.runtime.uow import OUTBOX_CHANNEL
 
 log = structlog.get_logger(__name__)
@@ -45,8 +46,7 @@ class OutboxRelay:
         self.lag = Gauge("outbox_oldest_unpublished_seconds", "Age of the oldest unpublished event", registry=registry)
 
     async def start(self) -> None:
-        self._listener = await self._pool.acquire()
-        await self._listener.add_listener(f"{self._schema}_{OUTBOX_CHANNEL}", lambda *_: self._wake.set())
+        self._listener = await listen(self._pool, f"{self._schema}_{OUTBOX_CHANNEL}", self._wake)
         self._task = asyncio.create_task(self._run(), name=f"{self._schema}-outbox-relay")
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -69,18 +69,11 @@ class OutboxRelay:
                 backoff = 0.2
             except Exception as exc:  # Kafka or Postgres unavailable: keep the rows, retry later
                 log.warning("outbox relay batch failed, will retry", error=repr(exc), retry_in=backoff)
-                await self._sleep(backoff)
+                await pause(self._stopping, backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
             if sent < self._batch_size:
-                await self._sleep(self._poll_seconds)
-
-    async def _sleep(self, seconds: float) -> None:
-        self._wake.clear()
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
+                await pause(self._stopping, self._poll_seconds, self._wake)
 
     async def publish_batch(self) -> int:
         """Publish up to one batch; return how many rows were published."""

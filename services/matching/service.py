@@ -22,6 +22,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from estafette.runtime.http import Conflict, NotFound
+from estafette.runtime.loops import pause
 from estafette.runtime.uow import Transaction, UnitOfWork
 from schemas import MatchAssigned, MatchUnmatched, MatchWaitlisted, OfferSummary, Recipient, SeatOfferEnded, SeatOffered
 from services.matching import domain, engine, repository as repo
@@ -120,10 +121,7 @@ class Runner:
                         pass  # a run is already going; the edition stays dirty for the next round
             except Exception:  # noqa: BLE001 - database away: try again next round
                 log.exception("re-match round failed")
-            try:
-                await asyncio.wait_for(stopping.wait(), timeout=poll)
-            except TimeoutError:
-                pass
+            await pause(stopping, poll)
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 

@@ -11,6 +11,7 @@ import asyncio
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from estafette.runtime.loops import listen, pause
 from estafette.runtime.uow import UnitOfWork
 from services.notifications import domain, service
 from services.notifications.config import NotificationsSettings
@@ -59,26 +60,21 @@ class Sender:
     async def run(self, stopping: asyncio.Event) -> None:
         """Send until `stopping` is set; the message in flight is finished first."""
         assert self._uow.pool is not None
-        listener = await self._uow.pool.acquire()
-        await listener.add_listener(PENDING_CHANNEL, self._on_notify)
+        listener = await listen(self._uow.pool, PENDING_CHANNEL, self._wake)
         backoff = self._settings.send_poll_seconds
         try:
             while not stopping.is_set():
-                self._wake.clear()
                 handled = await self._round(stopping)
                 if handled is None:  # the database is away: wait longer each time
-                    await self._idle(stopping, backoff)
+                    await pause(stopping, backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                     continue
                 backoff = self._settings.send_poll_seconds
                 if handled < self._settings.send_batch_size:
-                    await self._idle(stopping, self._settings.send_poll_seconds)
+                    await pause(stopping, self._settings.send_poll_seconds, self._wake)
         finally:
             await self._mailer.close()
             await self._uow.pool.release(listener)  # resetting the connection drops its listener
-
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
 
     async def _round(self, stopping: asyncio.Event) -> int | None:
         """Send up to one batch; return how many messages were handled, None if the database failed."""
@@ -102,15 +98,6 @@ class Sender:
         finally:
             await self._mailer.close()
         return handled
-
-    async def _idle(self, stopping: asyncio.Event, seconds: float) -> None:
-        """Wait for a NOTIFY, `stopping` or `seconds`, whichever comes first."""
-        waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stopping.wait())]
-        try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waits:
-                waiter.cancel()
 
 
 def _log(attempt: service.Attempt) -> None:

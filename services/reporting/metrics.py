@@ -8,6 +8,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Gauge
 
 from estafette.runtime.app import BackgroundLoop
+from estafette.runtime.loops import pause
 from estafette.runtime.uow import UnitOfWork
 from services.reporting import service
 
@@ -26,9 +27,6 @@ def gauge_refresher(uow: UnitOfWork, registry: CollectorRegistry, every_seconds:
                     editions.labels(status).set(counts.get(status, 0))
             except Exception as exc:  # noqa: BLE001 - the database may be down; try again later
                 log.warning("gauge refresh failed", error=repr(exc))
-            try:
-                await asyncio.wait_for(stopping.wait(), timeout=every_seconds)
-            except TimeoutError:
-                pass
+            await pause(stopping, every_seconds)
 
     return refresh
