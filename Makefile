@@ -3,6 +3,8 @@
 # installed by deploy/local/*.sh when they first start).
 
 PYTHON ?= python3
+# e.g. make bench BENCH_ARGS="--scales region,national,stress"
+BENCH_ARGS ?=
 VENV   := .venv
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
@@ -31,7 +33,7 @@ test-integration: install
 
 bench: install
 	$(VENV)/bin/pip install --quiet -e '.[dev,bench]'
-	$(VENV)/bin/python bench/matching_bench.py
+	$(VENV)/bin/python bench/matching_bench.py $(BENCH_ARGS)
 
 infra-up: install
 	deploy/local/infra.sh up
