@@ -8,9 +8,25 @@ BENCH_ARGS ?=
 VENV   := .venv
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install run test test-unit test-integration bench infra-up infra-down clean
+# Translation catalogs (Babel/gettext): services/<service>/locale/<lang>/LC_MESSAGES/messages.po,
+# compiled to .mo at install; `pybabel compile --statistics` prints how much of each is translated.
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard services/*/locale/*/LC_MESSAGES/messages.po))
 
-install: $(STAMP)
+.PHONY: install run test test-unit test-integration bench infra-up infra-down clean lint-imports i18n-update
+
+install: $(STAMP) $(CATALOGS)
+
+%.mo: %.po $(STAMP)
+	@$(VENV)/bin/pybabel compile --statistics -i $< -o $@
+
+# After changing a translatable text: extract the messages of each service and merge them into its catalogs.
+i18n-update: install
+	@for d in services/*/locale; do svc=$$(dirname $$d); \
+	  $(VENV)/bin/pybabel extract -F babel.cfg --no-location --omit-header -o $$svc/messages.pot $$svc >/dev/null && \
+	  $(VENV)/bin/pybabel update --no-fuzzy-matching --omit-header -i $$svc/messages.pot -d $$d && rm $$svc/messages.pot; done
+
+lint-imports: install
+	$(VENV)/bin/lint-imports
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)

@@ -1,1 +1,2 @@
-"""Estafette: operator CLI, shared runtime and local developer tools."""
+"""Estafette: the shared runtime (`estafette.runtime`) and the operator and developer tools
+(`estafette.tools`). Services live in `services/`, contracts in `schemas/`."""

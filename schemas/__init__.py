@@ -7,6 +7,7 @@ changes within v1 are additive only (see tests/contract).
 from schemas import events as _events
 from schemas.envelope import Event
 from schemas.events import *  # noqa: F403
+from schemas.reasons import UNMATCHED_REASONS, UnmatchedReason
 from schemas.topics import TOPICS, Topic, topic_for
 
-__all__ = ["TOPICS", "Event", "Topic", "topic_for", "decode_event", "ALL_EVENTS", *_events.__all__]
+__all__ = ["UNMATCHED_REASONS", "UnmatchedReason", "TOPICS", "Event", "Topic", "topic_for", "decode_event", "ALL_EVENTS", *_events.__all__]

@@ -121,7 +121,7 @@ class MatchUnmatched(Event):
     event_type: Literal["MatchUnmatched"] = "MatchUnmatched"
     signup_id: Id
     run_id: uuid.UUID
-    reason_code: str = Field(description="Machine-readable: all_full, own_org, unavailable, org_cap, ...")
+    reason_code: str = Field(description="Machine-readable, one of schemas/reasons.py: all_full, own_org, unavailable, org_cap, forbidden, no_choices, mixed, seat_offers_ended.")
     reason: str = Field(description="Short English explanation.")
     recipient: Recipient
 

@@ -22,6 +22,7 @@ import asyncpg
 import httpx
 
 from estafette.runtime.app import ensure_topics
+from services.registry import NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Several test sessions on one machine (e.g. two developers' worktrees) each take their own slot:
@@ -33,7 +34,7 @@ KAFKA_PORT, KAFKA_CONTROLLER_PORT = 19092 + _SHIFT, 19093 + _SHIFT
 PG_PORT = 55442 + _SHIFT
 SMTP_PORT, MAIL_HTTP_PORT = 11025 + _SHIFT, 18025 + _SHIFT
 DB = "estafette_test"
-SERVICES = ("registration", "matching", "notifications", "reporting")
+SERVICES = NAMES
 HTTP_PORTS = {name: 18001 + i + _SHIFT for i, name in enumerate(SERVICES)}
 CRASH_APP_PORT = 18009 + _SHIFT
 
@@ -114,7 +115,7 @@ class ServiceProcess:
         STATE.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "estafette.cli", "serve", self.service],
+            [sys.executable, "-m", "estafette.tools.cli", "serve", self.service],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
         )
         self.wait_healthy(timeout)

@@ -44,7 +44,7 @@ cmd_start() {
   echo "$SMTP_PORT $HTTP_PORT" >"$PORTS"
   [[ -f "$LOG" ]] && mv -f "$LOG" "$LOG.1"
   ESTAFETTE_STATE_DIR="$STATE_DIR" PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
-    launch "$PIDFILE" "$LOG" "$ROOT" "$PY" -m estafette.mailsink --smtp-port "$SMTP_PORT" --http-port "$HTTP_PORT"
+    launch "$PIDFILE" "$LOG" "$ROOT" "$PY" -m estafette.tools.mailsink --smtp-port "$SMTP_PORT" --http-port "$HTTP_PORT"
   for ((i = 0; i < 300; i++)); do
     pid_alive "$PIDFILE" || { tail_log "$LOG"; die "the mail sink exited during start-up (log: $LOG)"; }
     if port_open "$SMTP_PORT" && ours "$HTTP_PORT" "$(<"$PIDFILE")"; then

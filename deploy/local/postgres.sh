@@ -18,7 +18,8 @@ env: PGPORT_ESTAFETTE (55432), ESTAFETTE_STATE_DIR (<repo>/.local)
 USAGE
 }
 
-SERVICES="registration matching notifications reporting"
+# One role and schema per service of services/registry.py (the one list of services).
+SERVICES="$(cd "$ROOT" && "$PY" -c 'from services.registry import NAMES; print(" ".join(NAMES))')"
 PGDIR="$STATE_DIR/pg"
 DATA="$PGDIR/data"
 RUN="$PGDIR/run"

@@ -1,7 +1,7 @@
 """Service app factory helpers.
 
-    rt = Runtime(settings, migrations=Path(__file__).parent / "migrations")
-    rt.subscribe(OFFERS, "offers", handlers.on_offer_event)
+    rt = Runtime(settings, migrations=Path(__file__).parent / "migrations", repository=Repository)
+    rt.subscribe(OFFERS, "offers", {OfferPublished: handlers.offer_published, ...})
     app = rt.asgi_app(http_api=fastapi_app)          # served by uvicorn
 
 The app is a FastStream `AsgiFastStream` (Kafka broker + lifecycle) that serves `/healthz` and
@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Union
 
+import asyncpg
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -28,13 +29,13 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CollectorRegistry, make_asgi_app
 
-from estafette.runtime.consumer import BatchConsumer, ConsumerMetrics, Handler
+from estafette.runtime.consumer import BatchConsumer, ConsumerMetrics, EventHandler, Handler, dispatch
 from estafette.runtime.db import create_pool, migrate
 from estafette.runtime.logging import configure_logging
 from estafette.runtime.outbox import OutboxRelay
 from estafette.runtime.settings import ServiceSettings
 from estafette.runtime.uow import UnitOfWork
-from schemas import TOPICS, Topic
+from schemas import TOPICS, Event, Topic
 
 log = structlog.get_logger(__name__)
 
@@ -86,7 +87,9 @@ class ServiceApp(AsgiFastStream):
 class Runtime:
     """Everything a service's handlers and use cases need at run time, built once per app."""
 
-    def __init__(self, settings: ServiceSettings, migrations: Path) -> None:
+    def __init__(
+        self, settings: ServiceSettings, migrations: Path, repository: Callable[[asyncpg.Connection], Any] | None = None
+    ) -> None:
         configure_logging(settings.service_name, settings.log_level)
         self.settings = settings
         self.name = settings.service_name
@@ -102,7 +105,9 @@ class Runtime:
             middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=self.name)],
             logger=logging.getLogger(f"{self.name}.kafka"),
         )
-        self.uow = UnitOfWork(settings.db_schema)
+        self.uow: UnitOfWork[Any] = (
+            UnitOfWork(settings.db_schema, repository) if repository else UnitOfWork(settings.db_schema)
+        )
         self.consumer_metrics = ConsumerMetrics(self.registry)
         self._consumers: dict[str, BatchConsumer] = {}
         self._topics: list[Topic] = []
@@ -112,14 +117,17 @@ class Runtime:
         self._stopping = asyncio.Event()
 
     # --- wiring -------------------------------------------------------------------------------
-    def subscribe(self, topic: Topic, name: str, handler: Handler) -> None:
-        """Hand each new event of `topic` to `handler(tx, event)` inside a transaction (see consumer.py).
+    def subscribe(self, topic: Topic, name: str, handler: Handler | Mapping[type[Event], EventHandler]) -> None:
+        """Hand each new event of `topic` to `handler(tx, event)` inside a transaction (see consumer.py);
+        a mapping {event class: use case} dispatches on the event's type and ignores the others.
 
         All of a service's subscriptions share ONE Kafka consumer (created in `asgi_app`), so the
         group joins once instead of rebalancing once per topic.
         """
         if topic.name in self._consumers:
             raise ValueError(f"{topic.name} is already subscribed")
+        if isinstance(handler, Mapping):
+            handler = dispatch(handler)
         self._consumers[topic.name] = BatchConsumer(
             f"{self.name}.{name}", handler, self.uow, self.settings, self.consumer_metrics
         )

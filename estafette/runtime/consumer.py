@@ -18,7 +18,7 @@ import asyncio
 import base64
 import json
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -36,7 +36,22 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-Handler = Callable[["Transaction", Any], Awaitable[None]]
+Handler = Callable[["Transaction[Any]", Any], Awaitable[None]]
+#: One use case per event type: `dispatch({SignupSubmitted: service.participant_signed_up, ...})`.
+EventHandler = Callable[["Transaction[Any]", Any], Awaitable[None]]
+
+
+def dispatch(table: Mapping[type[Event], EventHandler]) -> Handler:
+    """A consumer handler that calls the use case registered for the event's type, and ignores the
+    other event types of the topic (they are for other consumers)."""
+
+    async def handle(tx: Transaction[Any], event: Event) -> None:
+        use_case = table.get(type(event))
+        if use_case is not None:
+            await use_case(tx, event)
+
+    handle.__doc__ = "Handles: " + ", ".join(sorted(cls.__name__ for cls in table))
+    return handle
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
@@ -100,7 +115,12 @@ class BatchConsumer:
         if len(fresh) < len(events):
             self.metrics.duplicates.labels(self.consumer).inc(len(events) - len(fresh))
         for event in fresh:
-            await self.handler(tx, event)
+            # Every log line written while this event is handled carries its ids.
+            with structlog.contextvars.bound_contextvars(
+                event_id=str(event.event_id), correlation_id=str(event.correlation_id)
+            ):
+                await self.handler(tx, event)
+                log.info("event handled", consumer=self.consumer, event_type=event.event_type, edition=event.edition)
             self.metrics.handled.labels(self.consumer, event.event_type).inc()
 
     async def _handle_one_by_one(

@@ -81,7 +81,7 @@ class OutboxRelay:
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", f"{self._schema}.outbox"):
                 return 0
             rows = await conn.fetch(
-                "SELECT id, event_id, topic, key, event_type, payload::text AS payload, created_at"
+                "SELECT id, event_id, topic, key, event_type, payload::text AS payload, created_at, correlation_id"
                 " FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
                 self._batch_size,
             )
@@ -95,7 +95,7 @@ class OutboxRelay:
                     row["topic"],
                     key=row["key"].encode(),
                     headers={"event_type": row["event_type"], "content-type": "application/json"},
-                    correlation_id=str(row["event_id"]),
+                    correlation_id=str(row["correlation_id"] or row["event_id"]),
                     no_confirm=True,
                 )
                 for row in rows

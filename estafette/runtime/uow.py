@@ -1,20 +1,24 @@
-"""Unit of work: one database transaction, with the inbox (dedupe) and the outbox (events out).
+"""Unit of work: one database transaction, with the inbox (dedupe), the outbox (events out) and the
+service's repository on the same connection.
 
     async with uow.transaction() as tx:
         new = await tx.claim(consumer, events)      # inbox: only events not handled before
-        ...                                          # state changes through tx.conn
+        edition = await tx.repo.edition(...)         # state through the service's repository
         tx.publish(SomethingHappened(...))           # outbox: written at commit, same transaction
 
 Either all of it commits, or none: an acknowledged Kafka message therefore has its effect exactly once,
 and an event is published if and only if the state change that it announces was committed.
+
+Services type their use cases against `Tx[Repo]` / `Uow[Repo]` (the protocols below), so unit tests
+pass a fake unit of work with an in-memory repository (tests/unit/fakes.py) and no database.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import asyncpg
 
@@ -24,15 +28,33 @@ if TYPE_CHECKING:
     from schemas import Topic
 
 E = TypeVar("E", bound=Event)
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 OUTBOX_CHANNEL = "outbox"
-_OUTBOX_COLUMNS = ["event_id", "topic", "key", "event_type", "payload"]
+_OUTBOX_COLUMNS = ["event_id", "topic", "key", "event_type", "payload", "correlation_id"]
 
 
-class Transaction:
-    def __init__(self, conn: asyncpg.Connection, schema: str) -> None:
+class Tx(Protocol[R_co]):
+    """What a use case sees of a transaction: its repository and the outbox."""
+
+    @property
+    def repo(self) -> R_co: ...
+
+    def publish(self, *events: Event) -> None: ...
+
+
+class Uow(Protocol[R_co]):
+    """What a use case sees of the unit of work: a way to open a transaction."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Tx[R_co]]: ...
+
+
+class Transaction(Generic[R]):
+    def __init__(self, conn: asyncpg.Connection, schema: str, repo: R) -> None:
         self.conn = conn
+        self.repo = repo
         self._schema = schema
-        self._outbox: list[tuple[uuid.UUID, str, str, str, str]] = []
+        self._outbox: list[tuple[uuid.UUID, str, str, str, str, uuid.UUID | None]] = []
 
     async def claim(self, consumer: str, events: Sequence[E]) -> list[E]:
         """Record `events` as handled by `consumer`; return those not handled before, in order."""
@@ -57,12 +79,19 @@ class Transaction:
         """Queue events for the outbox; they are written at commit, in the same transaction."""
         for event in events:
             self._outbox.append(
-                (event.event_id, topic_for(event).name, event.key, event.event_type, event.model_dump_json())
+                (
+                    event.event_id,
+                    topic_for(event).name,
+                    event.key,
+                    event.event_type,
+                    event.model_dump_json(),
+                    event.correlation_id,
+                )
             )
 
     def publish_raw(self, topic: Topic, key: str, event_type: str, payload_json: str) -> None:
         """Queue a message that is not a v1 event (e.g. a dead letter)."""
-        self._outbox.append((uuid.uuid4(), topic.name, key, event_type, payload_json))
+        self._outbox.append((uuid.uuid4(), topic.name, key, event_type, payload_json, None))
 
     async def _flush(self) -> None:
         if not self._outbox:
@@ -74,18 +103,24 @@ class Transaction:
         self._outbox.clear()
 
 
-class UnitOfWork:
-    """Hands out transactions on the service's pool (set once the app has started)."""
+def _no_repository(conn: asyncpg.Connection) -> Any:
+    return None
 
-    def __init__(self, schema: str) -> None:
+
+class UnitOfWork(Generic[R]):
+    """Hands out transactions on the service's pool (set once the app has started); each carries
+    `repository(conn)`, the service's repository on that transaction's connection."""
+
+    def __init__(self, schema: str, repository: Callable[[asyncpg.Connection], R] = _no_repository) -> None:
         self.schema = schema
+        self.repository = repository
         self.pool: asyncpg.Pool | None = None
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self) -> AsyncIterator[Transaction[R]]:
         if self.pool is None:
             raise ConnectionError("database pool not ready")
         async with self.pool.acquire() as conn, conn.transaction():
-            tx = Transaction(conn, self.schema)
+            tx = Transaction(conn, self.schema, self.repository(conn))
             yield tx
             await tx._flush()

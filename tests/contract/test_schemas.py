@@ -90,7 +90,7 @@ def test_unknown_fields_from_a_newer_producer_are_ignored():
 
 
 def test_committed_asyncapi_documents_are_up_to_date():
-    from schemas.asyncapi import ASYNCAPI_DIR, documents
+    from estafette.tools.asyncapi import ASYNCAPI_DIR, documents
 
     stale = [name for name, text in documents().items() if not (ASYNCAPI_DIR / name).exists() or (ASYNCAPI_DIR / name).read_text() != text]
     assert stale == [], f"run `estafette schemas asyncapi` and commit: {stale}"

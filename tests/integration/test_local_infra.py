@@ -21,13 +21,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from services.registry import NAMES
 from tests.support import DB, INFRA_ENV, KAFKA_PORT, MAIL_HTTP_PORT, PG_PORT, SMTP_PORT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / "deploy" / "local"
-SERVICES = ("registration", "matching", "notifications", "reporting")
+SERVICES = NAMES
 KAFKA = f"127.0.0.1:{KAFKA_PORT}"
 SINK = f"http://127.0.0.1:{MAIL_HTTP_PORT}"
 

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services.matching.instance import InstanceError, parse_instance
-from estafette.cli import app as estafette_app
+from estafette.tools.cli import app as estafette_app
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -126,7 +126,7 @@ def test_cli_writes_result_and_summary(run, tmp_path: Path) -> None:
 def test_estafette_command_end_to_end(tmp_path: Path) -> None:
     """The real `estafette match solve` process (the console script's fast path, no typer):
     exit code 2 and a single line, then success."""
-    estafette = [sys.executable, "-c", "from estafette.entry import main; main()", "match", "solve"]
+    estafette = [sys.executable, "-c", "from estafette.tools.entry import main; main()", "match", "solve"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     bad = tmp_path / "bad.json"
     bad.write_bytes(orjson.dumps(BAD[0][0]))

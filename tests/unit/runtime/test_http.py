@@ -4,7 +4,8 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from estafette.runtime.http import NotFound, create_http_api
+from estafette.runtime.errors import NotFound
+from estafette.runtime.http import create_http_api
 from estafette.runtime.uow import UnitOfWork
 
 

@@ -15,7 +15,7 @@ def main() -> None:
         from services.matching.solve_cli import main as solve
 
         raise SystemExit(solve(argv[2:]))
-    from estafette.cli import main as typer_main
+    from estafette.tools.cli import main as typer_main
 
     typer_main()
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import typer
 
-from estafette.mail_cli import mail_app
+from estafette.tools.mail_cli import mail_app
+from services.registry import NAMES
 
 app = typer.Typer(no_args_is_help=True, help="Estafette operator commands.")
 match_app = typer.Typer(no_args_is_help=True, help="Matching: solve instance files, run an edition's match.")
@@ -22,9 +23,9 @@ app.add_typer(mail_app, name="mail")
 
 
 @app.command()
-def serve(service: str = typer.Argument(..., help="registration | matching | notifications | reporting")) -> None:
+def serve(service: str = typer.Argument(..., help=" | ".join(NAMES))) -> None:
     """Run one service in the foreground (port from its settings, e.g. REGISTRATION_HTTP_PORT)."""
-    from estafette.serve import serve as run
+    from estafette.tools.serve import serve as run
 
     run(service)
 
@@ -32,7 +33,7 @@ def serve(service: str = typer.Argument(..., help="registration | matching | not
 @app.command()
 def up(keep_infra: bool = typer.Option(False, help="Leave Kafka, Postgres and the mail sink running on exit.")) -> None:
     """Start the whole platform locally (what `make run` does); Ctrl-C stops it."""
-    from estafette.devserver import up as start
+    from estafette.tools.devserver import up as start
 
     start(keep_infra)
 
@@ -57,7 +58,7 @@ def match_run(
     wait: bool = typer.Option(True, help="Follow the run's progress until it is done."),
 ) -> None:
     """Run the match of an edition on the matching service and show its progress and figures."""
-    from estafette.match_run import run
+    from estafette.tools.match_run import run
 
     raise typer.Exit(run(edition, url, wait))
 
@@ -65,7 +66,7 @@ def match_run(
 @schemas_app.command("asyncapi")
 def schemas_asyncapi() -> None:
     """Write schemas/asyncapi/<service>.json from the services' FastStream apps."""
-    from schemas.asyncapi import write
+    from estafette.tools.asyncapi import write
 
     written = write()
     typer.echo(f"{len(written)} file(s) written" + (f": {', '.join(written)}" if written else ""))

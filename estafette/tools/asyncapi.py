@@ -3,25 +3,25 @@ publishes), written to schemas/asyncapi/<service>.json by `estafette schemas asy
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 from typing import Any
 
-ASYNCAPI_DIR = Path(__file__).parent / "asyncapi"
-SERVICES = ("registration", "matching", "notifications", "reporting")
+from services.registry import NAMES, service as find_service
+
+ASYNCAPI_DIR = Path(__file__).resolve().parents[2] / "schemas" / "asyncapi"
 
 
 def document(service: str) -> dict[str, Any]:
     from faststream.specification import AsyncAPI
 
-    app = importlib.import_module(f"services.{service}.main").create_app()
+    app = find_service(service).create_app()
     spec = AsyncAPI(app.broker, title=f"Estafette {service}", version="1", schema_version="3.0.0")
     return json.loads(spec.to_specification().to_json())
 
 
 def documents() -> dict[str, str]:
-    return {f"{s}.json": json.dumps(document(s), indent=2, sort_keys=True) + "\n" for s in SERVICES}
+    return {f"{s}.json": json.dumps(document(s), indent=2, sort_keys=True) + "\n" for s in NAMES}
 
 
 def write() -> list[str]:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import httpx
 
-from estafette.serve import SERVICES, settings_for
+from services.registry import NAMES as SERVICES, service
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STATE = Path(os.environ.get("ESTAFETTE_STATE_DIR", ROOT / ".local"))
 INFRA = ROOT / "deploy" / "local" / "infra.sh"
 
@@ -58,7 +58,7 @@ def up(keep_infra: bool = False) -> None:
     logs = STATE / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     procs: dict[str, subprocess.Popen[bytes]] = {}
-    urls = {name: f"http://127.0.0.1:{settings_for(name).http_port}" for name in SERVICES}
+    urls = {name: f"http://127.0.0.1:{service(name).settings().http_port}" for name in SERVICES}
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -71,7 +71,7 @@ def up(keep_infra: bool = False) -> None:
         for name in SERVICES:
             log = (logs / f"{name}.log").open("ab")
             procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "estafette.cli", "serve", name],
+                [sys.executable, "-m", "estafette.tools.cli", "serve", name],
                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
             )
         _wait_healthy(urls, procs, timeout=120)

@@ -17,7 +17,7 @@ null), ``headers`` (name -> first value, decoded), ``envelope_from``, ``header_t
 Simulated failures: a recipient whose local part starts with ``bounce`` is refused with 550 (hard
 failure), one starting with ``softfail`` with 451 (temporary failure).
 
-Run: ``python -m estafette.mailsink`` (foreground; SIGTERM/SIGINT stop it cleanly). Ports from
+Run: ``python -m estafette.tools.mailsink`` (foreground; SIGTERM/SIGINT stop it cleanly). Ports from
 ``MAILSINK_SMTP_PORT`` (1025) and ``MAILSINK_HTTP_PORT`` (8025), on 127.0.0.1; state under
 ``ESTAFETTE_STATE_DIR`` (default ``<repo>/.local``).
 """
@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("estafette.mailsink")
+log = logging.getLogger("estafette.tools.mailsink")
 
 DEFAULT_SMTP_PORT = 1025
 DEFAULT_HTTP_PORT = 8025
@@ -49,7 +49,7 @@ HOST = "127.0.0.1"
 
 
 def default_dir() -> Path:
-    state = os.environ.get("ESTAFETTE_STATE_DIR") or Path(__file__).resolve().parents[1] / ".local"
+    state = os.environ.get("ESTAFETTE_STATE_DIR") or Path(__file__).resolve().parents[2] / ".local"
     return Path(state) / "mail"
 
 
@@ -414,7 +414,7 @@ async def serve(directory: Path, host: str, smtp_port: int, http_port: int) -> N
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m estafette.mailsink", description="Local SMTP mail sink.")
+    parser = argparse.ArgumentParser(prog="python -m estafette.tools.mailsink", description="Local SMTP mail sink.")
     parser.add_argument("--smtp-port", type=int, default=int(os.environ.get("MAILSINK_SMTP_PORT", DEFAULT_SMTP_PORT)))
     parser.add_argument("--http-port", type=int, default=int(os.environ.get("MAILSINK_HTTP_PORT", DEFAULT_HTTP_PORT)))
     parser.add_argument("--host", default=HOST)

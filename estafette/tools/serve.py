@@ -1,0 +1,24 @@
+"""Serve one service with uvicorn: `estafette serve registration` (JSON logs, graceful shutdown)."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from services.registry import service as find_service
+
+
+def serve(name: str) -> None:
+    try:
+        spec = find_service(name)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    settings = spec.settings()
+    uvicorn.run(
+        spec.app_factory,
+        factory=True,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,  # the app configures JSON logging itself
+        access_log=False,
+        timeout_graceful_shutdown=15,
+    )

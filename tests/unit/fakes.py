@@ -1,0 +1,72 @@
+"""A fake unit of work for service-layer unit tests (cosmicpython's FakeUnitOfWork, async).
+
+    repo = FakeRepository()                 # each service's in-memory repository (tests/unit/<svc>/fakes.py)
+    uow = FakeUnitOfWork(repo)
+    await service.submit_signup(uow, ...)
+    assert uow.published == [...]           # events of committed transactions only
+    assert uow.commits == 1
+
+A transaction that raises is rolled back: the repository's state is restored and its events are
+dropped, as the database and the outbox would do. `tx.claim` dedupes like the inbox.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Generic, TypeVar
+
+from schemas import Event
+
+R = TypeVar("R")
+E = TypeVar("E", bound=Event)
+
+
+class FakeTransaction(Generic[R]):
+    def __init__(self, repo: R, inbox: set[tuple[str, uuid.UUID]]) -> None:
+        self.repo = repo
+        self.events: list[Event] = []
+        self._inbox = inbox
+
+    def publish(self, *events: Event) -> None:
+        self.events.extend(events)
+
+    async def claim(self, consumer: str, events: Sequence[E]) -> list[E]:
+        fresh = []
+        for event in events:
+            if (consumer, event.event_id) not in self._inbox:
+                self._inbox.add((consumer, event.event_id))
+                fresh.append(event)
+        return fresh
+
+
+class FakeUnitOfWork(Generic[R]):
+    def __init__(self, repo: R) -> None:
+        self.repo = repo
+        self.published: list[Event] = []
+        self.commits = 0
+        self.rollbacks = 0
+        self._inbox: set[tuple[str, uuid.UUID]] = set()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[FakeTransaction[R]]:
+        saved: dict[str, Any] = copy.deepcopy(vars(self.repo))
+        inbox = set(self._inbox)
+        tx = FakeTransaction(self.repo, self._inbox)
+        try:
+            yield tx
+        except BaseException:
+            vars(self.repo).clear()
+            vars(self.repo).update(saved)
+            self._inbox.clear()
+            self._inbox.update(inbox)
+            self.rollbacks += 1
+            raise
+        self.published.extend(tx.events)
+        self.commits += 1
+
+    def of_type(self, cls: type[E]) -> list[E]:
+        """The published events of one class, in order."""
+        return [e for e in self.published if isinstance(e, cls)]
