@@ -1,20 +1,20 @@
-"""The registration HTTP API (OpenAPI at /docs): editions, offers and sign-ups."""
+"""The registration HTTP API (OpenAPI at /docs): editions, offers and sign-ups. Each route translates
+a request into one call of `service`; refusals are domain errors, answered by the shared error shape."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime
-from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
-from estafette.runtime.http import ApiError, create_http_api
-from estafette.runtime.uow import UnitOfWork
+from estafette.runtime.errors import DomainError
+from estafette.runtime.http import CorrelationId, create_http_api, errors
+from estafette.runtime.uow import Uow
 from schemas.events import Id, Language, OfferFormat
 from services.registration import domain, service
+from services.registration.repository import Repository
 
 
 class Strict(BaseModel):
@@ -52,19 +52,49 @@ class SignupIn(Strict):
     max_visits: int = Field(default=1, ge=1, le=5)
 
 
-class SignupOut(BaseModel):
-    signup_id: str
-    edition: str
-    status: str = "submitted"
-    signed_up_at: datetime
-    choices: list[str]
-
-
 class Reason(Strict):
     reason: str = Field(default="", max_length=500)
 
 
-CorrelationId = Annotated[uuid.UUID | None, Header(alias="X-Correlation-ID")]
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class EditionOut(Out):
+    id: str
+    region: str
+    name: str
+    signup_deadline: datetime
+    starts_on: date
+    ends_on: date
+    languages: list[str]
+    status: domain.EditionStatus
+
+
+class EditionOverviewOut(EditionOut):
+    offers: int = Field(description="Published offers.")
+    signups: int = Field(description="Submitted sign-ups.")
+
+
+class OfferOut(Out):
+    id: str
+    edition_id: str
+    host_org: str
+    title: str
+    date: date
+    capacity: int
+    max_per_org: int | None
+    format: str
+    location: str
+    status: domain.OfferStatus
+
+
+class SignupOut(BaseModel):
+    signup_id: str
+    edition: str
+    status: domain.SignupStatus
+    signed_up_at: datetime
+    choices: list[str]
 
 
 class RegistrationMetrics:
@@ -72,59 +102,61 @@ class RegistrationMetrics:
         self.accepted = Counter("registration_accepted", "Requests that changed state", ["action"], registry=registry)
         self.refused = Counter("registration_refused", "Requests refused by a rule", ["code"], registry=registry)
 
+    def refusal(self, error: DomainError) -> None:
+        self.refused.labels(error.code).inc()
 
-def build_api(uow: UnitOfWork, metrics: RegistrationMetrics) -> FastAPI:
-    api = create_http_api("Estafette registration", "Editions, host offers and sign-ups.")
-    shared_error_handler = api.exception_handlers[ApiError]
 
-    @api.exception_handler(ApiError)
-    async def count_refusal(request: Request, exc: ApiError) -> JSONResponse:
-        metrics.refused.labels(exc.code).inc()
-        return await shared_error_handler(request, exc)
+def build_api(uow: Uow[Repository], metrics: RegistrationMetrics) -> FastAPI:
+    api = create_http_api("Estafette registration", "Editions, host offers and sign-ups.", on_refusal=metrics.refusal)
 
     @api.middleware("http")
     async def count_changes(request: Request, call_next):  # noqa: ANN001, ANN202
-        response = await call_next(request)
+        """registration_accepted{action=<route name>} for every POST or DELETE that succeeded."""
+        response: Response = await call_next(request)
         if request.method in ("POST", "DELETE") and response.status_code < 300:
             route = request.scope.get("route")
             metrics.accepted.labels(getattr(route, "name", "unknown")).inc()
         return response
 
-    @api.post("/editions", status_code=201)
-    async def open_edition(body: EditionIn, x_correlation_id: CorrelationId = None) -> dict[str, Any]:
-        edition = domain.Edition(**body.model_dump(), status="open")
-        await service.open_edition(uow, edition, x_correlation_id or uuid.uuid4())
-        return edition.__dict__
+    @api.post("/editions", status_code=201, responses=errors(409))
+    async def open_edition(body: EditionIn, correlation_id: CorrelationId) -> EditionOut:
+        edition = await service.open_edition(uow, domain.Edition(**body.model_dump()), correlation_id=correlation_id)
+        return EditionOut.model_validate(edition)
 
-    @api.get("/editions/{edition_id}")
-    async def get_edition(edition_id: str) -> dict[str, Any]:
-        return await service.edition_overview(uow, edition_id)
+    @api.get("/editions/{edition_id}", responses=errors(404))
+    async def get_edition(edition_id: str) -> EditionOverviewOut:
+        overview = await service.edition_overview(uow, edition_id)
+        return EditionOverviewOut(**vars(overview.edition), **vars(overview.counts))
 
-    @api.post("/editions/{edition_id}/close", status_code=204)
-    async def close_edition(edition_id: str, body: Reason | None = None, x_correlation_id: CorrelationId = None) -> None:
-        await service.close_edition(uow, edition_id, body.reason if body else "", x_correlation_id or uuid.uuid4())
+    @api.post("/editions/{edition_id}/close", status_code=204, responses=errors(404))
+    async def close_edition(edition_id: str, correlation_id: CorrelationId, body: Reason | None = None) -> None:
+        await service.close_edition(uow, edition_id, reason=body.reason if body else "", correlation_id=correlation_id)
 
-    @api.post("/editions/{edition_id}/offers", status_code=201)
-    async def publish_offer(edition_id: str, body: OfferIn, x_correlation_id: CorrelationId = None) -> dict[str, Any]:
-        return await service.publish_offer(uow, edition_id, body.model_dump(), x_correlation_id or uuid.uuid4())
-
-    @api.get("/editions/{edition_id}/offers")
-    async def list_offers(edition_id: str) -> list[dict[str, Any]]:
-        return await service.offers(uow, edition_id)
-
-    @api.delete("/editions/{edition_id}/offers/{offer_id}", status_code=204)
-    async def cancel_offer(edition_id: str, offer_id: str, x_correlation_id: CorrelationId = None) -> None:
-        await service.cancel_offer(uow, edition_id, offer_id, "", x_correlation_id or uuid.uuid4())
-
-    @api.post("/editions/{edition_id}/signups", status_code=201)
-    async def submit_signup(edition_id: str, body: SignupIn, x_correlation_id: CorrelationId = None) -> SignupOut:
-        event = await service.submit_signup(
-            uow, edition_id, **body.model_dump(), correlation_id=x_correlation_id or uuid.uuid4()
+    @api.post("/editions/{edition_id}/offers", status_code=201, responses=errors(404, 409))
+    async def publish_offer(edition_id: str, body: OfferIn, correlation_id: CorrelationId) -> OfferOut:
+        offer = await service.publish_offer(
+            uow, edition_id, offer_id=body.id, **body.model_dump(exclude={"id"}), correlation_id=correlation_id
         )
-        return SignupOut(signup_id=event.signup_id, edition=edition_id, signed_up_at=event.signed_up_at, choices=event.choices)
+        return OfferOut.model_validate(offer)
 
-    @api.delete("/editions/{edition_id}/signups/{signup_id}", status_code=204)
-    async def withdraw_signup(edition_id: str, signup_id: str, x_correlation_id: CorrelationId = None) -> None:
-        await service.withdraw_signup(uow, edition_id, signup_id, x_correlation_id or uuid.uuid4())
+    @api.get("/editions/{edition_id}/offers", responses=errors(404))
+    async def list_offers(edition_id: str) -> list[OfferOut]:
+        return [OfferOut.model_validate(o) for o in await service.offers(uow, edition_id)]
+
+    @api.delete("/editions/{edition_id}/offers/{offer_id}", status_code=204, responses=errors(404))
+    async def cancel_offer(edition_id: str, offer_id: str, correlation_id: CorrelationId) -> None:
+        await service.cancel_offer(uow, edition_id, offer_id, correlation_id=correlation_id)
+
+    @api.post("/editions/{edition_id}/signups", status_code=201, responses=errors(404, 409))
+    async def submit_signup(edition_id: str, body: SignupIn, correlation_id: CorrelationId) -> SignupOut:
+        signup = await service.submit_signup(uow, edition_id, **body.model_dump(), correlation_id=correlation_id)
+        return SignupOut(
+            signup_id=signup.id, edition=signup.edition_id, status=signup.status, signed_up_at=signup.signed_up_at,
+            choices=signup.choices,
+        )
+
+    @api.delete("/editions/{edition_id}/signups/{signup_id}", status_code=204, responses=errors(404))
+    async def withdraw_signup(edition_id: str, signup_id: str, correlation_id: CorrelationId) -> None:
+        await service.withdraw_signup(uow, edition_id, signup_id, correlation_id=correlation_id)
 
     return api

@@ -1,15 +1,28 @@
-"""Registration rules (pure: no I/O). Inputs are validated shapes; these rules need context."""
+"""Registration rules and types (pure: no I/O, no framework).
+
+The API has validated the shapes (ids, e-mail address, lengths); these rules need context: the
+edition, the offers a participant chose, the current state. A rule either raises a domain error
+(`estafette.runtime.errors`) or returns a decision that the service executes.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Literal
 
-from estafette.runtime.http import Conflict, Unprocessable
+from estafette.runtime.errors import Conflict, RuleViolation
+
+EditionStatus = Literal["open", "closed"]
+OfferStatus = Literal["published", "cancelled"]
+SignupStatus = Literal["submitted", "withdrawn"]
 
 
 @dataclass(frozen=True)
 class Edition:
+    """One exchange week of a region, with its sign-up deadline."""
+
     id: str
     region: str
     name: str
@@ -17,61 +30,130 @@ class Edition:
     starts_on: date
     ends_on: date
     languages: list[str]
-    status: str
+    status: EditionStatus = "open"
 
 
 @dataclass(frozen=True)
-class OfferRef:
+class Offer:
+    """A host organisation's offer on one date of an edition."""
+
     id: str
     edition_id: str
     host_org: str
+    title: str
     date: date
+    capacity: int
+    max_per_org: int | None = None
+    format: str = "visit"
+    location: str = ""
+    status: OfferStatus = "published"
+
+
+@dataclass(frozen=True)
+class Signup:
+    """One participant's sign-up for an edition, with their choices in order."""
+
+    id: str
+    edition_id: str
+    org: str
+    name: str
+    email: str
+    language: str
+    choices: list[str]
+    available: list[date] | None
+    max_visits: int
+    signed_up_at: datetime
+    status: SignupStatus = "submitted"
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What an edition holds now: published offers and submitted sign-ups."""
+
+    offers: int
+    signups: int
+
+
+@dataclass(frozen=True)
+class EditionOverview:
+    edition: Edition
+    counts: Counts
+
+
+@dataclass(frozen=True)
+class Ending:
+    """Decision for closing an edition, cancelling an offer or withdrawing a sign-up: store `status`
+    and announce it, or — when it had already ended — store nothing and publish nothing."""
+
     status: str
+    announce: bool
 
 
-def check_edition_dates(starts_on: date, ends_on: date, signup_deadline: datetime) -> None:
-    if ends_on < starts_on:
-        raise Unprocessable("invalid_dates", "ends_on is before starts_on", "ends_on")
-    if signup_deadline.date() > ends_on:
-        raise Unprocessable("invalid_deadline", "signup_deadline is after the edition ends", "signup_deadline")
+def check_edition_dates(edition: Edition) -> None:
+    """An edition ends on or after its first day, and its sign-up deadline is not after its last day."""
+    if edition.ends_on < edition.starts_on:
+        raise RuleViolation("invalid_dates", "ends_on is before starts_on", "ends_on")
+    if edition.signup_deadline.date() > edition.ends_on:
+        raise RuleViolation("invalid_deadline", "signup_deadline is after the edition ends", "signup_deadline")
 
 
-def check_offer(edition: Edition, offer_date: date) -> None:
+def _check_open(edition: Edition) -> None:
     if edition.status != "open":
         raise Conflict("edition_closed", f"edition {edition.id} is closed")
-    if not edition.starts_on <= offer_date <= edition.ends_on:
-        raise Unprocessable(
+
+
+def _check_within(edition: Edition, day: date, what: str, field: str) -> None:
+    if not edition.starts_on <= day <= edition.ends_on:
+        raise RuleViolation(
             "date_outside_edition",
-            f"date {offer_date} is outside edition {edition.id} ({edition.starts_on} to {edition.ends_on})",
-            "date",
+            f"{what} {day} is outside edition {edition.id} ({edition.starts_on} to {edition.ends_on})",
+            field,
         )
 
 
-def check_signup(
-    edition: Edition,
-    now: datetime,
-    org: str,
-    choices: list[str],
-    available: list[date] | None,
-    offers: dict[str, OfferRef],
-) -> None:
-    """`offers`: the offers named in `choices` that exist (any edition)."""
-    if edition.status != "open":
-        raise Conflict("edition_closed", f"edition {edition.id} is closed")
-    if now > edition.signup_deadline:
+def check_offer(edition: Edition, offer: Offer) -> None:
+    """An offer is published only in an open edition, on one of the edition's days."""
+    _check_open(edition)
+    _check_within(edition, offer.date, "date", "date")
+
+
+def check_signup(edition: Edition, signup: Signup, offers: Mapping[str, Offer]) -> None:
+    """A sign-up is taken while the edition is open and before its deadline (at `signup.signed_up_at`);
+    its choices are distinct, published offers of this edition, not hosted by the participant's own
+    organisation; its available dates are days of the edition.
+
+    `offers`: the offers named in the choices that exist (in any edition).
+    """
+    _check_open(edition)
+    if signup.signed_up_at > edition.signup_deadline:
         raise Conflict(
-            "deadline_passed", f"the sign-up deadline of edition {edition.id} passed at {edition.signup_deadline.isoformat()}"
+            "deadline_passed",
+            f"the sign-up deadline of edition {edition.id} passed at {edition.signup_deadline.isoformat()}",
         )
-    if len(set(choices)) != len(choices):
-        raise Unprocessable("duplicate_choice", "each offer may be chosen once", "choices")
-    for i, offer_id in enumerate(choices):
+    if len(set(signup.choices)) != len(signup.choices):
+        raise RuleViolation("duplicate_choice", "each offer may be chosen once", "choices")
+    for i, offer_id in enumerate(signup.choices):
         offer = offers.get(offer_id)
         if offer is None or offer.edition_id != edition.id:
-            raise Unprocessable("unknown_offer", f"offer {offer_id} is not an offer of edition {edition.id}", f"choices.{i}")
+            raise RuleViolation("unknown_offer", f"offer {offer_id} is not an offer of edition {edition.id}", f"choices.{i}")
         if offer.status != "published":
-            raise Unprocessable("offer_cancelled", f"offer {offer_id} was cancelled", f"choices.{i}")
-        if offer.host_org == org:
-            raise Unprocessable("own_organisation", f"offer {offer_id} is hosted by your own organisation", f"choices.{i}")
-    for i, day in enumerate(available or []):
-        if not edition.starts_on <= day <= edition.ends_on:
-            raise Unprocessable("date_outside_edition", f"available date {day} is outside the edition", f"available.{i}")
+            raise RuleViolation("offer_cancelled", f"offer {offer_id} was cancelled", f"choices.{i}")
+        if offer.host_org == signup.org:
+            raise RuleViolation("own_organisation", f"offer {offer_id} is hosted by your own organisation", f"choices.{i}")
+    for i, day in enumerate(signup.available or []):
+        _check_within(edition, day, "available date", f"available.{i}")
+
+
+def closing(edition: Edition) -> Ending:
+    """Closing an open edition announces EditionClosed; closing a closed one changes nothing."""
+    return Ending("closed", announce=edition.status == "open")
+
+
+def cancellation(offer: Offer) -> Ending:
+    """Cancelling an offer announces OfferCancelled only when it was published."""
+    return Ending("cancelled", announce=offer.status == "published")
+
+
+def withdrawal(signup: Signup) -> Ending:
+    """Withdrawing a sign-up announces SignupWithdrawn only when it was submitted."""
+    return Ending("withdrawn", announce=signup.status == "submitted")

@@ -8,9 +8,10 @@ from estafette.runtime.app import Runtime, ServiceApp
 from schemas.topics import EDITIONS, OFFERS, SIGNUPS
 from services.registration.api import RegistrationMetrics, build_api
 from services.registration.config import RegistrationSettings
+from services.registration.repository import Repository
 
 
 def create_app(settings: RegistrationSettings | None = None) -> ServiceApp:
-    rt = Runtime(settings or RegistrationSettings(), migrations=Path(__file__).parent / "migrations")
+    rt = Runtime(settings or RegistrationSettings(), migrations=Path(__file__).parent / "migrations", repository=Repository)
     rt.produces(EDITIONS, OFFERS, SIGNUPS)
     return rt.asgi_app(http_api=build_api(rt.uow, RegistrationMetrics(rt.registry)))

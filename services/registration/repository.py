@@ -1,104 +1,93 @@
-"""SQL for the registration schema. Every function takes the transaction's connection."""
+"""SQL for the registration schema, on one transaction's connection. Returns domain types only."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from collections.abc import Sequence
 
 import asyncpg
 
-from services.registration.domain import Edition, OfferRef
+from services.registration.domain import Counts, Edition, Offer, Signup
+
+_EDITION = "id, region, name, signup_deadline, starts_on, ends_on, languages, status"
+_OFFER = "id, edition_id, host_org, title, date, capacity, max_per_org, format, location, status"
+_SIGNUP = "id, edition_id, org, name, email, language, choices, available, max_visits, signed_up_at, status"
+
+_TABLES = {Edition: "editions", Offer: "offers", Signup: "signups"}
 
 
-async def insert_edition(conn: asyncpg.Connection, e: Edition) -> bool:
-    row = await conn.fetchval(
-        "INSERT INTO editions (id, region, name, signup_deadline, starts_on, ends_on, languages, status)"
-        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (id) DO NOTHING RETURNING 1",
-        e.id, e.region, e.name, e.signup_deadline, e.starts_on, e.ends_on, e.languages, e.status,
-    )
-    return row is not None
+def _lock(for_update: bool) -> str:
+    return " FOR UPDATE" if for_update else ""
 
 
-async def get_edition(conn: asyncpg.Connection, edition_id: str, *, for_update: bool = False) -> Edition | None:
-    row = await conn.fetchrow(
-        "SELECT id, region, name, signup_deadline, starts_on, ends_on, languages, status FROM editions WHERE id = $1"
-        + (" FOR UPDATE" if for_update else ""),
-        edition_id,
-    )
-    return Edition(**dict(row)) if row else None
+class Repository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def _insert(self, table: str, columns: str, values: Sequence[object]) -> bool:
+        """INSERT one row; False when a unique key (id, or one sign-up per e-mail) already holds it."""
+        params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+        row = await self.conn.fetchval(
+            f"INSERT INTO {table} ({columns}) VALUES ({params}) ON CONFLICT DO NOTHING RETURNING 1", *values
+        )
+        return row is not None
+
+    async def set_status(self, thing: Edition | Offer | Signup, status: str) -> None:
+        """Store a decided status (closed, cancelled, withdrawn)."""
+        await self.conn.execute(f"UPDATE {_TABLES[type(thing)]} SET status = $2 WHERE id = $1", thing.id, status)
+
+    # --- editions -------------------------------------------------------------------------------
+    async def insert_edition(self, e: Edition) -> bool:
+        """False when an edition with this id exists."""
+        values = (e.id, e.region, e.name, e.signup_deadline, e.starts_on, e.ends_on, e.languages, e.status)
+        return await self._insert("editions", _EDITION, values)
+
+    async def edition(self, edition_id: str, *, for_update: bool = False) -> Edition | None:
+        row = await self.conn.fetchrow(f"SELECT {_EDITION} FROM editions WHERE id = $1{_lock(for_update)}", edition_id)
+        return Edition(**row) if row else None
 
 
-async def close_edition(conn: asyncpg.Connection, edition_id: str) -> None:
-    await conn.execute("UPDATE editions SET status = 'closed' WHERE id = $1", edition_id)
+    async def counts(self, edition_id: str) -> Counts:
+        row = await self.conn.fetchrow(
+            "SELECT (SELECT count(*) FROM offers WHERE edition_id = $1 AND status = 'published') AS offers,"
+            " (SELECT count(*) FROM signups WHERE edition_id = $1 AND status = 'submitted') AS signups",
+            edition_id,
+        )
+        return Counts(**row)
+
+    # --- offers ---------------------------------------------------------------------------------
+    async def insert_offer(self, o: Offer) -> bool:
+        """False when an offer with this id exists (in any edition)."""
+        values = (o.id, o.edition_id, o.host_org, o.title, o.date, o.capacity, o.max_per_org, o.format, o.location, o.status)
+        return await self._insert("offers", _OFFER, values)
+
+    async def offer(self, edition_id: str, offer_id: str, *, for_update: bool = False) -> Offer | None:
+        row = await self.conn.fetchrow(
+            f"SELECT {_OFFER} FROM offers WHERE id = $2 AND edition_id = $1{_lock(for_update)}", edition_id, offer_id
+        )
+        return Offer(**row) if row else None
+
+    async def offers_by_id(self, ids: list[str]) -> dict[str, Offer]:
+        """The offers with these ids that exist, in any edition."""
+        rows = await self.conn.fetch(f"SELECT {_OFFER} FROM offers WHERE id = ANY($1::text[])", ids)
+        return {r["id"]: Offer(**r) for r in rows}
+
+    async def offers(self, edition_id: str) -> list[Offer]:
+        rows = await self.conn.fetch(f"SELECT {_OFFER} FROM offers WHERE edition_id = $1 ORDER BY date, id", edition_id)
+        return [Offer(**r) for r in rows]
 
 
-async def insert_offer(conn: asyncpg.Connection, offer: dict[str, Any]) -> bool:
-    row = await conn.fetchval(
-        "INSERT INTO offers (id, edition_id, host_org, title, date, capacity, max_per_org, format, location)"
-        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (id) DO NOTHING RETURNING 1",
-        offer["id"], offer["edition_id"], offer["host_org"], offer["title"], offer["date"],
-        offer["capacity"], offer["max_per_org"], offer["format"], offer["location"],
-    )
-    return row is not None
+    # --- sign-ups -------------------------------------------------------------------------------
+    async def insert_signup(self, s: Signup) -> bool:
+        """False when this e-mail address already has an active sign-up for the edition (unique index)."""
+        values = (
+            s.id, s.edition_id, s.org, s.name, s.email, s.language, s.choices, s.available, s.max_visits,
+            s.signed_up_at, s.status,
+        )
+        return await self._insert("signups", _SIGNUP, values)
 
+    async def signup(self, edition_id: str, signup_id: str, *, for_update: bool = False) -> Signup | None:
+        row = await self.conn.fetchrow(
+            f"SELECT {_SIGNUP} FROM signups WHERE id = $2 AND edition_id = $1{_lock(for_update)}", edition_id, signup_id
+        )
+        return Signup(**row) if row else None
 
-async def offer_refs(conn: asyncpg.Connection, ids: list[str]) -> dict[str, OfferRef]:
-    rows = await conn.fetch("SELECT id, edition_id, host_org, date, status FROM offers WHERE id = ANY($1::text[])", ids)
-    return {r["id"]: OfferRef(**dict(r)) for r in rows}
-
-
-async def list_offers(conn: asyncpg.Connection, edition_id: str) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        "SELECT id, host_org, title, date, capacity, max_per_org, format, location, status"
-        " FROM offers WHERE edition_id = $1 ORDER BY date, id",
-        edition_id,
-    )
-    return [dict(r) for r in rows]
-
-
-async def cancel_offer(conn: asyncpg.Connection, edition_id: str, offer_id: str) -> str | None:
-    """Return the previous status, or None when the offer does not exist in this edition."""
-    return await conn.fetchval(
-        "UPDATE offers o SET status = 'cancelled' FROM (SELECT status FROM offers WHERE id = $2 AND edition_id = $1"
-        " FOR UPDATE) old WHERE o.id = $2 RETURNING old.status",
-        edition_id, offer_id,
-    )
-
-
-async def insert_signup(
-    conn: asyncpg.Connection,
-    signup_id: str,
-    edition_id: str,
-    org: str,
-    name: str,
-    email: str,
-    language: str,
-    choices: list[str],
-    available: list[date] | None,
-    max_visits: int,
-    signed_up_at: datetime,
-) -> bool:
-    """False when this e-mail address already has an active sign-up for the edition."""
-    row = await conn.fetchval(
-        "INSERT INTO signups (id, edition_id, org, name, email, language, choices, available, max_visits, signed_up_at)"
-        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT DO NOTHING RETURNING 1",
-        signup_id, edition_id, org, name, email, language, choices, available, max_visits, signed_up_at,
-    )
-    return row is not None
-
-
-async def withdraw_signup(conn: asyncpg.Connection, edition_id: str, signup_id: str) -> str | None:
-    return await conn.fetchval(
-        "UPDATE signups s SET status = 'withdrawn' FROM (SELECT status FROM signups WHERE id = $2 AND edition_id = $1"
-        " FOR UPDATE) old WHERE s.id = $2 RETURNING old.status",
-        edition_id, signup_id,
-    )
-
-
-async def counts(conn: asyncpg.Connection, edition_id: str) -> dict[str, int]:
-    row = await conn.fetchrow(
-        "SELECT (SELECT count(*) FROM offers WHERE edition_id = $1 AND status = 'published') AS offers,"
-        " (SELECT count(*) FROM signups WHERE edition_id = $1 AND status = 'submitted') AS signups",
-        edition_id,
-    )
-    return dict(row)

@@ -1,39 +1,51 @@
-"""Registration use cases: each is one transaction that changes state and writes its events to the outbox."""
+"""Registration use cases, the only door to the service: each is one transaction that asks `domain`
+for the decision, stores it through the repository and writes its events to the outbox. Refusals are
+domain errors (`estafette.runtime.errors`); a refused request stores nothing and publishes nothing.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from datetime import UTC, date, datetime
-from typing import Any
+from typing import TypeVar
 
-from estafette.runtime.http import Conflict, NotFound
-from estafette.runtime.uow import UnitOfWork
-from schemas import (
-    EditionClosed,
-    EditionOpened,
-    OfferCancelled,
-    OfferPublished,
-    SignupSubmitted,
-    SignupWithdrawn,
-)
-from services.registration import domain, repository as repo
+from estafette.runtime.errors import Conflict, NotFound
+from estafette.runtime.uow import Tx, Uow
+from schemas import EditionClosed, EditionOpened, Event, OfferCancelled, OfferPublished, SignupSubmitted, SignupWithdrawn
+from services.registration import domain
+from services.registration.repository import Repository
+
+T = TypeVar("T")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _new_id(prefix: str, hex_digits: int) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:hex_digits]}"
 
 
-async def _edition(conn: Any, edition_id: str, *, for_update: bool = False) -> domain.Edition:
-    edition = await repo.get_edition(conn, edition_id, for_update=for_update)
-    if edition is None:
-        raise NotFound("unknown_edition", f"edition {edition_id} does not exist")
-    return edition
+def _found(thing: T | None, code: str, message: str) -> T:
+    if thing is None:
+        raise NotFound(code, message)
+    return thing
 
 
-async def open_edition(uow: UnitOfWork, edition: domain.Edition, correlation_id: uuid.UUID) -> domain.Edition:
-    domain.check_edition_dates(edition.starts_on, edition.ends_on, edition.signup_deadline)
+async def _edition(tx: Tx[Repository], edition_id: str, *, for_update: bool = False) -> domain.Edition:
+    edition = await tx.repo.edition(edition_id, for_update=for_update)
+    return _found(edition, "unknown_edition", f"edition {edition_id} does not exist")
+
+
+async def _end(
+    tx: Tx[Repository], thing: domain.Edition | domain.Offer | domain.Signup, ending: domain.Ending, event: Event
+) -> None:
+    """Execute an ending decision: store the new status and publish `event`, or — already ended — nothing."""
+    if ending.announce:
+        await tx.repo.set_status(thing, ending.status)
+        tx.publish(event)
+
+
+async def open_edition(uow: Uow[Repository], edition: domain.Edition, *, correlation_id: uuid.UUID) -> domain.Edition:
+    domain.check_edition_dates(edition)
     async with uow.transaction() as tx:
-        if not await repo.insert_edition(tx.conn, edition):
+        if not await tx.repo.insert_edition(edition):
             raise Conflict("edition_exists", f"edition {edition.id} already exists")
         tx.publish(
             EditionOpened(
@@ -45,91 +57,108 @@ async def open_edition(uow: UnitOfWork, edition: domain.Edition, correlation_id:
     return edition
 
 
-async def close_edition(uow: UnitOfWork, edition_id: str, reason: str, correlation_id: uuid.UUID) -> None:
+async def close_edition(uow: Uow[Repository], edition_id: str, *, reason: str = "", correlation_id: uuid.UUID) -> None:
     async with uow.transaction() as tx:
-        edition = await _edition(tx.conn, edition_id, for_update=True)
-        if edition.status == "closed":
-            return
-        await repo.close_edition(tx.conn, edition_id)
-        tx.publish(EditionClosed(region=edition.region, edition=edition_id, correlation_id=correlation_id, reason=reason))
+        edition = await _edition(tx, edition_id, for_update=True)
+        event = EditionClosed(region=edition.region, edition=edition_id, correlation_id=correlation_id, reason=reason)
+        await _end(tx, edition, domain.closing(edition), event)
 
 
-async def publish_offer(uow: UnitOfWork, edition_id: str, offer: dict[str, Any], correlation_id: uuid.UUID) -> dict[str, Any]:
-    offer = {**offer, "edition_id": edition_id, "id": offer.get("id") or f"o-{uuid.uuid4().hex[:12]}"}
+async def publish_offer(
+    uow: Uow[Repository],
+    edition_id: str,
+    *,
+    offer_id: str | None = None,
+    host_org: str,
+    title: str,
+    date: dt.date,
+    capacity: int,
+    max_per_org: int | None = None,
+    format: str = "visit",  # noqa: A002 - the field's name in the API and the event
+    location: str = "",
+    correlation_id: uuid.UUID,
+) -> domain.Offer:
+    offer = domain.Offer(
+        id=offer_id or _new_id("o", 12), edition_id=edition_id, host_org=host_org, title=title, date=date,
+        capacity=capacity, max_per_org=max_per_org, format=format, location=location,
+    )
     async with uow.transaction() as tx:
-        edition = await _edition(tx.conn, edition_id)
-        domain.check_offer(edition, offer["date"])
-        if not await repo.insert_offer(tx.conn, offer):
-            raise Conflict("offer_exists", f"offer {offer['id']} already exists")
+        edition = await _edition(tx, edition_id)
+        domain.check_offer(edition, offer)
+        if not await tx.repo.insert_offer(offer):
+            raise Conflict("offer_exists", f"offer {offer.id} already exists")
         tx.publish(
             OfferPublished(
-                region=edition.region, edition=edition_id, correlation_id=correlation_id, offer_id=offer["id"],
-                host_org=offer["host_org"], title=offer["title"], date=offer["date"], capacity=offer["capacity"],
-                max_per_org=offer["max_per_org"], format=offer["format"], location=offer["location"],
+                region=edition.region, edition=edition_id, correlation_id=correlation_id, offer_id=offer.id,
+                host_org=offer.host_org, title=offer.title, date=offer.date, capacity=offer.capacity,
+                max_per_org=offer.max_per_org, format=offer.format, location=offer.location,
             )
         )
     return offer
 
 
-async def cancel_offer(uow: UnitOfWork, edition_id: str, offer_id: str, reason: str, correlation_id: uuid.UUID) -> None:
+async def cancel_offer(
+    uow: Uow[Repository], edition_id: str, offer_id: str, *, reason: str = "", correlation_id: uuid.UUID
+) -> None:
     async with uow.transaction() as tx:
-        edition = await _edition(tx.conn, edition_id)
-        previous = await repo.cancel_offer(tx.conn, edition_id, offer_id)
-        if previous is None:
-            raise NotFound("unknown_offer", f"offer {offer_id} is not an offer of edition {edition_id}")
-        if previous == "published":
-            tx.publish(OfferCancelled(region=edition.region, edition=edition_id, correlation_id=correlation_id, offer_id=offer_id, reason=reason))
+        edition = await _edition(tx, edition_id)
+        offer = await tx.repo.offer(edition_id, offer_id, for_update=True)
+        offer = _found(offer, "unknown_offer", f"offer {offer_id} is not an offer of edition {edition_id}")
+        event = OfferCancelled(
+            region=edition.region, edition=edition_id, correlation_id=correlation_id, offer_id=offer_id, reason=reason
+        )
+        await _end(tx, offer, domain.cancellation(offer), event)
 
 
 async def submit_signup(
-    uow: UnitOfWork,
+    uow: Uow[Repository],
     edition_id: str,
     *,
     org: str,
     name: str,
     email: str,
-    language: str,
+    language: str = "nl",
     choices: list[str],
-    available: list[date] | None,
-    max_visits: int,
+    available: list[dt.date] | None = None,
+    max_visits: int = 1,
     correlation_id: uuid.UUID,
-    now: datetime | None = None,
-) -> SignupSubmitted:
-    now = now or _now()
-    signup_id = f"s-{uuid.uuid4().hex[:16]}"
+    now: dt.datetime | None = None,
+) -> domain.Signup:
+    signup = domain.Signup(
+        id=_new_id("s", 16), edition_id=edition_id, org=org, name=name, email=email, language=language,
+        choices=choices, available=available, max_visits=max_visits, signed_up_at=now or dt.datetime.now(dt.UTC),
+    )
     async with uow.transaction() as tx:
-        edition = await _edition(tx.conn, edition_id)
-        domain.check_signup(edition, now, org, choices, available, await repo.offer_refs(tx.conn, choices))
-        if not await repo.insert_signup(
-            tx.conn, signup_id, edition_id, org, name, email, language, choices, available, max_visits, now
-        ):
+        edition = await _edition(tx, edition_id)
+        domain.check_signup(edition, signup, await tx.repo.offers_by_id(choices))
+        if not await tx.repo.insert_signup(signup):
             raise Conflict("already_signed_up", f"this e-mail address already signed up for edition {edition_id}", "email")
-        event = SignupSubmitted(
-            region=edition.region, edition=edition_id, correlation_id=correlation_id, signup_id=signup_id, org=org,
-            name=name, email=email, language=language, choices=choices, available=available, max_visits=max_visits,
-            signed_up_at=now,
+        tx.publish(
+            SignupSubmitted(
+                region=edition.region, edition=edition_id, correlation_id=correlation_id, signup_id=signup.id,
+                org=org, name=name, email=email, language=language, choices=choices, available=available,
+                max_visits=max_visits, signed_up_at=signup.signed_up_at,
+            )
         )
-        tx.publish(event)
-    return event
+    return signup
 
 
-async def withdraw_signup(uow: UnitOfWork, edition_id: str, signup_id: str, correlation_id: uuid.UUID) -> None:
+async def withdraw_signup(uow: Uow[Repository], edition_id: str, signup_id: str, *, correlation_id: uuid.UUID) -> None:
     async with uow.transaction() as tx:
-        edition = await _edition(tx.conn, edition_id)
-        previous = await repo.withdraw_signup(tx.conn, edition_id, signup_id)
-        if previous is None:
-            raise NotFound("unknown_signup", f"sign-up {signup_id} is not a sign-up of edition {edition_id}")
-        if previous == "submitted":
-            tx.publish(SignupWithdrawn(region=edition.region, edition=edition_id, correlation_id=correlation_id, signup_id=signup_id))
+        edition = await _edition(tx, edition_id)
+        signup = await tx.repo.signup(edition_id, signup_id, for_update=True)
+        signup = _found(signup, "unknown_signup", f"sign-up {signup_id} is not a sign-up of edition {edition_id}")
+        event = SignupWithdrawn(region=edition.region, edition=edition_id, correlation_id=correlation_id, signup_id=signup_id)
+        await _end(tx, signup, domain.withdrawal(signup), event)
 
 
-async def edition_overview(uow: UnitOfWork, edition_id: str) -> dict[str, Any]:
+async def edition_overview(uow: Uow[Repository], edition_id: str) -> domain.EditionOverview:
     async with uow.transaction() as tx:
-        edition = await _edition(tx.conn, edition_id)
-        return {**edition.__dict__, **await repo.counts(tx.conn, edition_id)}
+        edition = await _edition(tx, edition_id)
+        return domain.EditionOverview(edition, await tx.repo.counts(edition_id))
 
 
-async def offers(uow: UnitOfWork, edition_id: str) -> list[dict[str, Any]]:
+async def offers(uow: Uow[Repository], edition_id: str) -> list[domain.Offer]:
     async with uow.transaction() as tx:
-        await _edition(tx.conn, edition_id)
-        return await repo.list_offers(tx.conn, edition_id)
+        await _edition(tx, edition_id)
+        return await tx.repo.offers(edition_id)

@@ -79,3 +79,61 @@ def test_bad_input_is_refused_with_a_clear_message_and_nothing_is_stored(infra: 
         assert metrics['registration_refused_total{code="already_signed_up"}'] == 1
         assert metrics['registration_accepted_total{action="submit_signup"}'] == 1
         assert metrics['registration_accepted_total{action="open_edition"}'] == 2
+
+
+async def _events(edition: str) -> list[tuple[str, str, uuid.UUID | None]]:
+    """(event_type, key, correlation_id) of the edition's outbox rows, in order."""
+    conn = await asyncpg.connect(Infra.dsn("registration"))
+    try:
+        rows = await conn.fetch(
+            "SELECT event_type, key, correlation_id FROM registration.outbox WHERE payload->>'edition' = $1"
+            " ORDER BY id", edition,
+        )
+        return [(r["event_type"], r["key"], r["correlation_id"]) for r in rows]
+    finally:
+        await conn.close()
+
+
+def test_lifecycle_answers_typed_json_and_announces_each_ending_once(infra: Infra) -> None:
+    with services(infra, "registration") as svc:
+        api = svc["registration"].url
+        edition, cid = f"lc-{uuid.uuid4().hex[:6]}", uuid.uuid4()
+        headers = {"X-Correlation-ID": str(cid)}
+        r = httpx.post(f"{api}/editions", headers=headers, json={"id": edition, "region": "twente", "name": "Lifecycle", "signup_deadline": "2099-01-01T00:00:00Z", "starts_on": "2099-05-01", "ends_on": "2099-05-05"})
+        assert r.status_code == 201 and r.json()["status"] == "open" and r.json()["languages"] == ["nl"], r.text
+        offers = []
+        for host in ("org-h", "org-i"):
+            r = httpx.post(f"{api}/editions/{edition}/offers", headers=headers, json={"host_org": host, "title": "Visit", "date": "2099-05-02", "capacity": 2})
+            assert r.status_code == 201, r.text
+            assert {k: r.json()[k] for k in ("edition_id", "host_org", "capacity", "max_per_org", "format", "location", "status")} == {
+                "edition_id": edition, "host_org": host, "capacity": 2, "max_per_org": None, "format": "visit", "location": "", "status": "published"}
+            offers.append(r.json()["id"])
+        r = httpx.post(f"{api}/editions/{edition}/signups", headers=headers, json={"org": "org-a", "name": "Ann", "email": "ann@example.org", "choices": offers})
+        assert r.status_code == 201, r.text
+        signup = r.json()
+        assert (signup["edition"], signup["status"], signup["choices"]) == (edition, "submitted", offers)
+
+        for _ in range(2):  # the second time changes nothing and announces nothing
+            assert httpx.delete(f"{api}/editions/{edition}/offers/{offers[0]}", headers=headers).status_code == 204
+            assert httpx.delete(f"{api}/editions/{edition}/signups/{signup['signup_id']}", headers=headers).status_code == 204
+        listed = httpx.get(f"{api}/editions/{edition}/offers").json()
+        assert [(o["id"], o["status"]) for o in listed] == sorted([(offers[0], "cancelled"), (offers[1], "published")])
+        overview = httpx.get(f"{api}/editions/{edition}").json()
+        assert (overview["id"], overview["status"], overview["offers"], overview["signups"]) == (edition, "open", 1, 0)
+        for _ in range(2):
+            assert httpx.post(f"{api}/editions/{edition}/close", headers=headers, json={"reason": "done"}).status_code == 204
+        assert httpx.get(f"{api}/editions/{edition}").json()["status"] == "closed"
+
+        late = httpx.post(f"{api}/editions/{edition}/offers", json={"host_org": "h", "title": "t", "date": "2099-05-02", "capacity": 1})
+        assert (late.status_code, late.json()["error"]) == (409, "edition_closed")
+        for path, code in ((f"/editions/{edition}/offers/nope", "unknown_offer"), (f"/editions/{edition}/signups/nope", "unknown_signup")):
+            r = httpx.delete(f"{api}{path}")
+            assert (r.status_code, r.json()["error"]) == (404, code)
+
+        assert asyncio.run(_events(edition)) == [
+            ("EditionOpened", edition, cid), ("OfferPublished", offers[0], cid), ("OfferPublished", offers[1], cid),
+            ("SignupSubmitted", signup["signup_id"], cid), ("OfferCancelled", offers[0], cid),
+            ("SignupWithdrawn", signup["signup_id"], cid), ("EditionClosed", edition, cid),
+        ]
+        paths = httpx.get(f"{api}/openapi.json").json()["paths"]
+        assert set(paths["/editions/{edition_id}/signups"]["post"]["responses"]) >= {"201", "404", "409", "422", "503"}

@@ -1,53 +1,85 @@
-from datetime import UTC, date, datetime
+"""Registration's pure rules: the errors they raise (code, field) and the decisions they return."""
+
+from __future__ import annotations
 
 import pytest
 
-from estafette.runtime.http import Conflict, Unprocessable
-from services.registration.domain import Edition, OfferRef, check_edition_dates, check_offer, check_signup
+from estafette.runtime.errors import Conflict, RuleViolation
+from services.registration import domain
+from tests.unit.registration.builders import AFTER_DEADLINE, DAY_IN, DAY_OUT, edition, offer, signup
 
-EDITION = Edition("e1", "twente", "Week", datetime(2027, 5, 1, tzinfo=UTC), date(2027, 5, 31), date(2027, 6, 4), ["nl"], "open")
-OFFERS = {
-    "o1": OfferRef("o1", "e1", "host-a", date(2027, 6, 1), "published"),
-    "o2": OfferRef("o2", "e1", "host-b", date(2027, 6, 2), "cancelled"),
-    "x1": OfferRef("x1", "other", "host-c", date(2027, 6, 1), "published"),
-}
-BEFORE = datetime(2027, 4, 1, tzinfo=UTC)
+EDITION = edition()
+OFFERS = {o.id: o for o in (offer("o1"), offer("o2", host_org="host-b", status="cancelled"), offer("x1", edition_id="other"))}
 
 
 def test_a_valid_signup_passes():
-    check_signup(EDITION, BEFORE, "org-z", ["o1"], [date(2027, 6, 1)], OFFERS)
+    domain.check_signup(EDITION, signup(choices=["o1"], available=[DAY_IN]), OFFERS)
 
 
 @pytest.mark.parametrize(
-    ("now", "org", "choices", "available", "code", "field"),
+    ("changes", "error", "code", "field"),
     [
-        (datetime(2027, 5, 2, tzinfo=UTC), "org-z", ["o1"], None, "deadline_passed", None),
-        (BEFORE, "org-z", ["o1", "o1"], None, "duplicate_choice", "choices"),
-        (BEFORE, "org-z", ["o1", "x1"], None, "unknown_offer", "choices.1"),
-        (BEFORE, "org-z", ["nope"], None, "unknown_offer", "choices.0"),
-        (BEFORE, "org-z", ["o2"], None, "offer_cancelled", "choices.0"),
-        (BEFORE, "host-a", ["o1"], None, "own_organisation", "choices.0"),
-        (BEFORE, "org-z", ["o1"], [date(2027, 7, 1)], "date_outside_edition", "available.0"),
+        ({"signed_up_at": AFTER_DEADLINE}, Conflict, "deadline_passed", None),
+        ({"choices": ["o1", "o1"]}, RuleViolation, "duplicate_choice", "choices"),
+        ({"choices": ["o1", "x1"]}, RuleViolation, "unknown_offer", "choices.1"),
+        ({"choices": ["nope"]}, RuleViolation, "unknown_offer", "choices.0"),
+        ({"choices": ["o2"]}, RuleViolation, "offer_cancelled", "choices.0"),
+        ({"org": "host-a"}, RuleViolation, "own_organisation", "choices.0"),
+        ({"available": [DAY_IN, DAY_OUT]}, RuleViolation, "date_outside_edition", "available.1"),
     ],
 )
-def test_signup_rules(now, org, choices, available, code, field):
-    with pytest.raises((Conflict, Unprocessable)) as exc:
-        check_signup(EDITION, now, org, choices, available, OFFERS)
+def test_signup_rules(changes, error, code, field):
+    with pytest.raises(error) as exc:
+        domain.check_signup(EDITION, signup(**changes), OFFERS)
     assert (exc.value.code, exc.value.field) == (code, field)
 
 
+def test_the_deadline_itself_is_still_in_time():
+    domain.check_signup(EDITION, signup(signed_up_at=EDITION.signup_deadline), OFFERS)
+
+
 def test_closed_edition_takes_no_offers_or_signups():
-    closed = Edition(**{**EDITION.__dict__, "status": "closed"})
-    with pytest.raises(Conflict):
-        check_offer(closed, date(2027, 6, 1))
-    with pytest.raises(Conflict):
-        check_signup(closed, BEFORE, "org-z", ["o1"], None, OFFERS)
+    closed = edition(status="closed")
+    for check in (lambda: domain.check_offer(closed, offer()), lambda: domain.check_signup(closed, signup(), OFFERS)):
+        with pytest.raises(Conflict) as exc:
+            check()
+        assert exc.value.code == "edition_closed"
 
 
-def test_edition_dates():
-    with pytest.raises(Unprocessable):
-        check_edition_dates(date(2027, 6, 4), date(2027, 5, 31), datetime(2027, 5, 1, tzinfo=UTC))
-    with pytest.raises(Unprocessable):
-        check_edition_dates(date(2027, 5, 31), date(2027, 6, 4), datetime(2027, 7, 1, tzinfo=UTC))
-    with pytest.raises(Unprocessable):
-        check_offer(EDITION, date(2027, 7, 1))
+@pytest.mark.parametrize(("day", "ok"), [(EDITION.starts_on, True), (EDITION.ends_on, True), (DAY_OUT, False)])
+def test_an_offer_is_on_a_day_of_the_edition(day, ok):
+    if ok:
+        domain.check_offer(EDITION, offer(date=day))
+    else:
+        with pytest.raises(RuleViolation) as exc:
+            domain.check_offer(EDITION, offer(date=day))
+        assert (exc.value.code, exc.value.field) == ("date_outside_edition", "date")
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "field"),
+    [
+        ({"starts_on": EDITION.ends_on, "ends_on": EDITION.starts_on}, "invalid_dates", "ends_on"),
+        ({"signup_deadline": AFTER_DEADLINE.replace(month=7)}, "invalid_deadline", "signup_deadline"),
+    ],
+)
+def test_edition_dates(changes, code, field):
+    domain.check_edition_dates(EDITION)
+    with pytest.raises(RuleViolation) as exc:
+        domain.check_edition_dates(edition(**changes))
+    assert (exc.value.code, exc.value.field) == (code, field)
+
+
+@pytest.mark.parametrize(
+    ("decide", "thing", "status", "announce"),
+    [
+        (domain.closing, edition(), "closed", True),
+        (domain.closing, edition(status="closed"), "closed", False),
+        (domain.cancellation, offer(), "cancelled", True),
+        (domain.cancellation, offer(status="cancelled"), "cancelled", False),
+        (domain.withdrawal, signup(), "withdrawn", True),
+        (domain.withdrawal, signup(status="withdrawn"), "withdrawn", False),
+    ],
+)
+def test_ending_is_announced_only_once(decide, thing, status, announce):
+    assert decide(thing) == domain.Ending(status, announce)

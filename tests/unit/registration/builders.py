@@ -1,0 +1,54 @@
+"""THE builder module for registration test data: valid by default, override what a test is about.
+
+The edition runs 2027-05-31 .. 2027-06-04 with its sign-up deadline on 2027-05-01; `NOW` is before it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from services.registration.domain import Edition, Offer, Signup
+
+EDITION_ID = "e1"
+DEADLINE = datetime(2027, 5, 1, tzinfo=UTC)
+NOW = datetime(2027, 4, 1, tzinfo=UTC)
+AFTER_DEADLINE = datetime(2027, 5, 2, tzinfo=UTC)
+DAY_IN = date(2027, 6, 1)
+DAY_OUT = date(2027, 7, 1)
+
+
+def edition(**overrides: Any) -> Edition:
+    fields: dict[str, Any] = dict(
+        id=EDITION_ID, region="twente", name="Week van de Uitwisseling", signup_deadline=DEADLINE,
+        starts_on=date(2027, 5, 31), ends_on=date(2027, 6, 4), languages=["nl", "de", "en"],
+    )
+    return Edition(**{**fields, **overrides})
+
+
+def offer(id: str = "o1", **overrides: Any) -> Offer:  # noqa: A002 - the domain's field name
+    fields: dict[str, Any] = dict(edition_id=EDITION_ID, host_org="host-a", title="Een dag in de bakkerij", date=DAY_IN, capacity=4)
+    return Offer(id=id, **{**fields, **overrides})
+
+
+def offer_request(**overrides: Any) -> dict[str, Any]:
+    """Keyword arguments of `service.publish_offer` (what the API passes)."""
+    fields: dict[str, Any] = dict(
+        offer_id=None, host_org="host-a", title="Een dag in de bakkerij", date=DAY_IN, capacity=4, max_per_org=None,
+        format="visit", location="Enschede",
+    )
+    return {**fields, **overrides}
+
+
+def signup_request(**overrides: Any) -> dict[str, Any]:
+    """Keyword arguments of `service.submit_signup` (what the API passes)."""
+    fields: dict[str, Any] = dict(
+        org="org-z", name="Anna de Vries", email="anna@example.org", language="nl", choices=["o1"], available=None,
+        max_visits=1,
+    )
+    return {**fields, **overrides}
+
+
+def signup(id: str = "s1", **overrides: Any) -> Signup:  # noqa: A002 - the domain's field name
+    fields: dict[str, Any] = {**signup_request(), "edition_id": EDITION_ID, "signed_up_at": NOW}
+    return Signup(id=id, **{**fields, **overrides})

@@ -1,0 +1,65 @@
+"""FakeRepository: registration's repository in memory, with the same methods as `Repository`
+(including what the database's keys refuse: a second row with an id, a second active sign-up of one
+e-mail address in an edition)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from services.registration.domain import Counts, Edition, Offer, Signup
+
+
+class FakeRepository:
+    def __init__(self, editions: Iterable[Edition] = (), offers: Iterable[Offer] = (), signups: Iterable[Signup] = ()) -> None:
+        self.edition_rows = {e.id: e for e in editions}
+        self.offer_rows = {o.id: o for o in offers}
+        self.signup_rows = {s.id: s for s in signups}
+
+    async def set_status(self, thing: Edition | Offer | Signup, status: str) -> None:
+        rows: dict[str, Any] = {Edition: self.edition_rows, Offer: self.offer_rows, Signup: self.signup_rows}[type(thing)]
+        rows[thing.id] = replace(rows[thing.id], status=status)
+
+    # --- editions -------------------------------------------------------------------------------
+    async def insert_edition(self, e: Edition) -> bool:
+        return self.edition_rows.setdefault(e.id, e) is e
+
+    async def edition(self, edition_id: str, *, for_update: bool = False) -> Edition | None:
+        return self.edition_rows.get(edition_id)
+
+
+    async def counts(self, edition_id: str) -> Counts:
+        offers = [o for o in self.offer_rows.values() if o.edition_id == edition_id and o.status == "published"]
+        signups = [s for s in self.signup_rows.values() if s.edition_id == edition_id and s.status == "submitted"]
+        return Counts(offers=len(offers), signups=len(signups))
+
+    # --- offers ---------------------------------------------------------------------------------
+    async def insert_offer(self, o: Offer) -> bool:
+        return self.offer_rows.setdefault(o.id, o) is o
+
+    async def offer(self, edition_id: str, offer_id: str, *, for_update: bool = False) -> Offer | None:
+        found = self.offer_rows.get(offer_id)
+        return found if found and found.edition_id == edition_id else None
+
+    async def offers_by_id(self, ids: list[str]) -> dict[str, Offer]:
+        return {i: self.offer_rows[i] for i in ids if i in self.offer_rows}
+
+    async def offers(self, edition_id: str) -> list[Offer]:
+        return sorted((o for o in self.offer_rows.values() if o.edition_id == edition_id), key=lambda o: (o.date, o.id))
+
+
+    # --- sign-ups -------------------------------------------------------------------------------
+    async def insert_signup(self, s: Signup) -> bool:
+        active = {
+            (x.edition_id, x.email.lower()) for x in self.signup_rows.values() if x.status == "submitted"
+        }
+        if s.id in self.signup_rows or (s.status == "submitted" and (s.edition_id, s.email.lower()) in active):
+            return False
+        self.signup_rows[s.id] = s
+        return True
+
+    async def signup(self, edition_id: str, signup_id: str, *, for_update: bool = False) -> Signup | None:
+        found = self.signup_rows.get(signup_id)
+        return found if found and found.edition_id == edition_id else None
+

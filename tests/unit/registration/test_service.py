@@ -1,0 +1,232 @@
+"""Registration's use cases against the fake unit of work: what each stores and publishes, and that a
+refused request stores nothing and publishes nothing. Milliseconds, no infrastructure."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from estafette.runtime.errors import Conflict, DomainError, NotFound, RuleViolation
+from schemas import EditionClosed, EditionOpened, OfferCancelled, OfferPublished, SignupSubmitted, SignupWithdrawn
+from services.registration import service
+from tests.unit.fakes import FakeUnitOfWork
+from tests.unit.registration.builders import (
+    AFTER_DEADLINE,
+    DAY_IN,
+    DAY_OUT,
+    EDITION_ID,
+    NOW,
+    edition,
+    offer,
+    offer_request,
+    signup,
+    signup_request,
+)
+from tests.unit.registration.fakes import FakeRepository
+
+CID = uuid.UUID("00000000-0000-4000-8000-000000000001")
+
+
+def given(*, editions: tuple = (edition(),), offers: tuple = (offer(),), signups: tuple = ()) -> FakeUnitOfWork[FakeRepository]:
+    return FakeUnitOfWork(FakeRepository(editions, offers, signups))
+
+
+async def refused(
+    uow: FakeUnitOfWork[FakeRepository], call: Callable[[], Awaitable[Any]], error: type[DomainError], code: str
+) -> DomainError:
+    """Run a use case that must be refused; assert that it stored and published nothing."""
+    before = copy.deepcopy(vars(uow.repo)), list(uow.published), uow.commits, uow.rollbacks
+    with pytest.raises(error) as exc:
+        await call()
+    assert exc.value.code == code
+    assert (vars(uow.repo), uow.published, uow.commits) == before[:3]
+    assert uow.rollbacks in (before[3], before[3] + 1)  # rolled back, or refused before a transaction opened
+    return exc.value
+
+
+def submit(uow: FakeUnitOfWork[FakeRepository], edition_id: str = EDITION_ID, now: Any = NOW, **changes: Any) -> Awaitable[Any]:
+    return service.submit_signup(uow, edition_id, **signup_request(**changes), correlation_id=CID, now=now)
+
+
+# --- editions ---------------------------------------------------------------------------------
+async def test_open_edition_stores_it_and_publishes_edition_opened():
+    uow, new = given(editions=()), edition(id="twente-2027")
+    assert await service.open_edition(uow, new, correlation_id=CID) == new
+    assert uow.repo.edition_rows == {"twente-2027": new}
+    [event] = uow.published
+    assert isinstance(event, EditionOpened)
+    assert (event.edition, event.key, event.region, event.name, event.correlation_id) == (
+        "twente-2027", "twente-2027", "twente", new.name, CID,
+    )
+    assert (event.signup_deadline, event.starts_on, event.ends_on, event.languages) == (
+        new.signup_deadline, new.starts_on, new.ends_on, new.languages,
+    )
+
+
+async def test_open_edition_refuses_bad_dates_and_an_existing_id():
+    uow = given()
+    bad = edition(id="e2", starts_on=DAY_OUT)  # after ends_on
+    await refused(uow, lambda: service.open_edition(uow, bad, correlation_id=CID), RuleViolation, "invalid_dates")
+    again = edition(name="Another name")
+    await refused(uow, lambda: service.open_edition(uow, again, correlation_id=CID), Conflict, "edition_exists")
+    assert uow.rollbacks == 1  # the dates are refused before a transaction opens; the existing id rolls back
+
+
+async def test_close_edition_publishes_edition_closed_once():
+    uow = given()
+    await service.close_edition(uow, EDITION_ID, reason="full", correlation_id=CID)
+    await service.close_edition(uow, EDITION_ID, reason="again", correlation_id=CID)
+    assert uow.repo.edition_rows[EDITION_ID].status == "closed"
+    [event] = uow.published
+    assert isinstance(event, EditionClosed)
+    assert (event.edition, event.region, event.reason, event.correlation_id) == (EDITION_ID, "twente", "full", CID)
+
+
+async def test_close_an_unknown_edition():
+    uow = given()
+    await refused(uow, lambda: service.close_edition(uow, "nope", correlation_id=CID), NotFound, "unknown_edition")
+
+
+async def test_edition_overview_counts_published_offers_and_submitted_signups():
+    uow = given(
+        offers=(offer("o1"), offer("o2", status="cancelled"), offer("x1", edition_id="other")),
+        signups=(signup("s1"), signup("s2", email="b@example.org", status="withdrawn")),
+    )
+    overview = await service.edition_overview(uow, EDITION_ID)
+    assert overview.edition == edition()
+    assert (overview.counts.offers, overview.counts.signups) == (1, 1)
+    assert uow.published == []
+    await refused(uow, lambda: service.edition_overview(uow, "nope"), NotFound, "unknown_edition")
+
+
+# --- offers -----------------------------------------------------------------------------------
+async def test_publish_offer_stores_it_and_publishes_offer_published():
+    uow = given(offers=())
+    stored = await service.publish_offer(uow, EDITION_ID, **offer_request(offer_id="bakery", max_per_org=2), correlation_id=CID)
+    assert uow.repo.offer_rows == {"bakery": stored}
+    assert (stored.edition_id, stored.status, stored.location) == (EDITION_ID, "published", "Enschede")
+    [event] = uow.published
+    assert isinstance(event, OfferPublished)
+    assert (event.offer_id, event.key, event.edition, event.host_org, event.date, event.capacity, event.max_per_org) == (
+        "bakery", "bakery", EDITION_ID, "host-a", DAY_IN, 4, 2,
+    )
+    assert (event.format, event.location, event.correlation_id) == ("visit", "Enschede", CID)
+
+
+async def test_publish_offer_without_an_id_gets_a_new_one():
+    uow = given(offers=())
+    first = await service.publish_offer(uow, EDITION_ID, **offer_request(), correlation_id=CID)
+    second = await service.publish_offer(uow, EDITION_ID, **offer_request(), correlation_id=CID)
+    assert first.id.startswith("o-") and second.id.startswith("o-") and first.id != second.id
+    assert [e.offer_id for e in uow.of_type(OfferPublished)] == [first.id, second.id]
+
+
+@pytest.mark.parametrize(
+    ("editions", "edition_id", "changes", "error", "code"),
+    [
+        ((edition(),), "nope", {}, NotFound, "unknown_edition"),
+        ((edition(status="closed"),), EDITION_ID, {}, Conflict, "edition_closed"),
+        ((edition(),), EDITION_ID, {"date": DAY_OUT}, RuleViolation, "date_outside_edition"),
+        ((edition(),), EDITION_ID, {"offer_id": "o1"}, Conflict, "offer_exists"),
+    ],
+)
+async def test_publish_offer_refusals(editions, edition_id, changes, error, code):
+    uow = given(editions=editions)
+    request = offer_request(**changes)
+    await refused(uow, lambda: service.publish_offer(uow, edition_id, **request, correlation_id=CID), error, code)
+
+
+async def test_cancel_offer_publishes_offer_cancelled_only_when_it_was_published():
+    uow = given()
+    await service.cancel_offer(uow, EDITION_ID, "o1", correlation_id=CID)
+    await service.cancel_offer(uow, EDITION_ID, "o1", correlation_id=CID)
+    assert uow.repo.offer_rows["o1"].status == "cancelled"
+    [event] = uow.published
+    assert isinstance(event, OfferCancelled)
+    assert (event.offer_id, event.edition, event.correlation_id) == ("o1", EDITION_ID, CID)
+    assert uow.commits == 2
+
+
+@pytest.mark.parametrize(
+    ("edition_id", "offer_id", "code"),
+    [("nope", "o1", "unknown_edition"), (EDITION_ID, "nope", "unknown_offer"), (EDITION_ID, "x1", "unknown_offer")],
+)
+async def test_cancel_offer_refusals(edition_id, offer_id, code):
+    uow = given(editions=(edition(), edition(id="other")), offers=(offer("o1"), offer("x1", edition_id="other")))
+    await refused(uow, lambda: service.cancel_offer(uow, edition_id, offer_id, correlation_id=CID), NotFound, code)
+
+
+async def test_offers_lists_the_editions_offers_by_date():
+    later, earlier = offer("a-late", date=DAY_IN.replace(day=3)), offer("z-early", date=DAY_IN)
+    uow = given(offers=(later, earlier, offer("x1", edition_id="other")))
+    assert await service.offers(uow, EDITION_ID) == [earlier, later]
+    await refused(uow, lambda: service.offers(uow, "nope"), NotFound, "unknown_edition")
+
+
+# --- sign-ups ---------------------------------------------------------------------------------
+async def test_submit_signup_stores_it_and_publishes_signup_submitted():
+    uow = given(offers=(offer("o1"), offer("o2", host_org="host-b")))
+    stored = await submit(uow, choices=["o2", "o1"], available=[DAY_IN], max_visits=2, language="de")
+    assert stored.id.startswith("s-") and uow.repo.signup_rows == {stored.id: stored}
+    assert (stored.edition_id, stored.status, stored.signed_up_at, stored.choices) == (EDITION_ID, "submitted", NOW, ["o2", "o1"])
+    [event] = uow.published
+    assert isinstance(event, SignupSubmitted)
+    assert (event.signup_id, event.key, event.edition, event.region, event.correlation_id) == (
+        stored.id, stored.id, EDITION_ID, "twente", CID,
+    )
+    assert (event.org, event.email, event.language, event.choices, event.available, event.max_visits, event.signed_up_at) == (
+        "org-z", "anna@example.org", "de", ["o2", "o1"], [DAY_IN], 2, NOW,
+    )
+
+
+@pytest.mark.parametrize(
+    ("editions", "edition_id", "now", "changes", "error", "code"),
+    [
+        ((edition(),), "nope", NOW, {}, NotFound, "unknown_edition"),
+        ((edition(status="closed"),), EDITION_ID, NOW, {}, Conflict, "edition_closed"),
+        ((edition(),), EDITION_ID, AFTER_DEADLINE, {}, Conflict, "deadline_passed"),
+        ((edition(),), EDITION_ID, NOW, {"choices": ["o1", "o1"]}, RuleViolation, "duplicate_choice"),
+        ((edition(),), EDITION_ID, NOW, {"choices": ["x1"]}, RuleViolation, "unknown_offer"),
+        ((edition(),), EDITION_ID, NOW, {"choices": ["nope"]}, RuleViolation, "unknown_offer"),
+        ((edition(),), EDITION_ID, NOW, {"choices": ["o2"]}, RuleViolation, "offer_cancelled"),
+        ((edition(),), EDITION_ID, NOW, {"org": "host-a"}, RuleViolation, "own_organisation"),
+        ((edition(),), EDITION_ID, NOW, {"available": [DAY_OUT]}, RuleViolation, "date_outside_edition"),
+    ],
+)
+async def test_submit_signup_refusals_store_and_publish_nothing(editions, edition_id, now, changes, error, code):
+    uow = given(editions=editions, offers=(offer("o1"), offer("o2", status="cancelled"), offer("x1", edition_id="other")))
+    await refused(uow, lambda: submit(uow, edition_id, now, **changes), error, code)
+
+
+async def test_one_active_signup_per_email_address_and_edition():
+    uow = given()
+    first = await submit(uow)
+    error = await refused(uow, lambda: submit(uow, email="ANNA@example.org"), Conflict, "already_signed_up")
+    assert error.field == "email" and uow.rollbacks == 1
+    await service.withdraw_signup(uow, EDITION_ID, first.id, correlation_id=CID)
+    again = await submit(uow)  # after a withdrawal the address may sign up again
+    assert [e.signup_id for e in uow.of_type(SignupSubmitted)] == [first.id, again.id]
+
+
+async def test_withdraw_signup_publishes_signup_withdrawn_only_when_it_was_submitted():
+    uow = given(signups=(signup("s1"),))
+    await service.withdraw_signup(uow, EDITION_ID, "s1", correlation_id=CID)
+    await service.withdraw_signup(uow, EDITION_ID, "s1", correlation_id=CID)
+    assert uow.repo.signup_rows["s1"] == replace(signup("s1"), status="withdrawn")
+    [event] = uow.published
+    assert isinstance(event, SignupWithdrawn)
+    assert (event.signup_id, event.key, event.edition, event.correlation_id) == ("s1", "s1", EDITION_ID, CID)
+
+
+@pytest.mark.parametrize(
+    ("edition_id", "signup_id", "code"),
+    [("nope", "s1", "unknown_edition"), (EDITION_ID, "nope", "unknown_signup"), (EDITION_ID, "x1", "unknown_signup")],
+)
+async def test_withdraw_signup_refusals(edition_id, signup_id, code):
+    uow = given(editions=(edition(), edition(id="other")), signups=(signup("s1"), signup("x1", edition_id="other")))
+    await refused(uow, lambda: service.withdraw_signup(uow, edition_id, signup_id, correlation_id=CID), NotFound, code)
