@@ -14,7 +14,14 @@ CATALOGS := $(patsubst %.po,%.mo,$(wildcard services/*/locale/*/LC_MESSAGES/mess
 
 .PHONY: install run test test-unit test-integration bench infra-up infra-down clean lint-imports i18n-update
 
-install: $(STAMP) $(CATALOGS)
+# The AsyncAPI viewer that every service's /asyncapi page loads from the service itself (npm
+# @asyncapi/react-component, fetched by deploy/local/assets.sh; see estafette/runtime/docs.py).
+ASYNCAPI_VIEWER := .local/assets/asyncapi-react/.complete
+
+install: $(STAMP) $(CATALOGS) $(ASYNCAPI_VIEWER)
+
+$(ASYNCAPI_VIEWER): deploy/local/assets.sh
+	@deploy/local/assets.sh install && touch -c $@
 
 %.mo: %.po $(STAMP)
 	@$(VENV)/bin/pybabel compile --statistics -i $< -o $@

@@ -27,10 +27,12 @@ from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.specification import AsyncAPI
 from prometheus_client import CollectorRegistry, make_asgi_app
 
 from estafette.runtime.consumer import BatchConsumer, ConsumerMetrics, EventHandler, Handler, dispatch
 from estafette.runtime.db import create_pool, migrate
+from estafette.runtime.docs import asyncapi_route
 from estafette.runtime.logging import configure_logging
 from estafette.runtime.outbox import OutboxRelay
 from estafette.runtime.settings import ServiceSettings
@@ -240,6 +242,7 @@ class Runtime:
             after_startup=[self._after_startup],
             on_shutdown=[self._on_shutdown],
             after_shutdown=[self._after_shutdown],
-            asyncapi_path="/asyncapi",
+            specification=AsyncAPI(title=f"Estafette {self.name}", version="1", schema_version="3.0.0"),
+            asyncapi_path=asyncapi_route("/asyncapi"),  # the viewer served locally (runtime/docs.py)
             logger=logging.getLogger(f"{self.name}.app"),
         )

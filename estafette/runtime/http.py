@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from estafette.runtime.docs import offline_fastapi
 from estafette.runtime.errors import Conflict, DomainError, NotFound, RuleViolation
 
 log = structlog.get_logger(__name__)
@@ -125,11 +126,32 @@ class CorrelationMiddleware:
                 )
 
 
+def _document_correlation_header(api: FastAPI) -> None:
+    """The middleware reads X-Correlation-ID for every route: say so in every operation's OpenAPI."""
+    build = api.openapi
+    header = {
+        "name": CORRELATION_HEADER, "in": "header", "required": False,
+        "schema": {"type": "string", "format": "uuid"},
+        "description": "Your id for this request (a new one when absent); echoed in the response and carried "
+                       "by the events it causes.",
+    }
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            for operations in build().get("paths", {}).values():
+                for operation in operations.values():
+                    operation.setdefault("parameters", []).append(header)
+        return api.openapi_schema  # type: ignore[return-value]
+
+    api.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_http_api(title: str, description: str = "", on_refusal: Any = None) -> FastAPI:
     """A FastAPI app with the shared error shape and correlation. `on_refusal(error)` is called for
     every domain error answered (e.g. to count refusals per rule)."""
-    api = FastAPI(title=title, description=description, version="1", responses=errors(422, 503))
+    api = offline_fastapi(title=title, description=description, version="1", responses=errors(422, 503))
     api.add_middleware(CorrelationMiddleware)
+    _document_correlation_header(api)
 
     @api.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:

@@ -129,5 +129,7 @@ def test_every_route_documents_the_error_shape():
 
     responses = api.openapi()["paths"]["/x/{thing}"]["post"]["responses"]
     assert {"422", "503"} <= set(responses)
+    parameters = api.openapi()["paths"]["/x/{thing}"]["post"]["parameters"]
+    assert "X-Correlation-ID" in {p["name"] for p in parameters if p["in"] == "header"}
     for status in ("422", "503"):  # FastAPI's own 422 schema (HTTPValidationError) is replaced
         assert responses[status]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorOut"}
