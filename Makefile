@@ -30,7 +30,7 @@ $(ASYNCAPI_VIEWER): deploy/local/assets.sh
 i18n-update: install
 	@for d in services/*/locale; do svc=$$(dirname $$d); \
 	  $(VENV)/bin/pybabel extract -F babel.cfg --no-location --omit-header -o $$svc/messages.pot $$svc >/dev/null && \
-	  $(VENV)/bin/pybabel update --no-fuzzy-matching --omit-header -i $$svc/messages.pot -d $$d && rm $$svc/messages.pot; done
+	  $(VENV)/bin/pybabel update --no-fuzzy-matching -i $$svc/messages.pot -d $$d && rm $$svc/messages.pot; done
 
 lint-imports: install
 	$(VENV)/bin/lint-imports

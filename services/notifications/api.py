@@ -7,17 +7,22 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import FastAPI, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
-from estafette.runtime.http import create_http_api
-from estafette.runtime.uow import UnitOfWork
+from estafette.runtime.http import create_http_api, errors
+from estafette.runtime.uow import Uow
 from services.notifications import service
-from services.notifications.domain import Status
+from services.notifications.domain import Kind, Status
+from services.notifications.repository import Repository
 
 
 class NotificationOut(BaseModel):
+    """One message's status and tracing ids: no body, no name, no address."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
-    kind: str
+    kind: Kind
     template: str
     region: str
     edition: str
@@ -35,15 +40,17 @@ class NotificationOut(BaseModel):
 
 
 class NotificationPage(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     items: list[NotificationOut]
     #: Pass as `after` for the next page; null on the last page.
     next_after: uuid.UUID | None
 
 
-def build_api(uow: UnitOfWork) -> FastAPI:
+def build_api(uow: Uow[Repository]) -> FastAPI:
     api = create_http_api("Estafette notifications", "Status of the e-mails sent to participants.")
 
-    @api.get("/notifications")
+    @api.get("/notifications", response_model=NotificationPage)
     async def list_notifications(
         edition: str | None = None,
         signup_id: str | None = None,
@@ -51,14 +58,15 @@ def build_api(uow: UnitOfWork) -> FastAPI:
         after: uuid.UUID | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> NotificationPage:
-        rows = await service.notifications(
+        """Oldest first; pass `next_after` as `after` for the next page."""
+        found = await service.notifications(
             uow, edition=edition, signup_id=signup_id, status=status, after=after, limit=limit
         )
-        items = [NotificationOut(**row) for row in rows]
-        return NotificationPage(items=items, next_after=items[-1].id if len(items) == limit else None)
+        return NotificationPage.model_validate(found)
 
-    @api.get("/notifications/{notification_id}")
+    @api.get("/notifications/{notification_id}", response_model=NotificationOut, responses=errors(404))
     async def get_notification(notification_id: uuid.UUID) -> NotificationOut:
-        return NotificationOut(**await service.notification(uow, notification_id))
+        """One message; 404 `unknown_notification`."""
+        return NotificationOut.model_validate(await service.notification(uow, notification_id))
 
     return api

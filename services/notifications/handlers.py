@@ -1,25 +1,27 @@
-"""Kafka subscribers: decode → queue the message (inside the consumer's transaction, no SMTP)."""
+"""Kafka subscribers: each event type is one call of the service (inside the consumer's transaction)."""
 
 from __future__ import annotations
 
-from estafette.runtime.consumer import Handler
-from estafette.runtime.uow import Transaction
+from estafette.runtime.consumer import EventHandler
+from estafette.runtime.uow import Tx
 from schemas import Event, MatchAssigned, MatchUnmatched, MatchWaitlisted, NotificationRequested, SeatOffered
-from services.notifications import domain, service
+from services.notifications import service
+from services.notifications.repository import Repository
 
 
-def match_handler(matching_url: str) -> Handler:
-    """Match events and seat offers (whose e-mail links to the matching service at `matching_url`)."""
+def matches(matching_url: str) -> dict[type[Event], EventHandler]:
+    """Match events and seat offers (whose e-mail links to the matching service at `matching_url`).
+    SeatOfferEnded is not e-mailed."""
 
-    async def on_match(tx: Transaction, event: Event) -> None:
-        if isinstance(event, MatchAssigned | MatchWaitlisted | MatchUnmatched):
-            await service.record(tx, domain.from_match(event))
-        elif isinstance(event, SeatOffered):
-            await service.record(tx, domain.from_seat_offer(event, matching_url))
+    async def seat_offered(tx: Tx[Repository], event: SeatOffered) -> None:
+        await service.seat_offered(tx, event, matching_url)
 
-    return on_match
+    return {
+        MatchAssigned: service.match_decided,
+        MatchWaitlisted: service.match_decided,
+        MatchUnmatched: service.match_decided,
+        SeatOffered: seat_offered,
+    }
 
 
-async def on_request(tx: Transaction, event: Event) -> None:
-    if isinstance(event, NotificationRequested):
-        await service.record(tx, domain.from_request(event))
+REQUESTS: dict[type[Event], EventHandler] = {NotificationRequested: service.notification_requested}

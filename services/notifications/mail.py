@@ -1,4 +1,5 @@
-"""E-mail messages (multipart text + HTML) and sending them over SMTP with aiosmtplib."""
+"""E-mail messages (multipart text + HTML), sending them over SMTP with aiosmtplib, and what an SMTP
+failure means (`classify`: permanent or temporary)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from email.utils import format_datetime
 import aiosmtplib
 
 from services.notifications.config import NotificationsSettings
-from services.notifications.domain import message_id
+from services.notifications.domain import Failure, message_id, redact
 from services.notifications.rendering import Rendered
 
 
@@ -31,6 +32,20 @@ def build_message(
     # After the body: add_alternative() moves every Content-* header into the first part.
     msg["Content-Language"] = language
     return msg
+
+
+def classify(exc: BaseException) -> Failure:
+    """Permanent: a 5xx reply, or an error retrying cannot fix (bad address, template bug).
+    Temporary: a 4xx reply, or the server being unreachable, slow or hanging up."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        replies = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+        permanent = all(r.code >= 500 for r in exc.recipients)
+        return Failure(permanent, redact(f"recipient refused: {replies}"))
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return Failure(exc.code >= 500, redact(f"{type(exc).__name__}: {exc.code} {exc.message}"))
+    if isinstance(exc, OSError | TimeoutError):  # refused, reset, disconnected, timed out
+        return Failure(False, redact(f"{type(exc).__name__}: {exc}"))
+    return Failure(True, redact(f"{type(exc).__name__}: {exc}"))
 
 
 class SmtpMailer:

@@ -10,14 +10,15 @@ from services.notifications import handlers
 from services.notifications.api import build_api
 from services.notifications.config import NotificationsSettings
 from services.notifications.rendering import Renderer
+from services.notifications.repository import Repository
 from services.notifications.sender import Sender, SenderMetrics
 
 
 def create_app(settings: NotificationsSettings | None = None) -> ServiceApp:
     settings = settings or NotificationsSettings()
-    rt = Runtime(settings, migrations=Path(__file__).parent / "migrations")
-    rt.subscribe(MATCHES, "matches", handlers.match_handler(settings.matching_public_url))
-    rt.subscribe(NOTIFICATION_REQUESTS, "requests", handlers.on_request)
+    rt = Runtime(settings, migrations=Path(__file__).parent / "migrations", repository=Repository)
+    rt.subscribe(MATCHES, "matches", handlers.matches(settings.matching_public_url))
+    rt.subscribe(NOTIFICATION_REQUESTS, "requests", handlers.REQUESTS)
     rt.produces(NOTIFICATIONS)
     rt.background(Sender(rt.uow, settings, SenderMetrics(rt.registry), Renderer(timezone=settings.zone)).run)
     return rt.asgi_app(http_api=build_api(rt.uow))

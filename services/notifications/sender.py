@@ -1,7 +1,8 @@
 """The sender: a background loop that sends due messages, woken by NOTIFY or by polling.
 
 Each round sends up to `send_batch_size` messages over one SMTP connection, each in its own
-transaction (see service.send_next), then closes the connection and updates the pending gauges.
+transaction (see service.send_next, which also logs each outcome with the message's notification id
+and correlation id bound), then closes the connection and updates the pending gauges.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from services.notifications import domain, service
 from services.notifications.config import NotificationsSettings
 from services.notifications.mail import SmtpMailer
 from services.notifications.rendering import Renderer
-from services.notifications.repository import PENDING_CHANNEL
+from services.notifications.repository import PENDING_CHANNEL, Repository
 
 log = structlog.get_logger(__name__)
 MAX_BACKOFF_SECONDS = 5.0
@@ -47,7 +48,7 @@ class SenderMetrics:
 
 class Sender:
     def __init__(
-        self, uow: UnitOfWork, settings: NotificationsSettings, metrics: SenderMetrics, renderer: Renderer
+        self, uow: UnitOfWork[Repository], settings: NotificationsSettings, metrics: SenderMetrics, renderer: Renderer
     ) -> None:
         self._uow = uow
         self._settings = settings
@@ -88,10 +89,9 @@ class Sender:
                     break
                 handled += 1
                 self._metrics.count(attempt)
-                _log(attempt)
-            pending, oldest = await service.pending_stats(self._uow)
-            self._metrics.pending.set(pending)
-            self._metrics.oldest.set(oldest)
+            backlog = await service.backlog(self._uow)
+            self._metrics.pending.set(backlog.pending)
+            self._metrics.oldest.set(backlog.oldest_seconds)
         except Exception as exc:  # noqa: BLE001 - the database is away: keep the rows, try again later
             log.warning("sender round failed, will retry", error=repr(exc))
             return None
@@ -99,15 +99,3 @@ class Sender:
             await self._mailer.close()
         return handled
 
-
-def _log(attempt: service.Attempt) -> None:
-    """Ids, template and error only: never a name or an e-mail address."""
-    fields = {"notification_id": str(attempt.message.id), "template": attempt.message.template, "attempt": attempt.number}
-    if attempt.status == "sent":
-        log.info("e-mail sent", **fields)
-    elif attempt.status == "pending":
-        assert attempt.failure is not None
-        log.warning("e-mail not sent, will retry", error=attempt.failure.error, retry_in=attempt.retry_in, **fields)
-    else:
-        assert attempt.failure is not None
-        log.warning("e-mail failed", error=attempt.failure.error, permanent=attempt.failure.permanent, **fields)

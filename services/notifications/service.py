@@ -1,18 +1,25 @@
-"""Notification use cases: queue a message (inside the consumer's transaction), send one, read status."""
+"""Notification use cases, the service's only door: record the message an event asks for (inside the
+consumer's transaction), send the next due message, read statuses."""
 
 from __future__ import annotations
 
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any, Protocol
+from typing import Protocol
 
-from estafette.runtime.http import NotFound
-from estafette.runtime.uow import Transaction, UnitOfWork
-from schemas import NotificationFailed, NotificationSent
-from services.notifications import domain, repository as repo
-from services.notifications.mail import build_message
+import structlog
+
+from estafette.runtime.errors import NotFound
+from estafette.runtime.uow import Tx, Uow
+from schemas import NotificationFailed, NotificationRequested, NotificationSent, SeatOffered
+from services.notifications import domain
+from services.notifications.mail import build_message, classify
 from services.notifications.rendering import Renderer
+from services.notifications.repository import Repository
+
+log = structlog.get_logger(__name__)
 
 
 class Mailer(Protocol):
@@ -23,57 +30,88 @@ class Mailer(Protocol):
 class Attempt:
     """What one send attempt led to (returned after its transaction committed)."""
 
-    message: repo.Due
+    message: domain.Due
     number: int
     status: domain.Status
     failure: domain.Failure | None = None
     retry_in: float | None = None
 
 
-async def record(tx: Transaction, notification: domain.NewNotification) -> None:
-    """Queue a message as pending; no SMTP here. The sender is woken when the transaction commits."""
-    if await repo.insert(tx.conn, notification):
-        await repo.wake_sender(tx.conn)
+# --- recording: inside the consumer's transaction, no SMTP ------------------------------------------
+async def record(tx: Tx[Repository], notification: domain.NewNotification) -> None:
+    """Queue a message as pending, once per notification id. The sender is woken at commit."""
+    if await tx.repo.insert(notification):
+        await tx.repo.wake_sender()
 
 
+async def match_decided(tx: Tx[Repository], event: domain.MatchEvent) -> None:
+    """MatchAssigned, MatchWaitlisted or MatchUnmatched: tell the participant."""
+    await record(tx, domain.from_match(event))
+
+
+async def seat_offered(tx: Tx[Repository], event: SeatOffered, matching_url: str) -> None:
+    """Offer the freed seat, with the addresses (under `matching_url`) to accept or decline it."""
+    await record(tx, domain.from_seat_offer(event, matching_url))
+
+
+async def notification_requested(tx: Tx[Repository], event: NotificationRequested) -> None:
+    await record(tx, domain.from_request(event))
+
+
+# --- sending ------------------------------------------------------------------------------------------
 async def send_next(
-    uow: UnitOfWork, mailer: Mailer, renderer: Renderer, sender: str, policy: domain.RetryPolicy
+    uow: Uow[Repository], mailer: Mailer, renderer: Renderer, sender: str, policy: domain.RetryPolicy
 ) -> Attempt | None:
     """Send the oldest due message, if any, and record the result with its event, in one transaction.
 
     The row stays locked while the SMTP server answers, so no other sender takes it. If the process dies
     after the server accepted the message and before the commit, the message is sent again later: the
-    one duplicate window (see README); the Message-ID is the same both times.
+    one duplicate window (see README); the Message-ID is the same both times. Every log line written
+    while the message is handled carries its notification id and correlation id.
     """
-    async with uow.transaction() as tx:
-        due = await repo.claim_due(tx.conn)
-        if due is None:
-            return None
-        number = due.attempts + 1
-        try:
-            rendered = renderer.render(due.kind, due.language, due.name, due.data)
-            await mailer.send(build_message(due.id, sender, due.name, due.email, due.language, rendered))
-        except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
-            return await _record_failure(tx, due, number, domain.classify(exc), policy)
-        await repo.mark_sent(tx.conn, due.id)
-        tx.publish(
-            NotificationSent(
-                region=due.region, edition=due.edition, correlation_id=due.correlation_id,
-                notification_id=due.id, template=due.template, signup_id=due.signup_id,
+    with ExitStack() as bound:
+        async with uow.transaction() as tx:
+            due = await tx.repo.claim_due()
+            if due is None:
+                return None
+            bound.enter_context(
+                structlog.contextvars.bound_contextvars(
+                    notification_id=str(due.id), correlation_id=str(due.correlation_id)
+                )
             )
-        )
-        return Attempt(due, number, "sent")
+            attempt = await _attempt(tx, due, mailer, renderer, sender, policy)
+        _log(attempt)  # after the commit: the outcome is recorded
+        return attempt
 
 
-async def _record_failure(
-    tx: Transaction, due: repo.Due, number: int, failure: domain.Failure, policy: domain.RetryPolicy
+async def _attempt(
+    tx: Tx[Repository], due: domain.Due, mailer: Mailer, renderer: Renderer, sender: str, policy: domain.RetryPolicy
 ) -> Attempt:
-    outcome = domain.after_failure(failure, number, policy)
-    if outcome.status == "pending":
-        assert outcome.retry_in is not None
-        await repo.mark_retry(tx.conn, due.id, failure.error, outcome.retry_in)
-        return Attempt(due, number, "pending", failure, outcome.retry_in)
-    await repo.mark_failed(tx.conn, due.id, failure.error)
+    number = due.attempts + 1
+    try:
+        rendered = renderer.render(due.kind, due.language, due.name, due.data)
+        await mailer.send(build_message(due.id, sender, due.name, due.email, due.language, rendered))
+    except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
+        return await _failed(tx, due, number, classify(exc), policy)
+    await tx.repo.mark_sent(due.id)
+    tx.publish(
+        NotificationSent(
+            region=due.region, edition=due.edition, correlation_id=due.correlation_id,
+            notification_id=due.id, template=due.template, signup_id=due.signup_id,
+        )
+    )
+    return Attempt(due, number, "sent")
+
+
+async def _failed(
+    tx: Tx[Repository], due: domain.Due, number: int, failure: domain.Failure, policy: domain.RetryPolicy
+) -> Attempt:
+    decision = domain.after_failure(failure, number, policy)
+    if decision.status == "pending":
+        assert decision.retry_in is not None
+        await tx.repo.mark_retry(due.id, failure.error, decision.retry_in)
+        return Attempt(due, number, "pending", failure, decision.retry_in)
+    await tx.repo.mark_failed(due.id, failure.error)
     tx.publish(
         NotificationFailed(
             region=due.region, edition=due.edition, correlation_id=due.correlation_id, notification_id=due.id,
@@ -83,27 +121,43 @@ async def _record_failure(
     return Attempt(due, number, "failed", failure)
 
 
-async def pending_stats(uow: UnitOfWork) -> tuple[int, float]:
-    async with uow.transaction() as tx:
-        return await repo.pending_stats(tx.conn)
+def _log(attempt: Attempt) -> None:
+    """Ids, template and error only: never a name or an e-mail address."""
+    fields = {"template": attempt.message.template, "attempt": attempt.number}
+    if attempt.status == "sent":
+        log.info("e-mail sent", **fields)
+    elif attempt.status == "pending":
+        assert attempt.failure is not None
+        log.warning("e-mail not sent, will retry", error=attempt.failure.error, retry_in=attempt.retry_in, **fields)
+    else:
+        assert attempt.failure is not None
+        log.warning("e-mail failed", error=attempt.failure.error, permanent=attempt.failure.permanent, **fields)
 
 
-async def notification(uow: UnitOfWork, notification_id: uuid.UUID) -> dict[str, Any]:
+# --- status ---------------------------------------------------------------------------------------
+async def backlog(uow: Uow[Repository]) -> domain.Backlog:
     async with uow.transaction() as tx:
-        found = await repo.get(tx.conn, notification_id)
+        return await tx.repo.backlog()
+
+
+async def notification(uow: Uow[Repository], notification_id: uuid.UUID) -> domain.NotificationView:
+    async with uow.transaction() as tx:
+        found = await tx.repo.get(notification_id)
     if found is None:
         raise NotFound("unknown_notification", f"notification {notification_id} does not exist")
     return found
 
 
 async def notifications(
-    uow: UnitOfWork,
+    uow: Uow[Repository],
     *,
-    edition: str | None,
-    signup_id: str | None,
-    status: str | None,
-    after: uuid.UUID | None,
-    limit: int,
-) -> list[dict[str, Any]]:
+    edition: str | None = None,
+    signup_id: str | None = None,
+    status: domain.Status | None = None,
+    after: uuid.UUID | None = None,
+    limit: int = 200,
+) -> domain.NotificationPage:
+    """Oldest first, `limit` at a time; pass the page's `next_after` as `after` for the next one."""
     async with uow.transaction() as tx:
-        return await repo.search(tx.conn, edition=edition, signup_id=signup_id, status=status, after=after, limit=limit)
+        items = await tx.repo.search(edition=edition, signup_id=signup_id, status=status, after=after, limit=limit)
+    return domain.page(items, limit)

@@ -134,7 +134,7 @@ async def outcome_events(infra: Infra, ids: set[str], timeout: float = 20) -> di
 LANGUAGE_WORDS = {
     "nl": ("Je Estafette-plek: ", "Beste ", "dinsdag 15 september 2026"),
     "de": ("Ihr Estafette-Platz: ", "Guten Tag ", "Dienstag, 15. September 2026"),
-    "en": ("Your Estafette place: ", "Dear ", "Tuesday 15 September 2026"),
+    "en": ("Your Estafette place: ", "Dear ", "Tuesday, 15 September 2026"),
 }
 
 
@@ -160,9 +160,11 @@ async def test_one_email_per_assignment_in_the_participants_language(
 
     rows = {e.signup_id: await notification_of(notifications, e.signup_id, "sent") for e in events.values()}
     published = await outcome_events(infra, {r["id"] for r in rows.values()})
+    correlation = {e.signup_id: e.correlation_id for e in events.values()}
     for signup_id, row in rows.items():
         (sent,) = published[row["id"]]
         assert (sent.event_type, sent.signup_id, sent.template) == ("NotificationSent", signup_id, "match_assigned")
+        assert sent.correlation_id == correlation[signup_id] and row["correlation_id"] == str(correlation[signup_id])
     for event in events.values():  # still exactly one each, after everything settled
         assert len(await mails_to(infra, str(event.recipient.email))) == 1
 

@@ -1,4 +1,5 @@
-"""Messages and the SMTP client, against a small in-process SMTP server (aiosmtpd), no infrastructure."""
+"""Messages, what an SMTP failure means, and the SMTP client against a small in-process SMTP server
+(aiosmtpd), no infrastructure."""
 
 from __future__ import annotations
 
@@ -11,10 +12,21 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtplib import (
+    SMTPConnectError,
+    SMTPDataError,
+    SMTPNotSupported,
+    SMTPReadTimeoutError,
+    SMTPRecipientRefused,
+    SMTPRecipientsRefused,
+    SMTPResponseException,
+    SMTPSenderRefused,
+    SMTPServerDisconnected,
+)
 
 from services.notifications import domain
 from services.notifications.config import NotificationsSettings
-from services.notifications.mail import SmtpMailer, build_message
+from services.notifications.mail import SmtpMailer, build_message, classify
 from services.notifications.rendering import Rendered
 
 RENDERED = Rendered(subject="Ihr Estafette-Platz: Bäckerei", text="Guten Tag Jürgen,\n", html="<p>Guten Tag J&uuml;rgen,</p>")
@@ -76,6 +88,38 @@ def test_message_is_multipart_text_and_html_with_language_and_stable_id() -> Non
     assert msg.get_body(("html",)).get_content().strip() == RENDERED.html
 
 
+@pytest.mark.parametrize(
+    ("exc", "permanent"),
+    [
+        (SMTPRecipientsRefused([SMTPRecipientRefused(550, "5.1.1 mailbox unavailable", "a@b.c")]), True),
+        (SMTPRecipientsRefused([SMTPRecipientRefused(451, "4.3.0 try again later", "a@b.c")]), False),
+        (SMTPSenderRefused(553, "sender not allowed", "x@y.z"), True),
+        (SMTPDataError(554, "message rejected"), True),
+        (SMTPDataError(452, "insufficient storage"), False),
+        (SMTPResponseException(421, "service not available"), False),
+        (ConnectionRefusedError(111, "Connection refused"), False),
+        (SMTPConnectError("Error connecting to 127.0.0.1 on port 1"), False),
+        (SMTPServerDisconnected("Connection lost"), False),
+        (SMTPReadTimeoutError("Timed out waiting for server response"), False),
+        (TimeoutError(), False),
+        (SMTPNotSupported("SMTPUTF8 is not supported by this server"), True),
+        (ValueError("the request's context has no 'message'"), True),
+    ],
+)
+def test_which_failures_are_permanent(exc: BaseException, permanent: bool) -> None:
+    assert classify(exc).permanent is permanent
+
+
+def test_failure_texts_never_contain_an_address() -> None:
+    exc = SMTPRecipientsRefused(
+        [SMTPRecipientRefused(550, "5.1.1 <bounce.me+x@example.org>: mailbox unavailable", "bounce.me+x@example.org")]
+    )
+    failure = classify(exc)
+
+    assert "example.org" not in failure.error and "bounce.me" not in failure.error
+    assert failure.error == "recipient refused: 550 5.1.1 <<address>>: mailbox unavailable"
+
+
 async def test_sends_several_messages_over_one_connection(smtp_server: tuple[FakeMailServer, int]) -> None:
     server, port = smtp_server
     mailer = SmtpMailer(settings(port))
@@ -103,7 +147,7 @@ async def test_refusals_are_classified_and_the_next_message_still_goes_out(
     finally:
         await mailer.close()
 
-    failure = domain.classify(refused.value)
+    failure = classify(refused.value)
     assert failure.permanent is permanent
     assert failure.error.startswith(f"recipient refused: {code}") and "example.org" not in failure.error
     assert [m["To"].addresses[0].addr_spec for m in server.received] == ["ok@example.org"]
@@ -116,4 +160,4 @@ async def test_no_server_is_a_temporary_failure() -> None:
     mailer = SmtpMailer(settings(port))
     with pytest.raises(Exception) as refused:
         await mailer.send(message("a@example.org"))
-    assert domain.classify(refused.value).permanent is False
+    assert classify(refused.value).permanent is False

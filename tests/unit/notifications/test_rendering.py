@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from services.notifications.rendering import Renderer
-
-LANGUAGES = ("nl", "de", "en")
-OFFER = {
-    "offer_id": "o-1",
-    "host_org": "bakkerij-van-dam",
-    "title": "Een dag in de bakkerij",
-    "date": "2026-09-15",
-    "format": "visit",
-    "location": "Marktstraat 1, Enschede",
-}
+from tests.unit.notifications.builders import ACCEPT, DECLINE, LANGUAGES, OFFER, offer, seat_offer_data
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +20,7 @@ def renderer() -> Renderer:
     [
         ("nl", "Beste Anna de Vries,", "Je Estafette-plek: ", "dinsdag 15 september 2026", "bedrijfsbezoek"),
         ("de", "Guten Tag Anna de Vries,", "Ihr Estafette-Platz: ", "Dienstag, 15. September 2026", "Betriebsbesuch"),
-        ("en", "Dear Anna de Vries,", "Your Estafette place: ", "Tuesday 15 September 2026", "on-site visit"),
+        ("en", "Dear Anna de Vries,", "Your Estafette place: ", "Tuesday, 15 September 2026", "on-site visit"),
     ],
 )
 def test_assigned_tells_where_to_go_in_the_recipients_language(
@@ -57,7 +50,7 @@ def test_assigned_tells_where_to_go_in_the_recipients_language(
 def test_assigned_mentions_first_choice_online_format_and_missing_location(
     renderer: Renderer, language: str, first_choice: str, tba: str, online: str
 ) -> None:
-    webinar = {**OFFER, "format": "webinar", "location": ""}
+    webinar = offer(format="webinar", location="")
     first = renderer.render("assigned", language, "Anna", {"offer": webinar, "rank": 1})
     other = renderer.render("assigned", language, "Anna", {"offer": OFFER, "rank": 3})
 
@@ -87,9 +80,7 @@ def test_waitlisted_confirms_the_place_on_the_waiting_list(
         assert word in out.html
 
 
-ACCEPT = "http://127.0.0.1:8002/editions/e-1/seat-offers/s-1/accept"
-DECLINE = "http://127.0.0.1:8002/editions/e-1/seat-offers/s-1/decline"
-SEAT = {"offer": OFFER, "rank": 1, "expires_at": "2026-09-14T21:59:00+00:00", "accept_url": ACCEPT, "decline_url": DECLINE}
+SEAT = seat_offer_data()
 
 
 @pytest.mark.parametrize(
@@ -97,7 +88,7 @@ SEAT = {"offer": OFFER, "rank": 1, "expires_at": "2026-09-14T21:59:00+00:00", "a
     [
         ("nl", "Er is een plek voor je vrijgekomen: ", "maandag 14 september 2026 om 23:59", "dinsdag 15 september 2026", "je eerste keuze"),
         ("de", "Ein Platz ist für Sie frei geworden: ", "Montag, 14. September 2026, 23:59 Uhr", "Dienstag, 15. September 2026", "Ihrem Erstwunsch"),
-        ("en", "A place has become free for you: ", "Monday 14 September 2026 at 23:59", "Tuesday 15 September 2026", "your first choice"),
+        ("en", "A place has become free for you: ", "Monday, 14 September 2026 at 23:59", "Tuesday, 15 September 2026", "your first choice"),
     ],
 )
 def test_seat_offer_says_what_until_when_and_how_to_answer(
@@ -117,10 +108,8 @@ def test_seat_offer_says_what_until_when_and_how_to_answer(
 
 
 def test_seat_offer_time_is_shown_in_the_configured_time_zone() -> None:
-    from zoneinfo import ZoneInfo
-
     out = Renderer(timezone=ZoneInfo("Europe/London")).render("seat_offered", "en", "Anna", SEAT)
-    assert "Monday 14 September 2026 at 22:59" in out.text
+    assert "Monday, 14 September 2026 at 22:59" in out.text
 
 
 @pytest.mark.parametrize(
@@ -157,8 +146,8 @@ def test_the_three_languages_differ(renderer: Renderer) -> None:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_html_is_escaped_and_text_is_verbatim(renderer: Renderer, language: str) -> None:
-    offer = {**OFFER, "title": "<script>alert('x')</script> & co", "location": '<img src=x onerror="y">'}
-    out = renderer.render("assigned", language, "<b>Eve</b>", {"offer": offer, "rank": 1})
+    evil = offer(title="<script>alert('x')</script> & co", location='<img src=x onerror="y">')
+    out = renderer.render("assigned", language, "<b>Eve</b>", {"offer": evil, "rank": 1})
 
     assert "<script>" not in out.html and "<img" not in out.html and "<b>Eve" not in out.html
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; co" in out.html
@@ -168,8 +157,7 @@ def test_html_is_escaped_and_text_is_verbatim(renderer: Renderer, language: str)
 
 
 def test_subject_is_one_header_line(renderer: Renderer) -> None:
-    offer = {**OFFER, "title": "Two\r\nBcc: someone@example.org"}
-    out = renderer.render("assigned", "en", "Eve", {"offer": offer, "rank": 1})
+    out = renderer.render("assigned", "en", "Eve", {"offer": offer(title="Two\r\nBcc: someone@example.org"), "rank": 1})
     assert out.subject == "Your Estafette place: Two Bcc: someone@example.org"
 
 
@@ -199,3 +187,20 @@ def test_generic_message_from_a_request(renderer: Renderer, language: str, greet
 def test_generic_request_without_message_or_with_unsafe_link_is_refused(renderer: Renderer, context: dict) -> None:
     with pytest.raises(ValueError):
         renderer.render("generic", "en", "Piet", context)
+
+
+@pytest.mark.parametrize(
+    ("language", "quoted", "label"),
+    [("nl", '"Een dag in de bakkerij"', "digitale rondleiding"), ("de", "„Een dag in de bakkerij“", "digitale Führung"),
+     ("en", '"Een dag in de bakkerij"', "digital tour")],
+)
+def test_titles_are_quoted_and_formats_named_in_the_language(renderer: Renderer, language: str, quoted: str, label: str) -> None:
+    out = renderer.render("seat_offered", language, "Anna", seat_offer_data(rank=2, offer=offer(format="digital_tour")))
+    assert quoted in out.text and f"<strong>{OFFER['title']}</strong>" in out.html
+    assert label in out.text and label in out.html
+
+
+@pytest.mark.parametrize(("kind", "language"), [("assigned", "fr"), ("reminder", "nl")])
+def test_an_unknown_language_or_kind_cannot_be_rendered(renderer: Renderer, kind: str, language: str) -> None:
+    with pytest.raises(ValueError):
+        renderer.render(kind, language, "Anna", {"offer": OFFER, "rank": 1})

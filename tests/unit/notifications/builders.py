@@ -1,0 +1,97 @@
+"""THE builder module for the notifications tests: events that ask for a message, and template data."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from schemas import (
+    MatchAssigned,
+    MatchUnmatched,
+    MatchWaitlisted,
+    NotificationRequested,
+    OfferSummary,
+    Recipient,
+    SeatOffered,
+    SeatOfferEnded,
+)
+
+EDITION = "wvdu-2026-twente"
+RUN_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
+MATCHING_URL = "https://matching.example.org/"
+LANGUAGES = ("nl", "de", "en")
+
+
+def recipient(name: str = "Anna", email: str = "anna@example.org", language: str = "de") -> Recipient:
+    return Recipient(name=name, email=email, language=language)
+
+
+def offer_summary(**changes: Any) -> OfferSummary:
+    fields: dict[str, Any] = {"offer_id": "o-1", "host_org": "acme", "title": "Visit", "date": date(2026, 9, 15)}
+    return OfferSummary(**{**fields, **changes})
+
+
+def _envelope(signup_id: str, language: str, correlation_id: uuid.UUID | None) -> dict[str, Any]:
+    envelope: dict[str, Any] = {
+        "region": "twente", "edition": EDITION, "signup_id": signup_id, "run_id": RUN_ID,
+        "recipient": recipient(language=language),
+    }
+    if correlation_id is not None:
+        envelope["correlation_id"] = correlation_id
+    return envelope
+
+
+def assigned(
+    signup_id: str = "s-1", *, rank: int = 1, language: str = "de", correlation_id: uuid.UUID | None = None
+) -> MatchAssigned:
+    return MatchAssigned(**_envelope(signup_id, language, correlation_id), rank=rank, offer=offer_summary())
+
+
+def waitlisted(signup_id: str = "s-1", *, position: int = 3, language: str = "de") -> MatchWaitlisted:
+    return MatchWaitlisted(**_envelope(signup_id, language, None), position=position, reason_code="all_full")
+
+
+def unmatched(signup_id: str = "s-1", *, reason_code: str = "own_org", language: str = "de") -> MatchUnmatched:
+    return MatchUnmatched(**_envelope(signup_id, language, None), reason_code=reason_code, reason="x")
+
+
+def seat_offered(signup_id: str = "s-1", *, rank: int = 2, language: str = "de") -> SeatOffered:
+    return SeatOffered(
+        **_envelope(signup_id, language, None), rank=rank, offer=offer_summary(),
+        expires_at=datetime(2026, 9, 14, 21, 59, tzinfo=UTC),
+    )
+
+
+def seat_offer_ended(signup_id: str = "s-1", *, reason: str = "declined") -> SeatOfferEnded:
+    return SeatOfferEnded(region="twente", edition=EDITION, signup_id=signup_id, run_id=RUN_ID, offer_id="o-1", reason=reason)
+
+
+def request(notification_id: uuid.UUID | None = None, **context: Any) -> NotificationRequested:
+    return NotificationRequested(
+        region="twente", edition=EDITION, notification_id=notification_id or uuid.uuid4(),
+        template="feedback_reminder", recipient=recipient(), context=context or {"message": "Hi", "days": 3},
+    )
+
+
+# --- template data (what domain.from_* stores for the renderer) -----------------------------------------
+OFFER: dict[str, Any] = {
+    "offer_id": "o-1",
+    "host_org": "bakkerij-van-dam",
+    "title": "Een dag in de bakkerij",
+    "date": "2026-09-15",
+    "format": "visit",
+    "location": "Marktstraat 1, Enschede",
+}
+ACCEPT = "http://127.0.0.1:8002/editions/e-1/seat-offers/s-1/accept"
+DECLINE = "http://127.0.0.1:8002/editions/e-1/seat-offers/s-1/decline"
+
+
+def offer(**changes: Any) -> dict[str, Any]:
+    return {**OFFER, **changes}
+
+
+def seat_offer_data(**changes: Any) -> dict[str, Any]:
+    data = {"offer": OFFER, "rank": 1, "expires_at": "2026-09-14T21:59:00+00:00", "accept_url": ACCEPT,
+            "decline_url": DECLINE}
+    return {**data, **changes}

@@ -1,0 +1,209 @@
+"""The notifications use cases against a fake unit of work: no database, no Kafka, no SMTP."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+import structlog
+from aiosmtplib import SMTPRecipientRefused, SMTPRecipientsRefused
+from structlog.testing import LogCapture
+
+from estafette.runtime.consumer import dispatch
+from estafette.runtime.errors import NotFound
+from schemas import NotificationFailed, NotificationSent
+from services.notifications import domain, handlers, service
+from services.notifications.rendering import Renderer
+from tests.unit.fakes import FakeUnitOfWork
+from tests.unit.notifications import builders
+from tests.unit.notifications.fakes import FakeMailer, FakeRepository
+
+SENDER = "Estafette <no-reply@estafette.example>"
+POLICY = domain.RetryPolicy(max_attempts=3, base_seconds=60, max_seconds=3600)
+BOUNCE = SMTPRecipientsRefused([SMTPRecipientRefused(550, "5.1.1 <anna@example.org>: mailbox unavailable", "anna@example.org")])
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    return Renderer()
+
+
+@pytest.fixture
+def uow() -> FakeUnitOfWork[FakeRepository]:
+    return FakeUnitOfWork(FakeRepository())
+
+
+async def record(uow: FakeUnitOfWork[FakeRepository], *events: object, matching_url: str = builders.MATCHING_URL) -> None:
+    """As the consumers do: each event through the service's dispatch tables, in one transaction."""
+    handle = dispatch({**handlers.matches(matching_url), **handlers.REQUESTS})
+    async with uow.transaction() as tx:
+        for event in events:
+            await handle(tx, event)  # type: ignore[arg-type]
+
+
+async def send(uow: FakeUnitOfWork[FakeRepository], renderer: Renderer, mailer: FakeMailer) -> service.Attempt | None:
+    return await service.send_next(uow, mailer, renderer, SENDER, POLICY)
+
+
+# --- recording ------------------------------------------------------------------------------------
+async def test_each_event_records_one_pending_message_of_its_kind(uow: FakeUnitOfWork[FakeRepository]) -> None:
+    events = [builders.assigned("s-1"), builders.waitlisted("s-2"), builders.unmatched("s-3"),
+              builders.seat_offered("s-4"), builders.request()]
+    await record(uow, *events)
+
+    rows = list(uow.repo.rows.values())
+    assert [r.message.kind for r in rows] == ["assigned", "waitlisted", "unmatched", "seat_offered", "generic"]
+    assert {r.status for r in rows} == {"pending"}
+    assert [r.message.source_event_id for r in rows] == [e.event_id for e in events]
+    assert uow.repo.wakes == 5 and uow.published == []
+
+
+async def test_a_redelivered_event_or_a_repeated_request_records_nothing_more(uow: FakeUnitOfWork[FakeRepository]) -> None:
+    event, request = builders.assigned(), builders.request()
+    again = request.model_copy(update={"event_id": uuid.uuid4()})  # another event, the same notification
+    await record(uow, event, request)
+    await record(uow, event, again)
+
+    assert set(uow.repo.rows) == {domain.notification_id(event.event_id), request.notification_id}
+    assert uow.repo.wakes == 2
+
+
+async def test_a_seat_offer_is_recorded_with_the_answer_addresses_and_an_ended_one_is_not_emailed(
+    uow: FakeUnitOfWork[FakeRepository],
+) -> None:
+    await record(uow, builders.seat_offered(), builders.seat_offer_ended())
+
+    (row,) = uow.repo.rows.values()
+    assert row.message.data["accept_url"] == f"https://matching.example.org/editions/{builders.EDITION}/seat-offers/s-1/accept"
+
+
+# --- sending --------------------------------------------------------------------------------------
+async def test_sending_marks_sent_and_publishes_notification_sent_with_the_correlation_id(
+    uow: FakeUnitOfWork[FakeRepository], renderer: Renderer
+) -> None:
+    correlation_id = uuid.uuid4()
+    await record(uow, builders.assigned(language="nl", correlation_id=correlation_id))
+    mailer = FakeMailer()
+
+    attempt = await send(uow, renderer, mailer)
+
+    assert attempt is not None and (attempt.status, attempt.number) == ("sent", 1)
+    (mail,) = mailer.sent
+    assert mail["Subject"] == "Je Estafette-plek: Visit" and mail["Content-Language"] == "nl"
+    (sent,) = uow.of_type(NotificationSent)
+    assert (sent.notification_id, sent.correlation_id, sent.signup_id, sent.template) == (
+        attempt.message.id, correlation_id, "s-1", "match_assigned"
+    )
+    view = await service.notification(uow, attempt.message.id)
+    assert (view.status, view.attempts, view.sent_at is not None) == ("sent", 1, True)
+    assert await send(uow, renderer, mailer) is None  # nothing else is due
+
+
+async def test_the_sent_log_line_carries_the_correlation_and_notification_ids(
+    uow: FakeUnitOfWork[FakeRepository], renderer: Renderer
+) -> None:
+    correlation_id = uuid.uuid4()
+    await record(uow, builders.assigned(correlation_id=correlation_id))
+    capture, saved = LogCapture(), structlog.get_config()
+    structlog.configure(processors=[structlog.contextvars.merge_contextvars, capture])
+    try:
+        attempt = await send(uow, renderer, FakeMailer())
+    finally:
+        structlog.configure(**saved)
+
+    assert attempt is not None
+    (line,) = [e for e in capture.entries if e["event"] == "e-mail sent"]
+    assert line["correlation_id"] == str(correlation_id) and line["notification_id"] == str(attempt.message.id)
+    assert "anna@example.org" not in str(capture.entries) and "Anna" not in str(capture.entries)
+    assert structlog.contextvars.get_contextvars() == {}  # unbound after the message
+
+
+async def test_a_temporary_failure_keeps_the_message_pending_until_the_retry_delay(
+    uow: FakeUnitOfWork[FakeRepository], renderer: Renderer
+) -> None:
+    await record(uow, builders.assigned())
+    mailer = FakeMailer(ConnectionRefusedError(111, "Connection refused"))
+
+    attempt = await send(uow, renderer, mailer)
+
+    assert attempt is not None and (attempt.status, attempt.retry_in) == ("pending", 60)
+    assert attempt.failure is not None and attempt.failure.permanent is False
+    view = await service.notification(uow, attempt.message.id)
+    assert (view.status, view.attempts, view.last_error) == ("pending", 1, "ConnectionRefusedError: [Errno 111] Connection refused")
+    assert view.next_attempt_at == uow.repo.now + timedelta(seconds=60)
+    assert uow.published == []
+    assert await send(uow, renderer, mailer) is None  # not due yet
+    uow.repo.later(60)
+    retried = await send(uow, renderer, mailer)
+    assert retried is not None and (retried.status, retried.number) == ("sent", 2)
+
+
+async def test_a_permanent_failure_fails_at_once_and_publishes_notification_failed(
+    uow: FakeUnitOfWork[FakeRepository], renderer: Renderer
+) -> None:
+    correlation_id = uuid.uuid4()
+    await record(uow, builders.assigned(correlation_id=correlation_id))
+
+    attempt = await send(uow, renderer, FakeMailer(BOUNCE))
+
+    assert attempt is not None and attempt.status == "failed"
+    (failed,) = uow.of_type(NotificationFailed)
+    assert (failed.permanent, failed.correlation_id, failed.notification_id) == (True, correlation_id, attempt.message.id)
+    assert failed.error == "recipient refused: 550 5.1.1 <<address>>: mailbox unavailable"
+    view = await service.notification(uow, attempt.message.id)
+    assert (view.status, view.attempts, view.failed_at is not None, view.next_attempt_at) == ("failed", 1, True, None)
+
+
+async def test_a_temporary_failure_on_the_last_attempt_fails_the_message(
+    uow: FakeUnitOfWork[FakeRepository], renderer: Renderer
+) -> None:
+    await record(uow, builders.assigned())
+    mailer = FakeMailer(*[TimeoutError("timed out")] * POLICY.max_attempts)
+
+    statuses = []
+    for _ in range(POLICY.max_attempts):
+        attempt = await send(uow, renderer, mailer)
+        assert attempt is not None
+        statuses.append((attempt.number, attempt.status))
+        uow.repo.later(3600)
+
+    assert statuses == [(1, "pending"), (2, "pending"), (3, "failed")]
+    (failed,) = uow.of_type(NotificationFailed)
+    assert failed.permanent is False and uow.of_type(NotificationSent) == []
+
+
+async def test_a_request_that_cannot_be_rendered_fails_permanently_without_sending(
+    uow: FakeUnitOfWork[FakeRepository], renderer: Renderer
+) -> None:
+    await record(uow, builders.request(link="javascript:alert(1)", message="Hi"))
+    mailer = FakeMailer()
+
+    attempt = await send(uow, renderer, mailer)
+
+    assert attempt is not None and attempt.status == "failed" and mailer.sent == []
+    (failed,) = uow.of_type(NotificationFailed)
+    assert failed.permanent is True and failed.template == "feedback_reminder" and "http(s)" in failed.error
+
+
+# --- status ---------------------------------------------------------------------------------------
+async def test_an_unknown_notification_is_not_found(uow: FakeUnitOfWork[FakeRepository]) -> None:
+    with pytest.raises(NotFound) as refused:
+        await service.notification(uow, uuid.uuid4())
+    assert refused.value.code == "unknown_notification"
+
+
+async def test_statuses_are_paged_oldest_first(uow: FakeUnitOfWork[FakeRepository], renderer: Renderer) -> None:
+    for n in range(5):
+        await record(uow, builders.assigned(f"s-{n}"))
+        uow.repo.later(1)
+    await send(uow, renderer, FakeMailer(BOUNCE))
+
+    first = await service.notifications(uow, edition=builders.EDITION, limit=3)
+    rest = await service.notifications(uow, edition=builders.EDITION, limit=3, after=first.next_after)
+    assert [v.signup_id for v in first.items + rest.items] == [f"s-{n}" for n in range(5)]
+    assert first.next_after == first.items[-1].id and rest.next_after is None
+    failed = await service.notifications(uow, status="failed")
+    assert [v.signup_id for v in failed.items] == ["s-0"]
+    backlog = await service.backlog(uow)
+    assert (backlog.pending, backlog.oldest_seconds) == (4, 4.0)
