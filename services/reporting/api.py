@@ -1,40 +1,133 @@
-"""The reporting HTTP API (OpenAPI at /docs): figures as JSON, and the dashboard page."""
+"""The reporting HTTP API (OpenAPI at /docs): figures as JSON, and the dashboard page (HTML).
+
+Each route is one call of the service; the response models below are the JSON shapes (field names as
+published in the README: `edition`, `leg`, ...)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import datetime as dt
+from dataclasses import asdict
+from typing import Annotated
 
 from fastapi import FastAPI, Header, Query
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
 
-from estafette.runtime.http import create_http_api
-from estafette.runtime.uow import UnitOfWork
-from services.reporting import dashboard, domain, service
+from estafette.runtime.http import create_http_api, errors
+from estafette.runtime.i18n import negotiate
+from estafette.runtime.uow import Uow
+from services.reporting import service
+from services.reporting.dashboard import Dashboard
+from services.reporting.domain import DayFigures, EditionReport, EditionStatus, NationalTotals, Overview, RegionTotals
+from services.reporting.repository import Repository
 
 
-def build_api(uow: UnitOfWork, timezone: str) -> FastAPI:
+class FeedbackOut(BaseModel):
+    count: int
+    average_rating: float | None = Field(description="2 decimals; null without feedback")
+
+
+class EditionReportOut(BaseModel):
+    """One edition's figures: see the service README for each field."""
+
+    edition: str = Field(description="the edition's id")
+    region: str
+    name: str | None
+    status: EditionStatus
+    starts_on: dt.date | None
+    ends_on: dt.date | None
+    offers: int = Field(description="offers not cancelled")
+    seats: int = Field(description="the total capacity of those offers")
+    offers_cancelled: int = Field(description="offers cancelled")
+    signups: int = Field(description="sign-ups still active")
+    withdrawn: int = Field(description="sign-ups withdrawn")
+    organisations: int = Field(description="distinct organisations with an active sign-up")
+    assigned: int = Field(description="active sign-ups whose latest match outcome is an assignment")
+    waitlisted: int = Field(description="active sign-ups on the waiting list (an ended seat offer counts here again)")
+    unmatched: int = Field(description="active sign-ups that could not be placed")
+    awaiting_rematch: int = Field(description="active sign-ups assigned (or offered a seat) on an offer cancelled since")
+    seat_offers_open: int = Field(description="waiting-list participants holding an open seat offer")
+    first_choice_share: float | None = Field(description="of `assigned`, the share with rank 1 (0..1, 3 decimals)")
+    emails_sent: int = Field(description="notifications whose latest outcome is sent")
+    emails_failed: int = Field(description="notifications whose latest outcome is failed")
+    feedback: FeedbackOut
+    by_day: list[DayFigures] = Field(description="per date: sign-ups made that day (in REPORTING_TIMEZONE); "
+                                                 "offers, seats and assigned for visits on that day")
+
+    @classmethod
+    def of(cls, report: EditionReport) -> EditionReportOut:
+        f = report.figures
+        return cls.model_validate({
+            **asdict(f),
+            "edition": f.edition_id,
+            "first_choice_share": f.first_choice_share,
+            "feedback": {"count": f.feedback_count, "average_rating": f.average_rating},
+            "by_day": report.days,
+        })
+
+
+class RelayLegOut(BaseModel):
+    leg: str = Field(description="the relay leg's id")
+    region: str
+    edition: str
+    starts_on: dt.date | None
+    handed_over_to: str | None
+    handed_over_at: dt.datetime | None
+
+
+class RegionsReportOut(BaseModel):
+    regions: list[RegionTotals] = Field(description="per region (by name): editions and the sums of their figures")
+    national: NationalTotals = Field(description="the regions summed, plus the number of regions")
+    relay: list[RelayLegOut]
+
+    @classmethod
+    def of(cls, overview: Overview) -> RegionsReportOut:
+        return cls.model_validate({
+            "regions": overview.regions,
+            "national": overview.national,
+            "relay": [{**asdict(leg), "leg": leg.leg_id, "edition": leg.edition_id} for leg in overview.relay_legs],
+        })
+
+
+_DASHBOARD_DESCRIPTION = """An HTML page (no JavaScript, no external assets) in Dutch, German or English:
+the national totals and a table of editions per region, or one edition with its days (`edition`).
+The language is `lang`, else the best match of `Accept-Language`, else Dutch (the `Content-Language`
+header says which); numbers and dates are formatted for it."""
+
+
+def build_api(uow: Uow[Repository], timezone: str) -> FastAPI:
     api = create_http_api("Estafette reporting", "Figures per region and edition, as JSON and as a dashboard page.")
+    pages = Dashboard()
 
-    @api.get("/reports/editions/{edition}")
-    async def edition_report(edition: str) -> dict[str, Any]:
-        return await service.edition_report(uow, edition, timezone)
+    @api.get("/reports/editions/{edition_id}", responses=errors(404))
+    async def edition_report(edition_id: str) -> EditionReportOut:
+        """One edition's figures and its figures per day; 404 `unknown_edition` when no event named it."""
+        return EditionReportOut.of(await service.edition_report(uow, edition_id, timezone))
 
     @api.get("/reports/regions")
-    async def regions_report() -> dict[str, Any]:
-        return await service.regions_report(uow)
+    async def regions_report() -> RegionsReportOut:
+        """Per region: editions, offers, sign-ups, assigned, e-mails sent; the national sums; the relay legs."""
+        return RegionsReportOut.of(await service.overview(uow))
 
-    @api.get("/dashboard", response_class=HTMLResponse)
+    @api.get(
+        "/dashboard",
+        response_class=HTMLResponse,
+        summary="Dashboard page",
+        description=_DASHBOARD_DESCRIPTION,
+        responses={200: {"description": "The page, in the negotiated language.", "content": {"text/html": {}}},
+                   **errors(404)},
+    )
     async def dashboard_page(
         lang: Annotated[str | None, Query(description="nl, de or en; else Accept-Language, else nl")] = None,
-        edition: Annotated[str | None, Query(description="show one edition")] = None,
+        edition: Annotated[str | None, Query(description="show one edition (its id); 404 if unknown")] = None,
         accept_language: Annotated[str | None, Header()] = None,
     ) -> HTMLResponse:
-        language = domain.negotiate_language(lang, accept_language)
+        language = negotiate(lang, accept_language)
         if edition is None:
-            editions, relay = await service.overview(uow)
-            page = dashboard.render_overview(language, editions, relay)
+            page = pages.overview(language, await service.overview(uow))
         else:
-            page = dashboard.render_edition(language, *await service.edition_detail(uow, edition, timezone))
+            page = pages.edition(language, await service.edition_report(uow, edition, timezone))
         return HTMLResponse(page, headers={"Content-Language": language, "Vary": "Accept-Language"})
 
     return api
+

@@ -1,21 +1,29 @@
-"""Reporting rules (pure: no I/O): which outcome is the latest, derived ratios, roll-ups, languages."""
+"""Reporting rules (pure: no I/O): what each event means for the state kept per entity, which outcome
+is the latest, derived ratios and roll-ups.
+
+Events of different topics arrive in any order, so each rule takes the stored state (None when the
+entity is not known yet) and returns the state to store: the result must not depend on the order of
+arrival. Closed, cancelled and withdrawn are final; match and notification outcomes are ordered by
+`Version` (the newest wins).
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any, Literal, get_args
+from typing import Literal
 
-Language = Literal["nl", "de", "en"]
-LANGUAGES: tuple[Language, ...] = get_args(Language)
-DEFAULT_LANGUAGE: Language = "nl"
-MatchStateName = Literal["assigned", "offered", "waitlisted", "unmatched"]
+EditionStatus = Literal["unknown", "open", "closed"]
+#: What a participant was last told (README glossary: match outcome).
+MatchOutcomeName = Literal["assigned", "offered", "waitlisted", "unmatched"]
+NotificationStatus = Literal["sent", "failed"]
 #: The figures that /reports/regions adds up per region and nationally (besides `editions`).
 REGION_FIGURES = ("offers", "signups", "assigned", "emails_sent")
 
 
+# --- the latest outcome wins ------------------------------------------------------------------
 @dataclass(frozen=True, order=True)
 class Version:
     """Orders the outcomes of one entity: by occurred_at; the event id breaks ties, so that the
@@ -26,29 +34,178 @@ class Version:
 
 
 def supersedes(new: Version, stored: Version | None) -> bool:
-    """True when an outcome at `new` replaces the stored one (a newer match or notification outcome)."""
+    """True when an outcome at `new` replaces the stored one (a newer match or notification outcome);
+    an older outcome, or the same one again, is ignored."""
     return stored is None or new > stored
 
 
+# --- editions, offers, sign-ups, relay legs: details fill in, final states stay -----------------
 @dataclass(frozen=True)
-class MatchState:
+class Edition:
+    edition_id: str
+    region: str
+    status: EditionStatus = "unknown"
+    name: str | None = None
+    starts_on: date | None = None
+    ends_on: date | None = None
+
+
+def edition_named(edition_id: str, region: str) -> Edition:
+    """An edition is known from the first event that names it, with status `unknown` until
+    EditionOpened. (Stored only when the edition is not known yet.)"""
+    return Edition(edition_id, region)
+
+
+def edition_opened(
+    stored: Edition | None, edition_id: str, region: str, name: str, starts_on: date, ends_on: date
+) -> Edition:
+    """EditionOpened fills in the details and opens the edition; a closed edition stays closed (a late
+    EditionOpened does not reopen it)."""
+    status: EditionStatus = "closed" if stored is not None and stored.status == "closed" else "open"
+    return Edition(edition_id, region, status, name, starts_on, ends_on)
+
+
+def edition_closed(stored: Edition | None, edition_id: str, region: str) -> Edition:
+    """EditionClosed is final; the details already known are kept."""
+    return replace(stored or edition_named(edition_id, region), status="closed")
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A host's offer; `day` and `capacity` are None while only its cancellation is known."""
+
+    offer_id: str
+    edition_id: str
+    day: date | None = None
+    capacity: int | None = None
+    cancelled: bool = False
+
+
+def offer_published(stored: Offer | None, offer_id: str, edition_id: str, day: date, capacity: int) -> Offer:
+    """OfferPublished fills in the date and capacity; a cancelled offer stays cancelled."""
+    return Offer(offer_id, edition_id, day, capacity, cancelled=stored is not None and stored.cancelled)
+
+
+def offer_cancelled(stored: Offer | None, offer_id: str, edition_id: str) -> Offer:
+    """OfferCancelled is final, whenever its OfferPublished arrives."""
+    return replace(stored or Offer(offer_id, edition_id), cancelled=True)
+
+
+@dataclass(frozen=True)
+class Signup:
+    """A sign-up without personal data: the organisation and the moment only (None while only the
+    withdrawal is known)."""
+
     signup_id: str
-    edition: str
-    state: MatchStateName
+    edition_id: str
+    org: str | None = None
+    signed_up_at: datetime | None = None
+    withdrawn: bool = False
+
+
+def signup_submitted(
+    stored: Signup | None, signup_id: str, edition_id: str, org: str, signed_up_at: datetime
+) -> Signup:
+    """SignupSubmitted fills in the organisation and the moment; a withdrawn sign-up stays withdrawn."""
+    return Signup(signup_id, edition_id, org, signed_up_at, withdrawn=stored is not None and stored.withdrawn)
+
+
+def signup_withdrawn(stored: Signup | None, signup_id: str, edition_id: str) -> Signup:
+    """SignupWithdrawn is final, whenever its SignupSubmitted arrives."""
+    return replace(stored or Signup(signup_id, edition_id), withdrawn=True)
+
+
+@dataclass(frozen=True)
+class RelayLeg:
+    leg_id: str
+    region: str
+    edition_id: str
+    starts_on: date | None = None
+    handed_over_to: str | None = None
+    handed_over_at: datetime | None = None
+
+
+def relay_leg_started(stored: RelayLeg | None, leg_id: str, region: str, edition_id: str, starts_on: date) -> RelayLeg:
+    """RelayLegStarted sets the leg's region, edition and start; a hand-over already known is kept."""
+    return replace(stored or RelayLeg(leg_id, region, edition_id), region=region, edition_id=edition_id,
+                   starts_on=starts_on)
+
+
+def relay_leg_handed_over(
+    stored: RelayLeg | None, leg_id: str, region: str, edition_id: str, to_region: str, at: datetime
+) -> RelayLeg:
+    """RelayLegHandedOver records to whom and when; the start already known is kept."""
+    return replace(stored or RelayLeg(leg_id, region, edition_id), handed_over_to=to_region, handed_over_at=at)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A participant's rating (never the free text)."""
+
+    feedback_id: str
+    edition_id: str
+    rating: int
+
+
+# --- match outcomes: what each match event tells the participant ----------------------------
+@dataclass(frozen=True)
+class Placement:
+    """The offer an outcome concerns (a seat assigned or offered) and its rank among the choices."""
+
+    offer_id: str
+    offer_date: date
+    rank: int
+
+
+@dataclass(frozen=True)
+class MatchOutcome:
+    """What a participant was last told (one per sign-up; the latest `version` wins)."""
+
+    signup_id: str
+    edition_id: str
+    outcome: MatchOutcomeName
     version: Version
-    offer_id: str | None = None
-    offer_date: date | None = None
-    rank: int | None = None
+    placement: Placement | None = None
+
+
+def assigned(signup_id: str, edition_id: str, version: Version, placement: Placement) -> MatchOutcome:
+    """MatchAssigned: the participant has a seat on the offer."""
+    return MatchOutcome(signup_id, edition_id, "assigned", version, placement)
+
+
+def seat_offered(signup_id: str, edition_id: str, version: Version, placement: Placement) -> MatchOutcome:
+    """SeatOffered: a freed seat is held for the participant (an outcome of its own, `offered`, until
+    they accept it, which is a MatchAssigned, or it ends)."""
+    return MatchOutcome(signup_id, edition_id, "offered", version, placement)
+
+
+def waitlisted(signup_id: str, edition_id: str, version: Version) -> MatchOutcome:
+    """MatchWaitlisted: the participant waits for a seat; no offer."""
+    return MatchOutcome(signup_id, edition_id, "waitlisted", version)
+
+
+def seat_offer_ended(signup_id: str, edition_id: str, version: Version) -> MatchOutcome:
+    """SeatOfferEnded: a declined or expired seat offer puts the participant back on the waiting list
+    (for their other choices): the outcome is `waitlisted` again, without an offer."""
+    return MatchOutcome(signup_id, edition_id, "waitlisted", version)
+
+
+def unmatched(signup_id: str, edition_id: str, version: Version) -> MatchOutcome:
+    """MatchUnmatched: the participant could not be placed; no offer."""
+    return MatchOutcome(signup_id, edition_id, "unmatched", version)
 
 
 @dataclass(frozen=True)
 class NotificationOutcome:
+    """The latest outcome of one e-mail (a transient failure may be followed by a success)."""
+
     notification_id: uuid.UUID
-    edition: str
-    status: Literal["sent", "failed"]
+    edition_id: str
+    status: NotificationStatus
     version: Version
 
 
+# --- figures ------------------------------------------------------------------------------------
 def share(part: int, whole: int) -> float | None:
     """part/whole rounded to 3 decimals; None when there is nothing to divide."""
     return round(part / whole, 3) if whole else None
@@ -62,10 +219,10 @@ def average(total: int, count: int) -> float | None:
 class EditionFigures:
     """One edition's figures, as aggregated by the repository."""
 
-    edition: str
+    edition_id: str
     region: str
     name: str | None
-    status: str
+    status: EditionStatus
     starts_on: date | None
     ends_on: date | None
     offers: int
@@ -94,16 +251,6 @@ class EditionFigures:
     def average_rating(self) -> float | None:
         return average(self.rating_total, self.feedback_count)
 
-    def report(self) -> dict[str, Any]:
-        """The JSON shape of /reports/editions/{edition} (without by_day)."""
-        body = {f.name: getattr(self, f.name) for f in fields(self)}
-        del body["first_choice"], body["feedback_count"], body["rating_total"]
-        return {
-            **body,
-            "first_choice_share": self.first_choice_share,
-            "feedback": {"count": self.feedback_count, "average_rating": self.average_rating},
-        }
-
 
 @dataclass(frozen=True)
 class DayFigures:
@@ -117,8 +264,26 @@ class DayFigures:
 
 
 @dataclass(frozen=True)
+class EditionReport:
+    """One edition's figures and its figures per day (from one snapshot)."""
+
+    figures: EditionFigures
+    days: list[DayFigures]
+
+
+@dataclass(frozen=True)
 class RegionTotals:
     region: str
+    editions: int
+    offers: int
+    signups: int
+    assigned: int
+    emails_sent: int
+
+
+@dataclass(frozen=True)
+class NationalTotals:
+    regions: int
     editions: int
     offers: int
     signups: int
@@ -137,28 +302,23 @@ def region_totals(editions: Iterable[EditionFigures]) -> list[RegionTotals]:
     return [RegionTotals(region, **totals) for region, totals in sorted(sums.items())]
 
 
-def national_totals(regions: Iterable[RegionTotals]) -> dict[str, int]:
+def national_totals(regions: Iterable[RegionTotals]) -> NationalTotals:
     regions = list(regions)
-    totals = {"regions": len(regions), "editions": sum(r.editions for r in regions)}
-    return totals | {name: sum(getattr(r, name) for r in regions) for name in REGION_FIGURES}
+    sums = {name: sum(getattr(r, name) for r in regions) for name in ("editions", *REGION_FIGURES)}
+    return NationalTotals(regions=len(regions), **sums)
 
 
-def negotiate_language(requested: str | None, accept_language: str | None) -> Language:
-    """The `lang` parameter if it is supported, else the best supported Accept-Language, else nl."""
-    if requested and requested.lower() in LANGUAGES:
-        return requested.lower()  # type: ignore[return-value]
-    ranked: list[tuple[float, int, str]] = []
-    for position, item in enumerate((accept_language or "").split(",")):
-        tag, _, params = item.strip().partition(";")
-        quality = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key.strip() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        primary = tag.strip().lower().split("-")[0]
-        if primary in LANGUAGES and quality > 0:
-            ranked.append((-quality, position, primary))
-    return min(ranked)[2] if ranked else DEFAULT_LANGUAGE  # type: ignore[return-value]
+@dataclass(frozen=True)
+class Overview:
+    """Every edition's figures and the relay legs (from one snapshot), rolled up per region and nationally."""
+
+    editions: list[EditionFigures]
+    relay_legs: list[RelayLeg]
+
+    @property
+    def regions(self) -> list[RegionTotals]:
+        return region_totals(self.editions)
+
+    @property
+    def national(self) -> NationalTotals:
+        return national_totals(self.regions)

@@ -1,11 +1,15 @@
-"""Kafka subscribers: turn each new event into the reporting state it implies.
+"""Kafka subscribers: one dispatch table per topic; each handler is one typed call of the service.
 
-Sign-up events carry personal data: only ids, the organisation and the moment are taken from them.
+Sign-up and match events carry personal data: only ids, the organisation, the moment, the offer and
+the rank are passed on, never a name or an e-mail address.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from estafette.runtime.app import Runtime
+from estafette.runtime.consumer import EventHandler
 from estafette.runtime.uow import Transaction
 from schemas import (
     EditionClosed,
@@ -18,94 +22,109 @@ from schemas import (
     NotificationFailed,
     NotificationSent,
     OfferCancelled,
-    SeatOfferEnded,
-    SeatOffered,
     OfferPublished,
     RelayLegHandedOver,
     RelayLegStarted,
+    SeatOfferEnded,
+    SeatOffered,
     SignupSubmitted,
     SignupWithdrawn,
 )
-from schemas.topics import EDITIONS, FEEDBACK, MATCHES, NOTIFICATIONS, OFFERS, RELAY, SIGNUPS
+from schemas.topics import EDITIONS, FEEDBACK, MATCHES, NOTIFICATIONS, OFFERS, RELAY, SIGNUPS, Topic
 from services.reporting import service
-from services.reporting.domain import MatchState, NotificationOutcome, Version
+from services.reporting.domain import Placement, Version
+from services.reporting.repository import Repository
+
+Tx = Transaction[Repository]
 
 
-def _version(event: Event) -> Version:
-    return Version(event.occurred_at, event.event_id)
+def _version(e: Event) -> Version:
+    return Version(e.occurred_at, e.event_id)
 
 
-async def on_edition(tx: Transaction, event: Event) -> None:
-    if isinstance(event, EditionOpened):
-        await service.edition_opened(tx.conn, event.region, event.edition, event.name, event.starts_on, event.ends_on)
-    elif isinstance(event, EditionClosed):
-        await service.edition_closed(tx.conn, event.region, event.edition)
+def _placement(e: MatchAssigned | SeatOffered) -> Placement:
+    return Placement(e.offer.offer_id, e.offer.date, e.rank)
 
 
-async def on_offer(tx: Transaction, event: Event) -> None:
-    if isinstance(event, OfferPublished):
-        await service.offer_published(tx.conn, event.region, event.edition, event.offer_id, event.date, event.capacity)
-    elif isinstance(event, OfferCancelled):
-        await service.offer_cancelled(tx.conn, event.region, event.edition, event.offer_id)
+async def edition_opened(tx: Tx, e: EditionOpened) -> None:
+    await service.edition_opened(tx, e.region, e.edition, e.name, e.starts_on, e.ends_on)
 
 
-async def on_signup(tx: Transaction, event: Event) -> None:
-    if isinstance(event, SignupSubmitted):
-        await service.signup_submitted(tx.conn, event.region, event.edition, event.signup_id, event.org, event.signed_up_at)
-    elif isinstance(event, SignupWithdrawn):
-        await service.signup_withdrawn(tx.conn, event.region, event.edition, event.signup_id)
+async def edition_closed(tx: Tx, e: EditionClosed) -> None:
+    await service.edition_closed(tx, e.region, e.edition)
 
 
-def match_state(event: Event) -> MatchState | None:
-    """The outcome a match event records for its sign-up (None for other events)."""
-    if isinstance(event, MatchAssigned):
-        return MatchState(
-            event.signup_id, event.edition, "assigned", _version(event),
-            offer_id=event.offer.offer_id, offer_date=event.offer.date, rank=event.rank,
-        )
-    if isinstance(event, SeatOffered):
-        return MatchState(
-            event.signup_id, event.edition, "offered", _version(event),
-            offer_id=event.offer.offer_id, offer_date=event.offer.date, rank=event.rank,
-        )
-    if isinstance(event, MatchWaitlisted | SeatOfferEnded):  # a declined or expired offer: back to waiting
-        return MatchState(event.signup_id, event.edition, "waitlisted", _version(event))
-    if isinstance(event, MatchUnmatched):
-        return MatchState(event.signup_id, event.edition, "unmatched", _version(event))
-    return None
+async def offer_published(tx: Tx, e: OfferPublished) -> None:
+    await service.offer_published(tx, e.region, e.edition, e.offer_id, e.date, e.capacity)
 
 
-async def on_match(tx: Transaction, event: Event) -> None:
-    if (state := match_state(event)) is not None:
-        await service.match_changed(tx.conn, event.region, state)
+async def offer_cancelled(tx: Tx, e: OfferCancelled) -> None:
+    await service.offer_cancelled(tx, e.region, e.edition, e.offer_id)
 
 
-async def on_notification(tx: Transaction, event: Event) -> None:
-    if isinstance(event, NotificationSent | NotificationFailed):
-        status = "sent" if isinstance(event, NotificationSent) else "failed"
-        outcome = NotificationOutcome(event.notification_id, event.edition, status, _version(event))
-        await service.notification_outcome(tx.conn, event.region, outcome)
+async def signup_submitted(tx: Tx, e: SignupSubmitted) -> None:
+    await service.signup_submitted(tx, e.region, e.edition, e.signup_id, e.org, e.signed_up_at)
 
 
-async def on_feedback(tx: Transaction, event: Event) -> None:
-    if isinstance(event, FeedbackSubmitted):
-        await service.feedback_submitted(tx.conn, event.region, event.edition, event.feedback_id, event.rating)
+async def signup_withdrawn(tx: Tx, e: SignupWithdrawn) -> None:
+    await service.signup_withdrawn(tx, e.region, e.edition, e.signup_id)
 
 
-async def on_relay(tx: Transaction, event: Event) -> None:
-    if isinstance(event, RelayLegStarted):
-        await service.relay_leg_started(tx.conn, event.region, event.edition, event.leg_id, event.starts_on)
-    elif isinstance(event, RelayLegHandedOver):
-        await service.relay_leg_handed_over(
-            tx.conn, event.region, event.edition, event.leg_id, event.to_region, event.occurred_at
-        )
+async def match_assigned(tx: Tx, e: MatchAssigned) -> None:
+    await service.match_assigned(tx, e.region, e.edition, e.signup_id, _version(e), _placement(e))
+
+
+async def seat_offered(tx: Tx, e: SeatOffered) -> None:
+    await service.seat_offered(tx, e.region, e.edition, e.signup_id, _version(e), _placement(e))
+
+
+async def seat_offer_ended(tx: Tx, e: SeatOfferEnded) -> None:
+    await service.seat_offer_ended(tx, e.region, e.edition, e.signup_id, _version(e))
+
+
+async def match_waitlisted(tx: Tx, e: MatchWaitlisted) -> None:
+    await service.match_waitlisted(tx, e.region, e.edition, e.signup_id, _version(e))
+
+
+async def match_unmatched(tx: Tx, e: MatchUnmatched) -> None:
+    await service.match_unmatched(tx, e.region, e.edition, e.signup_id, _version(e))
+
+
+async def notification_sent(tx: Tx, e: NotificationSent) -> None:
+    await service.notification_sent(tx, e.region, e.edition, e.notification_id, _version(e))
+
+
+async def notification_failed(tx: Tx, e: NotificationFailed) -> None:
+    await service.notification_failed(tx, e.region, e.edition, e.notification_id, _version(e))
+
+
+async def feedback_submitted(tx: Tx, e: FeedbackSubmitted) -> None:
+    await service.feedback_submitted(tx, e.region, e.edition, e.feedback_id, e.rating)
+
+
+async def relay_leg_started(tx: Tx, e: RelayLegStarted) -> None:
+    await service.relay_leg_started(tx, e.region, e.edition, e.leg_id, e.starts_on)
+
+
+async def relay_leg_handed_over(tx: Tx, e: RelayLegHandedOver) -> None:
+    await service.relay_leg_handed_over(tx, e.region, e.edition, e.leg_id, e.to_region, e.occurred_at)
+
+
+#: Per consumed topic: the consumer's name and its dispatch table {event class: handler}.
+SUBSCRIPTIONS: dict[Topic, tuple[str, Mapping[type[Event], EventHandler]]] = {
+    EDITIONS: ("editions", {EditionOpened: edition_opened, EditionClosed: edition_closed}),
+    OFFERS: ("offers", {OfferPublished: offer_published, OfferCancelled: offer_cancelled}),
+    SIGNUPS: ("signups", {SignupSubmitted: signup_submitted, SignupWithdrawn: signup_withdrawn}),
+    MATCHES: ("matches", {
+        MatchAssigned: match_assigned, SeatOffered: seat_offered, SeatOfferEnded: seat_offer_ended,
+        MatchWaitlisted: match_waitlisted, MatchUnmatched: match_unmatched,
+    }),
+    NOTIFICATIONS: ("notifications", {NotificationSent: notification_sent, NotificationFailed: notification_failed}),
+    FEEDBACK: ("feedback", {FeedbackSubmitted: feedback_submitted}),
+    RELAY: ("relay", {RelayLegStarted: relay_leg_started, RelayLegHandedOver: relay_leg_handed_over}),
+}
 
 
 def register(rt: Runtime) -> None:
-    rt.subscribe(EDITIONS, "editions", on_edition)
-    rt.subscribe(OFFERS, "offers", on_offer)
-    rt.subscribe(SIGNUPS, "signups", on_signup)
-    rt.subscribe(MATCHES, "matches", on_match)
-    rt.subscribe(NOTIFICATIONS, "notifications", on_notification)
-    rt.subscribe(FEEDBACK, "feedback", on_feedback)
-    rt.subscribe(RELAY, "relay", on_relay)
+    for topic, (name, table) in SUBSCRIPTIONS.items():
+        rt.subscribe(topic, name, table)

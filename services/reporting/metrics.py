@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from typing import get_args
 
 import structlog
 from prometheus_client import CollectorRegistry, Gauge
 
 from estafette.runtime.app import BackgroundLoop
 from estafette.runtime.loops import pause
-from estafette.runtime.uow import UnitOfWork
+from estafette.runtime.uow import Uow
 from services.reporting import service
+from services.reporting.domain import EditionStatus
+from services.reporting.repository import Repository
 
 log = structlog.get_logger(__name__)
-EDITION_STATUSES = ("unknown", "open", "closed")
+EDITION_STATUSES: tuple[str, ...] = get_args(EditionStatus)
 
 
-def gauge_refresher(uow: UnitOfWork, registry: CollectorRegistry, every_seconds: float) -> BackgroundLoop:
+def gauge_refresher(uow: Uow[Repository], registry: CollectorRegistry, every_seconds: float) -> BackgroundLoop:
     editions = Gauge("reporting_editions", "Editions tracked, by status", ["status"], registry=registry)
 
     async def refresh(stopping: asyncio.Event) -> None:

@@ -1,126 +1,167 @@
-"""Reporting use cases: record what the events say (inside the consumer's transaction), read reports."""
+"""Reporting use cases, the only door: record what an event says (inside the consumer's transaction,
+`tx`), and read reports (`uow`, one snapshot each).
+
+Each recording use case reads the stored state through `tx.repo`, lets a domain rule decide the new
+state, and stores it. Sign-up events carry personal data: the handlers pass only ids, the
+organisation and the moment.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import uuid
 from datetime import date, datetime
-from typing import Any
 
-import asyncpg
 import structlog
 
-from estafette.runtime.http import NotFound
-from estafette.runtime.uow import UnitOfWork
-from services.reporting import domain, repository as repo
+from estafette.runtime.errors import NotFound
+from estafette.runtime.uow import Tx, Uow
+from services.reporting import domain
+from services.reporting.domain import MatchOutcome, NotificationOutcome, Placement, Version
+from services.reporting.repository import Repository
 
 log = structlog.get_logger(__name__)
+ReportingTx = Tx[Repository]
 
 
-# --- recording (called by the handlers, once per new event) ----------------------------------
+async def _known(tx: ReportingTx, edition_id: str, region: str) -> None:
+    """Every event names an edition: it is known from the first one (domain.edition_named)."""
+    await tx.repo.add_edition(domain.edition_named(edition_id, region))
+
+
+# --- editions, offers, sign-ups -----------------------------------------------------------------
 async def edition_opened(
-    conn: asyncpg.Connection, region: str, edition: str, name: str, starts_on: date, ends_on: date
+    tx: ReportingTx, region: str, edition_id: str, name: str, starts_on: date, ends_on: date
 ) -> None:
-    await repo.open_edition(conn, region, edition, name, starts_on, ends_on)
+    stored = await tx.repo.edition(edition_id)
+    await tx.repo.save_edition(domain.edition_opened(stored, edition_id, region, name, starts_on, ends_on))
 
 
-async def edition_closed(conn: asyncpg.Connection, region: str, edition: str) -> None:
-    await repo.ensure_edition(conn, region, edition)
-    await repo.close_edition(conn, edition)
+async def edition_closed(tx: ReportingTx, region: str, edition_id: str) -> None:
+    await tx.repo.save_edition(domain.edition_closed(await tx.repo.edition(edition_id), edition_id, region))
 
 
 async def offer_published(
-    conn: asyncpg.Connection, region: str, edition: str, offer_id: str, day: date, capacity: int
+    tx: ReportingTx, region: str, edition_id: str, offer_id: str, day: date, capacity: int
 ) -> None:
-    await repo.ensure_edition(conn, region, edition)
-    await repo.publish_offer(conn, offer_id, edition, day, capacity)
+    await _known(tx, edition_id, region)
+    stored = await tx.repo.offer(offer_id)
+    await tx.repo.save_offer(domain.offer_published(stored, offer_id, edition_id, day, capacity))
 
 
-async def offer_cancelled(conn: asyncpg.Connection, region: str, edition: str, offer_id: str) -> None:
-    await repo.ensure_edition(conn, region, edition)
-    await repo.cancel_offer(conn, offer_id, edition)
+async def offer_cancelled(tx: ReportingTx, region: str, edition_id: str, offer_id: str) -> None:
+    await _known(tx, edition_id, region)
+    await tx.repo.save_offer(domain.offer_cancelled(await tx.repo.offer(offer_id), offer_id, edition_id))
 
 
 async def signup_submitted(
-    conn: asyncpg.Connection, region: str, edition: str, signup_id: str, org: str, signed_up_at: datetime
+    tx: ReportingTx, region: str, edition_id: str, signup_id: str, org: str, signed_up_at: datetime
 ) -> None:
-    await repo.ensure_edition(conn, region, edition)
-    await repo.submit_signup(conn, signup_id, edition, org, signed_up_at)
+    await _known(tx, edition_id, region)
+    stored = await tx.repo.signup(signup_id)
+    await tx.repo.save_signup(domain.signup_submitted(stored, signup_id, edition_id, org, signed_up_at))
 
 
-async def signup_withdrawn(conn: asyncpg.Connection, region: str, edition: str, signup_id: str) -> None:
-    await repo.ensure_edition(conn, region, edition)
-    await repo.withdraw_signup(conn, signup_id, edition)
+async def signup_withdrawn(tx: ReportingTx, region: str, edition_id: str, signup_id: str) -> None:
+    await _known(tx, edition_id, region)
+    await tx.repo.save_signup(domain.signup_withdrawn(await tx.repo.signup(signup_id), signup_id, edition_id))
 
 
-async def match_changed(conn: asyncpg.Connection, region: str, match: domain.MatchState) -> None:
+# --- match outcomes: the latest wins ----------------------------------------------------------
+async def _match_outcome(tx: ReportingTx, region: str, outcome: MatchOutcome) -> None:
     """Keep the latest outcome per sign-up; an outcome older than the stored one is ignored."""
-    await repo.ensure_edition(conn, region, match.edition)
-    if domain.supersedes(match.version, await repo.match_version(conn, match.signup_id)):
-        await repo.save_match(conn, match)
+    await _known(tx, outcome.edition_id, region)
+    if domain.supersedes(outcome.version, await tx.repo.match_version(outcome.signup_id)):
+        await tx.repo.save_match(outcome)
     else:
-        log.info("older match outcome ignored", signup_id=match.signup_id, state=match.state)
+        log.info("older match outcome ignored", signup_id=outcome.signup_id, outcome=outcome.outcome)
 
 
-async def notification_outcome(conn: asyncpg.Connection, region: str, outcome: domain.NotificationOutcome) -> None:
-    """Keep the latest outcome per notification; an outcome older than the stored one is ignored."""
-    await repo.ensure_edition(conn, region, outcome.edition)
-    if domain.supersedes(outcome.version, await repo.notification_version(conn, outcome.notification_id)):
-        await repo.save_notification(conn, outcome)
+async def match_assigned(
+    tx: ReportingTx, region: str, edition_id: str, signup_id: str, version: Version, placement: Placement
+) -> None:
+    await _match_outcome(tx, region, domain.assigned(signup_id, edition_id, version, placement))
+
+
+async def seat_offered(
+    tx: ReportingTx, region: str, edition_id: str, signup_id: str, version: Version, placement: Placement
+) -> None:
+    await _match_outcome(tx, region, domain.seat_offered(signup_id, edition_id, version, placement))
+
+
+async def seat_offer_ended(tx: ReportingTx, region: str, edition_id: str, signup_id: str, version: Version) -> None:
+    await _match_outcome(tx, region, domain.seat_offer_ended(signup_id, edition_id, version))
+
+
+async def match_waitlisted(tx: ReportingTx, region: str, edition_id: str, signup_id: str, version: Version) -> None:
+    await _match_outcome(tx, region, domain.waitlisted(signup_id, edition_id, version))
+
+
+async def match_unmatched(tx: ReportingTx, region: str, edition_id: str, signup_id: str, version: Version) -> None:
+    await _match_outcome(tx, region, domain.unmatched(signup_id, edition_id, version))
+
+
+# --- notifications: the latest wins ---------------------------------------------------------
+async def _notification_outcome(tx: ReportingTx, region: str, outcome: NotificationOutcome) -> None:
+    """Keep the latest outcome per notification (a failure retried with success counts as sent); an
+    outcome older than the stored one is ignored."""
+    await _known(tx, outcome.edition_id, region)
+    if domain.supersedes(outcome.version, await tx.repo.notification_version(outcome.notification_id)):
+        await tx.repo.save_notification(outcome)
     else:
         log.info("older notification outcome ignored", notification_id=str(outcome.notification_id))
 
 
-async def feedback_submitted(conn: asyncpg.Connection, region: str, edition: str, feedback_id: str, rating: int) -> None:
-    await repo.ensure_edition(conn, region, edition)
-    await repo.insert_feedback(conn, feedback_id, edition, rating)
+async def notification_sent(
+    tx: ReportingTx, region: str, edition_id: str, notification_id: uuid.UUID, version: Version
+) -> None:
+    await _notification_outcome(tx, region, NotificationOutcome(notification_id, edition_id, "sent", version))
 
 
-async def relay_leg_started(conn: asyncpg.Connection, region: str, edition: str, leg_id: str, starts_on: date) -> None:
-    await repo.ensure_edition(conn, region, edition)
-    await repo.start_relay_leg(conn, leg_id, region, edition, starts_on)
+async def notification_failed(
+    tx: ReportingTx, region: str, edition_id: str, notification_id: uuid.UUID, version: Version
+) -> None:
+    await _notification_outcome(tx, region, NotificationOutcome(notification_id, edition_id, "failed", version))
+
+
+# --- feedback and the relay ---------------------------------------------------------------------
+async def feedback_submitted(tx: ReportingTx, region: str, edition_id: str, feedback_id: str, rating: int) -> None:
+    await _known(tx, edition_id, region)
+    await tx.repo.add_feedback(domain.Feedback(feedback_id, edition_id, rating))
+
+
+async def relay_leg_started(tx: ReportingTx, region: str, edition_id: str, leg_id: str, starts_on: date) -> None:
+    await _known(tx, edition_id, region)
+    stored = await tx.repo.relay_leg(leg_id)
+    await tx.repo.save_relay_leg(domain.relay_leg_started(stored, leg_id, region, edition_id, starts_on))
 
 
 async def relay_leg_handed_over(
-    conn: asyncpg.Connection, region: str, edition: str, leg_id: str, to_region: str, at: datetime
+    tx: ReportingTx, region: str, edition_id: str, leg_id: str, to_region: str, at: datetime
 ) -> None:
-    await repo.ensure_edition(conn, region, edition)
-    await repo.hand_over_relay_leg(conn, leg_id, region, edition, to_region, at)
+    await _known(tx, edition_id, region)
+    stored = await tx.repo.relay_leg(leg_id)
+    await tx.repo.save_relay_leg(domain.relay_leg_handed_over(stored, leg_id, region, edition_id, to_region, at))
 
 
-# --- reading ----------------------------------------------------------------------------------
-async def edition_detail(
-    uow: UnitOfWork, edition: str, timezone: str
-) -> tuple[domain.EditionFigures, list[domain.DayFigures]]:
+# --- reading (one snapshot per report) ----------------------------------------------------------
+async def edition_report(uow: Uow[Repository], edition_id: str, timezone: str) -> domain.EditionReport:
+    """One edition's figures and its days (`timezone`: the calendar of sign-ups per day);
+    NotFound `unknown_edition` when no event named it."""
     async with uow.transaction() as tx:
-        await repo.read_snapshot(tx.conn)
-        figures = await repo.edition_figures(tx.conn, edition)
+        await tx.repo.read_snapshot()
+        figures = await tx.repo.edition_figures(edition_id)
         if figures is None:
-            raise NotFound("unknown_edition", f"edition {edition} is not known to reporting")
-        return figures, await repo.day_figures(tx.conn, edition, timezone)
+            raise NotFound("unknown_edition", f"edition {edition_id} is not known to reporting", "edition_id")
+        return domain.EditionReport(figures, await tx.repo.day_figures(edition_id, timezone))
 
 
-async def edition_report(uow: UnitOfWork, edition: str, timezone: str) -> dict[str, Any]:
-    figures, days = await edition_detail(uow, edition, timezone)
-    return {**figures.report(), "by_day": [asdict(d) for d in days]}
-
-
-async def overview(uow: UnitOfWork) -> tuple[list[domain.EditionFigures], list[dict[str, Any]]]:
+async def overview(uow: Uow[Repository]) -> domain.Overview:
     """Every edition's figures and the relay legs, from one snapshot."""
     async with uow.transaction() as tx:
-        await repo.read_snapshot(tx.conn)
-        return await repo.all_edition_figures(tx.conn), await repo.relay_legs(tx.conn)
+        await tx.repo.read_snapshot()
+        return domain.Overview(await tx.repo.all_edition_figures(), await tx.repo.relay_legs())
 
 
-async def regions_report(uow: UnitOfWork) -> dict[str, Any]:
-    editions, relay = await overview(uow)
-    regions = domain.region_totals(editions)
-    return {
-        "regions": [asdict(r) for r in regions],
-        "national": domain.national_totals(regions),
-        "relay": relay,
-    }
-
-
-async def editions_by_status(uow: UnitOfWork) -> dict[str, int]:
+async def editions_by_status(uow: Uow[Repository]) -> dict[str, int]:
     async with uow.transaction() as tx:
-        return await repo.editions_by_status(tx.conn)
+        return await tx.repo.editions_by_status()

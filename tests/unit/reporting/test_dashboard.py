@@ -1,29 +1,28 @@
-"""The dashboard page in Dutch, German and English: labels, number formats, escaping, no external assets."""
+"""The dashboard page in Dutch, German and English: gettext catalogs, Babel number and date formats,
+escaping, no external assets."""
 
 import re
 from datetime import date
 
 import pytest
 
-from services.reporting.dashboard import LABELS, format_date, format_number, format_share, render_edition, render_overview
-from services.reporting.domain import LANGUAGES, DayFigures, EditionFigures
+from estafette.runtime.i18n import LANGUAGES
+from services.reporting.dashboard import Dashboard, format_date, format_number, format_share
+from services.reporting.domain import EditionReport, Overview, RelayLeg
+from tests.unit.reporting.builders import day, figures
 
-TWENTE = EditionFigures(
-    edition="wvdu-2027-twente", region="twente", name="Week van de Uitwisseling Twente", status="open",
-    starts_on=date(2027, 6, 7), ends_on=date(2027, 6, 11), offers=12, seats=1234, offers_cancelled=1,
-    signups=2345, withdrawn=3, organisations=41, assigned=900, first_choice=600, waitlisted=17, unmatched=5,
-    awaiting_rematch=2, seat_offers_open=1, emails_sent=1500, emails_failed=4, feedback_count=3, rating_total=13,
+TWENTE = figures(
+    "wvdu-2027-twente", "twente", name="Week van de Uitwisseling Twente", starts_on=date(2027, 6, 7),
+    ends_on=date(2027, 6, 11), offers=12, seats=1234, offers_cancelled=1, signups=2345, withdrawn=3,
+    organisations=41, assigned=900, first_choice=600, waitlisted=17, unmatched=5, awaiting_rematch=2,
+    seat_offers_open=1, emails_sent=1500, emails_failed=4, feedback_count=3, rating_total=13,
 )
-EVIL = EditionFigures(
-    **{**TWENTE.__dict__, "edition": "wvdu-2027-x", "region": "achterhoek", "status": "closed",
+EVIL = figures(
+    **{**TWENTE.__dict__, "edition_id": "wvdu-2027-x", "region": "achterhoek", "status": "closed",
        "name": "<script>alert('x')</script> & Co"},
 )
-DAYS = [
-    DayFigures(date=date(2027, 5, 3), signups=1100, offers=0, seats=0, assigned=0),
-    DayFigures(date=date(2027, 6, 8), signups=0, offers=12, seats=1234, assigned=900),
-]
-RELAY = [{"leg": "leg-1", "region": "twente", "edition": "wvdu-2027-twente", "starts_on": date(2027, 6, 7),
-          "handed_over_to": "achterhoek", "handed_over_at": None}]
+DAYS = [day(date(2027, 5, 3), signups=1100), day(date(2027, 6, 8), offers=12, seats=1234, assigned=900)]
+RELAY = [RelayLeg("leg-1", "twente", "wvdu-2027-twente", date(2027, 6, 7), "achterhoek", None)]
 
 #: Labels that exist in one language only: each page must show its own and none of the others.
 OWN_WORDS = {
@@ -33,13 +32,18 @@ OWN_WORDS = {
 }
 
 
+@pytest.fixture(scope="module")
+def pages() -> Dashboard:
+    return Dashboard()
+
+
 def visible_text(html: str) -> str:
     return re.sub(r"<[^>]+>", " ", html)
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_overview_labels_are_in_the_requested_language(lang):
-    html = render_overview(lang, [TWENTE, EVIL], RELAY)
+def test_overview_labels_are_in_the_requested_language(pages, lang):
+    html = pages.overview(lang, Overview([TWENTE, EVIL], RELAY))
     assert f'<html lang="{lang}">' in html
     text = visible_text(html)
     for word in OWN_WORDS[lang]:
@@ -52,61 +56,61 @@ def test_overview_labels_are_in_the_requested_language(lang):
 @pytest.mark.parametrize(
     ("lang", "seats", "national_signups", "share", "period", "closed"),
     [
-        ("nl", "1.234", "4.690", "66,7%", "07-06-2027 – 11-06-2027", "gesloten"),
+        ("nl", "1.234", "4.690", "66,7%", "7 jun 2027 – 11 jun 2027", "gesloten"),
         ("de", "1.234", "4.690", "66,7\u00a0%", "07.06.2027 – 11.06.2027", "geschlossen"),
-        ("en", "1,234", "4,690", "66.7%", "2027-06-07 – 2027-06-11", "closed"),
+        ("en", "1,234", "4,690", "66.7%", "Jun 7, 2027 – Jun 11, 2027", "closed"),
     ],
 )
-def test_overview_numbers_dates_and_statuses_are_formatted_for_the_language(lang, seats, national_signups, share, period, closed):
-    html = render_overview(lang, [TWENTE, EVIL], RELAY)
+def test_overview_numbers_dates_and_statuses_are_formatted_for_the_language(pages, lang, seats, national_signups, share, period, closed):
+    html = pages.overview(lang, Overview([TWENTE, EVIL], RELAY))
     cells = re.findall(r"<td[^>]*>(.*?)</td>", html)
     assert seats in cells and share in cells and period in cells and closed in cells
     assert re.search(rf"<dd>{re.escape(national_signups)}</dd>", html)
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_names_from_events_are_escaped(lang):
-    html = render_overview(lang, [EVIL], [])
+def test_names_from_events_are_escaped(pages, lang):
+    html = pages.overview(lang, Overview([EVIL], []))
     assert "<script>" not in html
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; Co" in html
-    page = render_edition(lang, EVIL, DAYS)
+    page = pages.edition(lang, EditionReport(EVIL, DAYS))
     assert "<script>" not in page and "&lt;script&gt;" in page
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_edition_page_shows_all_figures_and_the_days(lang):
-    html = render_edition(lang, TWENTE, DAYS)
+def test_edition_page_shows_all_figures_and_the_days(pages, lang):
+    html = pages.edition(lang, EditionReport(TWENTE, DAYS))
     text = visible_text(html)
-    t = LABELS[lang]
-    for key in ("offers_cancelled", "withdrawn", "organisations", "awaiting_rematch", "emails_failed", "average_rating", "by_day"):
-        assert t[key] in text
+    for label in ("Cancelled offers", "Withdrawn", "Organisations", "Awaiting re-match", "Open seat offers",
+                  "E-mails failed", "Average rating", "By day"):
+        assert pages.catalogs.gettext(lang, label) in text
     assert format_date(date(2027, 5, 3), lang) in text and format_number(1100, lang) in text
     assert re.search(rf"<dd>{re.escape(format_number(4.33, lang, 1))}</dd>", html)
     assert 'href="?lang=en&amp;edition=wvdu-2027-twente"' in html
 
 
-def test_each_region_gets_one_table_with_its_editions_in_order():
-    later = EditionFigures(**{**TWENTE.__dict__, "edition": "wvdu-2028-twente", "name": "Twente 2028"})
-    html = render_overview("en", [TWENTE, EVIL, later], [])
+def test_the_pages_are_translated_not_just_the_english_texts(pages):
+    assert pages.catalogs.gettext("nl", "Awaiting re-match") == "Wacht op herplaatsing"
+    assert pages.catalogs.gettext("de", "Open seat offers") == "Offene Platzangebote"
+    assert pages.language_names == {"nl": "Nederlands", "de": "Deutsch", "en": "English"}
+
+
+def test_each_region_gets_one_table_with_its_editions_in_order(pages):
+    later = figures(**{**TWENTE.__dict__, "edition_id": "wvdu-2028-twente", "name": "Twente 2028"})
+    html = pages.overview("en", Overview([TWENTE, EVIL, later], []))
     assert re.findall(r"<h2>Region: (\w+)</h2>", html) == ["achterhoek", "twente"]
     assert html.index("Week van de Uitwisseling Twente<") < html.index("Twente 2028")
 
 
-def test_an_empty_overview_says_so():
-    assert "Noch keine Ausgaben." in render_overview("de", [], [])
+def test_an_empty_overview_says_so(pages):
+    assert "Noch keine Ausgaben." in pages.overview("de", Overview([], []))
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_pages_load_nothing_from_elsewhere_and_need_no_javascript(lang):
-    for html in (render_overview(lang, [TWENTE], RELAY), render_edition(lang, TWENTE, DAYS)):
+def test_pages_load_nothing_from_elsewhere_and_need_no_javascript(pages, lang):
+    for html in (pages.overview(lang, Overview([TWENTE], RELAY)), pages.edition(lang, EditionReport(TWENTE, DAYS))):
         assert "<script" not in html
         assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
-
-
-def test_every_language_has_every_label():
-    keys = {lang: set(labels) for lang, labels in LABELS.items()}
-    assert set(keys) == set(LANGUAGES)
-    assert keys["nl"] == keys["de"] == keys["en"]
 
 
 @pytest.mark.parametrize(
@@ -118,6 +122,7 @@ def test_every_language_has_every_label():
         (1234.5, "nl", 1, "1.234,5"),
         (1234.5, "en", 1, "1,234.5"),
         (4.26, "de", 1, "4,3"),
+        (4.0, "en", 1, "4.0"),
         (0, "de", 0, "0"),
         (None, "en", 0, "–"),
     ],
@@ -128,5 +133,11 @@ def test_number_format(value, lang, decimals, expected):
 
 def test_share_format():
     assert format_share(0.5, "nl") == "50,0%"
+    assert format_share(0.667, "de") == "66,7\u00a0%"
     assert format_share(1.0, "en") == "100.0%"
     assert format_share(None, "de") == "–"
+
+
+def test_date_format():
+    assert [format_date(date(2027, 6, 8), lang) for lang in LANGUAGES] == ["8 jun 2027", "08.06.2027", "Jun 8, 2027"]
+    assert format_date(None, "nl") == "–"

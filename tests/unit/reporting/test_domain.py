@@ -1,38 +1,27 @@
-"""Reporting rules: which outcome wins, derived ratios, roll-ups, language negotiation."""
+"""Reporting's pure rules: which outcome wins, what each match event means, final states, ratios and
+roll-ups."""
 
 import uuid
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from functools import reduce
 
-import pytest
-
-from schemas import (
-    MatchAssigned,
-    MatchUnmatched,
-    MatchWaitlisted,
-    OfferPublished,
-    OfferSummary,
-    Recipient,
-    SeatOffered,
-    SeatOfferEnded,
-)
+from services.reporting import domain
 from services.reporting.domain import (
-    EditionFigures,
+    Edition,
+    Offer,
+    Placement,
+    RelayLeg,
+    Signup,
     Version,
     average,
     national_totals,
-    negotiate_language,
     region_totals,
     share,
     supersedes,
 )
-from services.reporting.handlers import match_state
+from tests.unit.reporting.builders import EDITION, REGION, at, figures, version
 
-T0 = datetime(2027, 5, 10, 9, 0, tzinfo=UTC)
-
-
-def version(minutes: int, event_id: int = 1) -> Version:
-    return Version(T0 + timedelta(minutes=minutes), uuid.UUID(int=event_id))
+PLACEMENT = Placement("o-1", date(2027, 6, 2), 2)
 
 
 # --- which outcome wins -----------------------------------------------------------------------
@@ -64,50 +53,64 @@ def test_outcomes_are_ordered_by_instant_not_by_wall_clock():
     assert supersedes(version(0), Version(earlier_in_amsterdam, uuid.UUID(int=1)))
 
 
-# --- match events become states ---------------------------------------------------------------
-RECIPIENT = Recipient(name="Anna de Vries", email="anna@example.org")
-ENVELOPE = {"region": "twente", "edition": "wvdu-2027-twente", "occurred_at": T0}
+# --- what each match event tells the participant ------------------------------------------------
+def test_an_assignment_and_a_seat_offer_keep_the_offer_day_and_rank():
+    assert domain.assigned("s-1", EDITION, version(), PLACEMENT) == domain.MatchOutcome(
+        "s-1", EDITION, "assigned", version(), PLACEMENT)
+    assert domain.seat_offered("s-1", EDITION, version(), PLACEMENT).outcome == "offered"
+    assert domain.seat_offered("s-1", EDITION, version(), PLACEMENT).placement == PLACEMENT
 
 
-def test_an_assignment_keeps_offer_day_and_rank_but_no_personal_data():
-    offer = OfferSummary(offer_id="o-1", host_org="gemeente-enschede", title="Dag bij de gemeente", date=date(2027, 6, 2))
-    event = MatchAssigned(**ENVELOPE, signup_id="s-1", run_id=uuid.uuid4(), rank=2, offer=offer, recipient=RECIPIENT)
-    state = match_state(event)
-    assert state is not None
-    assert (state.signup_id, state.edition, state.state, state.offer_id, state.offer_date, state.rank) == (
-        "s-1", "wvdu-2027-twente", "assigned", "o-1", date(2027, 6, 2), 2
-    )
-    assert state.version == Version(T0, event.event_id)
-    assert "Anna" not in repr(state) and "example.org" not in repr(state)
+def test_an_ended_seat_offer_means_waiting_again_without_an_offer():
+    ended = domain.seat_offer_ended("s-1", EDITION, version(2))
+    assert (ended.outcome, ended.placement, ended.version) == ("waitlisted", None, version(2))
 
 
-def test_waitlist_and_unmatched_outcomes_have_no_offer():
-    run = uuid.uuid4()
-    waitlisted = match_state(
-        MatchWaitlisted(**ENVELOPE, signup_id="s-2", run_id=run, position=3, reason_code="all_full", recipient=RECIPIENT)
-    )
-    unmatched = match_state(
-        MatchUnmatched(**ENVELOPE, signup_id="s-3", run_id=run, reason_code="own_org", reason="own org", recipient=RECIPIENT)
-    )
-    assert waitlisted is not None and unmatched is not None
-    assert (waitlisted.state, waitlisted.offer_id, waitlisted.rank) == ("waitlisted", None, None)
-    assert (unmatched.state, unmatched.offer_id, unmatched.rank) == ("unmatched", None, None)
+def test_waitlisted_and_unmatched_have_no_offer():
+    assert (domain.waitlisted("s-1", EDITION, version()).outcome, domain.waitlisted("s-1", EDITION, version()).placement) == (
+        "waitlisted", None)
+    assert (domain.unmatched("s-1", EDITION, version()).outcome, domain.unmatched("s-1", EDITION, version()).placement) == (
+        "unmatched", None)
 
 
-def test_an_open_seat_offer_is_its_own_outcome_and_an_ended_one_means_waiting_again():
-    summary = OfferSummary(offer_id="o-1", host_org="h", title="t", date=date(2027, 6, 8))
-    at = datetime(2027, 5, 20, 9, tzinfo=UTC)
-    offer = SeatOffered(region="r", edition="e", occurred_at=at, signup_id="s-1", run_id=uuid.uuid4(), rank=2,
-                        offer=summary, expires_at=at + timedelta(days=2), recipient=Recipient(name="N", email="n@example.org"))
-    state = match_state(offer)
-    assert (state.state, state.offer_id, state.offer_date, state.rank) == ("offered", "o-1", date(2027, 6, 8), 2)
-    ended = SeatOfferEnded(region="r", edition="e", signup_id="s-1", run_id=uuid.uuid4(), offer_id="o-1", reason="expired")
-    assert (match_state(ended).state, match_state(ended).offer_id) == ("waitlisted", None)
+# --- final states stay; details fill in ---------------------------------------------------------
+def test_an_edition_is_unknown_until_opened_and_a_closed_one_is_not_reopened():
+    named = domain.edition_named(EDITION, REGION)
+    assert named == Edition(EDITION, REGION, "unknown")
+    assert domain.edition_opened(named, EDITION, REGION, "W", date(2027, 6, 7), date(2027, 6, 11)).status == "open"
+    assert domain.edition_opened(None, EDITION, REGION, "W", date(2027, 6, 7), date(2027, 6, 11)).status == "open"
+    closed = domain.edition_closed(None, EDITION, REGION)
+    reopened = domain.edition_opened(closed, EDITION, REGION, "W", date(2027, 6, 7), date(2027, 6, 11))
+    assert (reopened.status, reopened.name, reopened.starts_on) == ("closed", "W", date(2027, 6, 7))
 
 
-def test_other_events_are_not_match_states():
-    offer = OfferPublished(**ENVELOPE, offer_id="o-1", host_org="h", title="t", date=date(2027, 6, 2), capacity=3)
-    assert match_state(offer) is None
+def test_closing_keeps_the_details():
+    opened = Edition(EDITION, REGION, "open", "W", date(2027, 6, 7), date(2027, 6, 11))
+    assert domain.edition_closed(opened, EDITION, REGION) == Edition(EDITION, REGION, "closed", "W", date(2027, 6, 7), date(2027, 6, 11))
+
+
+def test_a_cancelled_offer_stays_cancelled_and_gets_its_details():
+    cancelled = domain.offer_cancelled(None, "o-1", EDITION)
+    assert cancelled == Offer("o-1", EDITION, cancelled=True)
+    assert domain.offer_published(cancelled, "o-1", EDITION, date(2027, 6, 8), 4) == Offer("o-1", EDITION, date(2027, 6, 8), 4, True)
+    published = domain.offer_published(None, "o-1", EDITION, date(2027, 6, 8), 4)
+    assert not published.cancelled
+    assert domain.offer_cancelled(published, "o-1", EDITION) == Offer("o-1", EDITION, date(2027, 6, 8), 4, True)
+
+
+def test_a_withdrawn_signup_stays_withdrawn_and_gets_its_details():
+    withdrawn = domain.signup_withdrawn(None, "s-1", EDITION)
+    assert domain.signup_submitted(withdrawn, "s-1", EDITION, "org-a", at(1)) == Signup("s-1", EDITION, "org-a", at(1), True)
+    assert not domain.signup_submitted(None, "s-1", EDITION, "org-a", at(1)).withdrawn
+
+
+def test_a_relay_leg_keeps_its_start_and_its_hand_over_in_either_order():
+    full = RelayLeg("leg-1", REGION, EDITION, date(2027, 6, 7), "achterhoek", at(5))
+    started_first = domain.relay_leg_handed_over(
+        domain.relay_leg_started(None, "leg-1", REGION, EDITION, date(2027, 6, 7)), "leg-1", REGION, EDITION, "achterhoek", at(5))
+    handed_first = domain.relay_leg_started(
+        domain.relay_leg_handed_over(None, "leg-1", REGION, EDITION, "achterhoek", at(5)), "leg-1", REGION, EDITION, date(2027, 6, 7))
+    assert started_first == handed_first == full
 
 
 # --- ratios -----------------------------------------------------------------------------------
@@ -119,36 +122,10 @@ def test_share_and_average_are_rounded_and_undefined_without_a_base():
     assert average(0, 0) is None
 
 
-def figures(edition: str, region: str, **changes: int) -> EditionFigures:
-    zero = dict.fromkeys(
-        (
-            "offers", "seats", "offers_cancelled", "signups", "withdrawn", "organisations", "assigned",
-            "first_choice", "waitlisted", "unmatched", "awaiting_rematch", "seat_offers_open", "emails_sent", "emails_failed",
-            "feedback_count", "rating_total",
-        ),
-        0,
-    )
-    return EditionFigures(
-        edition=edition, region=region, name=f"Week {edition}", status="open",
-        starts_on=date(2027, 6, 1), ends_on=date(2027, 6, 5), **(zero | changes),
-    )
-
-
 def test_first_choice_share_is_over_the_assigned_participants():
-    e = figures("e1", "twente", signups=10, assigned=4, first_choice=3)
-    assert e.first_choice_share == 0.75
-    assert figures("e2", "twente", signups=10).first_choice_share is None
-
-
-def test_the_edition_report_has_the_documented_shape():
-    report = figures("e1", "twente", assigned=4, first_choice=1, feedback_count=2, rating_total=9).report()
-    assert set(report) == {
-        "edition", "region", "name", "status", "starts_on", "ends_on", "offers", "seats", "offers_cancelled",
-        "signups", "withdrawn", "organisations", "assigned", "waitlisted", "unmatched", "awaiting_rematch",
-        "seat_offers_open", "first_choice_share", "emails_sent", "emails_failed", "feedback",
-    }
-    assert report["first_choice_share"] == 0.25
-    assert report["feedback"] == {"count": 2, "average_rating": 4.5}
+    assert figures("e1", signups=10, assigned=4, first_choice=3).first_choice_share == 0.75
+    assert figures("e2", signups=10).first_choice_share is None
+    assert figures("e3", feedback_count=2, rating_total=9).average_rating == 4.5
 
 
 # --- roll-ups ---------------------------------------------------------------------------------
@@ -163,34 +140,10 @@ def test_regions_add_up_their_editions_and_the_nation_adds_up_the_regions():
         ("achterhoek", 1, 1, 2, 2, 2),
         ("twente", 2, 5, 15, 8, 10),
     ]
-    assert national_totals(regions) == {
-        "regions": 2, "editions": 3, "offers": 6, "signups": 17, "assigned": 10, "emails_sent": 12,
-    }
+    assert national_totals(regions) == domain.NationalTotals(regions=2, editions=3, offers=6, signups=17, assigned=10, emails_sent=12)
+    assert domain.Overview(editions, []).national == national_totals(regions)
 
 
 def test_no_editions_make_zero_totals():
     assert region_totals([]) == []
-    assert national_totals([]) == {"regions": 0, "editions": 0, "offers": 0, "signups": 0, "assigned": 0, "emails_sent": 0}
-
-
-# --- language ---------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("lang", "accept", "expected"),
-    [
-        ("de", "en", "de"),
-        ("en", None, "en"),
-        (None, None, "nl"),
-        (None, "", "nl"),
-        ("fr", "de-DE,de;q=0.9,en;q=0.8", "de"),
-        (None, "fr-FR, en-GB;q=0.7, de;q=0.9", "de"),
-        (None, "de;q=0.2, EN-us;q=0.8", "en"),
-        (None, "en;q=0, de;q=0.1", "de"),
-        (None, "fr, es;q=0.5", "nl"),
-        (None, "*", "nl"),
-        (None, "de;q=abc, en;q=0.5", "en"),
-        (None, "en, de", "en"),
-        ("NL", "de", "nl"),
-    ],
-)
-def test_language_negotiation(lang, accept, expected):
-    assert negotiate_language(lang, accept) == expected
+    assert national_totals([]) == domain.NationalTotals(0, 0, 0, 0, 0, 0)

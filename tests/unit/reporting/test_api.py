@@ -1,0 +1,97 @@
+"""Reporting's HTTP API over the fake unit of work: the JSON shapes the README documents, 404 for an
+unknown edition, the dashboard's language negotiation (runtime.i18n.negotiate), and the OpenAPI
+document (response models and error responses)."""
+
+from datetime import date
+
+import httpx
+import pytest
+
+from services.reporting.api import build_api
+from tests.unit.fakes import FakeUnitOfWork
+from tests.unit.reporting import builders as b
+from tests.unit.reporting.fakes import FakeRepository, handle
+
+EDITION_FIELDS = {
+    "edition", "region", "name", "status", "starts_on", "ends_on", "offers", "seats", "offers_cancelled",
+    "signups", "withdrawn", "organisations", "assigned", "waitlisted", "unmatched", "awaiting_rematch",
+    "seat_offers_open", "first_choice_share", "emails_sent", "emails_failed", "feedback", "by_day",
+}
+
+
+@pytest.fixture
+async def client():
+    repo = FakeRepository()
+    uow = FakeUnitOfWork(repo)
+    await handle(uow, b.opened(), b.leg_started("leg-1"), b.handed_over("leg-1", "achterhoek", minutes=5))
+    repo.figures[b.EDITION] = b.figures(assigned=4, first_choice=1, feedback_count=2, rating_total=9)
+    repo.days[b.EDITION] = [b.day(date(2027, 5, 4), signups=2)]
+    transport = httpx.ASGITransport(app=build_api(uow, "Europe/Amsterdam"))
+    async with httpx.AsyncClient(transport=transport, base_url="http://reporting") as c:
+        yield c
+
+
+async def test_the_edition_report_has_the_documented_shape(client):
+    body = (await client.get(f"/reports/editions/{b.EDITION}")).json()
+    assert set(body) == EDITION_FIELDS
+    assert (body["edition"], body["status"], body["first_choice_share"]) == (b.EDITION, "open", 0.25)
+    assert body["feedback"] == {"count": 2, "average_rating": 4.5}
+    assert body["by_day"] == [{"date": "2027-05-04", "signups": 2, "offers": 0, "seats": 0, "assigned": 0}]
+
+
+async def test_the_regions_report_has_regions_national_totals_and_relay_legs(client):
+    body = (await client.get("/reports/regions")).json()
+    assert body["regions"] == [{"region": b.REGION, "editions": 1, "offers": 0, "signups": 0, "assigned": 4, "emails_sent": 0}]
+    assert body["national"] == {"regions": 1, "editions": 1, "offers": 0, "signups": 0, "assigned": 4, "emails_sent": 0}
+    assert body["relay"] == [{"leg": "leg-1", "region": b.REGION, "edition": b.EDITION, "starts_on": "2027-06-07",
+                              "handed_over_to": "achterhoek", "handed_over_at": b.at(5).isoformat().replace("+00:00", "Z")}]
+
+
+@pytest.mark.parametrize("path", ["/reports/editions/no-such-edition", "/dashboard?edition=no-such-edition"])
+async def test_an_unknown_edition_is_a_404_with_the_error_shape(client, path):
+    r = await client.get(path)
+    assert r.status_code == 404
+    assert (r.json()["error"], r.json()["field"]) == ("unknown_edition", "edition_id")
+
+
+@pytest.mark.parametrize(
+    ("lang", "accept", "expected"),
+    [
+        ("de", "en", "de"),
+        ("en", None, "en"),
+        (None, None, "nl"),
+        (None, "", "nl"),
+        ("fr", "de-DE,de;q=0.9,en;q=0.8", "de"),
+        (None, "fr-FR, en-GB;q=0.7, de;q=0.9", "de"),
+        (None, "de;q=0.2, EN-us;q=0.8", "en"),
+        (None, "en;q=0, de;q=0.1", "de"),
+        (None, "fr, es;q=0.5", "nl"),
+        (None, "*", "nl"),
+        (None, "de;q=abc, en;q=0.5", "en"),
+        (None, "en, de", "en"),
+        ("NL", "de", "nl"),
+    ],
+)
+async def test_the_dashboard_language_is_lang_else_accept_language_else_dutch(client, lang, accept, expected):
+    r = await client.get("/dashboard", params={"lang": lang} if lang else {},
+                         headers={"Accept-Language": accept} if accept is not None else {})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert (r.headers["content-language"], r.headers["vary"]) == (expected, "Accept-Language")
+    assert f'<html lang="{expected}">' in r.text
+
+
+async def test_one_edition_on_the_dashboard(client):
+    r = await client.get("/dashboard", params={"edition": b.EDITION}, headers={"Accept-Language": "de-DE"})
+    assert "Pro Tag" in r.text and "04.05.2027" in r.text and "25,0\u00a0%" in r.text
+
+
+async def test_the_openapi_document_declares_models_and_errors(client):
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    edition = paths["/reports/editions/{edition_id}"]["get"]["responses"]
+    assert edition["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/EditionReportOut")
+    assert edition["404"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
+    regions = paths["/reports/regions"]["get"]["responses"]
+    assert regions["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/RegionsReportOut")
+    dashboard = paths["/dashboard"]["get"]
+    assert "text/html" in dashboard["responses"]["200"]["content"] and "404" in dashboard["responses"]
+    assert "Accept-Language" in dashboard["description"]
