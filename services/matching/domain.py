@@ -1,32 +1,59 @@
-"""Matching service rules (pure: no I/O) around the engine.
+"""Matching service rules (pure: no I/O) around the engine, and the service's domain types.
 
+Each rule is a function that returns a decision; the repository executes it.
+
+- `needs_rematch`: a change (offer published or cancelled, sign-up submitted or withdrawn, seat
+  offer declined or expired) after publication marks the edition for re-match.
+- `cancel_offer`: cancelling an offer displaces its assignments and open seat offers (`FreedSeats`).
+- `withdraw`: a withdrawal releases the seat (active and offered rows become released) and forgets
+  what the participant was told (`FreedSeats`).
+- Seat offers: `seat_offer_state` (what became of one), `check_open` (which states refuse an answer,
+  409, with which code and message), `accept` / `decline` / `expire_due` (what an answer or an
+  expiry means: the row's new status, the participant's match outcome, re-match, SeatOfferEnded).
 - `build_problem`: the edition's offers, active participants, frozen (published) assignments and
   displaced participants as an engine Problem. Cancelled offers stay in the problem with capacity 0
   so that a participant's ranks keep meaning what they chose ("my second choice" stays rank 2).
 - `plan`: from the engine's result, what changes and what to announce: new assignments, and for
   people without any placement: waitlisted (some choice could take them if a seat frees up) or
   unmatched (no choice ever could), with the engine's explanation. Only changes are announced.
-- Seat offers: after publication, a seat that a later run gives to someone who was told they wait
-  (waitlisted, or holding a seat offer already) is offered, not assigned: it is held for them until
-  `offer_expiry`, and they accept or decline it. A declined or expired pair is never placed again;
-  an offer that can no longer be made in time (`offer_expiry` is None) is not placed either, so the
-  person keeps waiting and the seat stays free for a direct assignment.
+- Seat offers in a run: after publication, a seat that a later run gives to someone who was told
+  they wait (waitlisted, or holding a seat offer already) is offered, not assigned: it is held for
+  them until `offer_expiry`, and they accept or decline it. A declined or expired pair is never
+  placed again; an offer that can no longer be made in time (`offer_expiry` is None) is not placed
+  either, so the person keeps waiting and the seat stays free for a direct assignment.
+- `correlation_of`: the correlation id an event about a participant carries: their sign-up's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Any
+from typing import Literal
 
+from estafette.runtime.errors import Conflict
+from schemas.reasons import REASON_TEXTS, UnmatchedReason
 from services.matching import engine
+
+Pair = tuple[str, str]  # (signup_id, offer_id)
+
+
+# --- domain types ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Edition:
+    id: str
+    region: str
+    status: str = "open"  # open | closed
+    rematch_pending: bool = False  # changed after publication, waiting for the re-matcher
 
 
 @dataclass(frozen=True)
-class OfferRow:
+class Offer:
+    """A host organisation's offer, as matching keeps it (not the engine's `engine.Offer`)."""
+
     id: str
     host_org: str
     title: str
@@ -35,11 +62,13 @@ class OfferRow:
     max_per_org: int | None
     format: str
     location: str
-    status: str = "published"
+    status: str = "published"  # published | cancelled
 
 
 @dataclass(frozen=True)
-class ParticipantRow:
+class Participant:
+    """The person behind a sign-up, as matching keeps them (not the engine's `engine.Participant`)."""
+
     signup_id: str
     org: str
     name: str
@@ -49,22 +78,248 @@ class ParticipantRow:
     available: list[date] | None
     max_visits: int
     signed_up_at: datetime
+    status: str = "active"  # active | withdrawn
+    correlation_id: uuid.UUID | None = None  # the sign-up request's; None for rows from before it was kept
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A row of `assignments`: a pair that is (or was) assigned or offered."""
+
+    signup_id: str
+    offer_id: str
+    rank: int
+    status: str  # active | released | displaced | offered | declined | expired
+    run_id: uuid.UUID | None = None
+    assigned_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SeatOffer:
+    """A seat held for a waiting participant; `checked_at` is the clock it was read at."""
+
+    signup_id: str
+    offer_id: str
+    rank: int
+    run_id: uuid.UUID
+    status: str  # the assignment row's status
+    offered_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+    checked_at: datetime
+
+    @property
+    def state(self) -> str:
+        return seat_offer_state(self.status, self.expires_at, self.checked_at)
+
+
+@dataclass(frozen=True)
+class MatchOutcome:
+    """What a participant was last told."""
+
+    signup_id: str
+    state: str  # assigned | offered (holds a seat offer) | waitlisted | unmatched
+    reason_code: str | None = None
+    reason: str = ""
+    position: int | None = None
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    input_hash: str
+    participants: int
+    offers: int
+    assigned: int
+    newly_assigned: int
+    newly_offered: int
+    waitlisted: int
+    unmatched: int
+    rank_cost: int
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class MatchRun:
+    id: uuid.UUID
+    edition_id: str
+    kind: str  # full | incremental
+    status: str  # running | done | failed
+    stage: str
+    progress: float
+    started_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None  # a failed run's
+    figures: RunFigures | None = None  # a finished run's
+
+
+@dataclass(frozen=True)
+class EditionOverview:
+    id: str
+    region: str
+    status: str
+    rematch_pending: bool
+    offers: int
+    seats: int
+    participants: int
+    assignments: int
+    seat_offers_open: int
+
+
+@dataclass(frozen=True)
+class StillValid:
+    """What a run's result may still touch when it is written (things change while the engine works)."""
+
+    offers: set[str]
+    participants: set[str]
+    open_seat_offers: set[Pair]
 
 
 #: What a participant was last told, when a seat a later run finds for them is offered, not assigned.
 WAITING_STATES = frozenset({"waitlisted", "offered"})
 #: The unmatched reason of someone whose every possible choice was declined or let expire.
-SEAT_OFFERS_ENDED = "seat_offers_ended"
+SEAT_OFFERS_ENDED: UnmatchedReason = "seat_offers_ended"
 #: Every seat offer ends at the latest at this local time on the day before the visit.
 LATEST_OFFER_TIME = time(23, 59)
+#: What can become of a seat offer, in the order the organiser's view counts them.
+SEAT_OFFER_STATES = ("open", "accepted", "declined", "expired", "withdrawn", "cancelled")
+#: Assignment rows that hold a seat: every run keeps them frozen.
+HOLDING = frozenset({"active", "offered"})
 
 
+def correlation_of(participant: Participant | None, fallback: uuid.UUID) -> uuid.UUID:
+    """An event about a participant carries their sign-up's correlation id, so it follows the person;
+    `fallback` (the run's or the request's) when it is unknown."""
+    return participant.correlation_id if participant and participant.correlation_id else fallback
+
+
+# --- re-match marking, cancellation cascade, withdrawal release ----------------------------------
+def needs_rematch(has_published_run: bool, changed: bool = True) -> bool:
+    """A change after publication (an edition with a finished run) marks the edition for re-match;
+    before the first run, the first run takes everything in anyway."""
+    return changed and has_published_run
+
+
+@dataclass(frozen=True)
+class FreedSeats:
+    """What cancelling an offer or withdrawing a sign-up does to the seats it held."""
+
+    applies: bool  # the offer becomes cancelled / the participant withdrawn (False: unknown or done already)
+    pairs: tuple[Pair, ...] = ()  # the rows holding a seat (assignments and open seat offers) ...
+    status: Literal["displaced", "released", ""] = ""  # ... become displaced (cancelled offer) or released (withdrawal)
+    forget_outcome: bool = False  # a withdrawal: what the participant was told no longer counts
+    rematch: bool = False
+
+
+def _holding(held: Iterable[Assignment], offer_id: str | None = None, signup_id: str | None = None) -> tuple[Pair, ...]:
+    return tuple(sorted(
+        (a.signup_id, a.offer_id) for a in held
+        if a.status in HOLDING and offer_id in (None, a.offer_id) and signup_id in (None, a.signup_id)
+    ))
+
+
+def cancel_offer(offer: Offer | None, held: Iterable[Assignment], has_published_run: bool) -> FreedSeats:
+    """Cancelling a published offer displaces every pair holding a seat on it (assignments and open
+    seat offers); the displaced people are re-placed first by the next run."""
+    if offer is None or offer.status != "published":
+        return FreedSeats(applies=False)
+    return FreedSeats(True, _holding(held, offer_id=offer.id), "displaced", rematch=needs_rematch(has_published_run))
+
+
+def withdraw(participant: Participant | None, held: Iterable[Assignment], has_published_run: bool) -> FreedSeats:
+    """A withdrawal releases the participant's seats (active and offered rows) and forgets their outcome."""
+    if participant is None or participant.status != "active":
+        return FreedSeats(applies=False)
+    released = _holding(held, signup_id=participant.signup_id)
+    return FreedSeats(True, released, "released", forget_outcome=True, rematch=needs_rematch(has_published_run))
+
+
+# --- the seat-offer state machine -------------------------------------------------------------------
+def seat_offer_state(status: str, expires_at: datetime, now: datetime) -> str:
+    """What became of a seat offer (an assignment row that was offered): open, accepted, declined,
+    expired (also when its time is up and the expiry loop has not ended it yet), withdrawn (the
+    participant withdrew) or cancelled (the host cancelled the offer)."""
+    if status == "offered":
+        return "open" if expires_at > now else "expired"
+    return {"active": "accepted", "released": "withdrawn", "displaced": "cancelled"}.get(status, status)
+
+
+_NOT_OPEN = {
+    "expired": "the seat offer on {offer} expired at {expires_at}; the seat has been offered to the next person on the waiting list",
+    "accepted": "the seat offer on {offer} has been accepted already: the place is yours",
+    "declined": "the seat offer on {offer} was declined; the seat has been offered to the next person on the waiting list",
+    "withdrawn": "the sign-up was withdrawn, so its seat offer on {offer} is void",
+    "cancelled": "the host cancelled {offer}, so its seat offer is void",
+}
+
+
+def check_open(seat_offer: SeatOffer) -> None:
+    """An answer needs an open seat offer: otherwise Conflict `seat_offer_<state>` saying what happened."""
+    state = seat_offer.state
+    if state != "open":
+        message = _NOT_OPEN[state].format(offer=seat_offer.offer_id, expires_at=seat_offer.expires_at.isoformat())
+        raise Conflict(f"seat_offer_{state}", message)
+
+
+@dataclass(frozen=True)
+class SeatOfferDecision:
+    """What an answer to (or the expiry of) a seat offer means."""
+
+    seat_offer: SeatOffer
+    status: Literal["active", "declined", "expired"]  # the assignment row's new status
+    outcome: Literal["assigned", "waitlisted"]  # what the participant is told now
+    ended: Literal["declined", "expired"] | None  # SeatOfferEnded's reason; None: accepted (MatchAssigned)
+    rematch: bool  # the edition is marked for re-match: the seat goes to the next person
+
+    @property
+    def pair(self) -> Pair:
+        return self.seat_offer.signup_id, self.seat_offer.offer_id
+
+
+def accept(seat_offer: SeatOffer) -> SeatOfferDecision:
+    """The seat becomes the participant's assignment, as if a run had placed them (MatchAssigned)."""
+    check_open(seat_offer)
+    return SeatOfferDecision(seat_offer, "active", "assigned", ended=None, rematch=False)
+
+
+def _ended(seat_offer: SeatOffer, how: Literal["declined", "expired"]) -> SeatOfferDecision:
+    """A declined or expired seat offer: the pair is never placed again (its row says so), the
+    participant waits for their other choices, and the re-match offers the seat to the next person."""
+    return SeatOfferDecision(seat_offer, how, "waitlisted", ended=how, rematch=True)
+
+
+def decline(seat_offer: SeatOffer) -> SeatOfferDecision:
+    check_open(seat_offer)
+    return _ended(seat_offer, "declined")
+
+
+def expire_due(seat_offers: Iterable[SeatOffer]) -> list[SeatOfferDecision]:
+    """The open seat offers whose time is up end as expired."""
+    return [_ended(s, "expired") for s in seat_offers if s.status == "offered" and s.state == "expired"]
+
+
+def count_seat_offers(seat_offers: Iterable[SeatOffer]) -> dict[str, int]:
+    counts = dict.fromkeys(SEAT_OFFER_STATES, 0)
+    for s in seat_offers:
+        counts[s.state] += 1
+    return counts
+
+
+def offer_expiry(now: datetime, visit: date, hours: float, tz: tzinfo) -> datetime | None:
+    """When a seat offer made at `now` for a visit on `visit` ends: `hours` later, but never after
+    the day before the visit (LATEST_OFFER_TIME, local time in `tz`). None when that moment has
+    passed: then no offer is made."""
+    latest = datetime.combine(visit - timedelta(days=1), LATEST_OFFER_TIME, tzinfo=tz)
+    expires = min(now + timedelta(hours=hours), latest)
+    return expires if expires > now else None
+
+
+# --- a run ---------------------------------------------------------------------------------------
 def build_problem(
-    offers: Iterable[OfferRow],
-    participants: Iterable[ParticipantRow],
-    frozen: Iterable[tuple[str, str]] = (),
+    offers: Iterable[Offer],
+    participants: Iterable[Participant],
+    frozen: Iterable[Pair] = (),
     priority: Iterable[str] = (),
-    declined: Iterable[tuple[str, str]] = (),
+    declined: Iterable[Pair] = (),
     waiting: Collection[str] = (),
     too_late: Collection[str] = (),
 ) -> engine.Problem:
@@ -88,7 +343,7 @@ def build_problem(
     engine_offers = [
         engine.Offer(
             id=o.id,
-            host=o.host_org,
+            host_org=o.host_org,
             date=o.date,
             capacity=o.capacity if o.status == "published" else 0,
             max_per_org=o.max_per_org,
@@ -109,7 +364,7 @@ def build_problem(
 
 def _too_late_pairs(
     people: Iterable[engine.Participant], offers: Mapping[str, engine.Offer], waiting: Collection[str], too_late: Collection[str]
-) -> set[tuple[str, str]]:
+) -> set[Pair]:
     """Pairs a waiting person could take but can no longer be offered (only those: an impossible
     choice keeps the engine's own reason, own organisation or unavailable, in the explanation)."""
     return {
@@ -117,28 +372,10 @@ def _too_late_pairs(
     }
 
 
-def offer_expiry(now: datetime, visit: date, hours: float, tz: tzinfo) -> datetime | None:
-    """When a seat offer made at `now` for a visit on `visit` ends: `hours` later, but never after
-    the day before the visit (LATEST_OFFER_TIME, local time in `tz`). None when that moment has
-    passed: then no offer is made."""
-    latest = datetime.combine(visit - timedelta(days=1), LATEST_OFFER_TIME, tzinfo=tz)
-    expires = min(now + timedelta(hours=hours), latest)
-    return expires if expires > now else None
-
-
-def seat_offer_state(status: str, expires_at: datetime, now: datetime) -> str:
-    """What became of a seat offer (an assignment row that was offered): open, accepted, declined,
-    expired (also when its time is up and the expiry loop has not ended it yet), withdrawn (the
-    participant withdrew) or cancelled (the host cancelled the offer)."""
-    if status == "offered":
-        return "open" if expires_at > now else "expired"
-    return {"active": "accepted", "released": "withdrawn", "displaced": "cancelled"}.get(status, status)
-
-
 def input_hash(problem: engine.Problem) -> str:
     """A fingerprint of the run's input, independent of row order (shown to organisers)."""
     doc = {
-        "offers": sorted((o.id, o.host, o.date.isoformat(), o.capacity, o.max_per_org) for o in problem.offers),
+        "offers": sorted((o.id, o.host_org, o.date.isoformat(), o.capacity, o.max_per_org) for o in problem.offers),
         "participants": sorted(
             (p.id, p.org, p.signed_up_at.isoformat(), list(p.choices), sorted(d.isoformat() for d in p.available or []), p.max_visits)
             for p in problem.participants
@@ -150,87 +387,86 @@ def input_hash(problem: engine.Problem) -> str:
     return hashlib.sha256(json.dumps(doc, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
-class Outcome:
-    signup_id: str
-    state: str  # assigned | offered (holds a seat offer) | waitlisted | unmatched
-    reason_code: str | None = None
-    reason: str = ""
-    position: int | None = None
-
-
 @dataclass
 class Plan:
     new_assignments: list[engine.Assignment] = field(default_factory=list)
-    new_offers: list[engine.Assignment] = field(default_factory=list)  # seats offered to people who wait
-    outcomes: list[Outcome] = field(default_factory=list)  # every participant's state now
-    announce: list[Outcome] = field(default_factory=list)  # waitlisted/unmatched states that changed
+    new_seat_offers: list[engine.Assignment] = field(default_factory=list)  # seats offered to people who wait
+    outcomes: list[MatchOutcome] = field(default_factory=list)  # every participant's state now
+    announce: list[MatchOutcome] = field(default_factory=list)  # waitlisted/unmatched states that changed
 
 
 def plan(
     problem: engine.Problem,
     result: engine.Result,
-    previous: Mapping[str, tuple[str, str | None]],
-    open_offers: Collection[tuple[str, str]] = frozenset(),
-    declined: Collection[tuple[str, str]] = frozenset(),
+    previous: Mapping[str, MatchOutcome],
+    open_seat_offers: Collection[Pair] = frozenset(),
+    declined: Collection[Pair] = frozenset(),
 ) -> Plan:
-    """`previous`: signup_id -> (state, reason_code) as last announced. `open_offers`: the frozen
-    pairs that are seat offers nobody answered yet. `declined`: pairs declined or let expire."""
+    """`previous`: what each participant was last told. `open_seat_offers`: the frozen pairs that are
+    seat offers nobody answered yet. `declined`: pairs declined or let expire."""
     new = [a for a in result.assignments if (a.participant, a.offer) not in problem.frozen]
-    offered = [a for a in new if previous.get(a.participant, ("",))[0] in WAITING_STATES]
-    out = Plan(new_assignments=[a for a in new if a not in offered], new_offers=offered)
-    holding = {(a.participant, a.offer) for a in offered} | set(open_offers)
+    offered = [a for a in new if (told := previous.get(a.participant)) is not None and told.state in WAITING_STATES]
+    out = Plan(new_assignments=[a for a in new if a not in offered], new_seat_offers=offered)
+    holding = {(a.participant, a.offer) for a in offered} | set(open_seat_offers)
     placed = {a.participant for a in result.assignments}
     assigned = {a.participant for a in result.assignments if (a.participant, a.offer) not in holding}
-    out.outcomes += [Outcome(pid, "assigned" if pid in assigned else "offered") for pid in sorted(placed)]
+    out.outcomes += [MatchOutcome(sid, "assigned" if sid in assigned else "offered") for sid in sorted(placed)]
     people = {p.id: p for p in problem.participants}
     offers = {o.id: o for o in problem.offers}
     position = 0
-    for pid in engine.waiting_list(problem, result):
-        explanation = result.explanations[pid]
-        if _could_ever_be_placed(people[pid], offers, declined):
+    for signup_id in engine.waiting_list(problem, result):
+        explanation = result.explanations[signup_id]
+        if _could_ever_be_placed(people[signup_id], offers, declined):
             position += 1
-            outcome = Outcome(pid, "waitlisted", explanation.code, explanation.text, position)
+            outcome = MatchOutcome(signup_id, "waitlisted", explanation.code, explanation.text, position)
         elif explanation.code == "forbidden":  # here: every possible choice was declined or expired
-            outcome = Outcome(pid, "unmatched", SEAT_OFFERS_ENDED, "Declined, or did not accept in time, every seat offered.")
+            outcome = MatchOutcome(signup_id, "unmatched", SEAT_OFFERS_ENDED, REASON_TEXTS[SEAT_OFFERS_ENDED])
         else:
-            outcome = Outcome(pid, "unmatched", explanation.code, explanation.text)
+            outcome = MatchOutcome(signup_id, "unmatched", explanation.code, explanation.text)
         out.outcomes.append(outcome)
-        before = previous.get(pid)
-        changed = before is None or before[0] != outcome.state or (outcome.state == "unmatched" and before[1] != outcome.reason_code)
+        before = previous.get(signup_id)
+        changed = (
+            before is None
+            or before.state != outcome.state
+            or (outcome.state == "unmatched" and before.reason_code != outcome.reason_code)
+        )
         if changed:
             out.announce.append(outcome)
     return out
 
 
 def _could_ever_be_placed(
-    person: engine.Participant, offers: Mapping[str, engine.Offer], declined: Collection[tuple[str, str]]
+    participant: engine.Participant, offers: Mapping[str, engine.Offer], declined: Collection[Pair]
 ) -> bool:
     """True if a freed seat on one of their choices could go to them (the waiting list's test)."""
-    return any(_could_take(person, offers[c]) and (person.id, c) not in declined for c in person.choices)
+    return any(_could_take(participant, offers[c]) and (participant.id, c) not in declined for c in participant.choices)
 
 
-def _could_take(person: engine.Participant, offer: engine.Offer) -> bool:
-    return offer.capacity > 0 and offer.host != person.org and (person.available is None or offer.date in person.available)
+def _could_take(participant: engine.Participant, offer: engine.Offer) -> bool:
+    return (
+        offer.capacity > 0
+        and offer.host_org != participant.org
+        and (participant.available is None or offer.date in participant.available)
+    )
 
 
 def figures(
     problem: engine.Problem,
     result: engine.Result,
     newly_assigned: int,
-    outcomes: list[Outcome],
+    outcomes: list[MatchOutcome],
     duration_ms: int,
     newly_offered: int = 0,
-) -> dict[str, Any]:
-    return {
-        "input_hash": input_hash(problem),
-        "participants": len(problem.participants),
-        "offers": sum(1 for o in problem.offers if o.capacity > 0),
-        "assigned": result.assigned,
-        "newly_assigned": newly_assigned,
-        "newly_offered": newly_offered,
-        "waitlisted": sum(1 for o in outcomes if o.state == "waitlisted"),
-        "unmatched": sum(1 for o in outcomes if o.state == "unmatched"),
-        "rank_cost": result.rank_cost,
-        "duration_ms": duration_ms,
-    }
+) -> RunFigures:
+    return RunFigures(
+        input_hash=input_hash(problem),
+        participants=len(problem.participants),
+        offers=sum(1 for o in problem.offers if o.capacity > 0),
+        assigned=result.assigned,
+        newly_assigned=newly_assigned,
+        newly_offered=newly_offered,
+        waitlisted=sum(1 for o in outcomes if o.state == "waitlisted"),
+        unmatched=sum(1 for o in outcomes if o.state == "unmatched"),
+        rank_cost=result.rank_cost,
+        duration_ms=duration_ms,
+    )

@@ -39,6 +39,11 @@ Pinned and frozen pairs are fixed before the flow is built: they take their seat
 organisation slot and their date, and the flow only distributes what is left. Frozen
 participants with visits left (max_visits > 1) may get more visits, on other dates only.
 
+Explanations: everyone who is not placed gets an explanation whose `code` is a published
+unmatched reason (schemas/reasons.py: all_full, own_org, unavailable, org_cap, forbidden,
+no_choices, mixed), with the per-choice reasons in `choices` (there `full` means: that one offer
+was full).
+
 Determinism: offers are sorted by id and participants by (sign-up time, id) before the graph
 is built, so the graph, and therefore the solver's answer, does not depend on input order.
 """
@@ -52,6 +57,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from schemas.reasons import REASON_TEXTS, UnmatchedReason
+
 INT64_MAX = 2**63 - 1
 
 ProgressFn = Callable[[str, float], None]
@@ -64,7 +71,7 @@ ProgressFn = Callable[[str, float], None]
 @dataclass(slots=True)
 class Offer:
     id: str
-    host: str  # organisation id
+    host_org: str  # the host organisation's id
     date: dt.date
     capacity: int
     max_per_org: int | None = None
@@ -111,8 +118,8 @@ class ChoiceNote:
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
-    code: str  # "placed" or one of UNMATCHED_CODES
-    text: str  # short English sentence; services translate from `code`
+    code: str  # "placed" or one of UNMATCHED_CODES (published codes, schemas/reasons.py)
+    text: str  # short English sentence (REASON_TEXTS); services translate from `code`
     ranks: tuple[int, ...] = ()  # ranks of the placements, if placed
     choices: tuple[ChoiceNote, ...] = ()  # per-choice reasons, if unmatched
 
@@ -131,7 +138,9 @@ class MatchingError(ValueError):
     """The problem is inconsistent, e.g. a pinned pair that cannot be placed."""
 
 
-# Per-choice reasons, in order of precedence when several apply.
+# Per-choice reasons (ChoiceNote.reason), in order of precedence when several apply. These
+# describe ONE choice ("full"); the code for a person who was not placed at all is a published
+# unmatched reason (schemas/reasons.py), see UNMATCHED_CODE_OF.
 CHOICE_REASONS = {
     "forbidden": "excluded by the organisers",
     "own_org": "at their own organisation",
@@ -141,14 +150,17 @@ CHOICE_REASONS = {
 }
 _STATIC_OK, _FORBIDDEN, _OWN_ORG, _UNAVAILABLE = 0, 1, 2, 3
 
-UNMATCHED_CODES = {
-    "no_choices": "Chose no offers.",
-    "forbidden": "Every chosen offer was excluded by the organisers.",
-    "own_org": "Every chosen offer is at their own organisation.",
-    "unavailable": "Every chosen offer is on a day they are not available.",
-    "full": "Every chosen offer was full.",
-    "org_cap": "Every chosen offer had reached its limit for their organisation.",
-    "mixed": "No chosen offer was possible",  # completed with the per-choice reasons
+#: The unmatched code of a person whose every choice failed for the same per-choice reason.
+UNMATCHED_CODE_OF: dict[str, UnmatchedReason] = {
+    "forbidden": "forbidden",
+    "own_org": "own_org",
+    "unavailable": "unavailable",
+    "full": "all_full",
+    "org_cap": "org_cap",
+}
+#: Every code the engine can give an unmatched person, with its text: published codes only.
+UNMATCHED_CODES: dict[str, str] = {
+    code: REASON_TEXTS[code] for code in ("no_choices", *UNMATCHED_CODE_OF.values(), "mixed")
 }
 
 
@@ -226,7 +238,7 @@ def next_for_seat(problem: Problem, result: Result, offer_id: str) -> str | None
 
 def _could_visit(p: Participant, offer: Offer, forbidden: Collection[Pair]) -> bool:
     return (
-        offer.host != p.org
+        offer.host_org != p.org
         and (p.available is None or offer.date in p.available)
         and (p.id, offer.id) not in forbidden
     )
@@ -256,7 +268,7 @@ class _Indexed:
 
         # Organisations and dates as small integers.
         org_ix: dict[str, int] = {}
-        self.host = np.array([org_ix.setdefault(o.host, len(org_ix)) for o in self.offers], dtype=np.int64)
+        self.host_org = np.array([org_ix.setdefault(o.host_org, len(org_ix)) for o in self.offers], dtype=np.int64)
         self.org = np.array([org_ix.setdefault(p.org, len(org_ix)) for p in self.people], dtype=np.int64)
         self.n_orgs = len(org_ix)
         dates = sorted({o.date for o in self.offers})
@@ -305,7 +317,7 @@ class _Indexed:
             self.ch_person * self.n_dates + self.ch_date, np.array(restricted_keys, dtype=np.int64)
         )
         reason[~available] = _UNAVAILABLE
-        reason[self.host[self.ch_offer] == self.ch_org] = _OWN_ORG
+        reason[self.host_org[self.ch_offer] == self.ch_org] = _OWN_ORG
         forbidden = [self._choice_of(pair, "forbidden", must_be_chosen=False) for pair in problem.forbidden]
         reason[[c for c in forbidden if c is not None]] = _FORBIDDEN
         self.static_reason = reason
@@ -681,7 +693,7 @@ def _unmatched_explanation(notes: list[ChoiceNote]) -> Explanation:
     if not notes:
         code = "no_choices"
     elif len(reasons) == 1:
-        code = reasons.pop()
+        code = UNMATCHED_CODE_OF[reasons.pop()]
     else:
         code = "mixed"
     text = UNMATCHED_CODES[code]

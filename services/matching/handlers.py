@@ -1,50 +1,51 @@
-"""Kafka subscribers: keep the matching service's copy of editions, offers and sign-ups current."""
+"""Kafka subscribers: each event becomes one typed call of the service (the matching service's copy
+of editions, offers and sign-ups). Dispatch tables, one per topic."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from estafette.runtime.app import Runtime
-from estafette.runtime.uow import Transaction
-from schemas import (
-    EditionClosed,
-    EditionOpened,
-    Event,
-    OfferCancelled,
-    OfferPublished,
-    SignupSubmitted,
-    SignupWithdrawn,
-)
+from schemas import EditionClosed, EditionOpened, OfferCancelled, OfferPublished, SignupSubmitted, SignupWithdrawn
 from schemas.topics import EDITIONS, OFFERS, SIGNUPS
-from services.matching import repository as repo
+from services.matching import domain, service
+
+if TYPE_CHECKING:
+    from estafette.runtime.uow import Tx
+    from services.matching.repository import Repository
 
 
-async def on_edition(tx: Transaction, event: Event) -> None:
-    if isinstance(event, EditionOpened):
-        await repo.upsert_edition(tx.conn, event.edition, event.region)
-    elif isinstance(event, EditionClosed):
-        await repo.close_edition(tx.conn, event.edition)
+async def edition_opened(tx: Tx[Repository], e: EditionOpened) -> None:
+    await service.open_edition(tx, domain.Edition(id=e.edition, region=e.region))
 
 
-async def on_offer(tx: Transaction, event: Event) -> None:
-    await repo.lock_edition(tx.conn, event.edition)  # a run writing its result waits, or we wait for it
-    if isinstance(event, OfferPublished):
-        await repo.upsert_offer(tx.conn, event)
-        await repo.mark_dirty_if_published(tx.conn, event.edition)
-    elif isinstance(event, OfferCancelled):
-        if await repo.cancel_offer(tx.conn, event.offer_id):
-            await repo.mark_dirty_if_published(tx.conn, event.edition)
+async def edition_closed(tx: Tx[Repository], e: EditionClosed) -> None:
+    await service.close_edition(tx, e.edition)
 
 
-async def on_signup(tx: Transaction, event: Event) -> None:
-    await repo.lock_edition(tx.conn, event.edition)
-    if isinstance(event, SignupSubmitted):
-        await repo.insert_participant(tx.conn, event)
-        await repo.mark_dirty_if_published(tx.conn, event.edition)
-    elif isinstance(event, SignupWithdrawn):
-        if await repo.withdraw_participant(tx.conn, event.signup_id):
-            await repo.mark_dirty_if_published(tx.conn, event.edition)
+async def offer_published(tx: Tx[Repository], e: OfferPublished) -> None:
+    await service.publish_offer(tx, e.edition, domain.Offer(
+        id=e.offer_id, host_org=e.host_org, title=e.title, date=e.date, capacity=e.capacity,
+        max_per_org=e.max_per_org, format=e.format, location=e.location,
+    ))
+
+
+async def offer_cancelled(tx: Tx[Repository], e: OfferCancelled) -> None:
+    await service.cancel_offer(tx, e.edition, e.offer_id)
+
+
+async def signup_submitted(tx: Tx[Repository], e: SignupSubmitted) -> None:
+    await service.add_participant(tx, e.edition, domain.Participant(
+        signup_id=e.signup_id, org=e.org, name=e.name, email=str(e.email), language=e.language, choices=e.choices,
+        available=e.available, max_visits=e.max_visits, signed_up_at=e.signed_up_at, correlation_id=e.correlation_id,
+    ))
+
+
+async def signup_withdrawn(tx: Tx[Repository], e: SignupWithdrawn) -> None:
+    await service.withdraw_participant(tx, e.edition, e.signup_id)
 
 
 def register(rt: Runtime) -> None:
-    rt.subscribe(EDITIONS, "editions", on_edition)
-    rt.subscribe(OFFERS, "offers", on_offer)
-    rt.subscribe(SIGNUPS, "signups", on_signup)
+    rt.subscribe(EDITIONS, "editions", {EditionOpened: edition_opened, EditionClosed: edition_closed})
+    rt.subscribe(OFFERS, "offers", {OfferPublished: offer_published, OfferCancelled: offer_cancelled})
+    rt.subscribe(SIGNUPS, "signups", {SignupSubmitted: signup_submitted, SignupWithdrawn: signup_withdrawn})

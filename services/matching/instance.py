@@ -3,7 +3,7 @@
 INSTANCE::
 
     {"edition": "fr-2027",
-     "offers": [{"id": "o-1", "host": "org-17", "date": "2027-05-31", "capacity": 12,
+     "offers": [{"id": "o-1", "host_org": "org-17", "date": "2027-05-31", "capacity": 12,
                  "max_per_org": 3}],
      "participants": [{"id": "p-1", "org": "org-3", "signed_up_at": "2027-03-02T09:14:00Z",
                        "choices": ["o-14", "o-2"], "available": ["2027-05-31"],
@@ -12,6 +12,8 @@ INSTANCE::
      "forbidden": [{"participant": "p-1", "offer": "o-2"}]}
 
 `max_per_org`, `available`, `max_visits`, `pinned`, `forbidden` and `edition` are optional.
+An offer's host organisation is `host_org`; `host`, the name older files use, is accepted as an
+alias (one of the two, not both).
 `signed_up_at` is an ISO 8601 timestamp with a time zone, dates are ISO dates.
 
 RESULT::
@@ -21,13 +23,17 @@ RESULT::
      "objective": {"assigned": 1, "rank_cost": 1},
      "explanations": {
         "p-1": {"code": "placed", "text": "Placed at choice 1.", "ranks": [1]},
-        "p-9": {"code": "full", "text": "Every chosen offer was full.",
+        "p-9": {"code": "all_full", "text": "Every chosen offer was full.",
                 "choices": [{"offer": "o-3", "rank": 1, "reason": "full"}]}}}
 
 Validation is a single pass with plain dict/list checks (no per-record model objects, which
 would cost seconds at 500,000 participants); the first problem found raises InstanceError
 with a message naming the record, e.g.
 `participants[41] (id "p-42"): choice "o-999" is not an offer of this instance`.
+
+An unmatched participant's `code` is one of the published unmatched reasons (schemas/reasons.py:
+all_full, own_org, unavailable, org_cap, forbidden, no_choices, mixed); each entry of `choices`
+gives the reason of one choice (`full` there means that one offer was full).
 """
 
 from __future__ import annotations
@@ -39,7 +45,8 @@ import orjson
 
 from services.matching.engine import Explanation, Offer, Participant, Problem, Result
 
-OFFER_FIELDS = frozenset({"id", "host", "date", "capacity", "max_per_org"})
+OFFER_FIELDS = frozenset({"id", "host_org", "host", "date", "capacity", "max_per_org"})
+HOST_ALIAS = "host"  # the older name of `host_org` in instance files, still accepted
 PARTICIPANT_FIELDS = frozenset({"id", "org", "signed_up_at", "choices", "available", "max_visits"})
 PAIR_FIELDS = frozenset({"participant", "offer"})
 TOP_FIELDS = frozenset({"edition", "offers", "participants", "pinned", "forbidden"})
@@ -204,11 +211,20 @@ def _offer(k: int, rec: object, dates: dict[str, dt.date]) -> Offer:
     max_per_org = rec.get("max_per_org")
     return Offer(
         id=_text(rec, "id", at),
-        host=_text(rec, "host", at),
+        host_org=_text(rec, _host_key(rec, at), at),
         date=_date(_required(rec, "date", at), "date", at, dates),
         capacity=_count(_required(rec, "capacity", at), "capacity", at, 0),
         max_per_org=None if max_per_org is None else _count(max_per_org, "max_per_org", at, 0),
     )
+
+
+def _host_key(rec: dict, at: tuple[str, int, object]) -> str:
+    """`host_org`, or its alias `host` in older files; never both."""
+    if HOST_ALIAS not in rec:
+        return "host_org"
+    if "host_org" in rec:
+        raise _fail(at, f'give "host_org" or its older name "{HOST_ALIAS}", not both')
+    return HOST_ALIAS
 
 
 def _participant(k: int, rec: object, dates: dict[str, dt.date], offer_at: dict[str, int]) -> Participant:

@@ -10,12 +10,13 @@ from schemas.topics import MATCHES
 from services.matching import handlers
 from services.matching.api import build_api
 from services.matching.config import MatchingSettings
+from services.matching.repository import Repository
 from services.matching.service import Runner, RunMetrics, SeatOfferRules
 
 
 def create_app(settings: MatchingSettings | None = None) -> ServiceApp:
     settings = settings or MatchingSettings()
-    rt = Runtime(settings, migrations=Path(__file__).parent / "migrations")
+    rt = Runtime(settings, migrations=Path(__file__).parent / "migrations", repository=Repository)
     handlers.register(rt)
     rt.produces(MATCHES)
     runner = Runner(rt.uow, RunMetrics(rt.registry), SeatOfferRules(settings.seat_offer_hours, settings.zone))

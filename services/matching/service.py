@@ -1,11 +1,19 @@
-"""Matching use cases: start a run, execute it, re-match what changed after publication, and the
-answers to seat offers (accept, decline, expiry).
+"""Matching use cases, one transaction each: the only door to the matching service's state.
+
+- From Kafka (inside the consumer's transaction, `tx`): `open_edition`, `close_edition`,
+  `publish_offer`, `cancel_offer`, `add_participant`, `withdraw_participant`.
+- From HTTP (`uow`): `edition`, `runs`, `run`, `assignments`, `seat_offers`, `accept_seat_offer`,
+  `decline_seat_offer`, and `Runner.start` for a match run.
+- Background (`Runner`): executing a run, the re-match loop, `expire_seat_offers`.
 
 A run reads a snapshot of the edition (one transaction), solves it with the engine in a worker
 thread (progress written to `match_runs` while it runs), and writes the result in one transaction:
 new assignments and seat offers, every participant's outcome, the events to announce (outbox) and
 the run's figures. Published assignments and open seat offers are frozen: every run keeps them and
-only distributes what is free.
+only distributes what is free. Every event about a participant carries that participant's
+correlation id (their sign-up request's), the run in `run_id`.
+
+The rules are in `domain.py`; `tx.repo` (repository.py) reads the facts and executes the decisions.
 """
 
 from __future__ import annotations
@@ -13,23 +21,339 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from estafette.runtime.http import Conflict, NotFound
+from estafette.runtime.errors import Conflict, NotFound
 from estafette.runtime.loops import pause
-from estafette.runtime.uow import Transaction, UnitOfWork
+from estafette.runtime.uow import Tx, Uow
 from schemas import MatchAssigned, MatchUnmatched, MatchWaitlisted, OfferSummary, Recipient, SeatOfferEnded, SeatOffered
-from services.matching import domain, engine, repository as repo
+from services.matching import domain, engine
+from services.matching.domain import Edition, MatchOutcome, MatchRun, Offer, Participant, SeatOffer
 
-Pair = tuple[str, str]
+if TYPE_CHECKING:
+    from services.matching.repository import Repository
 
 log = structlog.get_logger(__name__)
+
+
+# --- the copy of registration's data (Kafka) ---------------------------------------------------
+async def open_edition(tx: Tx[Repository], edition: Edition) -> None:
+    await tx.repo.upsert_edition(edition)
+
+
+async def close_edition(tx: Tx[Repository], edition_id: str) -> None:
+    await tx.repo.close_edition(edition_id)
+
+
+async def publish_offer(tx: Tx[Repository], edition_id: str, offer: Offer) -> None:
+    await tx.repo.edition(edition_id, lock=True)  # a run writing its result waits, or we wait for it
+    await _changed(tx, edition_id, await tx.repo.add_offer(edition_id, offer))
+
+
+async def add_participant(tx: Tx[Repository], edition_id: str, participant: Participant) -> None:
+    await tx.repo.edition(edition_id, lock=True)
+    await _changed(tx, edition_id, await tx.repo.add_participant(edition_id, participant))
+
+
+async def cancel_offer(tx: Tx[Repository], edition_id: str, offer_id: str) -> None:
+    await tx.repo.edition(edition_id, lock=True)
+    held = await tx.repo.held_assignments(offer_id=offer_id)
+    freed = domain.cancel_offer(await tx.repo.offer(offer_id), held, await tx.repo.has_published_run(edition_id))
+    if freed.applies:
+        await tx.repo.set_offer_status(offer_id, "cancelled")
+    await _free_seats(tx, edition_id, freed)
+
+
+async def withdraw_participant(tx: Tx[Repository], edition_id: str, signup_id: str) -> None:
+    await tx.repo.edition(edition_id, lock=True)
+    held = await tx.repo.held_assignments(signup_id=signup_id)
+    freed = domain.withdraw(await tx.repo.participant(signup_id), held, await tx.repo.has_published_run(edition_id))
+    if freed.applies:
+        await tx.repo.set_participant_status(signup_id, "withdrawn")
+    if freed.forget_outcome:
+        await tx.repo.forget_outcome(signup_id)
+    await _free_seats(tx, edition_id, freed)
+
+
+async def _changed(tx: Tx[Repository], edition_id: str, changed: bool) -> None:
+    if domain.needs_rematch(await tx.repo.has_published_run(edition_id), changed):
+        await tx.repo.mark_for_rematch(edition_id)
+
+
+async def _free_seats(tx: Tx[Repository], edition_id: str, freed: domain.FreedSeats) -> None:
+    if freed.pairs:
+        await tx.repo.set_assignment_status(freed.pairs, freed.status)
+    if freed.rematch:
+        await tx.repo.mark_for_rematch(edition_id)
+
+
+# --- what organisers see (HTTP) ------------------------------------------------------------------
+def _unknown_edition(edition_id: str) -> NotFound:
+    return NotFound("unknown_edition", f"edition {edition_id} is not known to matching (yet)")
+
+
+async def _known_edition(tx: Tx[Repository], edition_id: str, lock: bool = False) -> Edition:
+    found = await tx.repo.edition(edition_id, lock=lock)
+    if found is None:
+        raise _unknown_edition(edition_id)
+    return found
+
+
+async def edition(uow: Uow[Repository], edition_id: str) -> domain.EditionOverview:
+    """What matching has received of an edition so far (it learns through Kafka, a moment after registration)."""
+    async with uow.transaction() as tx:
+        found = await tx.repo.edition_overview(edition_id)
+    if found is None:
+        raise _unknown_edition(edition_id)
+    return found
+
+
+async def runs(uow: Uow[Repository], edition_id: str) -> list[MatchRun]:
+    async with uow.transaction() as tx:
+        return await tx.repo.runs_of(edition_id)
+
+
+async def run(uow: Uow[Repository], run_id: uuid.UUID) -> MatchRun:
+    async with uow.transaction() as tx:
+        found = await tx.repo.run(run_id)
+    if found is None:
+        raise NotFound("unknown_run", f"match run {run_id} does not exist")
+    return found
+
+
+@dataclass(frozen=True)
+class EditionAssignments:
+    assignments: list[domain.Assignment]
+    waiting_list: list[MatchOutcome]  # everyone not assigned: the waiting list in order, then the others
+
+
+async def assignments(uow: Uow[Repository], edition_id: str) -> EditionAssignments:
+    async with uow.transaction() as tx:
+        await _known_edition(tx, edition_id)
+        return EditionAssignments(await tx.repo.assignments_of(edition_id), await tx.repo.waiting_list(edition_id))
+
+
+@dataclass(frozen=True)
+class SeatOffers:
+    counts: dict[str, int]  # per state (domain.SEAT_OFFER_STATES)
+    seat_offers: list[SeatOffer]
+
+
+async def seat_offers(uow: Uow[Repository], edition_id: str) -> SeatOffers:
+    """Every seat offer of the edition and what became of it, oldest first, with counts per state."""
+    async with uow.transaction() as tx:
+        await _known_edition(tx, edition_id)
+        found = await tx.repo.seat_offers_of(edition_id)
+    return SeatOffers(domain.count_seat_offers(found), found)
+
+
+# --- seat offers: accept, decline, expire ---------------------------------------------------------
+async def accept_seat_offer(uow: Uow[Repository], edition_id: str, signup_id: str, correlation_id: uuid.UUID) -> SeatOffer:
+    """The seat becomes the participant's assignment: MatchAssigned, as if a run had placed them.
+    404 unknown edition or no seat offer; 409 when it is not open."""
+    return await _answer(uow, edition_id, signup_id, domain.accept, correlation_id)
+
+
+async def decline_seat_offer(uow: Uow[Repository], edition_id: str, signup_id: str, correlation_id: uuid.UUID) -> SeatOffer:
+    """The participant waits for their other choices; the seat goes to the next person (re-match)."""
+    return await _answer(uow, edition_id, signup_id, domain.decline, correlation_id)
+
+
+async def _answer(
+    uow: Uow[Repository],
+    edition_id: str,
+    signup_id: str,
+    answer: Callable[[SeatOffer], domain.SeatOfferDecision],
+    correlation_id: uuid.UUID,
+) -> SeatOffer:
+    async with uow.transaction() as tx:
+        found = await _known_edition(tx, edition_id, lock=True)  # runs and consumers of the edition wait
+        seat_offer = await tx.repo.seat_offer_of(edition_id, signup_id)
+        if seat_offer is None:
+            raise NotFound("unknown_seat_offer", f"sign-up {signup_id} has no seat offer in edition {edition_id}")
+        await _execute(tx, found, answer(seat_offer), correlation_id)
+        answered = await tx.repo.seat_offer_of(edition_id, signup_id)
+        assert answered is not None
+        return answered
+
+
+async def expire_seat_offers(uow: Uow[Repository]) -> int:
+    """End the seat offers whose time is up, one transaction per edition; return how many."""
+    async with uow.transaction() as tx:
+        editions = await tx.repo.editions_with_expired_seat_offers()
+    ended = 0
+    for edition_id in editions:
+        async with uow.transaction() as tx:
+            found = await _known_edition(tx, edition_id, lock=True)
+            decisions = domain.expire_due(await tx.repo.seat_offers_of(edition_id, open_only=True))
+            fallback = uuid.uuid4()
+            for decision in decisions:
+                await _execute(tx, found, decision, fallback)
+        ended += len(decisions)
+    return ended
+
+
+async def _execute(tx: Tx[Repository], edition: Edition, decision: domain.SeatOfferDecision, fallback: uuid.UUID) -> None:
+    """Carry out what an answer or an expiry means, and announce it."""
+    seat_offer = decision.seat_offer
+    await tx.repo.end_seat_offer(seat_offer.signup_id, seat_offer.offer_id, decision.status)
+    await tx.repo.set_outcome(seat_offer.signup_id, decision.outcome)
+    if decision.rematch:
+        await tx.repo.mark_for_rematch(edition.id)
+    participant = await tx.repo.participant(seat_offer.signup_id)
+    assert participant is not None
+    envelope = {
+        "region": edition.region, "edition": edition.id, "run_id": seat_offer.run_id,
+        "correlation_id": domain.correlation_of(participant, fallback), "signup_id": seat_offer.signup_id,
+    }
+    if decision.ended is None:
+        offer = await tx.repo.offer(seat_offer.offer_id)
+        assert offer is not None
+        tx.publish(MatchAssigned(**envelope, rank=seat_offer.rank, recipient=_recipient(participant), offer=_summary(offer)))
+    else:
+        tx.publish(SeatOfferEnded(**envelope, offer_id=seat_offer.offer_id, reason=decision.ended))
+
+
+# --- runs ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SeatOfferRules:
+    hours: float  # how long a seat offer is held
+    timezone: tzinfo  # where "the day before the visit" ends
+
+
+async def start_run(uow: Uow[Repository], edition_id: str, run_id: uuid.UUID) -> MatchRun:
+    """Record a new run: 404 unknown edition, 409 one already running. Incremental once seats are held."""
+    async with uow.transaction() as tx:
+        await _known_edition(tx, edition_id)
+        kind = "incremental" if await tx.repo.held_assignments(edition_id=edition_id) else "full"
+        if not await tx.repo.start_run(run_id, edition_id, kind):
+            raise Conflict("run_in_progress", f"a match run of edition {edition_id} is already running")
+        started = await tx.repo.run(run_id)
+    assert started is not None
+    return started
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a run reads in one transaction before it solves."""
+
+    problem: engine.Problem
+    offers: dict[str, Offer]
+    participants: dict[str, Participant]
+    previous: dict[str, MatchOutcome]  # what each participant was last told
+    open_seat_offers: set[domain.Pair]
+    declined: set[domain.Pair]
+    expiry: dict[str, datetime | None]  # per offer: when a seat offer made now would end
+
+
+async def take_snapshot(uow: Uow[Repository], edition_id: str, rules: SeatOfferRules) -> Snapshot:
+    async with uow.transaction() as tx:
+        await tx.repo.clear_rematch(edition_id)
+        now = await tx.repo.now()
+        offers = {o.id: o for o in await tx.repo.offers_of(edition_id)}
+        participants = {p.signup_id: p for p in await tx.repo.participants_of(edition_id)}
+        held = await tx.repo.held_assignments(edition_id=edition_id)
+        displaced = await tx.repo.displaced_participants(edition_id)
+        previous = await tx.repo.outcomes_of(edition_id)
+        declined = await tx.repo.declined_pairs(edition_id)
+    expiry = {o.id: domain.offer_expiry(now, o.date, rules.hours, rules.timezone) for o in offers.values()}
+    waiting = {sid for sid, told in previous.items() if told.state in domain.WAITING_STATES} & participants.keys()
+    too_late = {offer_id for offer_id, expires in expiry.items() if expires is None}
+    problem = domain.build_problem(
+        offers.values(), participants.values(), [(a.signup_id, a.offer_id) for a in held],
+        displaced & participants.keys(), declined, waiting, too_late,
+    )
+    open_seat_offers = {(a.signup_id, a.offer_id) for a in held if a.status == "offered"}
+    return Snapshot(problem, offers, participants, previous, open_seat_offers, declined, expiry)
+
+
+async def record_result(
+    uow: Uow[Repository],
+    run_id: uuid.UUID,
+    edition_id: str,
+    correlation_id: uuid.UUID,
+    snap: Snapshot,
+    result: engine.Result,
+    started: float,
+) -> domain.RunFigures:
+    """Write a run's result and announce it. `correlation_id`: for participants whose own is unknown."""
+    async with uow.transaction() as tx:
+        found = await _known_edition(tx, edition_id, lock=True)
+        # Whatever changed while the engine ran is not overwritten: such pairs are left for the next run.
+        # That includes people whose seat offer was answered or expired meanwhile.
+        still_valid = await tx.repo.still_valid(edition_id)
+        answered = {sid for sid, _ in snap.open_seat_offers - still_valid.open_seat_offers}
+        current = still_valid.participants - answered
+        plan = domain.plan(snap.problem, result, snap.previous, snap.open_seat_offers, snap.declined)
+        new = [a for a in plan.new_assignments if a.participant in current and a.offer in still_valid.offers]
+        offered = [a for a in plan.new_seat_offers if a.participant in current and a.offer in still_valid.offers]
+        if answered or len(new) + len(offered) < len(plan.new_assignments) + len(plan.new_seat_offers):
+            await tx.repo.mark_for_rematch(edition_id)
+        await tx.repo.insert_assignments(edition_id, run_id, new)
+        # Never None here: build_problem kept waiting people off the offers that are too late to offer.
+        expiry: dict[str, datetime] = {a.participant: snap.expiry[a.offer] for a in offered}  # type: ignore[misc]
+        await tx.repo.insert_seat_offers(edition_id, run_id, [(a, expiry[a.participant]) for a in offered])
+        await tx.repo.upsert_outcomes(edition_id, run_id, [o for o in plan.outcomes if o.signup_id in current])
+
+        def about(signup_id: str) -> dict[str, Any]:
+            participant = snap.participants[signup_id]
+            return {
+                "region": found.region, "edition": edition_id, "run_id": run_id, "signup_id": signup_id,
+                "correlation_id": domain.correlation_of(participant, correlation_id), "recipient": _recipient(participant),
+            }
+
+        for a in new:
+            tx.publish(MatchAssigned(**about(a.participant), rank=a.rank, offer=_summary(snap.offers[a.offer])))
+        for a in offered:
+            tx.publish(SeatOffered(**about(a.participant), rank=a.rank, expires_at=expiry[a.participant],
+                                   offer=_summary(snap.offers[a.offer])))
+        for o in plan.announce:
+            if o.signup_id not in current:
+                continue
+            if o.state == "waitlisted":
+                tx.publish(MatchWaitlisted(**about(o.signup_id), position=o.position, reason_code=o.reason_code or ""))
+            else:
+                tx.publish(MatchUnmatched(**about(o.signup_id), reason_code=o.reason_code or "", reason=o.reason))
+        figures = domain.figures(
+            snap.problem, result, len(new), plan.outcomes, int((time.perf_counter() - started) * 1000), len(offered)
+        )
+        await tx.repo.finish_run(run_id, figures)
+    return figures
+
+
+async def fail_run(uow: Uow[Repository], run_id: uuid.UUID, error: str) -> None:
+    async with uow.transaction() as tx:
+        await tx.repo.fail_run(run_id, error)
+
+
+async def set_progress(uow: Uow[Repository], run_id: uuid.UUID, stage: str, fraction: float) -> None:
+    async with uow.transaction() as tx:
+        await tx.repo.set_progress(run_id, stage, fraction)
+
+
+async def fail_interrupted_runs(uow: Uow[Repository]) -> int:
+    async with uow.transaction() as tx:
+        return await tx.repo.fail_interrupted_runs()
+
+
+async def editions_to_rematch(uow: Uow[Repository], debounce: float) -> list[str]:
+    """Editions marked for re-match at least `debounce` seconds ago (more changes may follow)."""
+    async with uow.transaction() as tx:
+        return await tx.repo.editions_to_rematch(debounce)
+
+
+def _recipient(p: Participant) -> Recipient:
+    return Recipient(name=p.name, email=p.email, language=p.language)
+
+
+def _summary(o: Offer) -> OfferSummary:
+    return OfferSummary(offer_id=o.id, host_org=o.host_org, title=o.title, date=o.date, format=o.format, location=o.location)
 
 
 class RunMetrics:
@@ -40,58 +364,51 @@ class RunMetrics:
         self.assigned = Counter("match_assignments_published", "Assignments published", registry=registry)
 
 
-@dataclass(frozen=True)
-class SeatOfferRules:
-    hours: float  # how long a seat offer is held
-    timezone: tzinfo  # where "the day before the visit" ends
-
-
 class Runner:
-    """Starts runs in the background and remembers them, so shutdown can wait for them."""
+    """Starts runs in the background and remembers them, so shutdown can wait for them; runs the
+    re-match loop. Every step is a use case above."""
 
-    def __init__(self, uow: UnitOfWork, metrics: RunMetrics, offer_rules: SeatOfferRules) -> None:
+    def __init__(self, uow: Uow[Repository], metrics: RunMetrics, seat_offer_rules: SeatOfferRules) -> None:
         self.uow = uow
         self.metrics = metrics
-        self.offer_rules = offer_rules
+        self.seat_offer_rules = seat_offer_rules
         self.tasks: set[asyncio.Task[None]] = set()
 
-    async def start(self, edition_id: str, correlation_id: uuid.UUID | None = None) -> dict[str, Any]:
+    async def start(self, edition_id: str, correlation_id: uuid.UUID | None = None) -> MatchRun:
         """Record a new run (404 unknown edition, 409 one already running) and execute it in the background."""
         run_id = uuid.uuid4()
-        async with self.uow.transaction() as tx:
-            if await repo.get_edition(tx.conn, edition_id) is None:
-                raise NotFound("unknown_edition", f"edition {edition_id} is not known to matching (yet)")
-            kind = "incremental" if await repo.held_assignments(tx.conn, edition_id) else "full"
-            if not await repo.start_run(tx.conn, run_id, edition_id, kind):
-                raise Conflict("run_in_progress", f"a match run of edition {edition_id} is already running")
-            run = await repo.get_run(tx.conn, run_id)
-        task = asyncio.create_task(self.execute(run_id, edition_id, kind, correlation_id or run_id))
+        started = await start_run(self.uow, edition_id, run_id)
+        task = asyncio.create_task(self.execute(run_id, edition_id, started.kind, correlation_id or run_id))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-        assert run is not None
-        return run
+        return started
 
     async def execute(self, run_id: uuid.UUID, edition_id: str, kind: str, correlation_id: uuid.UUID) -> None:
+        with structlog.contextvars.bound_contextvars(run_id=str(run_id), edition_id=edition_id):
+            await self._execute(run_id, edition_id, kind, correlation_id)
+
+    async def _execute(self, run_id: uuid.UUID, edition_id: str, kind: str, correlation_id: uuid.UUID) -> None:
         t0 = time.perf_counter()
         progress = {"stage": "loading", "fraction": 0.0}
         writer = asyncio.create_task(self._write_progress(run_id, progress))
         try:
-            async with self.uow.transaction() as tx:
-                snap = await _snapshot(tx, edition_id, self.offer_rules)
+            snap = await take_snapshot(self.uow, edition_id, self.seat_offer_rules)
             result = await asyncio.to_thread(
                 engine.solve, snap.problem, lambda stage, fraction: progress.update(stage=stage, fraction=fraction)
             )
             writer.cancel()
-            async with self.uow.transaction() as tx:
-                figures = await _publish(tx, run_id, edition_id, correlation_id, snap, result, t0)
+            figures = await record_result(self.uow, run_id, edition_id, correlation_id, snap, result, t0)
             self.metrics.runs.labels(kind, "done").inc()
-            self.metrics.assigned.inc(figures["newly_assigned"])
-            log.info("match run done", run_id=str(run_id), edition=edition_id, **{k: v for k, v in figures.items() if k != "input_hash"})
+            self.metrics.assigned.inc(figures.newly_assigned)
+            log.info(
+                "match run done", assigned=figures.assigned, newly_assigned=figures.newly_assigned,
+                newly_offered=figures.newly_offered, waitlisted=figures.waitlisted, unmatched=figures.unmatched,
+                rank_cost=figures.rank_cost, duration_ms=figures.duration_ms,
+            )
         except Exception as exc:  # noqa: BLE001 - recorded on the run, visible to the organiser
             writer.cancel()
-            log.exception("match run failed", run_id=str(run_id), edition=edition_id)
-            async with self.uow.transaction() as tx:
-                await repo.fail_run(tx.conn, run_id, f"{type(exc).__name__}: {exc}")
+            log.exception("match run failed")
+            await fail_run(self.uow, run_id, f"{type(exc).__name__}: {exc}")
             self.metrics.runs.labels(kind, "failed").inc()
         finally:
             self.metrics.seconds.observe(time.perf_counter() - t0)
@@ -99,244 +416,23 @@ class Runner:
     async def _write_progress(self, run_id: uuid.UUID, progress: dict[str, Any]) -> None:
         while True:
             await asyncio.sleep(0.5)
-            async with self.uow.transaction() as tx:
-                await repo.set_progress(tx.conn, run_id, progress["stage"], progress["fraction"])
+            await set_progress(self.uow, run_id, progress["stage"], progress["fraction"])
 
     async def rematch_loop(self, stopping: asyncio.Event, debounce: float, poll: float) -> None:
         """End seat offers whose time is up, and re-match editions that changed after publication
         (withdrawals, cancellations, late sign-ups, declined and expired seat offers)."""
-        async with self.uow.transaction() as tx:
-            if interrupted := await repo.fail_interrupted_runs(tx.conn):
-                log.warning("runs interrupted by a restart marked failed", count=interrupted)
+        if interrupted := await fail_interrupted_runs(self.uow):
+            log.warning("runs interrupted by a restart marked failed", count=interrupted)
         while not stopping.is_set():
             try:
                 if expired := await expire_seat_offers(self.uow):
                     log.info("seat offers expired", count=expired)
-                async with self.uow.transaction() as tx:
-                    editions = await repo.dirty_editions(tx.conn, debounce)
-                for edition_id in editions:
+                for edition_id in await editions_to_rematch(self.uow, debounce):
                     try:
                         await self.start(edition_id)
                     except Conflict:
-                        pass  # a run is already going; the edition stays dirty for the next round
+                        pass  # a run is already going; the edition stays marked for the next round
             except Exception:  # noqa: BLE001 - database away: try again next round
                 log.exception("re-match round failed")
             await pause(stopping, poll)
         await asyncio.gather(*self.tasks, return_exceptions=True)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What a run reads in one transaction before it solves."""
-
-    problem: engine.Problem
-    offers: dict[str, domain.OfferRow]
-    people: dict[str, domain.ParticipantRow]
-    previous: dict[str, tuple[str, str | None]]  # what each participant was last told
-    open_offers: set[Pair]
-    declined: set[Pair]
-    expiry: dict[str, datetime | None]  # per offer: when a seat offer made now would end
-
-
-async def _snapshot(tx: Transaction, edition_id: str, rules: SeatOfferRules) -> Snapshot:
-    await repo.clear_dirty(tx.conn, edition_id)
-    now = await repo.now(tx.conn)
-    offers = {r["id"]: domain.OfferRow(**dict(r)) for r in await repo.offers_of(tx.conn, edition_id)}
-    people = {r["signup_id"]: domain.ParticipantRow(**dict(r)) for r in await repo.participants_of(tx.conn, edition_id)}
-    held = await repo.held_assignments(tx.conn, edition_id)
-    frozen = [(r["signup_id"], r["offer_id"]) for r in held]
-    displaced = await repo.displaced_participants(tx.conn, edition_id)
-    previous = await repo.outcomes_of(tx.conn, edition_id)
-    declined = await repo.declined_pairs(tx.conn, edition_id)
-    expiry = {o.id: domain.offer_expiry(now, o.date, rules.hours, rules.timezone) for o in offers.values()}
-    waiting = {pid for pid, (state, _) in previous.items() if state in domain.WAITING_STATES} & people.keys()
-    too_late = {oid for oid, expires in expiry.items() if expires is None}
-    problem = domain.build_problem(
-        offers.values(), people.values(), frozen, displaced & people.keys(), declined, waiting, too_late
-    )
-    open_offers = {(r["signup_id"], r["offer_id"]) for r in held if r["status"] == "offered"}
-    return Snapshot(problem, offers, people, previous, open_offers, declined, expiry)
-
-
-async def _publish(
-    tx: Transaction,
-    run_id: uuid.UUID,
-    edition_id: str,
-    correlation_id: uuid.UUID,
-    snap: Snapshot,
-    result: engine.Result,
-    t0: float,
-) -> dict[str, Any]:
-    edition = await repo.lock_edition(tx.conn, edition_id)
-    # Whatever changed while the engine ran is not overwritten: such pairs are left for the next run.
-    # That includes people whose seat offer was answered or expired meanwhile.
-    still_valid = await repo.still_valid(tx.conn, edition_id)
-    answered = {pid for pid, _ in snap.open_offers - still_valid.open_offers}
-    current = still_valid.participants - answered
-    plan = domain.plan(snap.problem, result, snap.previous, snap.open_offers, snap.declined)
-    new = [a for a in plan.new_assignments if a.participant in current and a.offer in still_valid.offers]
-    offered = [a for a in plan.new_offers if a.participant in current and a.offer in still_valid.offers]
-    if answered or len(new) + len(offered) < len(plan.new_assignments) + len(plan.new_offers):
-        await repo.mark_dirty(tx.conn, edition_id)
-    await repo.insert_assignments(tx.conn, edition_id, run_id, [(a.participant, a.offer, a.rank) for a in new])
-    # Never None here: build_problem kept waiting people off the offers that are too late to offer.
-    expiry = {a.participant: snap.expiry[a.offer] for a in offered}
-    await repo.insert_seat_offers(
-        tx.conn, edition_id, run_id, [(a.participant, a.offer, a.rank, expiry[a.participant]) for a in offered]
-    )
-    await repo.upsert_outcomes(
-        tx.conn, edition_id, run_id,
-        [(o.signup_id, o.state, o.reason_code, o.position) for o in plan.outcomes if o.signup_id in current],
-    )
-    envelope = {"region": edition["region"], "edition": edition_id, "correlation_id": correlation_id, "run_id": run_id}
-    for a in new:
-        tx.publish(MatchAssigned(**envelope, signup_id=a.participant, rank=a.rank,
-                                 recipient=_recipient(snap.people[a.participant]), offer=_summary(snap.offers[a.offer])))
-    for a in offered:
-        tx.publish(SeatOffered(**envelope, signup_id=a.participant, rank=a.rank, expires_at=expiry[a.participant],
-                               recipient=_recipient(snap.people[a.participant]), offer=_summary(snap.offers[a.offer])))
-    for o in plan.announce:
-        if o.signup_id not in current:
-            continue
-        recipient = _recipient(snap.people[o.signup_id])
-        if o.state == "waitlisted":
-            tx.publish(MatchWaitlisted(**envelope, signup_id=o.signup_id, position=o.position, reason_code=o.reason_code or "", recipient=recipient))
-        else:
-            tx.publish(MatchUnmatched(**envelope, signup_id=o.signup_id, reason_code=o.reason_code or "", reason=o.reason, recipient=recipient))
-    figures = domain.figures(
-        snap.problem, result, len(new), plan.outcomes, int((time.perf_counter() - t0) * 1000), newly_offered=len(offered)
-    )
-    await repo.finish_run(tx.conn, run_id, figures)
-    return figures
-
-
-def _recipient(p: domain.ParticipantRow) -> Recipient:
-    return Recipient(name=p.name, email=p.email, language=p.language)
-
-
-def _summary(o: domain.OfferRow) -> OfferSummary:
-    return OfferSummary(offer_id=o.id, host_org=o.host_org, title=o.title, date=o.date, format=o.format, location=o.location)
-
-
-# --- seat offers -------------------------------------------------------------------------------
-async def accept_seat_offer(uow: UnitOfWork, edition_id: str, signup_id: str, correlation_id: uuid.UUID) -> dict[str, Any]:
-    """The seat becomes the participant's assignment: MatchAssigned, as if a run had placed them."""
-    async with uow.transaction() as tx:
-        edition, offer = await _open_seat_offer(tx, edition_id, signup_id)
-        await repo.end_seat_offer(tx.conn, signup_id, offer["offer_id"], "active")
-        await repo.set_outcome(tx.conn, signup_id, "assigned")
-        person = domain.ParticipantRow(**dict(await repo.participant(tx.conn, signup_id)))
-        host_offer = domain.OfferRow(**dict(await repo.offer(tx.conn, offer["offer_id"])))
-        tx.publish(MatchAssigned(
-            region=edition["region"], edition=edition_id, correlation_id=correlation_id, run_id=offer["run_id"],
-            signup_id=signup_id, rank=offer["rank"], recipient=_recipient(person), offer=_summary(host_offer),
-        ))
-        return _seat_offer_view(await repo.seat_offer_of(tx.conn, edition_id, signup_id))
-
-
-async def decline_seat_offer(uow: UnitOfWork, edition_id: str, signup_id: str, correlation_id: uuid.UUID) -> dict[str, Any]:
-    """The participant waits for their other choices; the seat goes to the next person (re-match)."""
-    async with uow.transaction() as tx:
-        edition, offer = await _open_seat_offer(tx, edition_id, signup_id)
-        await repo.end_seat_offer(tx.conn, signup_id, offer["offer_id"], "declined")
-        await _back_to_waiting(tx, edition, offer, "declined", correlation_id)
-        return _seat_offer_view(await repo.seat_offer_of(tx.conn, edition_id, signup_id))
-
-
-async def expire_seat_offers(uow: UnitOfWork) -> int:
-    """End the seat offers whose time is up, one transaction per edition; return how many."""
-    async with uow.transaction() as tx:
-        editions = await repo.editions_with_expired_offers(tx.conn)
-    ended = 0
-    for edition_id in editions:
-        async with uow.transaction() as tx:
-            edition = await repo.lock_edition(tx.conn, edition_id)
-            expired = await repo.expire_seat_offers(tx.conn, edition_id)
-            correlation_id = uuid.uuid4()
-            for offer in expired:
-                await _back_to_waiting(tx, edition, offer, "expired", correlation_id)
-        ended += len(expired)
-    return ended
-
-
-async def _open_seat_offer(tx: Transaction, edition_id: str, signup_id: str) -> tuple[asyncpg.Record, asyncpg.Record]:
-    """The edition (locked: runs and consumers wait) and the participant's open seat offer; 404/409 otherwise."""
-    edition = await repo.lock_edition(tx.conn, edition_id)
-    if edition is None:
-        raise NotFound("unknown_edition", f"edition {edition_id} is not known to matching")
-    offer = await repo.seat_offer_of(tx.conn, edition_id, signup_id)
-    if offer is None:
-        raise NotFound("unknown_seat_offer", f"sign-up {signup_id} has no seat offer in edition {edition_id}")
-    state = domain.seat_offer_state(offer["status"], offer["expires_at"], offer["checked_at"])
-    if state != "open":
-        raise Conflict(f"seat_offer_{state}", _NOT_OPEN[state].format(offer=offer["offer_id"], expires_at=offer["expires_at"].isoformat()))
-    return edition, offer
-
-
-_NOT_OPEN = {
-    "expired": "the seat offer on {offer} expired at {expires_at}; the seat has been offered to the next person on the waiting list",
-    "accepted": "the seat offer on {offer} has been accepted already: the place is yours",
-    "declined": "the seat offer on {offer} was declined; the seat has been offered to the next person on the waiting list",
-    "withdrawn": "the sign-up was withdrawn, so its seat offer on {offer} is void",
-    "cancelled": "the host cancelled {offer}, so its seat offer is void",
-}
-
-
-async def _back_to_waiting(tx: Transaction, edition: asyncpg.Record, offer: asyncpg.Record, reason: str, correlation_id: uuid.UUID) -> None:
-    """After a declined or expired seat offer: the pair is never placed again (its row says so), the
-    participant waits for their other choices, and the re-matcher offers the seat to the next person."""
-    await repo.set_outcome(tx.conn, offer["signup_id"], "waitlisted")
-    await repo.mark_dirty(tx.conn, edition["id"])
-    tx.publish(SeatOfferEnded(
-        region=edition["region"], edition=edition["id"], correlation_id=correlation_id, run_id=offer["run_id"],
-        signup_id=offer["signup_id"], offer_id=offer["offer_id"], reason=reason,
-    ))
-
-
-def _seat_offer_view(row: asyncpg.Record) -> dict[str, Any]:
-    view = {k: row[k] for k in ("signup_id", "offer_id", "rank", "run_id", "offered_at", "expires_at", "ended_at")}
-    return {**view, "state": domain.seat_offer_state(row["status"], row["expires_at"], row["checked_at"])}
-
-
-async def seat_offers(uow: UnitOfWork, edition_id: str) -> dict[str, Any]:
-    """Every seat offer of the edition and what became of it, oldest first, with counts per state."""
-    async with uow.transaction() as tx:
-        if await repo.get_edition(tx.conn, edition_id) is None:
-            raise NotFound("unknown_edition", f"edition {edition_id} is not known to matching")
-        items = [_seat_offer_view(r) for r in await repo.seat_offers_view(tx.conn, edition_id)]
-    counts = dict.fromkeys(("open", "accepted", "declined", "expired", "withdrawn", "cancelled"), 0)
-    for item in items:
-        counts[item["state"]] += 1
-    return {"counts": counts, "seat_offers": items}
-
-
-async def edition(uow: UnitOfWork, edition_id: str) -> dict[str, Any]:
-    """What matching has received of an edition so far (it learns through Kafka, a moment after registration)."""
-    async with uow.transaction() as tx:
-        found = await repo.edition_overview(tx.conn, edition_id)
-    if found is None:
-        raise NotFound("unknown_edition", f"edition {edition_id} is not known to matching (yet)")
-    return found
-
-
-async def runs(uow: UnitOfWork, edition_id: str) -> list[dict[str, Any]]:
-    async with uow.transaction() as tx:
-        return await repo.runs_of(tx.conn, edition_id)
-
-
-async def run(uow: UnitOfWork, run_id: uuid.UUID) -> dict[str, Any]:
-    async with uow.transaction() as tx:
-        found = await repo.get_run(tx.conn, run_id)
-    if found is None:
-        raise NotFound("unknown_run", f"match run {run_id} does not exist")
-    return found
-
-
-async def assignments(uow: UnitOfWork, edition_id: str) -> dict[str, Any]:
-    async with uow.transaction() as tx:
-        if await repo.get_edition(tx.conn, edition_id) is None:
-            raise NotFound("unknown_edition", f"edition {edition_id} is not known to matching")
-        return {
-            "assignments": await repo.assignments_view(tx.conn, edition_id),
-            "waiting_list": await repo.waiting_list(tx.conn, edition_id),
-        }

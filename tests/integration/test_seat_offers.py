@@ -30,8 +30,9 @@ ENV = {
 }
 
 
-def _post(url: str, body: dict) -> dict:
-    r = httpx.post(url, json=body, timeout=10)
+def _post(url: str, body: dict, correlation_id: uuid.UUID | None = None) -> dict:
+    headers = {"X-Correlation-ID": str(correlation_id)} if correlation_id else None
+    r = httpx.post(url, json=body, headers=headers, timeout=10)
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -84,9 +85,10 @@ def test_a_freed_seat_is_offered_in_turn_expires_moves_on_and_is_accepted(infra:
         _post(f"{reg}/editions", {"id": edition, "region": "twente", "name": "Seat offers", "signup_deadline": "2099-01-01T00:00:00Z",
                                   "starts_on": "2099-05-01", "ends_on": "2099-05-05"})
         _post(f"{reg}/editions/{edition}/offers", {"id": offer_id, "host_org": "org-h", "title": "Bakkerij", "date": "2099-05-02", "capacity": 1})
+        requests = [uuid.uuid4() for _ in range(4)]  # each sign-up request's correlation id
         people = [
             _post(f"{reg}/editions/{edition}/signups", {"org": "org-x", "name": f"P{i}", "email": f"p{i}-{edition}@example.org",
-                                                         "choices": [offer_id]})["signup_id"]
+                                                         "choices": [offer_id]}, requests[i])["signup_id"]
             for i in range(4)
         ]
         p0, p1, p2, p3 = people
@@ -141,6 +143,10 @@ def test_a_freed_seat_is_offered_in_turn_expires_moves_on_and_is_accepted(infra:
         assert {(e.signup_id, e.reason_code) for e in events if e.event_type == "MatchUnmatched"} == {
             (p1, "seat_offers_ended"), (p2, "seat_offers_ended")}
         assert sorted(e.signup_id for e in events if e.event_type == "MatchWaitlisted") == sorted([p1, p2, p3])  # once each
+        # Each event about a person carries their sign-up's correlation id (from runs, re-matches, the
+        # expiry loop and answers alike); the run is in run_id.
+        correlation = dict(zip(people, requests, strict=True))
+        assert [(e.event_type, e.signup_id) for e in events if e.correlation_id != correlation[e.signup_id]] == []
 
         # E-mails: p1 got the waiting-list confirmation, then the seat offer with the address to accept it.
         def p1_mails() -> dict[str, dict] | None:

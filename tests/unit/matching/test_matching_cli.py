@@ -61,6 +61,8 @@ BAD = [
     (broken("participants.0.max_visits", 0), 'participants[0] (id "p-1"): "max_visits" must be an integer >= 1, got 0'),
     (broken("participants.0.maxvisits", 2), 'participants[0] (id "p-1"): unknown field "maxvisits"'),
     (broken("offers.1", "o-2"), "offers[1]: must be an object"),
+    (broken("offers.0.host_org", "org-1"), 'offers[0] (id "o-1"): give "host_org" or its older name "host", not both'),
+    (broken("offers.0.host", None, delete=True), 'offers[0] (id "o-1"): missing field "host_org"'),
     (broken("participants", {}), '"participants" must be a list'),
     (broken("offers", None, delete=True), 'the instance has no "offers" list'),
     (broken("pinned", [{"participant": "p-7", "offer": "o-1"}]), 'pinned[0]: participant "p-7" is not a participant of this instance'),
@@ -80,6 +82,14 @@ def test_valid_instance_parses() -> None:
     assert [p.id for p in problem.participants] == ["p-1", "p-2"]
     assert problem.participants[1].available is not None and len(problem.participants[1].available) == 1
     assert problem.offers[0].max_per_org == 1 and problem.offers[1].max_per_org is None
+
+
+def test_host_org_is_the_name_and_host_its_accepted_older_name() -> None:
+    doc = valid()
+    for o in doc["offers"]:
+        o["host_org"] = o.pop("host")
+    assert parse_instance(orjson.dumps(doc)) == parse_instance(orjson.dumps(valid()))
+    assert parse_instance(orjson.dumps(doc)).offers[0].host_org == "org-1"
 
 
 @pytest.fixture

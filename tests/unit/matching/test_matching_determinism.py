@@ -9,6 +9,7 @@ import pytest
 
 from bench.generate import generate
 
+from .builders import offer_doc, participant_doc
 from .helpers import result_doc, solve_doc
 
 
@@ -44,34 +45,26 @@ def test_shuffled_input_gives_identical_result_bytes(participants: int, offers: 
         assert result_to_json(solve_doc(shuffled(doc, k))) == reference
 
 
-def person(pid: str, minute: int, choices: list[str], org: str = "org-a") -> dict:
-    return {"id": pid, "org": org, "signed_up_at": f"2027-03-01T09:{minute:02d}:00Z", "choices": choices}
-
-
-def offer(oid: str, capacity: int = 1, host: str = "org-h") -> dict:
-    return {"id": oid, "host": host, "date": "2027-05-31", "capacity": capacity}
-
-
 def placements(doc: dict) -> dict[str, tuple[str, int]]:
     return {a["participant"]: (a["offer"], a["rank"]) for a in result_doc(doc)["assignments"]}
 
 
 def test_contested_seat_goes_to_the_earlier_sign_up() -> None:
     # Listed late-first and with ids against sign-up order, so neither order nor id decides.
-    doc = {"offers": [offer("x")], "participants": [person("a", 5, ["x"]), person("b", 1, ["x"])]}
+    doc = {"offers": [offer_doc("x")], "participants": [participant_doc("a", 5, ["x"]), participant_doc("b", 1, ["x"])]}
     assert placements(doc) == {"b": ("x", 1)}
 
 
 def test_equal_sign_up_times_are_broken_by_id() -> None:
-    doc = {"offers": [offer("x")], "participants": [person("p-2", 1, ["x"]), person("p-1", 1, ["x"])]}
+    doc = {"offers": [offer_doc("x")], "participants": [participant_doc("p-2", 1, ["x"]), participant_doc("p-1", 1, ["x"])]}
     assert placements(doc) == {"p-1": ("x", 1)}
 
 
 def test_earlier_sign_up_gets_the_better_rank_of_a_swap() -> None:
     # Both rank x first and y second: 1 + 4 either way, so the earlier one gets x.
     doc = {
-        "offers": [offer("x"), offer("y")],
-        "participants": [person("late", 7, ["x", "y"]), person("early", 3, ["x", "y"])],
+        "offers": [offer_doc("x"), offer_doc("y")],
+        "participants": [participant_doc("late", 7, ["x", "y"]), participant_doc("early", 3, ["x", "y"])],
     }
     assert placements(doc) == {"early": ("x", 1), "late": ("y", 2)}
 
@@ -79,16 +72,16 @@ def test_earlier_sign_up_gets_the_better_rank_of_a_swap() -> None:
 def test_rank_cost_beats_sign_up_order() -> None:
     # early at x and late at y would cost 1 + 9; early at y and late at x costs 4 + 1.
     doc = {
-        "offers": [offer("x"), offer("y"), offer("w", capacity=0)],
-        "participants": [person("early", 1, ["x", "y"]), person("late", 2, ["x", "w", "y"])],
+        "offers": [offer_doc("x"), offer_doc("y"), offer_doc("w", capacity=0)],
+        "participants": [participant_doc("early", 1, ["x", "y"]), participant_doc("late", 2, ["x", "w", "y"])],
     }
     assert placements(doc) == {"early": ("y", 2), "late": ("x", 1)}
 
 
 def test_placements_beat_rank_cost() -> None:
     doc = {
-        "offers": [offer("x"), offer("y")],
-        "participants": [person("a", 1, ["x", "y"]), person("b", 2, ["x"])],
+        "offers": [offer_doc("x"), offer_doc("y")],
+        "participants": [participant_doc("a", 1, ["x", "y"]), participant_doc("b", 2, ["x"])],
     }
     assert placements(doc) == {"a": ("y", 2), "b": ("x", 1)}
 

@@ -12,6 +12,7 @@ from bench.reference import optimum
 from services.matching import engine
 from services.matching.instance import parse_instance
 
+from .builders import engine_offer, engine_participant
 from .helpers import check_constraints
 
 
@@ -51,31 +52,18 @@ def test_cancelled_offer_after_publication() -> None:
     assert (after.assigned, placed_priority, after.rank_cost) == optimum(after_doc, sorted(frozen), displaced)
     # Displaced people who stayed unplaced had no seat they could take.
     for pid in displaced & set(after.unmatched):
-        assert after.explanations[pid].code in {"full", "org_cap", "own_org", "unavailable", "mixed"}
-
-
-def offer(oid: str, capacity: int = 1, date: str = "2027-05-31", **extra) -> engine.Offer:
-    import datetime as dt
-
-    return engine.Offer(oid, extra.pop("host", "org-h"), dt.date.fromisoformat(date), capacity, **extra)
-
-
-def person(pid: str, minute: int, choices: tuple[str, ...], org: str = "org-a", **extra) -> engine.Participant:
-    import datetime as dt
-
-    at = dt.datetime(2027, 3, 1, 9, minute, tzinfo=dt.timezone.utc)
-    return engine.Participant(pid, org, at, choices, **extra)
+        assert after.explanations[pid].code in {"all_full", "org_cap", "own_org", "unavailable", "mixed"}
 
 
 def test_displaced_person_goes_before_earlier_waiting_person() -> None:
-    offers = [offer("x"), offer("y")]
-    people = [person("waiting", 1, ("y",)), person("placed", 2, ("y",)), person("moved", 3, ("x",))]
+    offers = [engine_offer("x"), engine_offer("y")]
+    people = [engine_participant("waiting", 1, ("y",)), engine_participant("placed", 2, ("y",)), engine_participant("moved", 3, ("x",))]
     before = engine.solve(engine.Problem(offers, people, pinned={("placed", "y")}))
     assert before.unmatched == ("waiting",)
     # x is cancelled, "moved" is displaced and a new offer z opens with one seat. "waiting"
     # signed up earlier and ranks z first, "moved" ranks it second: priority still wins.
-    offers = [offer("x", capacity=0), offer("y"), offer("z")]
-    people = [person("waiting", 1, ("z", "y")), person("placed", 2, ("y",)), person("moved", 3, ("x", "z"))]
+    offers = [engine_offer("x", capacity=0), engine_offer("y"), engine_offer("z")]
+    people = [engine_participant("waiting", 1, ("z", "y")), engine_participant("placed", 2, ("y",)), engine_participant("moved", 3, ("x", "z"))]
     after = engine.rematch(engine.Problem(offers, people), {("placed", "y")}, before)
     assert {(a.participant, a.offer) for a in after.assignments} == {("placed", "y"), ("moved", "z")}
     assert after.unmatched == ("waiting",)
@@ -84,21 +72,21 @@ def test_displaced_person_goes_before_earlier_waiting_person() -> None:
 
 
 def test_frozen_person_gets_extra_visits_only_on_other_dates() -> None:
-    offers = [offer("x"), offer("y"), offer("z", date="2027-06-01")]
-    people = [person("p", 1, ("y", "z", "x"), max_visits=2)]
+    offers = [engine_offer("x"), engine_offer("y"), engine_offer("z", day="2027-06-01")]
+    people = [engine_participant("p", 1, ("y", "z", "x"), max_visits=2)]
     before = engine.Result((engine.Assignment("p", "x", 3),), (), 1, 9, {})
     after = engine.rematch(engine.Problem(offers, people), {("p", "x")}, before)
     assert {(a.offer, a.rank) for a in after.assignments} == {("x", 3), ("z", 2)}  # y is on x's day
 
 
 def test_waiting_list_order_and_next_for_seat() -> None:
-    offers = [offer("x", max_per_org=1), offer("y", host="org-b"), offer("full", capacity=0)]
+    offers = [engine_offer("x", max_per_org=1), engine_offer("y", host_org="org-b"), engine_offer("full", capacity=0)]
     people = [
-        person("hopeless", 0, ("y",), org="org-b"),  # only their own organisation's offer
-        person("late", 9, ("full", "x")),
-        person("early-2", 2, ("full",), org="org-c"),
-        person("early-1", 2, ("full", "x"), org="org-c", available=frozenset()),
-        person("seated", 1, ("x",)),
+        engine_participant("hopeless", 0, ("y",), org="org-b"),  # only their own organisation's offer
+        engine_participant("late", 9, ("full", "x")),
+        engine_participant("early-2", 2, ("full",), org="org-c"),
+        engine_participant("early-1", 2, ("full", "x"), org="org-c", available=frozenset()),
+        engine_participant("seated", 1, ("x",)),
     ]
     problem = engine.Problem(offers, people)
     result = engine.solve(problem)

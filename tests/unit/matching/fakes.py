@@ -1,0 +1,295 @@
+"""`FakeRepository`: matching's repository in memory, with the same methods as
+`services.matching.repository.Repository` (tests/unit/matching/test_service.py checks that). It
+executes what it is told, like the SQL; the rules stay in domain.py. `clock` is the database's now().
+`given()` / `with_seat_offer()`: a fake unit of work over a seeded edition.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from services.matching import domain, engine
+from services.matching.domain import (
+    Assignment,
+    Edition,
+    EditionOverview,
+    MatchOutcome,
+    MatchRun,
+    Offer,
+    Pair,
+    Participant,
+    RunFigures,
+    SeatOffer,
+    StillValid,
+)
+
+from tests.unit.fakes import FakeUnitOfWork
+
+from .builders import RUN, T0, offer, participant, told
+
+
+@dataclass
+class Row:
+    """A row of `assignments`."""
+
+    edition_id: str
+    rank: int
+    run_id: uuid.UUID
+    status: str = "active"
+    assigned_at: datetime = T0
+    offered_at: datetime | None = None
+    expires_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+class FakeRepository:
+    def __init__(self) -> None:
+        self.clock = T0
+        self.editions: dict[str, Edition] = {}
+        self.rematch_since: dict[str, datetime] = {}
+        self.offers: dict[str, tuple[str, Offer]] = {}  # offer_id -> (edition_id, offer)
+        self.participants: dict[str, tuple[str, Participant]] = {}
+        self.rows: dict[Pair, Row] = {}
+        self.outcomes: dict[str, tuple[str, MatchOutcome]] = {}
+        self.runs: dict[uuid.UUID, MatchRun] = {}
+
+    # --- editions ----------------------------------------------------------------------------
+    async def upsert_edition(self, edition: Edition) -> None:
+        old = self.editions.get(edition.id)
+        self.editions[edition.id] = replace(old, region=edition.region) if old else edition
+
+    async def close_edition(self, edition_id: str) -> None:
+        if edition_id in self.editions:
+            self.editions[edition_id] = replace(self.editions[edition_id], status="closed")
+
+    async def edition(self, edition_id: str, lock: bool = False) -> Edition | None:
+        found = self.editions.get(edition_id)
+        return replace(found, rematch_pending=edition_id in self.rematch_since) if found else None
+
+    async def has_published_run(self, edition_id: str) -> bool:
+        return any(r.edition_id == edition_id and r.status == "done" for r in self.runs.values())
+
+    async def mark_for_rematch(self, edition_id: str) -> None:
+        if edition_id in self.editions:
+            self.rematch_since.setdefault(edition_id, self.clock)
+
+    async def clear_rematch(self, edition_id: str) -> None:
+        self.rematch_since.pop(edition_id, None)
+
+    async def editions_to_rematch(self, older_than_seconds: float) -> list[str]:
+        due = [(since, e) for e, since in self.rematch_since.items() if since < self.clock - timedelta(seconds=older_than_seconds)]
+        return [e for _, e in sorted(due)]
+
+    async def edition_overview(self, edition_id: str) -> EditionOverview | None:
+        found = await self.edition(edition_id)
+        if found is None:
+            return None
+        offers = [o for e, o in self.offers.values() if e == edition_id and o.status == "published"]
+        rows = [r for r in self.rows.values() if r.edition_id == edition_id]
+        return EditionOverview(
+            found.id, found.region, found.status, found.rematch_pending, len(offers), sum(o.capacity for o in offers),
+            len(await self.participants_of(edition_id)), sum(r.status == "active" for r in rows),
+            sum(r.status == "offered" for r in rows),
+        )
+
+    async def now(self) -> datetime:
+        return self.clock
+
+    # --- offers and participants -------------------------------------------------------------
+    async def add_offer(self, edition_id: str, offer: Offer) -> bool:
+        if offer.id in self.offers:
+            return False
+        self.offers[offer.id] = (edition_id, offer)
+        return True
+
+    async def offer(self, offer_id: str) -> Offer | None:
+        return self.offers[offer_id][1] if offer_id in self.offers else None
+
+    async def offers_of(self, edition_id: str) -> list[Offer]:
+        return [o for e, o in self.offers.values() if e == edition_id]
+
+    async def set_offer_status(self, offer_id: str, status: str) -> None:
+        edition_id, offer = self.offers[offer_id]
+        self.offers[offer_id] = (edition_id, replace(offer, status=status))
+
+    async def add_participant(self, edition_id: str, participant: Participant) -> bool:
+        if participant.signup_id in self.participants:
+            return False
+        self.participants[participant.signup_id] = (edition_id, participant)
+        return True
+
+    async def participant(self, signup_id: str) -> Participant | None:
+        return self.participants[signup_id][1] if signup_id in self.participants else None
+
+    async def participants_of(self, edition_id: str) -> list[Participant]:
+        return [p for e, p in self.participants.values() if e == edition_id and p.status == "active"]
+
+    async def set_participant_status(self, signup_id: str, status: str) -> None:
+        edition_id, p = self.participants[signup_id]
+        self.participants[signup_id] = (edition_id, replace(p, status=status))
+
+    # --- assignments -------------------------------------------------------------------------
+    def _assignment(self, pair: Pair) -> Assignment:
+        row = self.rows[pair]
+        return Assignment(pair[0], pair[1], row.rank, row.status, row.run_id, row.assigned_at)
+
+    async def held_assignments(
+        self, edition_id: str | None = None, offer_id: str | None = None, signup_id: str | None = None
+    ) -> list[Assignment]:
+        return [
+            self._assignment(pair) for pair, row in self.rows.items()
+            if row.status in ("active", "offered") and edition_id in (None, row.edition_id)
+            and offer_id in (None, pair[1]) and signup_id in (None, pair[0])
+        ]
+
+    async def set_assignment_status(self, pairs: Sequence[Pair], status: str) -> None:
+        for pair in pairs:
+            self.rows[pair].status = status
+
+    async def assignments_of(self, edition_id: str) -> list[Assignment]:
+        return [self._assignment(p) for p in sorted(self.rows, key=lambda p: (p[1], p[0]))
+                if self.rows[p].edition_id == edition_id and self.rows[p].status == "active"]
+
+    async def declined_pairs(self, edition_id: str) -> set[Pair]:
+        return {p for p, r in self.rows.items() if r.edition_id == edition_id and r.status in ("declined", "expired")}
+
+    async def displaced_participants(self, edition_id: str) -> set[str]:
+        holding = {p[0] for p, r in self.rows.items() if r.status in ("active", "offered")}
+        active = {p.signup_id for p in await self.participants_of(edition_id)}
+        return {p[0] for p, r in self.rows.items() if r.edition_id == edition_id and r.status == "displaced"} & active - holding
+
+    async def insert_assignments(self, edition_id: str, run_id: uuid.UUID, assignments: Sequence[engine.Assignment]) -> None:
+        for a in assignments:
+            old = self.rows.get((a.participant, a.offer))
+            self.rows[a.participant, a.offer] = replace(old, status="active", rank=a.rank, run_id=run_id, assigned_at=self.clock) \
+                if old else Row(edition_id, a.rank, run_id, assigned_at=self.clock)
+
+    async def insert_seat_offers(
+        self, edition_id: str, run_id: uuid.UUID, seat_offers: Sequence[tuple[engine.Assignment, datetime]]
+    ) -> None:
+        for a, expires in seat_offers:
+            self.rows[a.participant, a.offer] = Row(edition_id, a.rank, run_id, "offered", self.clock, self.clock, expires)
+
+    async def still_valid(self, edition_id: str) -> StillValid:
+        return StillValid(
+            {o.id for e, o in self.offers.values() if e == edition_id and o.status == "published"},
+            {p.signup_id for p in await self.participants_of(edition_id)},
+            {p for p, r in self.rows.items() if r.edition_id == edition_id and r.status == "offered"},
+        )
+
+    # --- outcomes ----------------------------------------------------------------------------
+    async def outcomes_of(self, edition_id: str) -> dict[str, MatchOutcome]:
+        return {sid: o for sid, (e, o) in self.outcomes.items() if e == edition_id}
+
+    async def upsert_outcomes(self, edition_id: str, run_id: uuid.UUID, outcomes: Sequence[MatchOutcome]) -> None:
+        for o in outcomes:  # the table keeps no explanation text
+            self.outcomes[o.signup_id] = (edition_id, replace(o, reason=""))
+
+    async def set_outcome(self, signup_id: str, state: str) -> None:
+        if signup_id in self.outcomes:
+            edition_id, _ = self.outcomes[signup_id]
+            self.outcomes[signup_id] = (edition_id, MatchOutcome(signup_id, state))
+
+    async def forget_outcome(self, signup_id: str) -> None:
+        self.outcomes.pop(signup_id, None)
+
+    async def waiting_list(self, edition_id: str) -> list[MatchOutcome]:
+        others = [o for o in (await self.outcomes_of(edition_id)).values() if o.state != "assigned"]
+        return sorted(others, key=lambda o: (o.position is None, o.position or 0, o.signup_id))
+
+    # --- runs --------------------------------------------------------------------------------
+    async def start_run(self, run_id: uuid.UUID, edition_id: str, kind: str) -> bool:
+        if any(r.edition_id == edition_id and r.status == "running" for r in self.runs.values()):
+            return False
+        self.runs[run_id] = MatchRun(run_id, edition_id, kind, "running", "loading", 0.0, self.clock)
+        return True
+
+    async def run(self, run_id: uuid.UUID) -> MatchRun | None:
+        return self.runs.get(run_id)
+
+    async def runs_of(self, edition_id: str) -> list[MatchRun]:
+        return sorted((r for r in self.runs.values() if r.edition_id == edition_id), key=lambda r: r.started_at, reverse=True)
+
+    async def set_progress(self, run_id: uuid.UUID, stage: str, progress: float) -> None:
+        if self.runs[run_id].status == "running":
+            self.runs[run_id] = replace(self.runs[run_id], stage=stage, progress=progress)
+
+    async def finish_run(self, run_id: uuid.UUID, figures: RunFigures) -> None:
+        self.runs[run_id] = replace(self.runs[run_id], status="done", stage="done", progress=1.0, finished_at=self.clock, figures=figures)
+
+    async def fail_run(self, run_id: uuid.UUID, error: str) -> None:
+        self.runs[run_id] = replace(self.runs[run_id], status="failed", stage="failed", error=error[:2000], finished_at=self.clock)
+
+    async def fail_interrupted_runs(self) -> int:
+        running = [r for r in self.runs.values() if r.status == "running"]
+        for r in running:
+            await self.fail_run(r.id, "interrupted")
+        return len(running)
+
+    # --- seat offers -------------------------------------------------------------------------
+    def _seat_offer(self, pair: Pair) -> SeatOffer:
+        row = self.rows[pair]
+        assert row.offered_at is not None and row.expires_at is not None
+        return SeatOffer(pair[0], pair[1], row.rank, row.run_id, row.status, row.offered_at, row.expires_at, row.ended_at, self.clock)
+
+    async def seat_offer_of(self, edition_id: str, signup_id: str) -> SeatOffer | None:
+        mine = [p for p, r in self.rows.items() if p[0] == signup_id and r.edition_id == edition_id and r.offered_at]
+        mine.sort(key=lambda p: (self.rows[p].status == "offered", self.rows[p].offered_at), reverse=True)
+        return self._seat_offer(mine[0]) if mine else None
+
+    async def seat_offers_of(self, edition_id: str, open_only: bool = False) -> list[SeatOffer]:
+        found = [
+            p for p, r in self.rows.items()
+            if r.edition_id == edition_id and r.offered_at and (not open_only or r.status == "offered")
+        ]
+        return [self._seat_offer(p) for p in sorted(found, key=lambda p: (self.rows[p].offered_at, p[0]))]
+
+    async def end_seat_offer(self, signup_id: str, offer_id: str, status: str) -> None:
+        row = self.rows.get((signup_id, offer_id))
+        if row and row.status == "offered":
+            row.status, row.ended_at = status, self.clock
+
+    async def editions_with_expired_seat_offers(self) -> list[str]:
+        return sorted({
+            r.edition_id for r in self.rows.values() if r.status == "offered" and r.expires_at and r.expires_at <= self.clock
+        })
+
+
+# --- a seeded fake unit of work -------------------------------------------------------------------
+EDITION = "twente-2027"
+
+
+def cid(signup_id: str) -> uuid.UUID:
+    """The correlation id of a participant's sign-up request."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, signup_id)
+
+
+def given(
+    offers: tuple[domain.Offer, ...] = (offer("a"),),
+    people: tuple[domain.Participant, ...] = (),
+    published: bool = True,
+) -> FakeUnitOfWork[FakeRepository]:
+    """An edition with offers and participants; `published`: a run of it has finished."""
+    repo = FakeRepository()
+    repo.editions[EDITION] = domain.Edition(EDITION, "twente")
+    for o in offers:
+        repo.offers[o.id] = (EDITION, o)
+    for p in people:
+        repo.participants[p.signup_id] = (EDITION, p)
+    if published:
+        repo.runs[RUN] = domain.MatchRun(RUN, EDITION, "full", "done", "done", 1.0, T0)
+    return FakeUnitOfWork(repo)
+
+
+def with_seat_offer(
+    signup_id: str = "p1", offer_id: str = "a", status: str = "offered", expires_in: timedelta = timedelta(hours=1),
+    correlation_id: uuid.UUID | None = None,
+) -> FakeUnitOfWork[FakeRepository]:
+    """A published edition where `signup_id` was offered a seat on `offer_id` (and told so)."""
+    uow = given(people=(participant(signup_id, [offer_id], correlation_id=correlation_id or cid(signup_id)),))
+    uow.repo.rows[signup_id, offer_id] = Row(EDITION, 1, RUN, status, T0, T0 - timedelta(hours=1), T0 + expires_in)
+    uow.repo.outcomes[signup_id] = (EDITION, told(signup_id, "offered"))
+    return uow

@@ -1,0 +1,302 @@
+"""Matching's use cases against the fake unit of work: the seat-offer state machine (accept, decline,
+expiry, 409/404), re-match marking, the cancellation cascade, the withdrawal release, a run, and the
+correlation id that follows each participant onto the events. Milliseconds, no infrastructure."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import inspect
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import structlog
+from prometheus_client import CollectorRegistry
+
+from estafette.runtime.errors import Conflict, DomainError, NotFound
+from schemas import MatchAssigned, MatchUnmatched, MatchWaitlisted, SeatOfferEnded, SeatOffered
+from services.matching import domain, engine, service
+from services.matching.repository import Repository
+from tests.unit.fakes import FakeUnitOfWork
+
+from .builders import RUN, T0, offer, participant
+from .fakes import EDITION, FakeRepository, Row, cid, given, with_seat_offer
+
+CID = uuid.UUID("00000000-0000-4000-8000-00000000c1d0")  # the request's correlation id
+RULES = service.SeatOfferRules(hours=48, timezone=ZoneInfo("Europe/Amsterdam"))
+
+
+async def in_tx(uow: FakeUnitOfWork[FakeRepository], use_case: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """A consumer's use case, inside one transaction (as the Kafka consumer runs it)."""
+    async with uow.transaction() as tx:
+        return await use_case(tx, *args)
+
+
+async def refused(uow: FakeUnitOfWork[FakeRepository], call: Awaitable[Any], error: type[DomainError], code: str) -> DomainError:
+    """A use case that must be refused stores and publishes nothing."""
+    before = copy.deepcopy(vars(uow.repo)), list(uow.published)
+    with pytest.raises(error) as caught:
+        await call
+    assert caught.value.code == code
+    assert (vars(uow.repo), uow.published) == before
+    return caught.value
+
+
+def test_the_fake_repository_has_the_repositorys_methods() -> None:
+    def methods(cls: type) -> dict[str, list[str]]:
+        return {
+            name: list(inspect.signature(f).parameters)
+            for name, f in vars(cls).items() if inspect.iscoroutinefunction(f) and not name.startswith("_")
+        }
+
+    assert methods(FakeRepository) == methods(Repository)
+
+
+# --- seat offers: accept -------------------------------------------------------------------------
+async def test_accept_makes_the_assignment_and_announces_it_with_the_participants_correlation_id() -> None:
+    uow = with_seat_offer()
+    answered = await service.accept_seat_offer(uow, EDITION, "p1", CID)
+
+    assert answered.state == "accepted" and answered.ended_at == T0
+    assert uow.repo.rows["p1", "a"].status == "active"
+    assert uow.repo.outcomes["p1"][1].state == "assigned"
+    [event] = uow.published
+    assert isinstance(event, MatchAssigned)
+    assert (event.signup_id, event.offer.offer_id, event.rank, event.run_id) == ("p1", "a", 1, RUN)
+    assert event.correlation_id == cid("p1")  # the sign-up's, not the answering request's
+    assert (event.recipient.email, event.edition, event.region) == ("p1@example.org", EDITION, "twente")
+    assert EDITION not in uow.repo.rematch_since  # nothing freed: no re-match
+
+
+async def test_an_event_falls_back_to_the_requests_correlation_id_for_a_participant_from_before() -> None:
+    uow = with_seat_offer()
+    _, p = uow.repo.participants["p1"]
+    uow.repo.participants["p1"] = (EDITION, domain.Participant(**{**vars(p), "correlation_id": None}))
+    await service.accept_seat_offer(uow, EDITION, "p1", CID)
+    assert uow.published[0].correlation_id == CID
+
+
+# --- decline and expiry ----------------------------------------------------------------------------
+async def test_decline_ends_the_seat_offer_the_person_waits_and_the_edition_is_marked_for_rematch() -> None:
+    uow = with_seat_offer()
+    answered = await service.decline_seat_offer(uow, EDITION, "p1", CID)
+
+    assert answered.state == "declined"
+    assert uow.repo.outcomes["p1"][1].state == "waitlisted"
+    assert await uow.repo.declined_pairs(EDITION) == {("p1", "a")}  # never placed again
+    assert EDITION in uow.repo.rematch_since  # the seat goes to the next person
+    [event] = uow.published
+    assert isinstance(event, SeatOfferEnded)
+    assert (event.signup_id, event.offer_id, event.reason, event.run_id) == ("p1", "a", "declined", RUN)
+    assert event.correlation_id == cid("p1")
+
+
+async def test_expiry_ends_only_the_seat_offers_whose_time_is_up() -> None:
+    uow = with_seat_offer("p1", "a", expires_in=timedelta(minutes=-1))
+    uow.repo.participants["p2"] = (EDITION, participant("p2", ["b"], correlation_id=cid("p2")))
+    uow.repo.rows["p2", "b"] = Row(EDITION, 1, RUN, "offered", T0, T0, T0 + timedelta(minutes=1))
+
+    assert await service.expire_seat_offers(uow) == 1
+
+    assert (uow.repo.rows["p1", "a"].status, uow.repo.rows["p2", "b"].status) == ("expired", "offered")
+    assert uow.repo.outcomes["p1"][1].state == "waitlisted"
+    assert EDITION in uow.repo.rematch_since
+    [event] = uow.published
+    assert isinstance(event, SeatOfferEnded)
+    assert (event.signup_id, event.reason, event.correlation_id) == ("p1", "expired", cid("p1"))
+    assert await service.expire_seat_offers(uow) == 0  # nothing left to end
+
+
+@pytest.mark.parametrize(
+    ("status", "expires_in", "code", "says"),
+    [
+        ("offered", timedelta(seconds=-1), "seat_offer_expired", "expired at"),  # not yet ended by the loop
+        ("expired", timedelta(seconds=-1), "seat_offer_expired", "expired at"),
+        ("active", timedelta(hours=1), "seat_offer_accepted", "accepted already"),
+        ("declined", timedelta(hours=1), "seat_offer_declined", "was declined"),
+        ("released", timedelta(hours=1), "seat_offer_withdrawn", "withdrawn"),
+        ("displaced", timedelta(hours=1), "seat_offer_cancelled", "host cancelled"),
+    ],
+)
+@pytest.mark.parametrize("answer", [service.accept_seat_offer, service.decline_seat_offer])
+async def test_a_seat_offer_that_is_not_open_answers_409(
+    answer: Callable[..., Awaitable[Any]], status: str, expires_in: timedelta, code: str, says: str
+) -> None:
+    uow = with_seat_offer(status=status, expires_in=expires_in)
+    error = await refused(uow, answer(uow, EDITION, "p1", CID), Conflict, code)
+    assert says in error.message
+
+
+async def test_unknown_edition_or_no_seat_offer_answers_404() -> None:
+    uow = with_seat_offer()
+    await refused(uow, service.accept_seat_offer(uow, "nowhere", "p1", CID), NotFound, "unknown_edition")
+    await refused(uow, service.decline_seat_offer(uow, EDITION, "p9", CID), NotFound, "unknown_seat_offer")
+    uow.repo.rows["p1", "a"] = Row(EDITION, 1, RUN)  # assigned by a run: never a seat offer
+    await refused(uow, service.accept_seat_offer(uow, EDITION, "p1", CID), NotFound, "unknown_seat_offer")
+
+
+async def test_the_organisers_view_counts_what_became_of_each_seat_offer() -> None:
+    uow = with_seat_offer()
+    await service.decline_seat_offer(uow, EDITION, "p1", CID)
+    view = await service.seat_offers(uow, EDITION)
+    assert [s.state for s in view.seat_offers] == ["declined"]
+    assert {k: v for k, v in view.counts.items() if v} == {"declined": 1}
+    assert list(view.counts) == list(domain.SEAT_OFFER_STATES)
+    with pytest.raises(NotFound):
+        await service.seat_offers(uow, "nowhere")
+
+
+# --- re-match marking ------------------------------------------------------------------------------
+@pytest.mark.parametrize(("published", "marked"), [(False, False), (True, True)])
+async def test_a_signup_or_offer_marks_the_edition_for_rematch_only_after_publication(published: bool, marked: bool) -> None:
+    uow = given(published=published)
+    await in_tx(uow, service.add_participant, EDITION, participant("late", ["a"]))
+    assert (EDITION in uow.repo.rematch_since) is marked
+    uow.repo.rematch_since.clear()
+    await in_tx(uow, service.publish_offer, EDITION, offer("new"))
+    assert (EDITION in uow.repo.rematch_since) is marked
+    assert [p.signup_id for p in await uow.repo.participants_of(EDITION)] == ["late"]
+
+
+async def test_a_signup_received_twice_is_kept_once_and_marks_nothing_the_second_time() -> None:
+    uow = given()
+    await in_tx(uow, service.add_participant, EDITION, participant("p1", ["a"], correlation_id=cid("p1")))
+    uow.repo.rematch_since.clear()
+    await in_tx(uow, service.add_participant, EDITION, participant("p1", ["b"]))
+    assert uow.repo.participants["p1"][1].choices == ["a"] and uow.repo.participants["p1"][1].correlation_id == cid("p1")
+    assert EDITION not in uow.repo.rematch_since
+
+
+# --- cancellation cascade and withdrawal release ------------------------------------------------------
+async def test_cancelling_an_offer_displaces_its_assignments_and_open_seat_offers() -> None:
+    uow = given(offers=(offer("a", capacity=3), offer("b", "h2")))
+    for signup_id, offer_id, status in [("p1", "a", "active"), ("p2", "a", "offered"), ("p3", "a", "declined"), ("p4", "b", "active")]:
+        uow.repo.rows[signup_id, offer_id] = Row(EDITION, 1, RUN, status)
+    await in_tx(uow, service.cancel_offer, EDITION, "a")
+
+    assert uow.repo.offers["a"][1].status == "cancelled"
+    statuses = {pair: row.status for pair, row in uow.repo.rows.items()}
+    assert statuses == {("p1", "a"): "displaced", ("p2", "a"): "displaced", ("p3", "a"): "declined", ("p4", "b"): "active"}
+    assert EDITION in uow.repo.rematch_since
+
+
+async def test_cancelling_an_unknown_or_cancelled_offer_changes_nothing() -> None:
+    uow = given(offers=(offer("a", status="cancelled"),))
+    before = copy.deepcopy(vars(uow.repo))
+    await in_tx(uow, service.cancel_offer, EDITION, "a")
+    await in_tx(uow, service.cancel_offer, EDITION, "unknown")
+    assert vars(uow.repo) == before
+
+
+async def test_a_withdrawal_releases_the_seats_and_forgets_the_outcome() -> None:
+    uow = with_seat_offer("p1", "a")
+    uow.repo.rows["p1", "b"] = Row(EDITION, 2, RUN, "active")
+    uow.repo.rows["p1", "c"] = Row(EDITION, 3, RUN, "expired")
+    await in_tx(uow, service.withdraw_participant, EDITION, "p1")
+
+    assert uow.repo.participants["p1"][1].status == "withdrawn"
+    assert {p: r.status for p, r in uow.repo.rows.items()} == {("p1", "a"): "released", ("p1", "b"): "released", ("p1", "c"): "expired"}
+    assert "p1" not in uow.repo.outcomes
+    assert EDITION in uow.repo.rematch_since
+    # The seat offer is void now: answering it is a 409 that says so.
+    await refused(uow, service.accept_seat_offer(uow, EDITION, "p1", CID), Conflict, "seat_offer_withdrawn")
+
+
+async def test_a_withdrawal_before_publication_marks_nothing() -> None:
+    uow = given(people=(participant("p1", ["a"]),), published=False)
+    await in_tx(uow, service.withdraw_participant, EDITION, "p1")
+    assert uow.repo.participants["p1"][1].status == "withdrawn" and not uow.repo.rematch_since
+
+
+# --- runs ------------------------------------------------------------------------------------------
+async def run_once(uow: FakeUnitOfWork[FakeRepository], correlation_id: uuid.UUID = CID) -> domain.RunFigures:
+    """A run as the Runner does it: start, snapshot, solve, record."""
+    run_id = uuid.uuid4()
+    await service.start_run(uow, EDITION, run_id)
+    snap = await service.take_snapshot(uow, EDITION, RULES)
+    return await service.record_result(uow, run_id, EDITION, correlation_id, snap, engine.solve(snap.problem), 0.0)
+
+
+async def test_a_run_announces_each_outcome_with_that_participants_correlation_id() -> None:
+    people = (
+        participant("p1", ["a"], 0, correlation_id=cid("p1")),
+        participant("p2", ["a"], 1, correlation_id=cid("p2")),  # the one seat is taken: waits
+        participant("p3", ["a"], 2, org="h1"),  # own organisation, signed up before ids were kept
+    )
+    uow = given(people=people, published=False)
+    figures = await run_once(uow)
+
+    assert (figures.assigned, figures.waitlisted, figures.unmatched) == (1, 1, 1)
+    by_type = {type(e): e for e in uow.published}
+    assert by_type[MatchAssigned].signup_id == "p1" and by_type[MatchAssigned].correlation_id == cid("p1")
+    waitlisted = by_type[MatchWaitlisted]
+    assert (waitlisted.signup_id, waitlisted.reason_code, waitlisted.position, waitlisted.correlation_id) == ("p2", "all_full", 1, cid("p2"))
+    unmatched = by_type[MatchUnmatched]
+    assert (unmatched.signup_id, unmatched.reason_code, unmatched.correlation_id) == ("p3", "own_org", CID)  # fallback
+    run_ids = {e.run_id for e in uow.published}
+    assert len(run_ids) == 1
+    finished = uow.repo.runs[run_ids.pop()]
+    assert (finished.status, finished.figures) == ("done", figures)
+
+
+async def test_after_publication_a_freed_seat_is_offered_to_the_waiting_person() -> None:
+    people = (participant("p1", ["a"], 0, correlation_id=cid("p1")), participant("p2", ["a"], 1, correlation_id=cid("p2")))
+    uow = given(people=people, published=False)
+    await run_once(uow)
+    await in_tx(uow, service.withdraw_participant, EDITION, "p1")
+    assert EDITION in uow.repo.rematch_since
+    uow.published.clear()
+
+    figures = await run_once(uow)
+    assert (figures.newly_assigned, figures.newly_offered) == (0, 1)
+    [event] = uow.published
+    assert isinstance(event, SeatOffered)
+    assert (event.signup_id, event.correlation_id, event.expires_at) == ("p2", cid("p2"), T0 + timedelta(hours=48))
+    assert EDITION not in uow.repo.rematch_since
+    assert (await service.accept_seat_offer(uow, EDITION, "p2", CID)).state == "accepted"
+
+
+async def test_a_second_run_while_one_is_running_is_a_conflict_and_unknown_editions_404() -> None:
+    uow = given()
+    await service.start_run(uow, EDITION, uuid.uuid4())
+    await refused(uow, service.start_run(uow, EDITION, uuid.uuid4()), Conflict, "run_in_progress")
+    await refused(uow, service.start_run(uow, "nowhere", uuid.uuid4()), NotFound, "unknown_edition")
+    with pytest.raises(NotFound):
+        await service.run(uow, uuid.uuid4())
+
+
+async def test_the_runner_executes_a_run_in_the_background_with_its_log_lines_bound_to_the_run(monkeypatch) -> None:
+    uow = given(people=(participant("p1", ["a"], correlation_id=cid("p1")),), published=False)
+    bound: list[dict[str, Any]] = []
+    finish = uow.repo.finish_run
+
+    async def finish_and_look(run_id: uuid.UUID, figures: domain.RunFigures) -> None:
+        bound.append(structlog.contextvars.get_contextvars())
+        await finish(run_id, figures)
+
+    monkeypatch.setattr(uow.repo, "finish_run", finish_and_look)
+    runner = service.Runner(uow, service.RunMetrics(CollectorRegistry()), RULES)
+    started = await runner.start(EDITION)
+    await asyncio.gather(*runner.tasks)
+
+    assert (await service.run(uow, started.id)).status == "done"
+    assert bound == [{"run_id": str(started.id), "edition_id": EDITION}]
+    [event] = uow.published
+    assert isinstance(event, MatchAssigned) and event.correlation_id == cid("p1") and event.run_id == started.id
+
+
+async def test_views_of_an_edition() -> None:
+    uow = given(offers=(offer("a", capacity=2), offer("b", status="cancelled")), people=(participant("p1", ["a"]),), published=False)
+    await run_once(uow)
+    overview = await service.edition(uow, EDITION)
+    assert (overview.offers, overview.seats, overview.participants, overview.assignments, overview.rematch_pending) == (1, 2, 1, 1, False)
+    found = await service.assignments(uow, EDITION)
+    assert [(a.signup_id, a.offer_id, a.rank) for a in found.assignments] == [("p1", "a", 1)] and found.waiting_list == []
+    assert [r.status for r in await service.runs(uow, EDITION)] == ["done"]
+    for view in (service.edition, service.assignments):
+        with pytest.raises(NotFound):
+            await view(uow, "nowhere")
