@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import FastAPI, Query
@@ -12,37 +11,14 @@ from pydantic import BaseModel, ConfigDict
 from estafette.runtime.http import create_http_api, errors
 from estafette.runtime.uow import Uow
 from services.notifications import service
-from services.notifications.domain import Kind, Status
+from services.notifications.domain import NotificationView, Status
 from services.notifications.repository import Repository
-
-
-class NotificationOut(BaseModel):
-    """One message's status and tracing ids: no body, no name, no address."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    kind: Kind
-    template: str
-    region: str
-    edition: str
-    signup_id: str | None
-    language: str
-    status: Status
-    attempts: int
-    last_error: str | None
-    next_attempt_at: datetime | None
-    created_at: datetime
-    sent_at: datetime | None
-    failed_at: datetime | None
-    source_event_id: uuid.UUID
-    correlation_id: uuid.UUID
 
 
 class NotificationPage(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    items: list[NotificationOut]
+    items: list[NotificationView]
     #: Pass as `after` for the next page; null on the last page.
     next_after: uuid.UUID | None
 
@@ -64,9 +40,9 @@ def build_api(uow: Uow[Repository]) -> FastAPI:
         )
         return NotificationPage.model_validate(found)
 
-    @api.get("/notifications/{notification_id}", response_model=NotificationOut, responses=errors(404))
-    async def get_notification(notification_id: uuid.UUID) -> NotificationOut:
+    @api.get("/notifications/{notification_id}", response_model=NotificationView, responses=errors(404))
+    async def get_notification(notification_id: uuid.UUID) -> NotificationView:
         """One message; 404 `unknown_notification`."""
-        return NotificationOut.model_validate(await service.notification(uow, notification_id))
+        return await service.notification(uow, notification_id)
 
     return api

@@ -56,11 +56,10 @@ class Reason(Strict):
     reason: str = Field(default="", max_length=500)
 
 
-class Out(BaseModel):
+class EditionOverviewOut(BaseModel):
+    """An edition (the fields of `domain.Edition`) with what it holds now."""
+
     model_config = ConfigDict(from_attributes=True)
-
-
-class EditionOut(Out):
     id: str
     region: str
     name: str
@@ -69,24 +68,8 @@ class EditionOut(Out):
     ends_on: date
     languages: list[str]
     status: domain.EditionStatus
-
-
-class EditionOverviewOut(EditionOut):
     offers: int = Field(description="Published offers.")
     signups: int = Field(description="Submitted sign-ups.")
-
-
-class OfferOut(Out):
-    id: str
-    edition_id: str
-    host_org: str
-    title: str
-    date: date
-    capacity: int
-    max_per_org: int | None
-    format: str
-    location: str
-    status: domain.OfferStatus
 
 
 class SignupOut(BaseModel):
@@ -119,9 +102,8 @@ def build_api(uow: Uow[Repository], metrics: RegistrationMetrics) -> FastAPI:
         return response
 
     @api.post("/editions", status_code=201, responses=errors(409))
-    async def open_edition(body: EditionIn, correlation_id: CorrelationId) -> EditionOut:
-        edition = await service.open_edition(uow, domain.Edition(**body.model_dump()), correlation_id=correlation_id)
-        return EditionOut.model_validate(edition)
+    async def open_edition(body: EditionIn, correlation_id: CorrelationId) -> domain.Edition:
+        return await service.open_edition(uow, domain.Edition(**body.model_dump()), correlation_id=correlation_id)
 
     @api.get("/editions/{edition_id}", responses=errors(404))
     async def get_edition(edition_id: str) -> EditionOverviewOut:
@@ -133,15 +115,14 @@ def build_api(uow: Uow[Repository], metrics: RegistrationMetrics) -> FastAPI:
         await service.close_edition(uow, edition_id, reason=body.reason if body else "", correlation_id=correlation_id)
 
     @api.post("/editions/{edition_id}/offers", status_code=201, responses=errors(404, 409))
-    async def publish_offer(edition_id: str, body: OfferIn, correlation_id: CorrelationId) -> OfferOut:
-        offer = await service.publish_offer(
+    async def publish_offer(edition_id: str, body: OfferIn, correlation_id: CorrelationId) -> domain.Offer:
+        return await service.publish_offer(
             uow, edition_id, offer_id=body.id, **body.model_dump(exclude={"id"}), correlation_id=correlation_id
         )
-        return OfferOut.model_validate(offer)
 
     @api.get("/editions/{edition_id}/offers", responses=errors(404))
-    async def list_offers(edition_id: str) -> list[OfferOut]:
-        return [OfferOut.model_validate(o) for o in await service.offers(uow, edition_id)]
+    async def list_offers(edition_id: str) -> list[domain.Offer]:
+        return await service.offers(uow, edition_id)
 
     @api.delete("/editions/{edition_id}/offers/{offer_id}", status_code=204, responses=errors(404))
     async def cancel_offer(edition_id: str, offer_id: str, correlation_id: CorrelationId) -> None:

@@ -275,7 +275,8 @@ async def test_the_runner_executes_a_run_in_the_background_with_its_log_lines_bo
     finish = uow.repo.finish_run
 
     async def finish_and_look(run_id: uuid.UUID, figures: domain.RunFigures) -> None:
-        bound.append(structlog.contextvars.get_contextvars())
+        context = structlog.contextvars.get_contextvars()
+        bound.append({key: context[key] for key in ("run_id", "edition_id") if key in context})
         await finish(run_id, figures)
 
     monkeypatch.setattr(uow.repo, "finish_run", finish_and_look)
