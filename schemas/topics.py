@@ -37,6 +37,8 @@ NOTIFICATIONS = Topic(
 )
 FEEDBACK = Topic("estafette.feedback.v1", 3, "feedback_id", (ev.FeedbackSubmitted,))
 RELAY = Topic("estafette.relay.v1", 1, "leg_id", (ev.RelayLegStarted, ev.RelayLegHandedOver))
+#: API keys (schemas/access.py): compacted, one record per key, read whole by every service.
+API_KEYS = Topic("estafette.api-keys.v1", 1, "key_id", (), cleanup_policy="compact", retention_ms=-1)
 #: Messages a consumer could not handle after its retries, with the error; kept for an operator.
 DEAD_LETTERS = Topic("estafette.dead-letters.v1", 1, "source_topic", ())
 
@@ -49,6 +51,7 @@ TOPICS: tuple[Topic, ...] = (
     NOTIFICATIONS,
     FEEDBACK,
     RELAY,
+    API_KEYS,
     DEAD_LETTERS,
 )
 

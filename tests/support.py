@@ -22,6 +22,8 @@ import asyncpg
 import httpx
 
 from estafette.runtime.app import ensure_topics
+from estafette.runtime.auth import Links, key_id_of
+from estafette.tools import keys
 from services.registry import NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +36,8 @@ KAFKA_PORT, KAFKA_CONTROLLER_PORT = 19092 + _SHIFT, 19093 + _SHIFT
 PG_PORT = 55442 + _SHIFT
 SMTP_PORT, MAIL_HTTP_PORT = 11025 + _SHIFT, 18025 + _SHIFT
 DB = "estafette_test"
+#: Signs participant links in the test session (ESTAFETTE_LINK_SECRET of every service).
+LINK_SECRET = "test-session-link-secret"
 SERVICES = NAMES
 HTTP_PORTS = {name: 18001 + i + _SHIFT for i, name in enumerate(SERVICES)}
 CRASH_APP_PORT = 18009 + _SHIFT
@@ -76,7 +80,24 @@ class Infra:
             f"{prefix}_HTTP_PORT": str(HTTP_PORTS[service]),
             f"{prefix}_OUTBOX_POLL_SECONDS": "0.2",
             "NOTIFICATIONS_SMTP_PORT": str(SMTP_PORT),
+            "ESTAFETTE_LINK_SECRET": LINK_SECRET,
         }
+
+    def key(self, role: str, region: str | None = None, name: str = "test") -> str:
+        """A new API key of `role` (published on the key topic, as `estafette keys create` does)."""
+        _, key = asyncio.run(keys.create(self.kafka_bootstrap, role, region, name))  # type: ignore[arg-type]
+        return key
+
+    def revoke(self, key: str) -> None:
+        key_id = key_id_of(key)
+        assert key_id is not None
+        asyncio.run(keys.revoke(self.kafka_bootstrap, key_id))
+
+    @staticmethod
+    def link(purpose: str, signup_id: str, edition_id: str, *, age_seconds: float = 0) -> str:
+        """A participant link token as the services sign them (`age_seconds` old)."""
+        issued = time.time() - age_seconds if age_seconds else None
+        return Links(LINK_SECRET).make(purpose, signup_id, edition_id, issued_at=issued)
 
 
 def start_infra() -> Infra:

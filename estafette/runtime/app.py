@@ -30,6 +30,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
 from prometheus_client import CollectorRegistry, make_asgi_app
 
+from estafette.runtime.auth import Authenticator, KeyRing, Links, Oidc, OidcConfig
 from estafette.runtime.consumer import BatchConsumer, ConsumerMetrics, EventHandler, Handler, dispatch
 from estafette.runtime.db import create_pool, migrate
 from estafette.runtime.docs import asyncapi_route
@@ -107,6 +108,14 @@ class Runtime:
             middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=self.name)],
             logger=logging.getLogger(f"{self.name}.kafka"),
         )
+        oidc = (
+            Oidc(OidcConfig(settings.oidc_jwks_url, settings.oidc_issuer, settings.oidc_audience,
+                            settings.oidc_role_claim, settings.oidc_region_claim))
+            if settings.oidc_jwks_url else None
+        )
+        #: Who is asking (API keys from the key topic, OIDC tokens); set on the HTTP API's state.
+        self.auth = Authenticator(KeyRing(settings.kafka_bootstrap), oidc)
+        self.links = Links(settings.link_secret.get_secret_value())
         self.uow: UnitOfWork[Any] = (
             UnitOfWork(settings.db_schema, repository) if repository else UnitOfWork(settings.db_schema)
         )
@@ -114,7 +123,7 @@ class Runtime:
         self._consumers: dict[str, BatchConsumer] = {}
         self._topics: list[Topic] = []
         self.relay: OutboxRelay | None = None
-        self._loops: list[BackgroundLoop] = []
+        self._loops: list[BackgroundLoop] = [self.auth.keys.run]
         self._loop_tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
 
@@ -225,6 +234,9 @@ class Runtime:
         return status
 
     def asgi_app(self, http_api: Any = None) -> ServiceApp:
+        if http_api is not None:
+            http_api.state.auth = self.auth
+            http_api.state.links = self.links
         self._register_consumer()
 
         @get

@@ -29,3 +29,11 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     """The request clashes with the current state (closed edition, deadline passed, already exists)."""
+
+
+class Unauthenticated(DomainError):
+    """No credentials, or credentials that are not valid (unknown, revoked or expired key or token)."""
+
+
+class Forbidden(DomainError):
+    """Valid credentials whose role may not do this (e.g. the national role asking for personal data)."""

@@ -22,15 +22,19 @@ import structlog
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from estafette.runtime.docs import offline_fastapi
-from estafette.runtime.errors import Conflict, DomainError, NotFound, RuleViolation
+from estafette.runtime.auth import policy_of
+from estafette.runtime.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation, Unauthenticated
 
 log = structlog.get_logger(__name__)
 
 CORRELATION_HEADER = "X-Correlation-ID"
-STATUS_OF: dict[type[DomainError], int] = {RuleViolation: 422, NotFound: 404, Conflict: 409}
+STATUS_OF: dict[type[DomainError], int] = {
+    RuleViolation: 422, NotFound: 404, Conflict: 409, Unauthenticated: 401, Forbidden: 403,
+}
 #: Errors that mean "the database is away", answered 503 + Retry-After.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -57,6 +61,8 @@ class ErrorOut(BaseModel):
 
 
 _DESCRIPTIONS = {
+    401: "No valid credentials: send `Authorization: Bearer <API key or token>`.",
+    403: "The caller's role may not do this.",
     404: "Not found: the id in the path does not exist.",
     409: "Conflict with the current state (closed, already exists, deadline passed, ...).",
     422: "Invalid input: the field named in `field` breaks the schema or a rule.",
@@ -126,8 +132,9 @@ class CorrelationMiddleware:
                 )
 
 
-def _document_correlation_header(api: FastAPI) -> None:
-    """The middleware reads X-Correlation-ID for every route: say so in every operation's OpenAPI."""
+def _document_operations(api: FastAPI) -> None:
+    """Every operation's OpenAPI: the X-Correlation-ID header the middleware reads, and the route's
+    policy (`x-policy`, from its policy dependency; see runtime/auth.py)."""
     build = api.openapi
     header = {
         "name": CORRELATION_HEADER, "in": "header", "required": False,
@@ -138,9 +145,15 @@ def _document_correlation_header(api: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:
-            for operations in build().get("paths", {}).values():
-                for operation in operations.values():
+            policies = {
+                (route.path_format, method.lower()): policy_of(route)
+                for route in api.routes if isinstance(route, APIRoute) for method in route.methods
+            }
+            for path, operations in build().get("paths", {}).items():
+                for method, operation in operations.items():
                     operation.setdefault("parameters", []).append(header)
+                    if name := policies.get((path, method)):
+                        operation["x-policy"] = name
         return api.openapi_schema  # type: ignore[return-value]
 
     api.openapi = openapi  # type: ignore[method-assign]
@@ -151,14 +164,15 @@ def create_http_api(title: str, description: str = "", on_refusal: Any = None) -
     every domain error answered (e.g. to count refusals per rule)."""
     api = offline_fastapi(title=title, description=description, version="1", responses=errors(422, 503))
     api.add_middleware(CorrelationMiddleware)
-    _document_correlation_header(api)
+    _document_operations(api)
 
     @api.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         if on_refusal is not None:
             on_refusal(exc)
         status = next((s for cls, s in STATUS_OF.items() if isinstance(exc, cls)), 422)
-        return _error(status, exc.code, exc.message, exc.field)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return _error(status, exc.code, exc.message, exc.field, headers=headers)
 
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable", error=repr(exc))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +36,23 @@ class ServiceSettings(BaseSettings):
     handler_attempts: int = 3
     #: The editions' local time: calendar days in reports, "until when" in e-mails, the day before a visit.
     timezone: TimeZoneName = "Europe/Amsterdam"
+    # --- access (runtime/auth.py) -----------------------------------------------------------
+    #: OpenID Connect bearer tokens from a portal's identity provider: the JWKS with its signing keys,
+    #: the issuer and audience a token must name, and the claims that carry role and region. Empty
+    #: `oidc_jwks_url`: tokens are not accepted (API keys still are).
+    oidc_jwks_url: str = Field(default="", validation_alias=AliasChoices("ESTAFETTE_OIDC_JWKS_URL", "oidc_jwks_url"))
+    oidc_issuer: str = Field(default="", validation_alias=AliasChoices("ESTAFETTE_OIDC_ISSUER", "oidc_issuer"))
+    oidc_audience: str = Field(default="estafette", validation_alias=AliasChoices("ESTAFETTE_OIDC_AUDIENCE", "oidc_audience"))
+    oidc_role_claim: str = Field(default="estafette_role", validation_alias=AliasChoices("ESTAFETTE_OIDC_ROLE_CLAIM", "oidc_role_claim"))
+    oidc_region_claim: str = Field(default="estafette_region", validation_alias=AliasChoices("ESTAFETTE_OIDC_REGION_CLAIM", "oidc_region_claim"))
+    #: Signs participant links (shared by every service that makes or reads them). The default is for
+    #: local runs only; set ESTAFETTE_LINK_SECRET anywhere else.
+    link_secret: SecretStr = Field(
+        default=SecretStr("local-development-only-link-secret"),
+        validation_alias=AliasChoices("ESTAFETTE_LINK_SECRET", "link_secret"),
+    )
+    #: How long a participant link stays valid (a seat offer's own expiry still applies).
+    link_max_age_hours: float = Field(default=60 * 24.0, gt=0)
     #: Comma-separated fault-injection points, for crash tests only (e.g. "crash_after_commit").
     failpoints: str = ""
 

@@ -1,0 +1,54 @@
+"""Input types every API uses, so that no input can reach the database in a shape it cannot hold.
+
+- Text never carries NUL or other control characters (Postgres text cannot hold NUL; CR/LF in a name
+  or a title would break e-mail headers): `Line` (one line) and `Paragraphs` (newlines and tabs allowed).
+- Integers are bounded to what an `int` column holds (`Count`), ids follow the contracts' `Id` pattern,
+  path segments too (`PathId`), and every list is bounded by its model.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Path, Query
+from pydantic import AfterValidator, Field
+
+from schemas.events import Id
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_EXCEPT_NEWLINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+INT32_MAX = 2**31 - 1
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+
+
+def _one_line(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters (line breaks, tabs, NUL)")
+    return value
+
+
+def _paragraphs(value: str) -> str:
+    if _CONTROL_EXCEPT_NEWLINES.search(value):
+        raise ValueError("must not contain control characters other than line breaks and tabs")
+    return value
+
+
+def Line(max_length: int, min_length: int = 1) -> type[str]:  # noqa: N802 - a type factory
+    """One line of text: no control characters at all."""
+    return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(_one_line)]  # type: ignore[return-value]
+
+
+def Paragraphs(max_length: int, min_length: int = 0) -> type[str]:  # noqa: N802 - a type factory
+    """Free text: line breaks and tabs allowed, no other control characters."""
+    return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(_paragraphs)]  # type: ignore[return-value]
+
+
+#: A count that fits an int column.
+Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
+#: An id in a path segment: the contracts' id pattern (so NUL, slashes and the like are a 422).
+PathId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
+#: An id as a query parameter.
+QueryId = Annotated[str | None, Query(min_length=1, max_length=64, pattern=ID_PATTERN)]
+
+__all__ = ["Count", "ID_PATTERN", "INT32_MAX", "Id", "Line", "Paragraphs", "PathId", "QueryId"]

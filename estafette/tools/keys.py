@@ -1,0 +1,66 @@
+"""API keys for portals: create, list, revoke — records on the compacted key topic (schemas/access.py).
+
+The key is printed once and never stored: the topic holds its SHA-256. Every service reads the whole
+topic into memory (runtime/auth.py `KeyRing`), so a revocation reaches all of them within seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from estafette.runtime.auth import key_sha256, new_key
+from schemas.access import ApiKeyRecord, KeyRole
+from schemas.topics import API_KEYS
+
+
+async def _publish(bootstrap: str, record: ApiKeyRecord) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(API_KEYS.name, record.model_dump_json().encode(), key=record.key_id.encode())
+    finally:
+        await producer.stop()
+
+
+async def create(bootstrap: str, role: KeyRole, region: str | None = None, name: str = "") -> tuple[ApiKeyRecord, str]:
+    """Publish a new key; return its record and the key (shown once)."""
+    if (role == "organiser") != (region is not None):
+        raise ValueError("--region is required for an organiser key, and only for one")
+    key_id, key = new_key()
+    record = ApiKeyRecord(key_id=key_id, key_sha256=key_sha256(key), role=role, region=region, name=name,
+                          created_at=datetime.now(UTC))
+    await _publish(bootstrap, record)
+    return record, key
+
+
+async def records(bootstrap: str, timeout: float = 10.0) -> dict[str, ApiKeyRecord]:
+    """Every key's latest record (the topic read to its end)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(API_KEYS.name, p) for p in sorted(consumer.partitions_for_topic(API_KEYS.name) or {0})]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: dict[str, ApiKeyRecord] = {}
+        async with asyncio.timeout(timeout):
+            while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    for message in batch:
+                        if message.value:
+                            record = ApiKeyRecord.model_validate_json(message.value)
+                            found[record.key_id] = record
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def revoke(bootstrap: str, key_id: str) -> ApiKeyRecord:
+    """Publish the key's record with `revoked_at`; KeyError when there is no such key."""
+    record = (await records(bootstrap))[key_id]
+    revoked = record if record.revoked else record.revoke(datetime.now(UTC))
+    await _publish(bootstrap, revoked)
+    return revoked
