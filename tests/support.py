@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ import httpx
 from estafette.runtime.app import ensure_topics
 from estafette.runtime.auth import Links, key_id_of
 from estafette.tools import keys
+from estafette.tools.devserver import database_passwords, database_url
 from services.registry import NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +60,12 @@ def script(name: str, *args: str, extra_env: dict[str, str] | None = None) -> No
     subprocess.run([str(ROOT / "deploy" / "local" / name), *args], env=env, check=True)
 
 
+def _run(coro):  # noqa: ANN001, ANN202
+    """Run a coroutine to completion from sync or async test code (in a thread of its own)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 @dataclass(frozen=True)
 class Infra:
     kafka_bootstrap: str = f"127.0.0.1:{KAFKA_PORT}"
@@ -65,7 +73,10 @@ class Infra:
 
     @staticmethod
     def dsn(service: str) -> str:
-        return f"postgresql://{service}:{service}@127.0.0.1:{PG_PORT}/{DB}"
+        """A service's role with the password this test instance's `postgres.sh bootstrap` gave it
+        (<state>/pg/passwords.env); a role a test makes itself (e.g. crashtest) has its name as password."""
+        password = database_passwords(STATE)[service] if service in SERVICES else service
+        return database_url(service, password, PG_PORT, DB)
 
     @staticmethod
     def admin_dsn(db: str = DB) -> str:
@@ -81,17 +92,20 @@ class Infra:
             f"{prefix}_OUTBOX_POLL_SECONDS": "0.2",
             "NOTIFICATIONS_SMTP_PORT": str(SMTP_PORT),
             "ESTAFETTE_LINK_SECRET": LINK_SECRET,
+            # Tests (and the fuzzer) call public routes far more often than a person would.
+            "ESTAFETTE_PUBLIC_RATE_LIMIT_PER_MINUTE": "600000",
+            "ESTAFETTE_PUBLIC_RATE_LIMIT_BURST": "10000",
         }
 
     def key(self, role: str, region: str | None = None, name: str = "test") -> str:
         """A new API key of `role` (published on the key topic, as `estafette keys create` does)."""
-        _, key = asyncio.run(keys.create(self.kafka_bootstrap, role, region, name))  # type: ignore[arg-type]
+        _, key = _run(keys.create(self.kafka_bootstrap, role, region, name))  # type: ignore[arg-type]
         return key
 
     def revoke(self, key: str) -> None:
         key_id = key_id_of(key)
         assert key_id is not None
-        asyncio.run(keys.revoke(self.kafka_bootstrap, key_id))
+        _run(keys.revoke(self.kafka_bootstrap, key_id))
 
     @staticmethod
     def link(purpose: str, signup_id: str, edition_id: str, *, age_seconds: float = 0) -> str:

@@ -12,9 +12,11 @@ usage: $(basename "$0") {install|start|stop|status|bootstrap [DBNAME]|psql [DBNA
   stop       fast shutdown
   status     exit 0 if running
   bootstrap  (idempotent) database DBNAME (default estafette), one login role + own schema per
-             service ($SERVICES), DSN postgresql://<svc>:<svc>@127.0.0.1:<port>/<db>
+             service ($SERVICES); each role's password is ESTAFETTE_DB_PASSWORD_<SERVICE>
+             if set, else the one kept in <state>/pg/passwords.env, else a new random one;
+             passwords.env (mode 600) then holds <SERVICE>_DATABASE_PASSWORD=... for each service
   psql       psql as superuser postgres (password postgres) on DBNAME (default estafette)
-env: PGPORT_ESTAFETTE (55432), ESTAFETTE_STATE_DIR (<repo>/.local)
+env: PGPORT_ESTAFETTE (55432), ESTAFETTE_STATE_DIR (<repo>/.local), ESTAFETTE_DB_PASSWORD_<SERVICE>
 USAGE
 }
 
@@ -24,6 +26,7 @@ PGDIR="$STATE_DIR/pg"
 DATA="$PGDIR/data"
 RUN="$PGDIR/run"
 LOG="$PGDIR/postgres.log"
+PASSWORDS="$PGDIR/passwords.env"
 PORT="${PGPORT_ESTAFETTE:-55432}"
 export PGPASSWORD=postgres PGCONNECT_TIMEOUT=5
 
@@ -177,11 +180,50 @@ need_running() { running || die "postgres is not running; start it with: $0 star
 
 psql_super() { PGOPTIONS="-c client_min_messages=warning" "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(live_port)" -U postgres "$@"; }
 
+# The password of service $1's role: ESTAFETTE_DB_PASSWORD_<SERVICE>, else the one kept in
+# passwords.env, else a new random one (48 hex digits).
+role_password() {
+  local upper="${1^^}" kept=""
+  local given="ESTAFETTE_DB_PASSWORD_$upper"
+  if [[ -n "${!given:-}" ]]; then printf '%s' "${!given}"; return 0; fi
+  [[ -f "$PASSWORDS" ]] && kept="$(sed -n "s/^${upper}_DATABASE_PASSWORD=//p" "$PASSWORDS" | tail -n 1)"
+  if [[ -n "$kept" ]]; then printf '%s' "$kept"; return 0; fi
+  od -An -N24 -tx1 /dev/urandom | tr -d ' \n'
+}
+
+# psql commands that give each service's role its password (as psql variables: any character is
+# quoted by psql itself, and nothing appears on a command line).
+password_sql() {
+  local svc pw
+  for svc in $SERVICES; do
+    pw="$(role_password "$svc")"
+    pw="${pw//\\/\\\\}"; pw="${pw//\'/\'\'}"  # psql's quoting: \ → \\, ' → ''
+    printf "\\set pw '%s'\n" "$pw"
+    printf "SELECT format('ALTER ROLE %%I PASSWORD %%L', '%s', :'pw') \\gexec\n" "$svc"
+  done
+}
+
+# Keep every service's password in passwords.env (mode 600), as the settings name them.
+write_passwords() {
+  local svc tmp="$PASSWORDS.tmp" given
+  for svc in $SERVICES; do
+    given="ESTAFETTE_DB_PASSWORD_${svc^^}"
+    [[ "${!given:-}" != *$'\n'* ]] || die "$given must be one line"
+  done
+  ( umask 077
+    { echo "# Written by deploy/local/postgres.sh bootstrap: the database role passwords of the services."
+      for svc in $SERVICES; do printf '%s_DATABASE_PASSWORD=%s\n' "${svc^^}" "$(role_password "$svc")"; done
+    } >"$tmp" )
+  chmod 600 "$tmp"
+  mv "$tmp" "$PASSWORDS"
+}
+
 cmd_bootstrap() {
   local db="${1:-estafette}"
   [[ "$db" =~ ^[a-z_][a-z0-9_]*$ ]] || die "database name must match [a-z_][a-z0-9_]*: $db"
   need_running
   local t0; t0=$(now_ms)
+  write_passwords
   psql_super -d postgres -v db="$db" <<'SQL'
 SELECT format('CREATE DATABASE %I', :'db')
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
@@ -190,7 +232,7 @@ SQL
 CREATE TEMP TABLE svc AS SELECT unnest(string_to_array(:'services', ' ')) AS name;
 SELECT format('CREATE ROLE %I', name) FROM svc
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name) \gexec
-SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', name, name) FROM svc \gexec
+SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE', name) FROM svc \gexec
 SELECT format('CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I', name, name) FROM svc \gexec
 SELECT format('ALTER SCHEMA %I OWNER TO %I', name, name) FROM svc \gexec
 SELECT format('ALTER ROLE %I IN DATABASE %I SET search_path = %I', name, :'db', name) FROM svc \gexec
@@ -198,8 +240,9 @@ REVOKE ALL ON SCHEMA public FROM PUBLIC;
 SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'db') \gexec
 SELECT format('GRANT CONNECT ON DATABASE %I TO %I', :'db', name) FROM svc \gexec
 SQL
+  password_sql | psql_super -d "$db"
   say "postgres: bootstrapped database $db (roles and schemas: $SERVICES) in $(elapsed "$t0")"
-  say "  DSN: postgresql://<service>:<service>@127.0.0.1:$(live_port)/$db"
+  say "  DSN: postgresql://<service>:<password>@127.0.0.1:$(live_port)/$db (passwords: $PASSWORDS)"
 }
 
 cmd_psql() {

@@ -113,7 +113,8 @@ class KeyRing:
                     for records in batches.values():
                         for record in records:
                             self.apply(record.value)
-                    if not self.ready.is_set() and all(await _position(consumer, tp) >= ends[tp] for tp in partitions):
+                    # a list, not a generator: `await` in a generator expression makes an async generator
+                    if not self.ready.is_set() and all([await consumer.position(tp) >= ends[tp] for tp in partitions]):
                         self.ready.set()
                         log.info("api keys loaded", keys=len(self.records))
             except Exception as exc:  # noqa: BLE001 - Kafka away: keep the keys we have, try again
@@ -122,10 +123,6 @@ class KeyRing:
                 backoff = min(backoff * 2, 10.0)
             finally:
                 await consumer.stop()
-
-
-async def _position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
-    return await consumer.position(tp)
 
 
 # --- OIDC ----------------------------------------------------------------------------------------
@@ -156,7 +153,7 @@ class Oidc:
             log.info("bearer token refused", reason=type(exc).__name__)
             return None
         role, region = claims.get(self.config.role_claim), claims.get(self.config.region_claim)
-        if role not in _KEY_ROLES or (role == "organiser" and not isinstance(region, str)):
+        if role not in _KEY_ROLES or (role == "organiser" and not (isinstance(region, str) and region)):
             log.info("bearer token refused", reason="role or region claim missing or unknown")
             return None
         return Principal(role, region=region if role == "organiser" else None, subject=f"oidc:{claims.get('sub', '')}")
@@ -247,8 +244,9 @@ _bearer = HTTPBearer(
 
 def policy(name: str, *roles: Role) -> Any:
     """A dependency that returns the caller's Principal if its role is one of `roles`: 401 without
-    valid credentials (unless `anonymous` is allowed), 403 for a role that may not. The name goes
-    into the OpenAPI operation as `x-policy`."""
+    valid credentials (unless `anonymous` is allowed: then callers without credentials are rate-limited
+    per address, 429), 403 for a role that may not. The name goes into the OpenAPI operation as
+    `x-policy`."""
 
     async def dependency(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
@@ -261,6 +259,10 @@ def policy(name: str, *roles: Role) -> Any:
                 raise Unauthenticated("invalid_credentials", "the API key or token is unknown, revoked or expired")
         if principal is None:
             if "anonymous" in roles:
+                # Callers without credentials are limited per address (429); see runtime/ratelimit.py.
+                limiter = getattr(request.app.state, "rate_limit", None)  # a RateLimiter
+                if limiter is not None:
+                    limiter.take(request.client.host if request.client else "unknown")
                 return ANONYMOUS
             raise Unauthenticated("unauthenticated", "this needs an API key or token: Authorization: Bearer <key>")
         if principal.role not in roles:

@@ -1,6 +1,7 @@
 """Connection pool and migrations.
 
-Each service owns one schema (named after the service) and one role that may touch only that schema.
+Each service owns one schema (named after the service) and one role that may touch only that schema;
+the role's password comes from the service's settings (never a default).
 Migrations: the runtime's own tables first (inbox, outbox, dead letters), then the service's
 `migrations/NNN_name.sql` files, each applied once, in order, in its own transaction.
 """
@@ -16,7 +17,18 @@ log = structlog.get_logger(__name__)
 RUNTIME_MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+class NoDatabaseUrl(RuntimeError):
+    """The service was given neither a database URL nor its role's password."""
+
+
 async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    if not dsn:
+        prefix = schema.upper()
+        raise NoDatabaseUrl(
+            f"no database for {schema}: set {prefix}_DATABASE_URL, or {prefix}_DATABASE_PASSWORD for the local "
+            f"cluster (`estafette up` reads the passwords `deploy/local/postgres.sh bootstrap` keeps in "
+            f"<state>/pg/passwords.env)"
+        )
     return await asyncpg.create_pool(
         dsn,
         min_size=min_size,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AliasChoices, Field, SecretStr
@@ -20,12 +21,38 @@ def _known_time_zone(value: str) -> str:
 TimeZoneName = Annotated[str, AfterValidator(_known_time_zone)]
 
 
-class ServiceSettings(BaseSettings):
+def _platform(name: str) -> AliasChoices:
+    """A setting shared by every service: `ESTAFETTE_<NAME>` (or the field name, for tests)."""
+    return AliasChoices(f"ESTAFETTE_{name.upper()}", name)
+
+
+class HttpLimits(BaseSettings):
+    """What one client may send to any service's HTTP API (runtime/http.py, runtime/ratelimit.py).
+    The same for every service: `ESTAFETTE_MAX_BODY_BYTES`, `ESTAFETTE_PUBLIC_RATE_LIMIT_PER_MINUTE`,
+    `ESTAFETTE_PUBLIC_RATE_LIMIT_BURST`."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    #: A request body larger than this is refused with 413 before it is read into memory.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1, validation_alias=_platform("max_body_bytes"))
+    #: Requests per minute one client (IP address) may make to public routes without credentials
+    #: (sign-up, public pages, dashboard); beyond it: 429 with Retry-After. 0: no limit (benchmarks).
+    public_rate_limit_per_minute: int = Field(default=60, ge=0, validation_alias=_platform("public_rate_limit_per_minute"))
+    #: How many of those requests may come at once (the bucket's size).
+    public_rate_limit_burst: int = Field(default=20, ge=1, validation_alias=_platform("public_rate_limit_burst"))
+
+
+class ServiceSettings(HttpLimits):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
     service_name: str
     kafka_bootstrap: str = "127.0.0.1:9092"
-    database_url: str = Field(default="", description="Defaults to the local role and schema of the service.")
+    #: The service's database. Empty: its own role on the local cluster
+    #: (postgresql://<service>:<database_password>@127.0.0.1:55432/estafette).
+    database_url: str = ""
+    #: The password of the service's database role, for the default `database_url` (no default: the
+    #: local cluster's passwords are in <state>/pg/passwords.env, written by `postgres.sh bootstrap`).
+    database_password: SecretStr | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"
@@ -57,9 +84,10 @@ class ServiceSettings(BaseSettings):
     failpoints: str = ""
 
     def model_post_init(self, __context: object) -> None:
-        if not self.database_url:
-            name = self.service_name
-            self.database_url = f"postgresql://{name}:{name}@127.0.0.1:55432/estafette"
+        if not self.database_url and self.database_password is not None:
+            name, password = self.service_name, quote(self.database_password.get_secret_value(), safe="")
+            self.database_url = f"postgresql://{name}:{password}@127.0.0.1:55432/estafette"
+        # Without either, `database_url` stays empty and the service refuses to start (runtime/db.py).
 
     @property
     def db_schema(self) -> str:

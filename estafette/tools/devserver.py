@@ -2,7 +2,9 @@
 
 Starts the infrastructure through deploy/local/infra.sh (Kafka, PostgreSQL, mail sink), then the four
 services as processes, waits until every /healthz answers 200, prints the URLs, and on Ctrl-C stops
-the services (gracefully) and then the infrastructure.
+the services (gracefully) and then the infrastructure. Each service connects as its own database role
+with the password `postgres.sh bootstrap` keeps in <state>/pg/passwords.env (unless the environment
+already gives it a `<SERVICE>_DATABASE_URL`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 
@@ -21,6 +24,34 @@ from services.registry import NAMES as SERVICES, service
 ROOT = Path(__file__).resolve().parents[2]
 STATE = Path(os.environ.get("ESTAFETTE_STATE_DIR", ROOT / ".local"))
 INFRA = ROOT / "deploy" / "local" / "infra.sh"
+
+
+def database_passwords(state: Path) -> dict[str, str]:
+    """Each service's database role password, as `postgres.sh bootstrap` keeps them in
+    <state>/pg/passwords.env (`<SERVICE>_DATABASE_PASSWORD=...` lines); {} before the first bootstrap."""
+    path = state / "pg" / "passwords.env"
+    if not path.is_file():
+        return {}
+    lines = (line.partition("=") for line in path.read_text().splitlines() if not line.startswith("#"))
+    return {key.removesuffix("_DATABASE_PASSWORD").lower(): value for key, sep, value in lines if sep}
+
+
+def database_url(service: str, password: str, port: int | str, db: str) -> str:
+    return f"postgresql://{service}:{quote(password, safe='')}@127.0.0.1:{port}/{db}"
+
+
+def service_env(name: str) -> dict[str, str]:
+    """The environment of service `name`: ours, plus its database URL with its role's password."""
+    env = dict(os.environ)
+    key = f"{name.upper()}_DATABASE_URL"
+    if key not in env and f"{name.upper()}_DATABASE_PASSWORD" not in env:
+        password = database_passwords(STATE).get(name)
+        if password is None:
+            raise RuntimeError(f"no database password for {name} in {STATE / 'pg' / 'passwords.env'}; "
+                               "run deploy/local/postgres.sh bootstrap")
+        port = env.get("PGPORT_ESTAFETTE", "55432")
+        env[key] = database_url(name, password, port, env.get("ESTAFETTE_DB", "estafette"))
+    return env
 
 
 def _wait_healthy(urls: dict[str, str], procs: dict[str, subprocess.Popen[bytes]], timeout: float) -> None:
@@ -71,7 +102,7 @@ def up(keep_infra: bool = False) -> None:
         for name in SERVICES:
             log = (logs / f"{name}.log").open("ab")
             procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "estafette.tools.cli", "serve", name],
+                [sys.executable, "-m", "estafette.tools.cli", "serve", name], env=service_env(name),
                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
             )
         _wait_healthy(urls, procs, timeout=120)

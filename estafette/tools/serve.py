@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import uvicorn
 
+from estafette.tools.devserver import service_env
 from services.registry import service as find_service
 
 
@@ -12,6 +15,11 @@ def serve(name: str) -> None:
         spec = find_service(name)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
+    # By hand on the local cluster: the role's password as `postgres.sh bootstrap` keeps it.
+    try:
+        os.environ.update({k: v for k, v in service_env(name).items() if k.startswith(name.upper())})
+    except RuntimeError:
+        pass  # no local cluster here: the settings say which variable is missing
     settings = spec.settings()
     uvicorn.run(
         spec.app_factory,

@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.registry import NAMES
-from tests.support import DB, INFRA_ENV, KAFKA_PORT, MAIL_HTTP_PORT, PG_PORT, SMTP_PORT
+from tests.support import DB, INFRA_ENV, Infra, KAFKA_PORT, MAIL_HTTP_PORT, PG_PORT, SMTP_PORT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -101,7 +101,7 @@ async def test_kafka_does_not_auto_create_topics(kafka: str) -> None:
 
 async def test_postgres_each_service_owns_only_its_schema(postgres: int) -> None:
     for svc in SERVICES:
-        conn = await asyncpg.connect(f"postgresql://{svc}:{svc}@127.0.0.1:{postgres}/{DB}")
+        conn = await asyncpg.connect(Infra.dsn(svc))  # the role's own password (postgres.sh keeps them)
         try:
             assert await conn.fetchval("SHOW search_path") == svc
             tx = conn.transaction()

@@ -1,5 +1,6 @@
 """The shared HTTP layer: one error shape, domain errors mapped to statuses, 503 (not 500) without a
-database, and a correlation id on every request."""
+database, a correlation id on every request, and the runtime's own refusals (413, 415, 404/405, 429)
+in the same shape and documented on every operation."""
 
 import json
 import logging
@@ -9,11 +10,15 @@ import asyncpg
 import httpx
 import pytest
 import structlog
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
+from estafette.runtime.auth import Public
 from estafette.runtime.errors import Conflict, NotFound, RuleViolation
-from estafette.runtime.http import CorrelationId, create_http_api
+from estafette.runtime.http import CorrelationId, create_http_api, errors
+from estafette.runtime.inputs import PathId
 from estafette.runtime.logging import configure_logging
+from estafette.runtime.settings import HttpLimits
 from estafette.runtime.uow import UnitOfWork
 
 
@@ -133,3 +138,140 @@ def test_every_route_documents_the_error_shape():
     assert "X-Correlation-ID" in {p["name"] for p in parameters if p["in"] == "header"}
     for status in ("422", "503"):  # FastAPI's own 422 schema (HTTPValidationError) is replaced
         assert responses[status]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorOut"}
+
+
+# --- the runtime's own refusals: body limit, content type, framework errors, rate limit ------------
+def _limited_api(**limits: int):
+    api = create_http_api("test", limits=HttpLimits(**{"max_body_bytes": 100, **limits}))
+
+    @api.post("/things/{thing_id}", responses=errors(404))
+    async def create(thing_id: PathId, body: Body, _: Public) -> dict:
+        return {"thing_id": thing_id, "count": body.count}
+
+    @api.post("/links/{token}/withdraw")  # a link page's one button: a form post, no body parameter
+    async def withdraw(token: str) -> dict:
+        return {"withdrawn": True}
+
+    @api.get("/public")
+    async def public(_: Public) -> dict:
+        return {}
+
+    page_statuses = {404: {"content": {"text/html": {}}, "description": "A page: this link is not valid."}}
+
+    @api.get("/links/{token}", response_class=HTMLResponse, responses={**page_statuses, **errors(409)})
+    async def page(token: str) -> HTMLResponse:
+        return HTMLResponse("<p>hello</p>")
+
+    return api
+
+
+@pytest.fixture
+def limited():
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=_limited_api()), base_url="http://t")
+
+
+def _shape(r: httpx.Response, status: int, code: str) -> dict:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error", "message", "field", "details"} and body["error"] == code
+    assert r.headers["x-correlation-id"]  # the correlation middleware answers for these too
+    return body
+
+
+async def test_a_body_over_the_limit_is_a_413_by_its_content_length(limited):
+    r = await limited.post("/things/a", content=b'{"count": 1}' + b" " * 200, headers={"content-type": "application/json"})
+    assert "100 bytes" in _shape(r, 413, "body_too_large")["message"]
+
+
+async def test_a_streamed_body_over_the_limit_is_a_413_without_reading_it_all(limited):
+    sent = []
+
+    async def chunks():
+        for _ in range(1000):
+            sent.append(1)
+            yield b"x" * 30
+
+    r = await limited.post("/things/a", content=chunks(), headers={"content-type": "application/json"})
+    _shape(r, 413, "body_too_large")
+    assert len(sent) < 10
+
+
+async def test_a_body_within_the_limit_is_handed_on(limited):
+    r = await limited.post("/things/a", json={"count": 3})
+    assert (r.status_code, r.json()) == (200, {"thing_id": "a", "count": 3})
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+async def test_a_body_that_is_not_json_on_a_json_route_is_a_415(limited, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    r = await limited.post("/things/a", content=b'{"count": 1}', headers=headers)
+    assert "application/json" in _shape(r, 415, "unsupported_media_type")["message"]
+
+
+async def test_json_with_a_charset_or_a_json_suffix_is_json(limited):
+    for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        r = await limited.post("/things/a", content=b'{"count": 1}', headers={"content-type": content_type})
+        assert r.status_code == 200, content_type
+
+
+async def test_form_posts_of_link_pages_are_not_refused(limited):
+    r = await limited.post("/links/tok/withdraw", content=b"", headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200
+    r = await limited.post("/links/tok/withdraw", data={"confirm": "yes"})
+    assert r.status_code == 200
+    assert (await limited.post("/links/tok/withdraw")).status_code == 200
+
+
+async def test_a_nul_byte_in_a_path_id_is_a_422_naming_it(limited):
+    r = await limited.post("/things/a%00b", json={"count": 1})
+    assert _shape(r, 422, "invalid_request")["field"] == "path.thing_id"
+
+
+async def test_unknown_paths_and_methods_use_the_error_shape(limited):
+    _shape(await limited.get("/nowhere"), 404, "unknown_path")
+    r = await limited.get("/things/a")
+    assert _shape(r, 405, "method_not_allowed")["message"] == "GET is not allowed here"
+    assert r.headers["allow"] == "POST"
+
+
+async def test_anonymous_callers_of_public_routes_are_rate_limited_with_retry_after():
+    api = _limited_api(public_rate_limit_per_minute=6, public_rate_limit_burst=2)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://t") as client:
+        assert [(await client.get("/public")).status_code for _ in range(2)] == [200, 200]
+        r = await client.get("/public")
+        _shape(r, 429, "rate_limited")
+        assert r.headers["retry-after"] == "10"  # 6 a minute: one token every 10 s
+        # routes without a public policy are not limited
+        assert (await client.post("/links/tok/withdraw")).status_code == 200
+
+
+def test_every_operation_documents_what_the_runtime_can_answer():
+    paths = _limited_api().openapi()["paths"]
+    assert set(paths["/things/{thing_id}"]["post"]["responses"]) == {
+        "200", "400", "401", "404", "405", "413", "415", "422", "429", "503"}
+    assert set(paths["/links/{token}/withdraw"]["post"]["responses"]) == {"200", "404", "405", "422", "503"}
+    public = paths["/public"]["get"]["responses"]
+    assert set(public) == {"200", "401", "422", "429", "503"}
+    assert "Retry-After" in public["429"]["headers"] and "Retry-After" in public["503"]["headers"]
+    assert public["429"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorOut"}
+
+
+def test_an_html_route_documents_its_error_answers_as_json():
+    responses = _limited_api().openapi()["paths"]["/links/{token}"]["get"]["responses"]
+    error_shape = {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
+    for status in ("405", "409", "422", "503"):
+        assert responses[status]["content"] == {"application/json": error_shape}, status
+    # its own 404 page, and the runtime's 404 for a path that does not route (a token with a "/")
+    assert responses["404"]["content"] == {"text/html": {}, "application/json": error_shape}
+
+
+async def test_the_request_log_names_the_route_template_never_the_raw_path(limited, capsys):
+    configure_logging("test")
+    await limited.post("/links/secret-token/withdraw")
+    await limited.get("/links/secret-token/withdraw/more")  # routes nowhere
+    out = capsys.readouterr().out
+    logging.getLogger().handlers.clear()
+    handled = [json.loads(line) for line in out.splitlines() if '"request handled"' in line]
+    assert [(line["route"], line["status"]) for line in handled] == [
+        ("/links/{token}/withdraw", 200), ("(no route)", 404)]
+    assert not [line for line in out.splitlines() if "secret-token" in line and '"logger": "httpx"' not in line]
