@@ -1,19 +1,33 @@
 """The matching HTTP API (OpenAPI at /docs): start a run, follow its progress, see the results, and
-answer seat offers. Each route is one typed call of the service; the models below are the answers."""
+answer seat offers. Each route is one typed call of the service; the models below are the answers.
+
+Access: every organisers' route has the `Organiser` policy (an organiser of the edition's region or an
+admin; the national role gets 403; another region's edition is a 404, as if unknown). A participant
+answers their seat offer through the links in their e-mail: `/links/seat-offers/{token}/accept|decline`
+(policy `link`): the GET shows a page with one button, only the POST acts. The token is never logged
+(the request log names the route template, not the path)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Path, Request
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from estafette.runtime.access import Principal
+from estafette.runtime.auth import LinkExpired, LinkInvalid, Links, Organiser, link_policy
+from estafette.runtime.errors import NotFound
 from estafette.runtime.http import CorrelationId, create_http_api, errors
+from estafette.runtime.inputs import PathId
+from estafette.runtime.pages import page_response
 from estafette.runtime.uow import Uow
-from services.matching import service
-from services.matching.domain import MatchRun
+from services.matching import link_pages, service
+from services.matching.domain import Answer, MatchRun
+from services.matching.link_pages import LinkPages
 
 if TYPE_CHECKING:
     from services.matching.repository import Repository
@@ -112,56 +126,120 @@ class SeatOffersOut(Out):
     seat_offers: list[SeatOfferOut]
 
 
-def build_api(uow: Uow[Repository], runner: service.Runner) -> FastAPI:
+#: A participant link's token, as the e-mail carries it (any other text is a "not valid" page).
+LinkToken = Annotated[str, Path(min_length=1, max_length=512, description="The signed token from the e-mail's link.")]
+
+
+def _html(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+LINK_PAGES: dict[int | str, dict[str, Any]] = {
+    200: _html("The page, in the participant's language (nl, de, en)."),
+    404: _html("A page saying the link is not valid (altered, incomplete, or for another answer), or that no "
+               "place was offered to this sign-up."),
+    409: _html("A page saying what became of the seat offer: it is not open any more (expired, declined, "
+               "accepted, withdrawn or cancelled). Nothing changed."),
+    410: _html("A page saying the link has expired. Nothing changed."),
+}
+
+
+def build_api(
+    uow: Uow[Repository], runner: service.Runner, links: Links, pages: LinkPages, link_max_age_seconds: float
+) -> FastAPI:
     api = create_http_api(
         "Estafette matching",
         "Optimal matching of participants to offers: runs, their progress and figures, assignments, the waiting"
-        " list, and seat offers to people on the waiting list.",
+        " list, and seat offers to people on the waiting list. Organisers' routes need an API key or token"
+        " (`Authorization: Bearer ...`) of an organiser of the edition's region or an admin; participants"
+        " answer a seat offer through the signed links in their e-mail.",
     )
 
-    @api.get("/editions/{edition_id}", responses=errors(404))
-    async def edition(edition_id: str) -> EditionOut:
+    @api.get("/editions/{edition_id}", responses=errors(401, 403, 404))
+    async def edition(principal: Organiser, edition_id: PathId) -> EditionOut:
         """Offers, seats and participants received so far, and whether a re-match is pending."""
-        return EditionOut.model_validate(await service.edition(uow, edition_id))
+        return EditionOut.model_validate(await service.edition(uow, principal, edition_id))
 
-    @api.post("/editions/{edition_id}/match-runs", status_code=202, responses=errors(404, 409))
-    async def start_run(edition_id: str, correlation_id: CorrelationId) -> MatchRunOut:
+    @api.post("/editions/{edition_id}/match-runs", status_code=202, responses=errors(401, 403, 404, 409))
+    async def start_run(principal: Organiser, edition_id: PathId, correlation_id: CorrelationId) -> MatchRunOut:
         """Start a match run. Published assignments are kept; only free seats are distributed.
         409 when a run of the edition is already running."""
-        return MatchRunOut.of(await runner.start(edition_id, correlation_id))
+        return MatchRunOut.of(await runner.start(principal, edition_id, correlation_id))
 
-    @api.get("/editions/{edition_id}/match-runs")
-    async def list_runs(edition_id: str) -> list[MatchRunOut]:
+    @api.get("/editions/{edition_id}/match-runs", responses=errors(401, 403, 404))
+    async def list_runs(principal: Organiser, edition_id: PathId) -> list[MatchRunOut]:
         """The edition's runs, newest first."""
-        return [MatchRunOut.of(r) for r in await service.runs(uow, edition_id)]
+        return [MatchRunOut.of(r) for r in await service.runs(uow, principal, edition_id)]
 
-    @api.get("/match-runs/{run_id}", responses=errors(404))
-    async def get_run(run_id: uuid.UUID) -> MatchRunOut:
-        """A run's stage and progress while it runs, then its figures (or its error)."""
-        return MatchRunOut.of(await service.run(uow, run_id))
+    @api.get("/match-runs/{run_id}", responses=errors(401, 403, 404))
+    async def get_run(principal: Organiser, run_id: uuid.UUID) -> MatchRunOut:
+        """A run's stage and progress while it runs, then its figures (or its error). 404 also for a
+        run of another region's edition."""
+        return MatchRunOut.of(await service.run(uow, principal, run_id))
 
-    @api.get("/editions/{edition_id}/assignments", responses=errors(404))
-    async def assignments(edition_id: str) -> AssignmentsOut:
+    @api.get("/editions/{edition_id}/assignments", responses=errors(401, 403, 404))
+    async def assignments(principal: Organiser, edition_id: PathId) -> AssignmentsOut:
         """The active assignments and the waiting list."""
-        return AssignmentsOut.model_validate(await service.assignments(uow, edition_id))
+        return AssignmentsOut.model_validate(await service.assignments(uow, principal, edition_id))
 
-    @api.get("/editions/{edition_id}/seat-offers", responses=errors(404))
-    async def seat_offers(edition_id: str) -> SeatOffersOut:
+    @api.get("/editions/{edition_id}/seat-offers", responses=errors(401, 403, 404))
+    async def seat_offers(principal: Organiser, edition_id: PathId) -> SeatOffersOut:
         """Seats offered to people on the waiting list and what became of each: open, accepted,
         declined, expired, withdrawn (the participant withdrew) or cancelled (the host cancelled)."""
-        return SeatOffersOut.model_validate(await service.seat_offers(uow, edition_id))
+        return SeatOffersOut.model_validate(await service.seat_offers(uow, principal, edition_id))
 
-    @api.post("/editions/{edition_id}/seat-offers/{signup_id}/accept", responses=errors(404, 409))
-    async def accept_seat_offer(edition_id: str, signup_id: str, correlation_id: CorrelationId) -> SeatOfferOut:
-        """Take the seat: it becomes an assignment (MatchAssigned). 409 when the seat offer is not
-        open (seat_offer_expired, _declined, _accepted, _withdrawn, _cancelled); 404 when the
-        sign-up never had one."""
-        return SeatOfferOut.model_validate(await service.accept_seat_offer(uow, edition_id, signup_id, correlation_id))
+    @api.post("/editions/{edition_id}/seat-offers/{signup_id}/accept", responses=errors(401, 403, 404, 409))
+    async def accept_seat_offer(
+        principal: Organiser, edition_id: PathId, signup_id: PathId, correlation_id: CorrelationId
+    ) -> SeatOfferOut:
+        """Take the seat on the participant's behalf: it becomes an assignment (MatchAssigned). 409
+        when the seat offer is not open (seat_offer_expired, _declined, _accepted, _withdrawn,
+        _cancelled); 404 when the sign-up never had one."""
+        answered = await service.accept_seat_offer(uow, principal, edition_id, signup_id, correlation_id)
+        return SeatOfferOut.model_validate(answered)
 
-    @api.post("/editions/{edition_id}/seat-offers/{signup_id}/decline", responses=errors(404, 409))
-    async def decline_seat_offer(edition_id: str, signup_id: str, correlation_id: CorrelationId) -> SeatOfferOut:
-        """Let the seat go to the next person on the waiting list; the participant keeps waiting
-        for their other choices. 409 when the seat offer is not open; 404 when there was none."""
-        return SeatOfferOut.model_validate(await service.decline_seat_offer(uow, edition_id, signup_id, correlation_id))
+    @api.post("/editions/{edition_id}/seat-offers/{signup_id}/decline", responses=errors(401, 403, 404, 409))
+    async def decline_seat_offer(
+        principal: Organiser, edition_id: PathId, signup_id: PathId, correlation_id: CorrelationId
+    ) -> SeatOfferOut:
+        """Let the seat go to the next person on the waiting list, on the participant's behalf; they keep
+        waiting for their other choices. 409 when the seat offer is not open; 404 when there was none."""
+        answered = await service.decline_seat_offer(uow, principal, edition_id, signup_id, correlation_id)
+        return SeatOfferOut.model_validate(answered)
 
+    async def link_page(
+        request: Request, token: str, answer: Answer, use_case: Callable[[Principal], Awaitable[service.SeatOfferLink]]
+    ) -> HTMLResponse:
+        """Read the link (expired: 410, not valid: 404), then one call of the service as its participant."""
+        language = pages.language(request.headers.get("accept-language"))
+        try:
+            claims = links.read(token, f"seat_offer_{answer}", max_age_seconds=link_max_age_seconds)
+        except LinkExpired:
+            return page_response(pages.message(language, link_pages.LINK_EXPIRED), 410)
+        except LinkInvalid:
+            return page_response(pages.message(language, link_pages.LINK_INVALID), 404)
+        try:
+            found = await use_case(Links.principal(claims))
+        except NotFound:
+            return page_response(pages.message(language, link_pages.NO_SEAT_OFFER), 404)
+        return page_response(*pages.seat_offer(found, answer))
+
+    def link_routes(answer: Answer) -> None:
+        path = f"/links/seat-offers/{{token}}/{answer}"
+        common: dict[str, Any] = {"response_class": HTMLResponse, "dependencies": [link_policy()], "responses": LINK_PAGES}
+
+        @api.get(path, **common, operation_id=f"show_seat_offer_{answer}_link", summary=f"Show the page to {answer} a seat offer",
+                 description=f"The participant's page to {answer} their seat offer: the offer, its date, until when"
+                             " it is held, and one button. Changes nothing (a mail scanner may open it).")
+        async def show(request: Request, token: LinkToken) -> HTMLResponse:
+            return await link_page(request, token, answer, lambda p: service.seat_offer_link(uow, p, answer))
+
+        @api.post(path, **common, operation_id=f"{answer}_seat_offer_by_link", summary=f"{answer.capitalize()} a seat offer (the page's button)",
+                  description=f"The page's button: {answer} the seat offer. Pressed again: the same answer, nothing"
+                              " changes; a seat offer that is not open any more: 409, a page saying what happened.")
+        async def act(request: Request, token: LinkToken, correlation_id: CorrelationId) -> HTMLResponse:
+            return await link_page(request, token, answer, lambda p: service.answer_by_link(uow, p, answer, correlation_id))
+
+    link_routes("accept")
+    link_routes("decline")
     return api

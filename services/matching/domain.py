@@ -22,6 +22,8 @@ Each rule is a function that returns a decision; the repository executes it.
   placed again; an offer that can no longer be made in time (`offer_expiry` is None) is not placed
   either, so the person keeps waiting and the seat stays free for a direct assignment.
 - `correlation_of`: the correlation id an event about a participant carries: their sign-up's.
+- A participant's link: `link_result` (what the link's page says: the seat offer is open, this press
+  answered it, it was answered this way before, or it is not open any more).
 """
 
 from __future__ import annotations
@@ -295,6 +297,26 @@ def decline(seat_offer: SeatOffer) -> SeatOfferDecision:
 def expire_due(seat_offers: Iterable[SeatOffer]) -> list[SeatOfferDecision]:
     """The open seat offers whose time is up end as expired."""
     return [_ended(s, "expired") for s in seat_offers if s.status == "offered" and s.state == "expired"]
+
+
+# --- a participant's link to answer a seat offer ---------------------------------------------------
+Answer = Literal["accept", "decline"]
+#: The state each answer leaves a seat offer in.
+ANSWERED: Mapping[str, str] = {"accept": "accepted", "decline": "declined"}
+#: open: not answered yet (the page shows the one button); answered: this press answered it;
+#: again: it was answered this way before (a second press changes nothing); not_open: it ended
+#: otherwise (expired, declined, accepted, withdrawn, cancelled), and the page says what happened.
+LinkResult = Literal["open", "answered", "again", "not_open"]
+
+
+def link_result(answer: Answer, seat_offer: SeatOffer, answered_now: bool = False) -> LinkResult:
+    """What a participant's `answer` link says about their seat offer as it is now."""
+    if answered_now:
+        return "answered"
+    state = seat_offer.state
+    if state == "open":
+        return "open"
+    return "again" if state == ANSWERED[answer] else "not_open"
 
 
 def count_seat_offers(seat_offers: Iterable[SeatOffer]) -> dict[str, int]:

@@ -10,6 +10,7 @@ from schemas.topics import MATCHES
 from services.matching import handlers
 from services.matching.api import build_api
 from services.matching.config import MatchingSettings
+from services.matching.link_pages import LinkPages
 from services.matching.repository import Repository
 from services.matching.service import Runner, RunMetrics, SeatOfferRules
 
@@ -25,4 +26,6 @@ def create_app(settings: MatchingSettings | None = None) -> ServiceApp:
         await runner.rematch_loop(stopping, settings.rematch_debounce_seconds, settings.rematch_poll_seconds)
 
     rt.background(rematch)
-    return rt.asgi_app(http_api=build_api(rt.uow, runner))
+    pages = LinkPages(settings.zone)
+    http_api = build_api(rt.uow, runner, rt.links, pages, link_max_age_seconds=settings.link_max_age_hours * 3600)
+    return rt.asgi_app(http_api=http_api)

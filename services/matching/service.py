@@ -2,8 +2,10 @@
 
 - From Kafka (inside the consumer's transaction, `tx`): `open_edition`, `close_edition`,
   `publish_offer`, `cancel_offer`, `add_participant`, `withdraw_participant`.
-- From HTTP (`uow`): `edition`, `runs`, `run`, `assignments`, `seat_offers`, `accept_seat_offer`,
-  `decline_seat_offer`, and `Runner.start` for a match run.
+- From HTTP (`uow`, and the caller's `Principal`): `edition`, `runs`, `run`, `assignments`,
+  `seat_offers`, `accept_seat_offer`, `decline_seat_offer`, and `Runner.start` for a match run; from a
+  participant's link: `seat_offer_link` (what the page shows) and `answer_by_link` (the same answer
+  use case, with the participant's principal).
 - Background (`Runner`): executing a run, the re-match loop, `expire_seat_offers`.
 
 A run reads a snapshot of the edition (one transaction), solves it with the engine in a worker
@@ -12,6 +14,11 @@ new assignments and seat offers, every participant's outcome, the events to anno
 the run's figures. Published assignments and open seat offers are frozen: every run keeps them and
 only distributes what is free. Every event about a participant carries that participant's
 correlation id (their sign-up request's), the run in `run_id`.
+
+Scoping: every HTTP use case looks up the edition and asks `principal.sees(edition.region)` (THE rule,
+estafette/runtime/access.py); an edition of a region the caller may not see is answered exactly like an
+unknown one (NotFound `unknown_edition`; a run: `unknown_run`). A participant (link) sees only their own
+seat offer: `principal.owns(signup_id)` in the edition their link names.
 
 The rules are in `domain.py`; `tx.repo` (repository.py) reads the facts and executes the decisions.
 """
@@ -29,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from estafette.runtime.access import Principal
 from estafette.runtime.errors import Conflict, NotFound
 from estafette.runtime.loops import pause
 from estafette.runtime.uow import Tx, Uow
@@ -40,6 +48,9 @@ if TYPE_CHECKING:
     from services.matching.repository import Repository
 
 log = structlog.get_logger(__name__)
+
+#: The service itself, for what it starts on its own (the re-match loop's runs).
+SELF = Principal("admin", subject="service:matching")
 
 
 # --- the copy of registration's data (Kafka) ---------------------------------------------------
@@ -98,6 +109,13 @@ def _unknown_edition(edition_id: str) -> NotFound:
     return NotFound("unknown_edition", f"edition {edition_id} is not known to matching (yet)")
 
 
+def _sees(principal: Principal, edition_id: str, region: str, signup_id: str | None = None) -> bool:
+    """May `principal` see the edition: its region (organiser, admin), or as the participant whose link
+    names `signup_id` in it."""
+    own = signup_id is not None and principal.owns(signup_id) and principal.edition_id == edition_id
+    return own or principal.sees(region)
+
+
 async def _known_edition(tx: Tx[Repository], edition_id: str, lock: bool = False) -> Edition:
     found = await tx.repo.edition(edition_id, lock=lock)
     if found is None:
@@ -105,24 +123,37 @@ async def _known_edition(tx: Tx[Repository], edition_id: str, lock: bool = False
     return found
 
 
-async def edition(uow: Uow[Repository], edition_id: str) -> domain.EditionOverview:
-    """What matching has received of an edition so far (it learns through Kafka, a moment after registration)."""
-    async with uow.transaction() as tx:
-        found = await tx.repo.edition_overview(edition_id)
-    if found is None:
+async def _visible_edition(
+    tx: Tx[Repository], principal: Principal, edition_id: str, signup_id: str | None = None, lock: bool = False
+) -> Edition:
+    """The edition, if the caller may see it; otherwise NotFound exactly like an unknown edition."""
+    found = await tx.repo.edition(edition_id, lock=lock)
+    if found is None or not _sees(principal, found.id, found.region, signup_id):
         raise _unknown_edition(edition_id)
     return found
 
 
-async def runs(uow: Uow[Repository], edition_id: str) -> list[MatchRun]:
+async def edition(uow: Uow[Repository], principal: Principal, edition_id: str) -> domain.EditionOverview:
+    """What matching has received of an edition so far (it learns through Kafka, a moment after registration)."""
     async with uow.transaction() as tx:
+        found = await tx.repo.edition_overview(edition_id)
+    if found is None or not _sees(principal, found.id, found.region):
+        raise _unknown_edition(edition_id)
+    return found
+
+
+async def runs(uow: Uow[Repository], principal: Principal, edition_id: str) -> list[MatchRun]:
+    async with uow.transaction() as tx:
+        await _visible_edition(tx, principal, edition_id)
         return await tx.repo.runs_of(edition_id)
 
 
-async def run(uow: Uow[Repository], run_id: uuid.UUID) -> MatchRun:
+async def run(uow: Uow[Repository], principal: Principal, run_id: uuid.UUID) -> MatchRun:
+    """A run, scoped by its edition's region."""
     async with uow.transaction() as tx:
         found = await tx.repo.run(run_id)
-    if found is None:
+        edition = await tx.repo.edition(found.edition_id) if found else None
+    if found is None or edition is None or not _sees(principal, edition.id, edition.region):
         raise NotFound("unknown_run", f"match run {run_id} does not exist")
     return found
 
@@ -133,9 +164,9 @@ class EditionAssignments:
     waiting_list: list[MatchOutcome]  # everyone not assigned: the waiting list in order, then the others
 
 
-async def assignments(uow: Uow[Repository], edition_id: str) -> EditionAssignments:
+async def assignments(uow: Uow[Repository], principal: Principal, edition_id: str) -> EditionAssignments:
     async with uow.transaction() as tx:
-        await _known_edition(tx, edition_id)
+        await _visible_edition(tx, principal, edition_id)
         return EditionAssignments(await tx.repo.assignments_of(edition_id), await tx.repo.waiting_list(edition_id))
 
 
@@ -145,42 +176,102 @@ class SeatOffers:
     seat_offers: list[SeatOffer]
 
 
-async def seat_offers(uow: Uow[Repository], edition_id: str) -> SeatOffers:
+async def seat_offers(uow: Uow[Repository], principal: Principal, edition_id: str) -> SeatOffers:
     """Every seat offer of the edition and what became of it, oldest first, with counts per state."""
     async with uow.transaction() as tx:
-        await _known_edition(tx, edition_id)
+        await _visible_edition(tx, principal, edition_id)
         found = await tx.repo.seat_offers_of(edition_id)
     return SeatOffers(domain.count_seat_offers(found), found)
 
 
 # --- seat offers: accept, decline, expire ---------------------------------------------------------
-async def accept_seat_offer(uow: Uow[Repository], edition_id: str, signup_id: str, correlation_id: uuid.UUID) -> SeatOffer:
+async def accept_seat_offer(
+    uow: Uow[Repository], principal: Principal, edition_id: str, signup_id: str, correlation_id: uuid.UUID
+) -> SeatOffer:
     """The seat becomes the participant's assignment: MatchAssigned, as if a run had placed them.
-    404 unknown edition or no seat offer; 409 when it is not open."""
-    return await _answer(uow, edition_id, signup_id, domain.accept, correlation_id)
+    By an organiser (on the participant's behalf) or the participant through their link. 404 unknown
+    (or not visible) edition or no seat offer; 409 when it is not open."""
+    return await _answer(uow, principal, edition_id, signup_id, domain.accept, correlation_id)
 
 
-async def decline_seat_offer(uow: Uow[Repository], edition_id: str, signup_id: str, correlation_id: uuid.UUID) -> SeatOffer:
+async def decline_seat_offer(
+    uow: Uow[Repository], principal: Principal, edition_id: str, signup_id: str, correlation_id: uuid.UUID
+) -> SeatOffer:
     """The participant waits for their other choices; the seat goes to the next person (re-match)."""
-    return await _answer(uow, edition_id, signup_id, domain.decline, correlation_id)
+    return await _answer(uow, principal, edition_id, signup_id, domain.decline, correlation_id)
 
 
 async def _answer(
     uow: Uow[Repository],
+    principal: Principal,
     edition_id: str,
     signup_id: str,
     answer: Callable[[SeatOffer], domain.SeatOfferDecision],
     correlation_id: uuid.UUID,
 ) -> SeatOffer:
     async with uow.transaction() as tx:
-        found = await _known_edition(tx, edition_id, lock=True)  # runs and consumers of the edition wait
-        seat_offer = await tx.repo.seat_offer_of(edition_id, signup_id)
-        if seat_offer is None:
-            raise NotFound("unknown_seat_offer", f"sign-up {signup_id} has no seat offer in edition {edition_id}")
-        await _execute(tx, found, answer(seat_offer), correlation_id)
-        answered = await tx.repo.seat_offer_of(edition_id, signup_id)
-        assert answered is not None
-        return answered
+        # Locked: runs and consumers of the edition wait.
+        found = await _visible_edition(tx, principal, edition_id, signup_id, lock=True)
+        await _execute(tx, found, answer(await _seat_offer(tx, edition_id, signup_id)), correlation_id)
+        return await _seat_offer(tx, edition_id, signup_id)
+
+
+async def _seat_offer(tx: Tx[Repository], edition_id: str, signup_id: str) -> SeatOffer:
+    found = await tx.repo.seat_offer_of(edition_id, signup_id)
+    if found is None:
+        raise NotFound("unknown_seat_offer", f"sign-up {signup_id} has no seat offer in edition {edition_id}")
+    return found
+
+
+# --- a participant's link: the page and its one button ---------------------------------------------
+@dataclass(frozen=True)
+class SeatOfferLink:
+    """What a participant's link page shows: their seat offer now, its offer, the participant's
+    language, and what the link says (`domain.link_result`)."""
+
+    seat_offer: SeatOffer
+    offer: Offer
+    language: str
+    result: domain.LinkResult
+
+
+async def seat_offer_link(uow: Uow[Repository], principal: Principal, answer: domain.Answer) -> SeatOfferLink:
+    """A link opened (GET): the participant's seat offer as it is now. Changes nothing."""
+    return await _link_view(uow, principal, answer, answered_now=False)
+
+
+async def answer_by_link(
+    uow: Uow[Repository], principal: Principal, answer: domain.Answer, correlation_id: uuid.UUID
+) -> SeatOfferLink:
+    """A link's button pressed (POST): one call of the organisers' answer use case, with the
+    participant's principal. A second press, or a seat offer that is not open any more, changes
+    nothing: the page then says so (`again`, `not_open`)."""
+    signup_id, edition_id = _linked(principal)
+    try:
+        await _ANSWERS[answer](uow, principal, edition_id, signup_id, correlation_id)
+    except Conflict:
+        return await _link_view(uow, principal, answer, answered_now=False)
+    return await _link_view(uow, principal, answer, answered_now=True)
+
+
+def _linked(principal: Principal) -> tuple[str, str]:
+    if principal.signup_id is None or principal.edition_id is None:
+        raise NotFound("unknown_seat_offer", "a seat offer is answered through its participant's link")
+    return principal.signup_id, principal.edition_id
+
+
+async def _link_view(uow: Uow[Repository], principal: Principal, answer: domain.Answer, answered_now: bool) -> SeatOfferLink:
+    signup_id, edition_id = _linked(principal)
+    async with uow.transaction() as tx:
+        await _visible_edition(tx, principal, edition_id, signup_id)
+        seat_offer = await _seat_offer(tx, edition_id, signup_id)
+        offer = await tx.repo.offer(seat_offer.offer_id)
+        participant = await tx.repo.participant(signup_id)
+    assert offer is not None and participant is not None
+    return SeatOfferLink(seat_offer, offer, participant.language, domain.link_result(answer, seat_offer, answered_now))
+
+
+_ANSWERS = {"accept": accept_seat_offer, "decline": decline_seat_offer}
 
 
 async def expire_seat_offers(uow: Uow[Repository]) -> int:
@@ -227,10 +318,11 @@ class SeatOfferRules:
     timezone: tzinfo  # where "the day before the visit" ends
 
 
-async def start_run(uow: Uow[Repository], edition_id: str, run_id: uuid.UUID) -> MatchRun:
-    """Record a new run: 404 unknown edition, 409 one already running. Incremental once seats are held."""
+async def start_run(uow: Uow[Repository], principal: Principal, edition_id: str, run_id: uuid.UUID) -> MatchRun:
+    """Record a new run: 404 unknown (or not visible) edition, 409 one already running. Incremental
+    once seats are held."""
     async with uow.transaction() as tx:
-        await _known_edition(tx, edition_id)
+        await _visible_edition(tx, principal, edition_id)
         kind = "incremental" if await tx.repo.held_assignments(edition_id=edition_id) else "full"
         if not await tx.repo.start_run(run_id, edition_id, kind):
             raise Conflict("run_in_progress", f"a match run of edition {edition_id} is already running")
@@ -374,10 +466,11 @@ class Runner:
         self.seat_offer_rules = seat_offer_rules
         self.tasks: set[asyncio.Task[None]] = set()
 
-    async def start(self, edition_id: str, correlation_id: uuid.UUID | None = None) -> MatchRun:
-        """Record a new run (404 unknown edition, 409 one already running) and execute it in the background."""
+    async def start(self, principal: Principal, edition_id: str, correlation_id: uuid.UUID | None = None) -> MatchRun:
+        """Record a new run (404 unknown or not visible edition, 409 one already running) and execute
+        it in the background."""
         run_id = uuid.uuid4()
-        started = await start_run(self.uow, edition_id, run_id)
+        started = await start_run(self.uow, principal, edition_id, run_id)
         task = asyncio.create_task(self.execute(run_id, edition_id, started.kind, correlation_id or run_id))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -429,7 +522,7 @@ class Runner:
                     log.info("seat offers expired", count=expired)
                 for edition_id in await editions_to_rematch(self.uow, debounce):
                     try:
-                        await self.start(edition_id)
+                        await self.start(SELF, edition_id)
                     except Conflict:
                         pass  # a run is already going; the edition stays marked for the next round
             except Exception:  # noqa: BLE001 - database away: try again next round

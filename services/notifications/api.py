@@ -1,4 +1,9 @@
-"""The notifications HTTP API (OpenAPI at /docs): the status of every message, without its body."""
+"""The notifications HTTP API (OpenAPI at /docs): the status of every message, without its body.
+
+Policy `Organiser` on every route: an admin sees every message, an organiser only those of their own
+region (another region's message is a 404 like an unknown one); the national role is refused (403):
+who was e-mailed is personal data.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from typing import Annotated
 from fastapi import FastAPI, Query
 from pydantic import BaseModel, ConfigDict
 
+from estafette.runtime.auth import Organiser
 from estafette.runtime.http import create_http_api, errors
+from estafette.runtime.inputs import QueryId
 from estafette.runtime.uow import Uow
 from services.notifications import service
 from services.notifications.domain import NotificationView, Status
@@ -26,23 +33,25 @@ class NotificationPage(BaseModel):
 def build_api(uow: Uow[Repository]) -> FastAPI:
     api = create_http_api("Estafette notifications", "Status of the e-mails sent to participants.")
 
-    @api.get("/notifications", response_model=NotificationPage)
+    @api.get("/notifications", response_model=NotificationPage, responses=errors(401, 403))
     async def list_notifications(
-        edition: str | None = None,
-        signup_id: str | None = None,
+        principal: Organiser,
+        edition: QueryId = None,
+        signup_id: QueryId = None,
         status: Status | None = None,
         after: uuid.UUID | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> NotificationPage:
-        """Oldest first; pass `next_after` as `after` for the next page."""
+        """Oldest first, of the regions the caller sees (an organiser: their own; an `edition` of another
+        region gives an empty page); pass `next_after` as `after` for the next page."""
         found = await service.notifications(
-            uow, edition=edition, signup_id=signup_id, status=status, after=after, limit=limit
+            uow, principal, edition=edition, signup_id=signup_id, status=status, after=after, limit=limit
         )
         return NotificationPage.model_validate(found)
 
-    @api.get("/notifications/{notification_id}", response_model=NotificationView, responses=errors(404))
-    async def get_notification(notification_id: uuid.UUID) -> NotificationView:
-        """One message; 404 `unknown_notification`."""
-        return await service.notification(uow, notification_id)
+    @api.get("/notifications/{notification_id}", response_model=NotificationView, responses=errors(401, 403, 404))
+    async def get_notification(principal: Organiser, notification_id: uuid.UUID) -> NotificationView:
+        """One message; 404 `unknown_notification` when unknown or of a region the caller does not see."""
+        return await service.notification(uow, principal, notification_id)
 
     return api

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
 from typing import Any, Literal
-from urllib.parse import quote
 
 from schemas import MatchAssigned, MatchUnmatched, MatchWaitlisted, NotificationRequested, SeatOffered
 
@@ -22,6 +21,12 @@ NAMESPACE = uuid.UUID("c51480a5-a976-47e6-9ff4-6b6df51b4362")
 
 Kind = Literal["assigned", "waitlisted", "unmatched", "seat_offered", "generic"]
 Status = Literal["pending", "sent", "failed"]
+#: How a participant can answer a seat offer (each through its own signed link).
+Answer = Literal["accept", "decline"]
+ANSWERS: tuple[Answer, ...] = ("accept", "decline")
+#: The address of the page where a participant gives `answer` to the seat offer of (signup_id,
+#: edition_id): made by the links adapter (`links.SeatOfferLinks`), which signs it.
+AnswerLink = Callable[[Answer, str, str], str]
 MatchEvent = MatchAssigned | MatchWaitlisted | MatchUnmatched
 MessageEvent = MatchEvent | SeatOffered | NotificationRequested
 
@@ -143,15 +148,15 @@ def from_match(event: MatchEvent) -> NewNotification:
     )
 
 
-def from_seat_offer(event: SeatOffered, matching_url: str) -> NewNotification:
-    """What is offered, until when, and the matching service's addresses to accept or decline it."""
-    answer = f"{matching_url.rstrip('/')}/editions/{quote(event.edition)}/seat-offers/{quote(event.signup_id)}"
+def from_seat_offer(event: SeatOffered, answer_link: AnswerLink) -> NewNotification:
+    """What is offered, until when, and the addresses of the pages where the participant accepts or
+    declines it (`answer_link`, one per answer: the links are part of the e-mail, so they are stored
+    with the message)."""
     data = {
         "offer": event.offer.model_dump(mode="json"),
         "rank": event.rank,
         "expires_at": event.expires_at.isoformat(),
-        "accept_url": f"{answer}/accept",
-        "decline_url": f"{answer}/decline",
+        **{f"{answer}_url": answer_link(answer, event.signup_id, event.edition) for answer in ANSWERS},
     }
     return _message(
         event, nid=notification_id(event.event_id), kind="seat_offered", template="seat_offered",

@@ -6,15 +6,16 @@ from estafette.runtime.consumer import EventHandler
 from estafette.runtime.uow import Tx
 from schemas import Event, MatchAssigned, MatchUnmatched, MatchWaitlisted, NotificationRequested, SeatOffered
 from services.notifications import service
+from services.notifications.domain import AnswerLink
 from services.notifications.repository import Repository
 
 
-def matches(matching_url: str) -> dict[type[Event], EventHandler]:
-    """Match events and seat offers (whose e-mail links to the matching service at `matching_url`).
+def matches(answer_link: AnswerLink) -> dict[type[Event], EventHandler]:
+    """Match events and seat offers (whose e-mail carries the signed links `answer_link` makes).
     SeatOfferEnded is not e-mailed."""
 
     async def seat_offered(tx: Tx[Repository], event: SeatOffered) -> None:
-        await service.seat_offered(tx, event, matching_url)
+        await service.seat_offered(tx, event, answer_link)
 
     return {
         MatchAssigned: service.match_decided,

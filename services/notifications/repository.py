@@ -77,20 +77,22 @@ class Repository:
     async def search(
         self,
         *,
+        region: str | None,
         edition: str | None,
         signup_id: str | None,
         status: Status | None,
         after: uuid.UUID | None,
         limit: int,
     ) -> list[NotificationView]:
-        """Oldest first; `after` continues after that message (keyset on created_at, id)."""
+        """Oldest first, of `region` only (None: every region); `after` continues after that message
+        (keyset on created_at, id)."""
         rows = await self.conn.fetch(
             f"SELECT {_VIEW_COLUMNS} FROM notifications n"
-            " WHERE ($1::text IS NULL OR edition = $1) AND ($2::text IS NULL OR signup_id = $2)"
-            " AND ($3::text IS NULL OR status = $3)"
-            " AND ($4::uuid IS NULL OR (created_at, id) > (SELECT created_at, id FROM notifications WHERE id = $4))"
-            " ORDER BY created_at, id LIMIT $5",
-            edition, signup_id, status, after, limit,
+            " WHERE ($1::text IS NULL OR region = $1) AND ($2::text IS NULL OR edition = $2)"
+            " AND ($3::text IS NULL OR signup_id = $3) AND ($4::text IS NULL OR status = $4)"
+            " AND ($5::uuid IS NULL OR (created_at, id) > (SELECT created_at, id FROM notifications WHERE id = $5))"
+            " ORDER BY created_at, id LIMIT $6",
+            region, edition, signup_id, status, after, limit,
         )
         return [NotificationView(**dict(r)) for r in rows]
 

@@ -11,7 +11,8 @@ from typing import Protocol
 
 import structlog
 
-from estafette.runtime.errors import NotFound
+from estafette.runtime.access import Principal
+from estafette.runtime.errors import Forbidden, NotFound
 from estafette.runtime.uow import Tx, Uow
 from schemas import NotificationFailed, NotificationRequested, NotificationSent, SeatOffered
 from services.notifications import domain
@@ -49,9 +50,9 @@ async def match_decided(tx: Tx[Repository], event: domain.MatchEvent) -> None:
     await record(tx, domain.from_match(event))
 
 
-async def seat_offered(tx: Tx[Repository], event: SeatOffered, matching_url: str) -> None:
-    """Offer the freed seat, with the addresses (under `matching_url`) to accept or decline it."""
-    await record(tx, domain.from_seat_offer(event, matching_url))
+async def seat_offered(tx: Tx[Repository], event: SeatOffered, answer_link: domain.AnswerLink) -> None:
+    """Offer the freed seat, with the signed links (`answer_link`) to accept or decline it."""
+    await record(tx, domain.from_seat_offer(event, answer_link))
 
 
 async def notification_requested(tx: Tx[Repository], event: NotificationRequested) -> None:
@@ -140,16 +141,39 @@ async def backlog(uow: Uow[Repository]) -> domain.Backlog:
         return await tx.repo.backlog()
 
 
-async def notification(uow: Uow[Repository], notification_id: uuid.UUID) -> domain.NotificationView:
+def _personal_data_guard(principal: Principal) -> None:
+    """Messages are personal data: only admins and organisers see them (the routes' policy `Organiser`
+    refuses the other roles before a use case is called; this keeps the use cases safe on their own)."""
+    if not principal.sees_personal_data:
+        raise Forbidden("forbidden", f"the {principal.role} role may not see notifications")
+
+
+def _region_scope(principal: Principal) -> str | None:
+    """The region a caller's list is limited to: an organiser's own, None (every region) for an admin."""
+    _personal_data_guard(principal)
+    if principal.role == "admin":
+        return None
+    if principal.region is None:  # an organiser without a region sees nothing rather than everything
+        raise Forbidden("forbidden", "an organiser needs a region")
+    return principal.region
+
+
+async def notification(
+    uow: Uow[Repository], principal: Principal, notification_id: uuid.UUID
+) -> domain.NotificationView:
+    """One message; NotFound `unknown_notification` when it does not exist or belongs to a region the
+    caller does not see (the same answer, so other regions' ids cannot be probed)."""
+    _personal_data_guard(principal)
     async with uow.transaction() as tx:
         found = await tx.repo.get(notification_id)
-    if found is None:
+    if found is None or not principal.sees(found.region):
         raise NotFound("unknown_notification", f"notification {notification_id} does not exist")
     return found
 
 
 async def notifications(
     uow: Uow[Repository],
+    principal: Principal,
     *,
     edition: str | None = None,
     signup_id: str | None = None,
@@ -157,7 +181,12 @@ async def notifications(
     after: uuid.UUID | None = None,
     limit: int = 200,
 ) -> domain.NotificationPage:
-    """Oldest first, `limit` at a time; pass the page's `next_after` as `after` for the next one."""
+    """Oldest first, `limit` at a time, only of the regions the caller sees (an organiser: their own, so
+    an `edition` of another region gives an empty page); pass the page's `next_after` as `after` for
+    the next one."""
+    region = _region_scope(principal)
     async with uow.transaction() as tx:
-        items = await tx.repo.search(edition=edition, signup_id=signup_id, status=status, after=after, limit=limit)
+        items = await tx.repo.search(
+            region=region, edition=edition, signup_id=signup_id, status=status, after=after, limit=limit
+        )
     return domain.page(items, limit)

@@ -1,20 +1,42 @@
-"""The registration HTTP API (OpenAPI at /docs): editions, offers and sign-ups. Each route translates
-a request into one call of `service`; refusals are domain errors, answered by the shared error shape."""
+"""The registration HTTP API (OpenAPI at /docs): editions, offers and sign-ups, and the participant's
+link pages. Each route declares its policy (`Public`, `Organiser`, `link_policy()`) and translates a
+request into one call of `service`; refusals are domain errors, answered by the shared error shape
+(link pages answer with a small HTML page instead)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Path, Request, Response
+from fastapi.responses import HTMLResponse
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
-from estafette.runtime.errors import DomainError
+from estafette.runtime.auth import LinkClaims, LinkExpired, LinkInvalid, Links, Organiser, Public, link_policy
+from estafette.runtime.errors import DomainError, NotFound
 from estafette.runtime.http import CorrelationId, create_http_api, errors
+from estafette.runtime.inputs import Line, Paragraphs, PathId
+from estafette.runtime.pages import Page, page_response
 from estafette.runtime.uow import Uow
 from schemas.events import Id, Language, OfferFormat
 from services.registration import domain, service
+from services.registration.config import RegistrationSettings
+from services.registration.pages import LinkPages
 from services.registration.repository import Repository
+
+#: Upper bound of capacities and per-organisation caps (an exchange visit, not a stadium).
+MAX_PLACES = 10_000
+#: The purpose of the link a participant gets with their sign-up (runtime/auth.py `Links`).
+SIGNUP_LINK = "signup"
+#: A link's token in a path: any text up to this length; the signature decides (never a 500).
+LinkToken = Annotated[str, Path(max_length=1000, description="The token of the participant's link.")]
+_PAGE_STATUSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {}}, "description": "A page for the participant."},
+    404: {"content": {"text/html": {}}, "description": "A page saying the link is not valid (tampered, another purpose, unknown sign-up)."},
+    410: {"content": {"text/html": {}}, "description": "A page saying the link has expired."},
+}
 
 
 class Strict(BaseModel):
@@ -24,36 +46,36 @@ class Strict(BaseModel):
 class EditionIn(Strict):
     id: Id
     region: Id
-    name: str = Field(min_length=1, max_length=200)
+    name: Line(200)
     signup_deadline: AwareDatetime
     starts_on: date
     ends_on: date
-    languages: list[Language] = Field(default=["nl"], min_length=1)
+    languages: list[Language] = Field(default=["nl"], min_length=1, max_length=3)
 
 
 class OfferIn(Strict):
     id: Id | None = None
     host_org: Id
-    title: str = Field(min_length=1, max_length=200)
+    title: Line(200)
     date: date
-    capacity: int = Field(ge=1, le=10_000)
-    max_per_org: int | None = Field(default=None, ge=1)
+    capacity: int = Field(ge=1, le=MAX_PLACES)
+    max_per_org: int | None = Field(default=None, ge=1, le=MAX_PLACES)
     format: OfferFormat = "visit"
-    location: str = Field(default="", max_length=300)
+    location: Line(300, min_length=0) = ""
 
 
 class SignupIn(Strict):
     org: Id
-    name: str = Field(min_length=1, max_length=200)
+    name: Line(200)
     email: EmailStr
     language: Language = "nl"
     choices: list[Id] = Field(min_length=1, max_length=10)
-    available: list[date] | None = Field(default=None, min_length=1)
+    available: list[date] | None = Field(default=None, min_length=1, max_length=366)
     max_visits: int = Field(default=1, ge=1, le=5)
 
 
 class Reason(Strict):
-    reason: str = Field(default="", max_length=500)
+    reason: Paragraphs(500) = ""
 
 
 class EditionOverviewOut(BaseModel):
@@ -78,6 +100,7 @@ class SignupOut(BaseModel):
     status: domain.SignupStatus
     signed_up_at: datetime
     choices: list[str]
+    manage_url: str = Field(description="The participant's own page of this sign-up (a signed link; withdraw there).")
 
 
 class RegistrationMetrics:
@@ -89,8 +112,9 @@ class RegistrationMetrics:
         self.refused.labels(error.code).inc()
 
 
-def build_api(uow: Uow[Repository], metrics: RegistrationMetrics) -> FastAPI:
+def build_api(uow: Uow[Repository], metrics: RegistrationMetrics, links: Links, settings: RegistrationSettings) -> FastAPI:
     api = create_http_api("Estafette registration", "Editions, host offers and sign-ups.", on_refusal=metrics.refusal)
+    pages = LinkPages()
 
     @api.middleware("http")
     async def count_changes(request: Request, call_next):  # noqa: ANN001, ANN202
@@ -101,43 +125,82 @@ def build_api(uow: Uow[Repository], metrics: RegistrationMetrics) -> FastAPI:
             metrics.accepted.labels(getattr(route, "name", "unknown")).inc()
         return response
 
-    @api.post("/editions", status_code=201, responses=errors(409))
-    async def open_edition(body: EditionIn, correlation_id: CorrelationId) -> domain.Edition:
-        return await service.open_edition(uow, domain.Edition(**body.model_dump()), correlation_id=correlation_id)
+    @api.post("/editions", status_code=201, responses=errors(401, 403, 409))
+    async def open_edition(body: EditionIn, principal: Organiser, correlation_id: CorrelationId) -> domain.Edition:
+        edition = domain.Edition(**body.model_dump())
+        return await service.open_edition(uow, edition, principal=principal, correlation_id=correlation_id)
 
-    @api.get("/editions/{edition_id}", responses=errors(404))
-    async def get_edition(edition_id: str) -> EditionOverviewOut:
+    @api.get("/editions/{edition_id}", responses=errors(401, 404))
+    async def get_edition(edition_id: PathId, _: Public) -> EditionOverviewOut:
         overview = await service.edition_overview(uow, edition_id)
         return EditionOverviewOut(**vars(overview.edition), **vars(overview.counts))
 
-    @api.post("/editions/{edition_id}/close", status_code=204, responses=errors(404))
-    async def close_edition(edition_id: str, correlation_id: CorrelationId, body: Reason | None = None) -> None:
-        await service.close_edition(uow, edition_id, reason=body.reason if body else "", correlation_id=correlation_id)
+    @api.post("/editions/{edition_id}/close", status_code=204, responses=errors(401, 403, 404))
+    async def close_edition(
+        edition_id: PathId, principal: Organiser, correlation_id: CorrelationId, body: Reason | None = None
+    ) -> None:
+        reason = body.reason if body else ""
+        await service.close_edition(uow, edition_id, principal=principal, reason=reason, correlation_id=correlation_id)
 
-    @api.post("/editions/{edition_id}/offers", status_code=201, responses=errors(404, 409))
-    async def publish_offer(edition_id: str, body: OfferIn, correlation_id: CorrelationId) -> domain.Offer:
+    @api.post("/editions/{edition_id}/offers", status_code=201, responses=errors(401, 403, 404, 409))
+    async def publish_offer(edition_id: PathId, body: OfferIn, principal: Organiser, correlation_id: CorrelationId) -> domain.Offer:
         return await service.publish_offer(
-            uow, edition_id, offer_id=body.id, **body.model_dump(exclude={"id"}), correlation_id=correlation_id
+            uow, edition_id, principal=principal, offer_id=body.id, **body.model_dump(exclude={"id"}),
+            correlation_id=correlation_id,
         )
 
-    @api.get("/editions/{edition_id}/offers", responses=errors(404))
-    async def list_offers(edition_id: str) -> list[domain.Offer]:
+    @api.get("/editions/{edition_id}/offers", responses=errors(401, 404))
+    async def list_offers(edition_id: PathId, _: Public) -> list[domain.Offer]:
         return await service.offers(uow, edition_id)
 
-    @api.delete("/editions/{edition_id}/offers/{offer_id}", status_code=204, responses=errors(404))
-    async def cancel_offer(edition_id: str, offer_id: str, correlation_id: CorrelationId) -> None:
-        await service.cancel_offer(uow, edition_id, offer_id, correlation_id=correlation_id)
+    @api.delete("/editions/{edition_id}/offers/{offer_id}", status_code=204, responses=errors(401, 403, 404))
+    async def cancel_offer(edition_id: PathId, offer_id: PathId, principal: Organiser, correlation_id: CorrelationId) -> None:
+        await service.cancel_offer(uow, edition_id, offer_id, principal=principal, correlation_id=correlation_id)
 
-    @api.post("/editions/{edition_id}/signups", status_code=201, responses=errors(404, 409))
-    async def submit_signup(edition_id: str, body: SignupIn, correlation_id: CorrelationId) -> SignupOut:
+    @api.post("/editions/{edition_id}/signups", status_code=201, responses=errors(401, 404, 409))
+    async def submit_signup(edition_id: PathId, body: SignupIn, _: Public, correlation_id: CorrelationId) -> SignupOut:
         signup = await service.submit_signup(uow, edition_id, **body.model_dump(), correlation_id=correlation_id)
+        token = links.make(SIGNUP_LINK, signup.id, signup.edition_id)
         return SignupOut(
             signup_id=signup.id, edition=signup.edition_id, status=signup.status, signed_up_at=signup.signed_up_at,
-            choices=signup.choices,
+            choices=signup.choices, manage_url=f"{settings.public_url.rstrip('/')}/links/signup/{token}",
         )
 
-    @api.delete("/editions/{edition_id}/signups/{signup_id}", status_code=204, responses=errors(404))
-    async def withdraw_signup(edition_id: str, signup_id: str, correlation_id: CorrelationId) -> None:
-        await service.withdraw_signup(uow, edition_id, signup_id, correlation_id=correlation_id)
+    @api.delete("/editions/{edition_id}/signups/{signup_id}", status_code=204, responses=errors(401, 403, 404))
+    async def withdraw_signup(edition_id: PathId, signup_id: PathId, principal: Organiser, correlation_id: CorrelationId) -> None:
+        await service.withdraw_signup(uow, edition_id, signup_id, principal=principal, correlation_id=correlation_id)
+
+    # --- the participant's link (a capability for one sign-up; a GET never changes anything) ----------
+    async def link_page(token: str, use_case: Callable[[LinkClaims], Awaitable[Page]]) -> HTMLResponse:
+        """Read the link, run the use case as its participant, answer with a page (410 expired, 404 not valid)."""
+        try:
+            return page_response(await use_case(links.read(token, SIGNUP_LINK, settings.link_max_age_seconds)))
+        except LinkExpired:
+            return page_response(pages.expired(), 410)
+        except (LinkInvalid, NotFound):
+            return page_response(pages.invalid(), 404)
+
+    @api.get("/links/signup/{token}", response_class=HTMLResponse, dependencies=[link_policy()], responses=_PAGE_STATUSES)
+    async def signup_page(token: LinkToken) -> HTMLResponse:
+        """The participant's sign-up (edition, choices, status) with one button: withdraw."""
+
+        async def show(link: LinkClaims) -> Page:
+            details = await service.signup_details(uow, link.edition_id, link.signup_id, principal=Links.principal(link))
+            return pages.signup(details, action=f"{token}/withdraw")
+
+        return await link_page(token, show)
+
+    @api.post("/links/signup/{token}/withdraw", response_class=HTMLResponse, dependencies=[link_policy()],
+              responses=_PAGE_STATUSES)
+    async def withdraw_by_link(token: LinkToken, correlation_id: CorrelationId) -> HTMLResponse:
+        """Withdraw the link's sign-up and say so; again: the same page, and nothing changes."""
+
+        async def withdraw(link: LinkClaims) -> Page:
+            details = await service.withdraw_signup(
+                uow, link.edition_id, link.signup_id, principal=Links.principal(link), correlation_id=correlation_id
+            )
+            return pages.signup(details)
+
+        return await link_page(token, withdraw)
 
     return api

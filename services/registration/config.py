@@ -1,12 +1,20 @@
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from estafette.runtime.settings import ServiceSettings
 
 
 class RegistrationSettings(ServiceSettings):
-    """Env vars: REGISTRATION_KAFKA_BOOTSTRAP, REGISTRATION_DATABASE_URL, REGISTRATION_HTTP_PORT, ..."""
+    """Env vars: REGISTRATION_KAFKA_BOOTSTRAP, REGISTRATION_DATABASE_URL, REGISTRATION_HTTP_PORT, ...,
+    REGISTRATION_PUBLIC_URL."""
 
     model_config = SettingsConfigDict(env_prefix="REGISTRATION_", extra="ignore")
 
     service_name: str = "registration"
     http_port: int = 8001
+    #: Where participants reach this service: the base of the `manage_url` of a sign-up's link page.
+    public_url: str = Field(default="http://127.0.0.1:8001", pattern=r"^https?://[^\s/]+(/\S*)?$")
+
+    @property
+    def link_max_age_seconds(self) -> float:
+        return self.link_max_age_hours * 3600

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
-from estafette.runtime.errors import Conflict, RuleViolation
+from estafette.runtime.access import Principal
+from estafette.runtime.errors import Conflict, Forbidden, RuleViolation
 
 EditionStatus = Literal["open", "closed"]
 OfferStatus = Literal["published", "cancelled"]
@@ -81,6 +82,21 @@ class EditionOverview:
 
 
 @dataclass(frozen=True)
+class SignupDetails:
+    """A sign-up as its participant sees it on their link page: the edition, the sign-up and the
+    offers they chose, in their order."""
+
+    edition: Edition
+    signup: Signup
+    choices: list[Offer]
+
+
+#: Who may act on an edition's things: `granted`; `hidden` (a region the caller may not see: answered
+#: exactly like an unknown id, 404); `forbidden` (seen, but the role may not change anything: 403).
+Access = Literal["granted", "hidden", "forbidden"]
+
+
+@dataclass(frozen=True)
 class Ending:
     """Decision for closing an edition, cancelling an offer or withdrawing a sign-up: store `status`
     and announce it, or — when it had already ended — store nothing and publish nothing."""
@@ -142,6 +158,28 @@ def check_signup(edition: Edition, signup: Signup, offers: Mapping[str, Offer]) 
             raise RuleViolation("own_organisation", f"offer {offer_id} is hosted by your own organisation", f"choices.{i}")
     for i, day in enumerate(signup.available or []):
         _check_within(edition, day, "available date", f"available.{i}")
+
+
+def check_opening(principal: Principal, region: str) -> None:
+    """Editions are opened by an admin (any region) or by an organiser in their own region; an organiser
+    naming another region is refused (403 `forbidden_region`), and so is every other role."""
+    if principal.role == "admin" or (principal.role == "organiser" and principal.sees(region)):
+        return
+    if principal.role == "organiser":
+        raise Forbidden("forbidden_region", f"you organise region {principal.region}, not {region}", "region")
+    raise Forbidden("forbidden", f"the {principal.role} role may not open editions")
+
+
+def access(principal: Principal, region: str, *, signup_id: str | None = None) -> Access:
+    """May `principal` act on (or see the personal data of) a thing of an edition in `region`: close it,
+    publish or cancel its offers, see or withdraw a sign-up (`signup_id`)? An admin and the region's
+    organiser may; so may the participant whose link names `signup_id`. A region the caller may not see
+    (`Principal.sees`, the one scoping rule) is hidden; the national role sees it but may not act."""
+    if signup_id is not None and principal.owns(signup_id):
+        return "granted"
+    if not principal.sees(region):
+        return "hidden"
+    return "granted" if principal.sees_personal_data else "forbidden"
 
 
 def closing(edition: Edition) -> Ending:

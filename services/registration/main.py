@@ -12,6 +12,7 @@ from services.registration.repository import Repository
 
 
 def create_app(settings: RegistrationSettings | None = None) -> ServiceApp:
-    rt = Runtime(settings or RegistrationSettings(), migrations=Path(__file__).parent / "migrations", repository=Repository)
+    settings = settings or RegistrationSettings()
+    rt = Runtime(settings, migrations=Path(__file__).parent / "migrations", repository=Repository)
     rt.produces(EDITIONS, OFFERS, SIGNUPS)
-    return rt.asgi_app(http_api=build_api(rt.uow, RegistrationMetrics(rt.registry)))
+    return rt.asgi_app(http_api=build_api(rt.uow, RegistrationMetrics(rt.registry), rt.links, settings))

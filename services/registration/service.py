@@ -1,15 +1,22 @@
 """Registration use cases, the only door to the service: each is one transaction that asks `domain`
 for the decision, stores it through the repository and writes its events to the outbox. Refusals are
 domain errors (`estafette.runtime.errors`); a refused request stores nothing and publishes nothing.
+
+Access: use cases that change an edition's things or show a sign-up take the caller's `Principal`
+and ask `domain.access` (built on `Principal.sees`, the one scoping rule): another region's edition is
+answered exactly like an unknown one (404 `unknown_edition`), the national role gets 403. Reading an
+edition and its offers, and signing up, are public.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import replace
 from typing import TypeVar
 
-from estafette.runtime.errors import Conflict, NotFound
+from estafette.runtime.access import Principal
+from estafette.runtime.errors import Conflict, Forbidden, NotFound
 from estafette.runtime.uow import Tx, Uow
 from schemas import EditionClosed, EditionOpened, Event, OfferCancelled, OfferPublished, SignupSubmitted, SignupWithdrawn
 from services.registration import domain
@@ -28,9 +35,34 @@ def _found(thing: T | None, code: str, message: str) -> T:
     return thing
 
 
-async def _edition(tx: Tx[Repository], edition_id: str, *, for_update: bool = False) -> domain.Edition:
-    edition = await tx.repo.edition(edition_id, for_update=for_update)
-    return _found(edition, "unknown_edition", f"edition {edition_id} does not exist")
+async def _edition(
+    tx: Tx[Repository], edition_id: str, principal: Principal | None = None, *, signup_id: str | None = None,
+    for_update: bool = False,
+) -> domain.Edition:
+    """The edition; with a `principal`, only if they may act on it (or on its sign-up `signup_id`): an
+    edition of a region the caller may not see is answered exactly like an unknown one (404
+    `unknown_edition`), one they see but may not act on (the national role) is a 403."""
+    unknown = ("unknown_edition", f"edition {edition_id} does not exist")
+    edition = _found(await tx.repo.edition(edition_id, for_update=for_update), *unknown)
+    if principal is None:
+        return edition
+    decision = domain.access(principal, edition.region, signup_id=signup_id)
+    if decision == "forbidden":
+        raise Forbidden("forbidden", f"the {principal.role} role may not do this")
+    return _found(edition if decision == "granted" else None, *unknown)
+
+
+async def _signup(
+    tx: Tx[Repository], edition_id: str, signup_id: str, principal: Principal, *, for_update: bool = False
+) -> tuple[domain.Edition, domain.Signup]:
+    edition = await _edition(tx, edition_id, principal, signup_id=signup_id)
+    signup = await tx.repo.signup(edition_id, signup_id, for_update=for_update)
+    return edition, _found(signup, "unknown_signup", f"sign-up {signup_id} is not a sign-up of edition {edition_id}")
+
+
+async def _details(tx: Tx[Repository], edition: domain.Edition, signup: domain.Signup) -> domain.SignupDetails:
+    offers = await tx.repo.offers_by_id(signup.choices)
+    return domain.SignupDetails(edition, signup, [offers[i] for i in signup.choices if i in offers])
 
 
 async def _end(
@@ -42,7 +74,10 @@ async def _end(
         tx.publish(event)
 
 
-async def open_edition(uow: Uow[Repository], edition: domain.Edition, *, correlation_id: uuid.UUID) -> domain.Edition:
+async def open_edition(
+    uow: Uow[Repository], edition: domain.Edition, *, principal: Principal, correlation_id: uuid.UUID
+) -> domain.Edition:
+    domain.check_opening(principal, edition.region)
     domain.check_edition_dates(edition)
     async with uow.transaction() as tx:
         if not await tx.repo.insert_edition(edition):
@@ -57,9 +92,11 @@ async def open_edition(uow: Uow[Repository], edition: domain.Edition, *, correla
     return edition
 
 
-async def close_edition(uow: Uow[Repository], edition_id: str, *, reason: str = "", correlation_id: uuid.UUID) -> None:
+async def close_edition(
+    uow: Uow[Repository], edition_id: str, *, principal: Principal, reason: str = "", correlation_id: uuid.UUID
+) -> None:
     async with uow.transaction() as tx:
-        edition = await _edition(tx, edition_id, for_update=True)
+        edition = await _edition(tx, edition_id, principal, for_update=True)
         event = EditionClosed(region=edition.region, edition=edition_id, correlation_id=correlation_id, reason=reason)
         await _end(tx, edition, domain.closing(edition), event)
 
@@ -68,6 +105,7 @@ async def publish_offer(
     uow: Uow[Repository],
     edition_id: str,
     *,
+    principal: Principal,
     offer_id: str | None = None,
     host_org: str,
     title: str,
@@ -83,7 +121,7 @@ async def publish_offer(
         capacity=capacity, max_per_org=max_per_org, format=format, location=location,
     )
     async with uow.transaction() as tx:
-        edition = await _edition(tx, edition_id)
+        edition = await _edition(tx, edition_id, principal)
         domain.check_offer(edition, offer)
         if not await tx.repo.insert_offer(offer):
             raise Conflict("offer_exists", f"offer {offer.id} already exists")
@@ -98,10 +136,11 @@ async def publish_offer(
 
 
 async def cancel_offer(
-    uow: Uow[Repository], edition_id: str, offer_id: str, *, reason: str = "", correlation_id: uuid.UUID
+    uow: Uow[Repository], edition_id: str, offer_id: str, *, principal: Principal, reason: str = "",
+    correlation_id: uuid.UUID,
 ) -> None:
     async with uow.transaction() as tx:
-        edition = await _edition(tx, edition_id)
+        edition = await _edition(tx, edition_id, principal)
         offer = await tx.repo.offer(edition_id, offer_id, for_update=True)
         offer = _found(offer, "unknown_offer", f"offer {offer_id} is not an offer of edition {edition_id}")
         event = OfferCancelled(
@@ -143,13 +182,26 @@ async def submit_signup(
     return signup
 
 
-async def withdraw_signup(uow: Uow[Repository], edition_id: str, signup_id: str, *, correlation_id: uuid.UUID) -> None:
+async def withdraw_signup(
+    uow: Uow[Repository], edition_id: str, signup_id: str, *, principal: Principal, correlation_id: uuid.UUID
+) -> domain.SignupDetails:
+    """Withdraw a sign-up: by its region's organiser (on the participant's behalf), an admin, or the
+    participant through their link. Withdrawing again changes nothing. Returns the sign-up as it is now."""
     async with uow.transaction() as tx:
-        edition = await _edition(tx, edition_id)
-        signup = await tx.repo.signup(edition_id, signup_id, for_update=True)
-        signup = _found(signup, "unknown_signup", f"sign-up {signup_id} is not a sign-up of edition {edition_id}")
+        edition, signup = await _signup(tx, edition_id, signup_id, principal, for_update=True)
         event = SignupWithdrawn(region=edition.region, edition=edition_id, correlation_id=correlation_id, signup_id=signup_id)
-        await _end(tx, signup, domain.withdrawal(signup), event)
+        ending = domain.withdrawal(signup)
+        await _end(tx, signup, ending, event)
+        return await _details(tx, edition, replace(signup, status=ending.status))
+
+
+async def signup_details(
+    uow: Uow[Repository], edition_id: str, signup_id: str, *, principal: Principal
+) -> domain.SignupDetails:
+    """A sign-up with its edition and chosen offers, for its participant (link) or its organisers."""
+    async with uow.transaction() as tx:
+        edition, signup = await _signup(tx, edition_id, signup_id, principal)
+        return await _details(tx, edition, signup)
 
 
 async def edition_overview(uow: Uow[Repository], edition_id: str) -> domain.EditionOverview:

@@ -1,7 +1,11 @@
 """The reporting HTTP API (OpenAPI at /docs): figures as JSON, and the dashboard page (HTML).
 
 Each route is one call of the service; the response models below are the JSON shapes (field names as
-published in the README: `edition`, `leg`, ...)."""
+published in the README: `edition`, `leg`, ...).
+
+Policies: the JSON reports are `Figures` (admins and the national role see every region, an organiser
+their own: another region's edition is a 404 like an unknown one); the dashboard is `Public` and shows
+aggregate figures only."""
 
 from __future__ import annotations
 
@@ -13,7 +17,9 @@ from fastapi import FastAPI, Header, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
+from estafette.runtime.auth import Figures, Public
 from estafette.runtime.http import create_http_api, errors
+from estafette.runtime.inputs import PathId, QueryId
 from estafette.runtime.i18n import negotiate
 from estafette.runtime.uow import Uow
 from services.reporting import service
@@ -89,8 +95,9 @@ class RegionsReportOut(BaseModel):
         })
 
 
-_DASHBOARD_DESCRIPTION = """An HTML page (no JavaScript, no external assets) in Dutch, German or English:
-the national totals and a table of editions per region, or one edition with its days (`edition`).
+_DASHBOARD_DESCRIPTION = """A public HTML page (no JavaScript, no external assets) in Dutch, German or English,
+with aggregate figures only (counts and shares; no sign-up, no name): the national totals and a table
+of editions per region, or one edition with its days (`edition`: its id; 404 if unknown).
 The language is `lang`, else the best match of `Accept-Language`, else Dutch (the `Content-Language`
 header says which); numbers and dates are formatted for it."""
 
@@ -99,15 +106,17 @@ def build_api(uow: Uow[Repository], timezone: str) -> FastAPI:
     api = create_http_api("Estafette reporting", "Figures per region and edition, as JSON and as a dashboard page.")
     pages = Dashboard()
 
-    @api.get("/reports/editions/{edition_id}", responses=errors(404))
-    async def edition_report(edition_id: str) -> EditionReportOut:
-        """One edition's figures and its figures per day; 404 `unknown_edition` when no event named it."""
-        return EditionReportOut.of(await service.edition_report(uow, edition_id, timezone))
+    @api.get("/reports/editions/{edition_id}", responses=errors(401, 404))
+    async def edition_report(principal: Figures, edition_id: PathId) -> EditionReportOut:
+        """One edition's figures and its figures per day; 404 `unknown_edition` when no event named it or
+        it is of a region the caller does not see (an organiser sees their own region's editions)."""
+        return EditionReportOut.of(await service.edition_report(uow, principal, edition_id, timezone))
 
-    @api.get("/reports/regions")
-    async def regions_report() -> RegionsReportOut:
-        """Per region: editions, offers, sign-ups, assigned, e-mails sent; the national sums; the relay legs."""
-        return RegionsReportOut.of(await service.overview(uow))
+    @api.get("/reports/regions", responses=errors(401))
+    async def regions_report(principal: Figures) -> RegionsReportOut:
+        """Per region: editions, offers, sign-ups, assigned, e-mails sent; the national sums; the relay legs.
+        An organiser gets their own region's row and relay legs only, and national sums of that row."""
+        return RegionsReportOut.of(await service.overview(uow, principal))
 
     @api.get(
         "/dashboard",
@@ -115,18 +124,19 @@ def build_api(uow: Uow[Repository], timezone: str) -> FastAPI:
         summary="Dashboard page",
         description=_DASHBOARD_DESCRIPTION,
         responses={200: {"description": "The page, in the negotiated language.", "content": {"text/html": {}}},
-                   **errors(404)},
+                   **errors(401, 404)},
     )
     async def dashboard_page(
+        _: Public,
         lang: Annotated[str | None, Query(description="nl, de or en; else Accept-Language, else nl")] = None,
-        edition: Annotated[str | None, Query(description="show one edition (its id); 404 if unknown")] = None,
+        edition: QueryId = None,
         accept_language: Annotated[str | None, Header()] = None,
     ) -> HTMLResponse:
         language = negotiate(lang, accept_language)
         if edition is None:
-            page = pages.overview(language, await service.overview(uow))
+            page = pages.overview(language, await service.dashboard_overview(uow))
         else:
-            page = pages.edition(language, await service.edition_report(uow, edition, timezone))
+            page = pages.edition(language, await service.dashboard_edition(uow, edition, timezone))
         return HTMLResponse(page, headers={"Content-Language": language, "Vary": "Accept-Language"})
 
     return api

@@ -10,7 +10,7 @@ arrival. Closed, cancelled and withdrawn are final; match and notification outco
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Literal
@@ -322,3 +322,10 @@ class Overview:
     @property
     def national(self) -> NationalTotals:
         return national_totals(self.regions)
+
+    def seen_by(self, sees: Callable[[str], bool]) -> Overview:
+        """What a caller who sees the regions `sees` accepts (`Principal.sees`, the one scoping rule) may
+        see: the editions and relay legs of those regions only, so that the region rows and the national
+        totals are computed from what they see (an organiser: their own region's row, and totals that are
+        that row's)."""
+        return Overview([e for e in self.editions if sees(e.region)], [leg for leg in self.relay_legs if sees(leg.region)])

@@ -9,10 +9,12 @@ organisation and the moment.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 
 import structlog
 
+from estafette.runtime.access import Principal
 from estafette.runtime.errors import NotFound
 from estafette.runtime.uow import Tx, Uow
 from services.reporting import domain
@@ -144,19 +146,48 @@ async def relay_leg_handed_over(
 
 
 # --- reading (one snapshot per report) ----------------------------------------------------------
-async def edition_report(uow: Uow[Repository], edition_id: str, timezone: str) -> domain.EditionReport:
-    """One edition's figures and its days (`timezone`: the calendar of sign-ups per day);
-    NotFound `unknown_edition` when no event named it."""
+def _everyone(region: str) -> bool:
+    """The public dashboard's reader: aggregate figures of every region (no personal data)."""
+    return True
+
+
+async def _edition_report(
+    uow: Uow[Repository], edition_id: str, timezone: str, sees: Callable[[str], bool]
+) -> domain.EditionReport:
     async with uow.transaction() as tx:
         await tx.repo.read_snapshot()
         figures = await tx.repo.edition_figures(edition_id)
-        if figures is None:
+        if figures is None or not sees(figures.region):
             raise NotFound("unknown_edition", f"edition {edition_id} is not known to reporting", "edition_id")
         return domain.EditionReport(figures, await tx.repo.day_figures(edition_id, timezone))
 
 
-async def overview(uow: Uow[Repository]) -> domain.Overview:
-    """Every edition's figures and the relay legs, from one snapshot."""
+async def edition_report(
+    uow: Uow[Repository], principal: Principal, edition_id: str, timezone: str
+) -> domain.EditionReport:
+    """One edition's figures and its days (`timezone`: the calendar of sign-ups per day); NotFound
+    `unknown_edition` when no event named it, or when it is of a region the caller does not see
+    (`Principal.sees`: the same answer, so other regions' ids cannot be probed)."""
+    return await _edition_report(uow, edition_id, timezone, principal.sees)
+
+
+async def overview(uow: Uow[Repository], principal: Principal) -> domain.Overview:
+    """The figures of every edition and relay leg the caller sees, from one snapshot: an organiser's own
+    region only (with national totals of what they see), every region for the national role and admins."""
+    return (await _overview(uow)).seen_by(principal.sees)
+
+
+async def dashboard_overview(uow: Uow[Repository]) -> domain.Overview:
+    """The public dashboard: every edition's aggregate figures and the relay legs, from one snapshot."""
+    return await _overview(uow)
+
+
+async def dashboard_edition(uow: Uow[Repository], edition_id: str, timezone: str) -> domain.EditionReport:
+    """The public dashboard's page of one edition (aggregate figures); NotFound `unknown_edition`."""
+    return await _edition_report(uow, edition_id, timezone, _everyone)
+
+
+async def _overview(uow: Uow[Repository]) -> domain.Overview:
     async with uow.transaction() as tx:
         await tx.repo.read_snapshot()
         return domain.Overview(await tx.repo.all_edition_figures(), await tx.repo.relay_legs())

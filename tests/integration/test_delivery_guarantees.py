@@ -178,8 +178,9 @@ def test_outbox_row_written_while_kafka_is_down_is_published_when_kafka_is_back(
     edition = f"kd-{uuid.uuid4().hex[:8]}"
     try:
         api = registration.url
-        httpx.post(f"{api}/editions", json={"id": edition, "region": "twente", "name": "Kafka down", "signup_deadline": "2099-01-01T00:00:00Z", "starts_on": "2099-05-01", "ends_on": "2099-05-05"}, timeout=10).raise_for_status()
-        httpx.post(f"{api}/editions/{edition}/offers", json={"id": f"{edition}-o1", "host_org": "org-a", "title": "Visit", "date": "2099-05-02", "capacity": 5}, timeout=10).raise_for_status()
+        admin = {"Authorization": f"Bearer {infra.key('admin')}"}
+        httpx.post(f"{api}/editions", headers=admin, json={"id": edition, "region": "twente", "name": "Kafka down", "signup_deadline": "2099-01-01T00:00:00Z", "starts_on": "2099-05-01", "ends_on": "2099-05-05"}, timeout=10).raise_for_status()
+        httpx.post(f"{api}/editions/{edition}/offers", headers=admin, json={"id": f"{edition}-o1", "host_org": "org-a", "title": "Visit", "date": "2099-05-02", "capacity": 5}, timeout=10).raise_for_status()
 
         script("kafka.sh", "stop")
         try:

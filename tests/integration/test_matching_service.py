@@ -1,11 +1,13 @@
 """The matching service on the real broker and database: a run, then an offer cancelled after
-publication, re-matched incrementally (frozen assignments untouched, displaced people first)."""
+publication, re-matched incrementally (frozen assignments untouched, displaced people first). The
+organiser's calls carry an admin API key (`Authorization: Bearer`); sign-ups are public."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -33,28 +35,38 @@ PEOPLE = [
 LATE = ("org-y", ["B"])
 
 
+@pytest.fixture(scope="module")
+def admin(infra: Infra) -> Iterator[httpx.Client]:
+    """An HTTP client that sends an admin API key."""
+    with httpx.Client(headers={"Authorization": f"Bearer {infra.key('admin')}"}, timeout=10) as client:
+        yield client
+
+
 def _signup(reg: str, edition: str, i: int, org: str, picks: list[str]) -> tuple[str, list[str]]:
+    """A sign-up: public, no credentials."""
     body = {"org": org, "name": f"P{i}", "email": f"p{i}-{edition}@example.org", "choices": [f"{edition}-{c}" for c in picks]}
-    return _post(f"{reg}/editions/{edition}/signups", body)["signup_id"], body["choices"]
+    r = httpx.post(f"{reg}/editions/{edition}/signups", json=body, timeout=10)
+    assert r.status_code == 201, r.text
+    return r.json()["signup_id"], body["choices"]
 
 
-def _post(url: str, body: dict) -> dict:
-    r = httpx.post(url, json=body, timeout=10)
+def _post(http: httpx.Client, url: str, body: dict) -> dict:
+    r = http.post(url, json=body, timeout=10)
     assert r.status_code == 201, r.text
     return r.json()
 
 
-def wait_until_received(matching: str, edition: str, offers: int, participants: int) -> None:
+def wait_until_received(http: httpx.Client, matching: str, edition: str, offers: int, participants: int) -> None:
     def received() -> bool:
-        r = httpx.get(f"{matching}/editions/{edition}", timeout=10)
+        r = http.get(f"{matching}/editions/{edition}")
         return r.status_code == 200 and (r.json()["offers"], r.json()["participants"]) == (offers, participants)
 
     eventually(received, timeout=60)
 
 
-def _finished_run(matching: str, edition: str, count: int) -> dict:
+def _finished_run(http: httpx.Client, matching: str, edition: str, count: int) -> dict:
     def done() -> dict | None:
-        runs = httpx.get(f"{matching}/editions/{edition}/match-runs", timeout=10).json()
+        runs = http.get(f"{matching}/editions/{edition}/match-runs").json()
         finished = [r for r in runs if r["status"] != "running"]
         return finished[0] if len(finished) >= count else None
 
@@ -90,35 +102,35 @@ async def _match_events(bootstrap: str, signups: set[str]) -> list:
         await consumer.stop()
 
 
-def test_run_then_cancelled_offer_rematches_only_what_is_free(infra: Infra) -> None:
+def test_run_then_cancelled_offer_rematches_only_what_is_free(infra: Infra, admin: httpx.Client) -> None:
     edition = f"im-{uuid.uuid4().hex[:8]}"
     # A generous debounce, so that the late sign-up and the cancellation land in one re-match.
     with services(infra, "registration", "matching", extra_env={"MATCHING_REMATCH_DEBOUNCE_SECONDS": "4"}) as svc:
         reg, matching = svc["registration"].url, svc["matching"].url
-        _post(f"{reg}/editions", {"id": edition, "region": "twente", "name": "Incremental", "signup_deadline": "2099-01-01T00:00:00Z", "starts_on": "2099-05-01", "ends_on": "2099-05-05"})
+        _post(admin, f"{reg}/editions", {"id": edition, "region": "twente", "name": "Incremental", "signup_deadline": "2099-01-01T00:00:00Z", "starts_on": "2099-05-01", "ends_on": "2099-05-05"})
         for name, (host, cap) in OFFERS.items():
-            _post(f"{reg}/editions/{edition}/offers", {"id": f"{edition}-{name}", "host_org": host, "title": f"Offer {name}", "date": "2099-05-02", "capacity": cap})
+            _post(admin, f"{reg}/editions/{edition}/offers", {"id": f"{edition}-{name}", "host_org": host, "title": f"Offer {name}", "date": "2099-05-02", "capacity": cap})
         ids, choices = [], {}
         for i, (org, picks) in enumerate(PEOPLE):
             sid, choices[sid] = _signup(reg, edition, i, org, picks)
             ids.append(sid)
 
         # Matching learns about the edition through Kafka; once it has everything, the organiser runs it.
-        wait_until_received(matching, edition, offers=len(OFFERS), participants=len(PEOPLE))
-        assert httpx.post(f"{matching}/editions/{edition}/match-runs", timeout=10).status_code == 202
-        first = _finished_run(matching, edition, 1)
+        wait_until_received(admin, matching, edition, offers=len(OFFERS), participants=len(PEOPLE))
+        assert admin.post(f"{matching}/editions/{edition}/match-runs").status_code == 202
+        first = _finished_run(admin, matching, edition, 1)
         assert first["assigned"] == 5 and first["kind"] == "full"  # 5 seats, 6 people who all could use them
-        before = {a["signup_id"]: a for a in httpx.get(f"{matching}/editions/{edition}/assignments", timeout=10).json()["assignments"]}
+        before = {a["signup_id"]: a for a in admin.get(f"{matching}/editions/{edition}/assignments").json()["assignments"]}
         assert len(before) == 5
 
         # A late sign-up arrives, and the host of A cancels after publication.
         late, choices[late] = _signup(reg, edition, len(PEOPLE), *LATE)
         ids.append(late)
         cancelled = f"{edition}-A"
-        assert httpx.delete(f"{reg}/editions/{edition}/offers/{cancelled}", timeout=10).status_code == 204
-        second = _finished_run(matching, edition, 2)
+        assert admin.delete(f"{reg}/editions/{edition}/offers/{cancelled}").status_code == 204
+        second = _finished_run(admin, matching, edition, 2)
         assert second["kind"] == "incremental"
-        after = {a["signup_id"]: a for a in httpx.get(f"{matching}/editions/{edition}/assignments", timeout=10).json()["assignments"]}
+        after = {a["signup_id"]: a for a in admin.get(f"{matching}/editions/{edition}/assignments").json()["assignments"]}
 
         # Frozen: every assignment not on A is exactly as it was (same offer, same run).
         kept = {sid: a for sid, a in before.items() if a["offer_id"] != cancelled}
@@ -147,10 +159,14 @@ def test_run_then_cancelled_offer_rematches_only_what_is_free(infra: Infra) -> N
         assert unplaced <= announced
 
 
-def test_bad_requests_get_clear_errors(infra: Infra) -> None:
+def test_bad_requests_get_clear_errors(infra: Infra, admin: httpx.Client) -> None:
     with services(infra, "matching") as svc:
         matching = svc["matching"].url
-        r = httpx.post(f"{matching}/editions/no-such-edition/match-runs", timeout=10)
+        r = admin.post(f"{matching}/editions/no-such-edition/match-runs")
         assert r.status_code == 404 and r.json()["error"] == "unknown_edition"
-        r = httpx.get(f"{matching}/match-runs/not-a-uuid", timeout=10)
+        r = admin.get(f"{matching}/match-runs/not-a-uuid")
         assert r.status_code == 422 and r.json()["field"] == "path.run_id"
+        r = admin.get(f"{matching}/editions/bad%00id/assignments")  # a NUL in a path id: 422, never a 500
+        assert r.status_code == 422 and r.json()["field"] == "path.edition_id"
+        r = httpx.get(f"{matching}/editions/no-such-edition", timeout=10)  # no credentials
+        assert r.status_code == 401 and r.json()["error"] == "unauthenticated"

@@ -27,13 +27,14 @@ async def _stored() -> tuple[int, int, int]:
 
 
 def test_bad_input_is_refused_with_a_clear_message_and_nothing_is_stored(infra: Infra) -> None:
+    admin = {"Authorization": f"Bearer {infra.key('admin')}"}
     with services(infra, "registration") as svc:
         api = svc["registration"].url
         open_e, past_e = f"ok-{uuid.uuid4().hex[:6]}", f"past-{uuid.uuid4().hex[:6]}"
         for edition, deadline in ((open_e, "2099-01-01T00:00:00Z"), (past_e, "2020-01-01T00:00:00Z")):
-            r = httpx.post(f"{api}/editions", json={"id": edition, "region": "twente", "name": edition, "signup_deadline": deadline, "starts_on": "2099-05-01", "ends_on": "2099-05-05"})
+            r = httpx.post(f"{api}/editions", headers=admin, json={"id": edition, "region": "twente", "name": edition, "signup_deadline": deadline, "starts_on": "2099-05-01", "ends_on": "2099-05-05"})
             assert r.status_code == 201, r.text
-            r = httpx.post(f"{api}/editions/{edition}/offers", json={"id": f"{edition}-o", "host_org": "org-h", "title": "Visit", "date": "2099-05-02", "capacity": 4})
+            r = httpx.post(f"{api}/editions/{edition}/offers", headers=admin, json={"id": f"{edition}-o", "host_org": "org-h", "title": "Visit", "date": "2099-05-02", "capacity": 4})
             assert r.status_code == 201, r.text
         before = asyncio.run(_stored())
         signup = {"org": "org-a", "name": "Ann", "email": "ann@example.org", "choices": [f"{open_e}-o"]}
@@ -50,12 +51,16 @@ def test_bad_input_is_refused_with_a_clear_message_and_nothing_is_stored(infra: 
             ("unknown field", f"/editions/{open_e}/signups", {**signup, "phone": "06"}, 422, "invalid_request", "phone"),
             ("offer outside the edition", f"/editions/{open_e}/offers", {"host_org": "h", "title": "t", "date": "2030-01-01", "capacity": 1}, 422, "date_outside_edition", "date"),
             ("negative capacity", f"/editions/{open_e}/offers", {"host_org": "h", "title": "t", "date": "2099-05-02", "capacity": -1}, 422, "invalid_request", "capacity"),
+            ("capacity beyond the bound", f"/editions/{open_e}/offers", {"host_org": "h", "title": "t", "date": "2099-05-02", "capacity": 1, "max_per_org": 2**31}, 422, "invalid_request", "max_per_org"),
+            ("NUL in a title", f"/editions/{open_e}/offers", {"host_org": "h", "title": "t\u0000", "date": "2099-05-02", "capacity": 1}, 422, "invalid_request", "title"),
+            ("CR/LF in a name", f"/editions/{open_e}/signups", {**signup, "name": "Ann\r\nBcc: all@example.org"}, 422, "invalid_request", "name"),
         ]
         for what, path, body, status, code, field in cases:
+            organiser = admin if path.endswith("/offers") else {}
             if isinstance(body, str):
                 r = httpx.post(f"{api}{path}", content=body, headers={"content-type": "application/json"})
             else:
-                r = httpx.post(f"{api}{path}", json=body)
+                r = httpx.post(f"{api}{path}", json=body, headers=organiser)
             assert r.status_code == status, (what, r.text)
             answer = r.json()
             assert answer["error"] == code, (what, answer)
@@ -95,10 +100,11 @@ async def _events(edition: str) -> list[tuple[str, str, uuid.UUID | None]]:
 
 
 def test_lifecycle_answers_typed_json_and_announces_each_ending_once(infra: Infra) -> None:
+    admin = {"Authorization": f"Bearer {infra.key('admin')}"}
     with services(infra, "registration") as svc:
         api = svc["registration"].url
         edition, cid = f"lc-{uuid.uuid4().hex[:6]}", uuid.uuid4()
-        headers = {"X-Correlation-ID": str(cid)}
+        headers = {"X-Correlation-ID": str(cid), **admin}
         r = httpx.post(f"{api}/editions", headers=headers, json={"id": edition, "region": "twente", "name": "Lifecycle", "signup_deadline": "2099-01-01T00:00:00Z", "starts_on": "2099-05-01", "ends_on": "2099-05-05"})
         assert r.status_code == 201 and r.json()["status"] == "open" and r.json()["languages"] == ["nl"], r.text
         offers = []
@@ -108,10 +114,11 @@ def test_lifecycle_answers_typed_json_and_announces_each_ending_once(infra: Infr
             assert {k: r.json()[k] for k in ("edition_id", "host_org", "capacity", "max_per_org", "format", "location", "status")} == {
                 "edition_id": edition, "host_org": host, "capacity": 2, "max_per_org": None, "format": "visit", "location": "", "status": "published"}
             offers.append(r.json()["id"])
-        r = httpx.post(f"{api}/editions/{edition}/signups", headers=headers, json={"org": "org-a", "name": "Ann", "email": "ann@example.org", "choices": offers})
+        r = httpx.post(f"{api}/editions/{edition}/signups", headers={"X-Correlation-ID": str(cid)}, json={"org": "org-a", "name": "Ann", "email": "ann@example.org", "choices": offers})
         assert r.status_code == 201, r.text
         signup = r.json()
         assert (signup["edition"], signup["status"], signup["choices"]) == (edition, "submitted", offers)
+        assert "/links/signup/" in signup["manage_url"]
 
         for _ in range(2):  # the second time changes nothing and announces nothing
             assert httpx.delete(f"{api}/editions/{edition}/offers/{offers[0]}", headers=headers).status_code == 204
@@ -124,10 +131,10 @@ def test_lifecycle_answers_typed_json_and_announces_each_ending_once(infra: Infr
             assert httpx.post(f"{api}/editions/{edition}/close", headers=headers, json={"reason": "done"}).status_code == 204
         assert httpx.get(f"{api}/editions/{edition}").json()["status"] == "closed"
 
-        late = httpx.post(f"{api}/editions/{edition}/offers", json={"host_org": "h", "title": "t", "date": "2099-05-02", "capacity": 1})
+        late = httpx.post(f"{api}/editions/{edition}/offers", headers=admin, json={"host_org": "h", "title": "t", "date": "2099-05-02", "capacity": 1})
         assert (late.status_code, late.json()["error"]) == (409, "edition_closed")
         for path, code in ((f"/editions/{edition}/offers/nope", "unknown_offer"), (f"/editions/{edition}/signups/nope", "unknown_signup")):
-            r = httpx.delete(f"{api}{path}")
+            r = httpx.delete(f"{api}{path}", headers=admin)
             assert (r.status_code, r.json()["error"]) == (404, code)
 
         assert asyncio.run(_events(edition)) == [

@@ -22,6 +22,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from estafette.runtime.access import Principal
 from estafette.runtime.db import create_pool, migrate
 from estafette.runtime.consumer import dispatch
 from estafette.runtime.uow import UnitOfWork
@@ -236,6 +237,7 @@ def metric(url: str, name: str, labels: str) -> float:
 
 
 def test_reports_are_exact_after_a_week_of_events(infra: Infra) -> None:
+    admin = {"Authorization": f"Bearer {infra.key('admin')}"}  # the reports' policy is Figures; the dashboard is public
     with services(infra, "reporting", extra_env={"REPORTING_GAUGE_REFRESH_SECONDS": "0.3"}) as running:
         url = running["reporting"].url
         wait_caught_up(infra)  # whatever earlier tests of the session published
@@ -245,19 +247,19 @@ def test_reports_are_exact_after_a_week_of_events(infra: Infra) -> None:
         wait_caught_up(infra)
 
         assert metric(url, "events_duplicate_total", 'consumer="reporting.feedback"') == duplicates_before + 1
-        twente = httpx.get(f"{url}/reports/editions/{ED_T}", timeout=5)
+        twente = httpx.get(f"{url}/reports/editions/{ED_T}", headers=admin, timeout=5)
         assert twente.status_code == 200
         assert twente.json() == EXPECTED_TWENTE
-        achterhoek = httpx.get(f"{url}/reports/editions/{ED_A}", timeout=5).json()
+        achterhoek = httpx.get(f"{url}/reports/editions/{ED_A}", headers=admin, timeout=5).json()
         assert {k: achterhoek[k] for k in ("status", "offers", "seats", "signups", "assigned", "first_choice_share", "emails_sent")} == {
             "status": "open", "offers": 1, "seats": 4, "signups": 1, "assigned": 1, "first_choice_share": 1.0, "emails_sent": 1,
         }
         assert achterhoek["feedback"] == {"count": 0, "average_rating": None}
 
-        unknown = httpx.get(f"{url}/reports/editions/no-such-edition-{RUN}", timeout=5)
+        unknown = httpx.get(f"{url}/reports/editions/no-such-edition-{RUN}", headers=admin, timeout=5)
         assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_edition"
 
-        regions = httpx.get(f"{url}/reports/regions", timeout=5).json()
+        regions = httpx.get(f"{url}/reports/regions", headers=admin, timeout=5).json()
         mine = {r["region"]: r for r in regions["regions"] if r["region"] in (TWENTE, ACHTERHOEK)}
         assert mine == EXPECTED_REGIONS
         national = regions["national"]
@@ -291,6 +293,7 @@ def test_reports_are_exact_after_a_week_of_events(infra: Infra) -> None:
 #: The consumer's dispatch table of each topic, as `handlers.register` subscribes them.
 HANDLERS = {topic: dispatch(table) for topic, (_, table) in handlers.SUBSCRIPTIONS.items()}
 SCRATCH = f"reporting_order_{RUN}"
+ADMIN = Principal("admin")
 MIGRATIONS = Path(handlers.__file__).parent / "migrations"
 
 
@@ -303,8 +306,8 @@ async def reports_after(uow: UnitOfWork, events: list[Event]) -> tuple[dict, dic
         async with uow.transaction() as tx:
             for fresh in await tx.claim(f"reporting.{topic.name}", [event]):
                 await HANDLERS[topic](tx, fresh)
-    edition = EditionReportOut.of(await service.edition_report(uow, ED_T, "Europe/Amsterdam"))
-    regions = RegionsReportOut.of(await service.overview(uow))
+    edition = EditionReportOut.of(await service.edition_report(uow, ADMIN, ED_T, "Europe/Amsterdam"))
+    regions = RegionsReportOut.of(await service.overview(uow, ADMIN))
     return edition.model_dump(mode="json"), regions.model_dump(mode="json")
 
 

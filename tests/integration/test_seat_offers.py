@@ -1,12 +1,16 @@
 """Seat offers on the real broker and database: after publication a freed seat is offered to the
 next person on the waiting list, held for a short while, and moves on when it expires or is declined;
-accepting it makes the assignment. Registration, matching and notifications run as processes."""
+accepting it makes the assignment. Registration, matching and notifications run as processes. The
+organiser's calls carry an admin API key; sign-ups are public; the e-mail's links open matching's
+link pages."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+import re
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 
 import httpx
@@ -30,30 +34,33 @@ ENV = {
 }
 
 
-def _post(url: str, body: dict, correlation_id: uuid.UUID | None = None) -> dict:
+@pytest.fixture(scope="module")
+def admin(infra: Infra) -> Iterator[httpx.Client]:
+    """An HTTP client that sends an admin API key (the organiser's portal)."""
+    with httpx.Client(headers={"Authorization": f"Bearer {infra.key('admin')}"}, timeout=10) as client:
+        yield client
+
+
+def _post(http: httpx.Client, url: str, body: dict, correlation_id: uuid.UUID | None = None) -> dict:
     headers = {"X-Correlation-ID": str(correlation_id)} if correlation_id else None
-    r = httpx.post(url, json=body, headers=headers, timeout=10)
+    r = http.post(url, json=body, headers=headers, timeout=10)
     assert r.status_code == 201, r.text
     return r.json()
 
 
-def _seat_offers(edition: str) -> dict[str, dict]:
+def _seat_offers(admin: httpx.Client, edition: str) -> dict[str, dict]:
     """signup_id -> their latest seat offer, from the organiser's view."""
-    r = httpx.get(f"{MATCHING_URL}/editions/{edition}/seat-offers", timeout=10)
+    r = admin.get(f"{MATCHING_URL}/editions/{edition}/seat-offers")
     assert r.status_code == 200, r.text
     return {o["signup_id"]: o for o in r.json()["seat_offers"]}
 
 
-def _wait_for_states(edition: str, expected: dict[str, str], timeout: float = 30) -> dict[str, dict]:
+def _wait_for_states(admin: httpx.Client, edition: str, expected: dict[str, str], timeout: float = 30) -> dict[str, dict]:
     def reached() -> dict[str, dict] | None:
-        offers = _seat_offers(edition)
+        offers = _seat_offers(admin, edition)
         return offers if {s: offers.get(s, {}).get("state") for s in expected} == expected else None
 
     return eventually(reached, timeout=timeout, interval=0.1)
-
-
-def _answer(edition: str, signup_id: str, answer: str) -> httpx.Response:
-    return httpx.post(f"{MATCHING_URL}/editions/{edition}/seat-offers/{signup_id}/{answer}", timeout=10)
 
 
 async def _events(bootstrap: str, signups: set[str], until_types: set[tuple[str, str]], timeout: float = 20) -> list[Event]:
@@ -77,59 +84,64 @@ def _mails_to(infra: Infra, email: str) -> list[dict]:
     return r.json()
 
 
-def test_a_freed_seat_is_offered_in_turn_expires_moves_on_and_is_accepted(infra: Infra) -> None:
+def test_a_freed_seat_is_offered_in_turn_expires_moves_on_and_is_accepted(infra: Infra, admin: httpx.Client) -> None:
     edition = f"so-{uuid.uuid4().hex[:8]}"
     offer_id = f"{edition}-bakery"
+
+    def answer(signup_id: str, how: str, edition: str = edition) -> httpx.Response:
+        """The organiser answers on the participant's behalf."""
+        return admin.post(f"{MATCHING_URL}/editions/{edition}/seat-offers/{signup_id}/{how}")
+
     with services(infra, "registration", "matching", "notifications", extra_env=ENV) as svc:
         reg = svc["registration"].url
-        _post(f"{reg}/editions", {"id": edition, "region": "twente", "name": "Seat offers", "signup_deadline": "2099-01-01T00:00:00Z",
+        _post(admin, f"{reg}/editions", {"id": edition, "region": "twente", "name": "Seat offers", "signup_deadline": "2099-01-01T00:00:00Z",
                                   "starts_on": "2099-05-01", "ends_on": "2099-05-05"})
-        _post(f"{reg}/editions/{edition}/offers", {"id": offer_id, "host_org": "org-h", "title": "Bakkerij", "date": "2099-05-02", "capacity": 1})
+        _post(admin, f"{reg}/editions/{edition}/offers", {"id": offer_id, "host_org": "org-h", "title": "Bakkerij", "date": "2099-05-02", "capacity": 1})
         requests = [uuid.uuid4() for _ in range(4)]  # each sign-up request's correlation id
         people = [
-            _post(f"{reg}/editions/{edition}/signups", {"org": "org-x", "name": f"P{i}", "email": f"p{i}-{edition}@example.org",
+            _post(httpx, f"{reg}/editions/{edition}/signups", {"org": "org-x", "name": f"P{i}", "email": f"p{i}-{edition}@example.org",
                                                          "choices": [offer_id]}, requests[i])["signup_id"]
             for i in range(4)
         ]
         p0, p1, p2, p3 = people
-        eventually(lambda: httpx.get(f"{MATCHING_URL}/editions/{edition}", timeout=10).json().get("participants") == 4, timeout=60)
+        eventually(lambda: admin.get(f"{MATCHING_URL}/editions/{edition}").json().get("participants") == 4, timeout=60)
 
         # First run: p0 gets the one seat, the others wait in sign-up order.
-        assert httpx.post(f"{MATCHING_URL}/editions/{edition}/match-runs", timeout=10).status_code == 202
-        waiting = eventually(lambda: [w for w in httpx.get(f"{MATCHING_URL}/editions/{edition}/assignments", timeout=10).json()["waiting_list"]
+        assert admin.post(f"{MATCHING_URL}/editions/{edition}/match-runs").status_code == 202
+        waiting = eventually(lambda: [w for w in admin.get(f"{MATCHING_URL}/editions/{edition}/assignments").json()["waiting_list"]
                                       if w["state"] == "waitlisted"], timeout=30)
         assert [(w["signup_id"], w["position"]) for w in waiting] == [(p1, 1), (p2, 2), (p3, 3)]
 
         # p0 withdraws: the seat is offered to p1 (not assigned), and held: nobody else is offered it.
-        assert httpx.delete(f"{reg}/editions/{edition}/signups/{p0}", timeout=10).status_code == 204
-        offers = _wait_for_states(edition, {p1: "open"})
+        assert admin.delete(f"{reg}/editions/{edition}/signups/{p0}").status_code == 204
+        offers = _wait_for_states(admin, edition, {p1: "open"})
         assert set(offers) == {p1}
         held = datetime.fromisoformat(offers[p1]["expires_at"]) - datetime.fromisoformat(offers[p1]["offered_at"])
         assert abs(held.total_seconds() - HOLD_SECONDS) < 1
-        overview = httpx.get(f"{MATCHING_URL}/editions/{edition}", timeout=10).json()
+        overview = admin.get(f"{MATCHING_URL}/editions/{edition}").json()
         assert (overview["assignments"], overview["seat_offers_open"]) == (0, 1)
 
         # p1 does not answer: the offer expires and moves on to p2.
-        offers = _wait_for_states(edition, {p1: "expired", p2: "open"}, timeout=HOLD_SECONDS + 20)
-        late = _answer(edition, p1, "accept")
+        offers = _wait_for_states(admin, edition, {p1: "expired", p2: "open"}, timeout=HOLD_SECONDS + 20)
+        late = answer(p1, "accept")
         assert late.status_code == 409, late.text
         assert late.json()["error"] == "seat_offer_expired" and "expired at" in late.json()["message"]
 
         # p2 declines: the seat moves on to p3, who accepts it.
-        declined = _answer(edition, p2, "decline")
+        declined = answer(p2, "decline")
         assert declined.status_code == 200 and declined.json()["state"] == "declined", declined.text
-        _wait_for_states(edition, {p3: "open"})
-        accepted = _answer(edition, p3, "accept")
+        _wait_for_states(admin, edition, {p3: "open"})
+        accepted = answer(p3, "accept")
         assert accepted.status_code == 200 and accepted.json()["state"] == "accepted", accepted.text
-        again = _answer(edition, p3, "accept")
+        again = answer(p3, "accept")
         assert again.status_code == 409 and again.json()["error"] == "seat_offer_accepted"
-        unknown = _answer(edition, p0, "decline")  # withdrew before any seat was offered to them
+        unknown = answer(p0, "decline")  # withdrew before any seat was offered to them
         assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_seat_offer"
-        assert _answer("no-such-edition", p3, "accept").status_code == 404
+        assert answer(p3, "accept", "no-such-edition").status_code == 404
 
-        view = httpx.get(f"{MATCHING_URL}/editions/{edition}/seat-offers", timeout=10).json()
+        view = admin.get(f"{MATCHING_URL}/editions/{edition}/seat-offers").json()
         assert {k: v for k, v in view["counts"].items() if v} == {"expired": 1, "declined": 1, "accepted": 1}
-        result = httpx.get(f"{MATCHING_URL}/editions/{edition}/assignments", timeout=10).json()
+        result = admin.get(f"{MATCHING_URL}/editions/{edition}/assignments").json()
         assert [(a["signup_id"], a["offer_id"]) for a in result["assignments"]] == [(p3, offer_id)]
 
         # The events: an offer per person in turn, how each ended, and an assignment only for p3 (and p0 before).
@@ -156,6 +168,13 @@ def test_a_freed_seat_is_offered_in_turn_expires_moves_on_and_is_accepted(infra:
         mails = eventually(p1_mails, timeout=20)
         assert "plaats 1" in mails["Bevestiging"]["text"]
         offer_mail = mails["Er is een plek voor je vrijgekomen"]["text"]
-        assert f"{MATCHING_URL}/editions/{edition}/seat-offers/{p1}/accept" in offer_mail
-        assert f"{MATCHING_URL}/editions/{edition}/seat-offers/{p1}/decline" in offer_mail
         assert "Bakkerij" in offer_mail
+        # Its links open matching's signed link pages (no sign-up id in the address); p1's seat offer
+        # expired, so each page says so (409) and changes nothing.
+        links = dict(re.findall(rf"({re.escape(MATCHING_URL)}/links/seat-offers/[^/\s]+/(accept|decline))", offer_mail))
+        assert sorted(links.values()) == ["accept", "decline"] and p1 not in offer_mail, offer_mail
+        for url in links:
+            for page in (httpx.get(url, timeout=10), httpx.post(url, timeout=10)):
+                assert page.status_code == 409 and "text/html" in page.headers["content-type"], page.text
+                assert "Deze plek is niet meer beschikbaar" in page.text
+        assert _seat_offers(admin, edition)[p1]["state"] == "expired"

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Generic, TypeVar
 
+from estafette.runtime.access import Principal
 from schemas import Event
 
 R = TypeVar("R")
@@ -70,3 +71,14 @@ class FakeUnitOfWork(Generic[R]):
     def of_type(self, cls: type[E]) -> list[E]:
         """The published events of one class, in order."""
         return [e for e in self.published if isinstance(e, cls)]
+
+
+class FakeAuthenticator:
+    """Stands in for the runtime's `Authenticator` (`app.state.auth`) in HTTP-level unit tests: a
+    bearer credential is the name of a principal in `principals`; any other credential is refused."""
+
+    def __init__(self, principals: Mapping[str, Principal]) -> None:
+        self.principals = dict(principals)
+
+    async def principal(self, credential: str) -> Principal | None:
+        return self.principals.get(credential)

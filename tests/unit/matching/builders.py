@@ -6,8 +6,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+from estafette.runtime.access import Principal
 from services.matching import domain, engine
 
+EDITION = "twente-2027"  # of region twente
 T0 = datetime(2027, 3, 1, tzinfo=UTC)  # sign-ups start here, one minute apart
 DAY = date(2027, 6, 1)  # the visit day
 RUN = uuid.UUID(int=1)  # the run that made a seat offer
@@ -50,6 +52,20 @@ def seat_offer(
     now: datetime = T0,
 ) -> domain.SeatOffer:
     return domain.SeatOffer(signup_id, offer_id, 1, RUN, status, now - timedelta(hours=1), now + expires_in, None, now)
+
+
+# --- who asks (estafette/runtime/access.py) -------------------------------------------------------
+ADMIN = Principal("admin", subject="key:admin")
+NATIONAL = Principal("national", subject="key:national")
+
+
+def organiser(region: str = "twente") -> Principal:
+    return Principal("organiser", region=region, subject=f"key:{region}")
+
+
+def link_of(signup_id: str = "p1", edition_id: str = EDITION) -> Principal:
+    """The participant behind a link for `signup_id` (as `Links.principal` makes it)."""
+    return Principal("participant", signup_id=signup_id, edition_id=edition_id, subject=f"link:{signup_id}")
 
 
 # --- engine types ------------------------------------------------------------------------------

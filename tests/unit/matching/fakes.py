@@ -28,7 +28,7 @@ from services.matching.domain import (
 
 from tests.unit.fakes import FakeUnitOfWork
 
-from .builders import RUN, T0, offer, participant, told
+from .builders import EDITION, RUN, T0, offer, participant, told
 
 
 @dataclass
@@ -259,8 +259,6 @@ class FakeRepository:
 
 
 # --- a seeded fake unit of work -------------------------------------------------------------------
-EDITION = "twente-2027"
-
 
 def cid(signup_id: str) -> uuid.UUID:
     """The correlation id of a participant's sign-up request."""

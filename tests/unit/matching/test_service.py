@@ -1,6 +1,8 @@
 """Matching's use cases against the fake unit of work: the seat-offer state machine (accept, decline,
-expiry, 409/404), re-match marking, the cancellation cascade, the withdrawal release, a run, and the
-correlation id that follows each participant onto the events. Milliseconds, no infrastructure."""
+expiry, 409/404), re-match marking, the cancellation cascade, the withdrawal release, a run, the
+correlation id that follows each participant onto the events, scoping (another region's edition or run
+is refused exactly like an unknown one) and a participant's link (the page changes nothing, the button
+answers once). Milliseconds, no infrastructure."""
 
 from __future__ import annotations
 
@@ -17,13 +19,14 @@ import pytest
 import structlog
 from prometheus_client import CollectorRegistry
 
+from estafette.runtime.access import Principal
 from estafette.runtime.errors import Conflict, DomainError, NotFound
 from schemas import MatchAssigned, MatchUnmatched, MatchWaitlisted, SeatOfferEnded, SeatOffered
 from services.matching import domain, engine, service
 from services.matching.repository import Repository
 from tests.unit.fakes import FakeUnitOfWork
 
-from .builders import RUN, T0, offer, participant
+from .builders import ADMIN, RUN, T0, link_of, offer, organiser, participant
 from .fakes import EDITION, FakeRepository, Row, cid, given, with_seat_offer
 
 CID = uuid.UUID("00000000-0000-4000-8000-00000000c1d0")  # the request's correlation id
@@ -59,7 +62,7 @@ def test_the_fake_repository_has_the_repositorys_methods() -> None:
 # --- seat offers: accept -------------------------------------------------------------------------
 async def test_accept_makes_the_assignment_and_announces_it_with_the_participants_correlation_id() -> None:
     uow = with_seat_offer()
-    answered = await service.accept_seat_offer(uow, EDITION, "p1", CID)
+    answered = await service.accept_seat_offer(uow, ADMIN, EDITION, "p1", CID)
 
     assert answered.state == "accepted" and answered.ended_at == T0
     assert uow.repo.rows["p1", "a"].status == "active"
@@ -76,14 +79,14 @@ async def test_an_event_falls_back_to_the_requests_correlation_id_for_a_particip
     uow = with_seat_offer()
     _, p = uow.repo.participants["p1"]
     uow.repo.participants["p1"] = (EDITION, domain.Participant(**{**vars(p), "correlation_id": None}))
-    await service.accept_seat_offer(uow, EDITION, "p1", CID)
+    await service.accept_seat_offer(uow, ADMIN, EDITION, "p1", CID)
     assert uow.published[0].correlation_id == CID
 
 
 # --- decline and expiry ----------------------------------------------------------------------------
 async def test_decline_ends_the_seat_offer_the_person_waits_and_the_edition_is_marked_for_rematch() -> None:
     uow = with_seat_offer()
-    answered = await service.decline_seat_offer(uow, EDITION, "p1", CID)
+    answered = await service.decline_seat_offer(uow, ADMIN, EDITION, "p1", CID)
 
     assert answered.state == "declined"
     assert uow.repo.outcomes["p1"][1].state == "waitlisted"
@@ -127,27 +130,27 @@ async def test_a_seat_offer_that_is_not_open_answers_409(
     answer: Callable[..., Awaitable[Any]], status: str, expires_in: timedelta, code: str, says: str
 ) -> None:
     uow = with_seat_offer(status=status, expires_in=expires_in)
-    error = await refused(uow, answer(uow, EDITION, "p1", CID), Conflict, code)
+    error = await refused(uow, answer(uow, ADMIN, EDITION, "p1", CID), Conflict, code)
     assert says in error.message
 
 
 async def test_unknown_edition_or_no_seat_offer_answers_404() -> None:
     uow = with_seat_offer()
-    await refused(uow, service.accept_seat_offer(uow, "nowhere", "p1", CID), NotFound, "unknown_edition")
-    await refused(uow, service.decline_seat_offer(uow, EDITION, "p9", CID), NotFound, "unknown_seat_offer")
+    await refused(uow, service.accept_seat_offer(uow, ADMIN, "nowhere", "p1", CID), NotFound, "unknown_edition")
+    await refused(uow, service.decline_seat_offer(uow, ADMIN, EDITION, "p9", CID), NotFound, "unknown_seat_offer")
     uow.repo.rows["p1", "a"] = Row(EDITION, 1, RUN)  # assigned by a run: never a seat offer
-    await refused(uow, service.accept_seat_offer(uow, EDITION, "p1", CID), NotFound, "unknown_seat_offer")
+    await refused(uow, service.accept_seat_offer(uow, ADMIN, EDITION, "p1", CID), NotFound, "unknown_seat_offer")
 
 
 async def test_the_organisers_view_counts_what_became_of_each_seat_offer() -> None:
     uow = with_seat_offer()
-    await service.decline_seat_offer(uow, EDITION, "p1", CID)
-    view = await service.seat_offers(uow, EDITION)
+    await service.decline_seat_offer(uow, ADMIN, EDITION, "p1", CID)
+    view = await service.seat_offers(uow, ADMIN, EDITION)
     assert [s.state for s in view.seat_offers] == ["declined"]
     assert {k: v for k, v in view.counts.items() if v} == {"declined": 1}
     assert list(view.counts) == list(domain.SEAT_OFFER_STATES)
     with pytest.raises(NotFound):
-        await service.seat_offers(uow, "nowhere")
+        await service.seat_offers(uow, ADMIN, "nowhere")
 
 
 # --- re-match marking ------------------------------------------------------------------------------
@@ -203,7 +206,7 @@ async def test_a_withdrawal_releases_the_seats_and_forgets_the_outcome() -> None
     assert "p1" not in uow.repo.outcomes
     assert EDITION in uow.repo.rematch_since
     # The seat offer is void now: answering it is a 409 that says so.
-    await refused(uow, service.accept_seat_offer(uow, EDITION, "p1", CID), Conflict, "seat_offer_withdrawn")
+    await refused(uow, service.accept_seat_offer(uow, ADMIN, EDITION, "p1", CID), Conflict, "seat_offer_withdrawn")
 
 
 async def test_a_withdrawal_before_publication_marks_nothing() -> None:
@@ -216,7 +219,7 @@ async def test_a_withdrawal_before_publication_marks_nothing() -> None:
 async def run_once(uow: FakeUnitOfWork[FakeRepository], correlation_id: uuid.UUID = CID) -> domain.RunFigures:
     """A run as the Runner does it: start, snapshot, solve, record."""
     run_id = uuid.uuid4()
-    await service.start_run(uow, EDITION, run_id)
+    await service.start_run(uow, ADMIN, EDITION, run_id)
     snap = await service.take_snapshot(uow, EDITION, RULES)
     return await service.record_result(uow, run_id, EDITION, correlation_id, snap, engine.solve(snap.problem), 0.0)
 
@@ -257,16 +260,16 @@ async def test_after_publication_a_freed_seat_is_offered_to_the_waiting_person()
     assert isinstance(event, SeatOffered)
     assert (event.signup_id, event.correlation_id, event.expires_at) == ("p2", cid("p2"), T0 + timedelta(hours=48))
     assert EDITION not in uow.repo.rematch_since
-    assert (await service.accept_seat_offer(uow, EDITION, "p2", CID)).state == "accepted"
+    assert (await service.accept_seat_offer(uow, ADMIN, EDITION, "p2", CID)).state == "accepted"
 
 
 async def test_a_second_run_while_one_is_running_is_a_conflict_and_unknown_editions_404() -> None:
     uow = given()
-    await service.start_run(uow, EDITION, uuid.uuid4())
-    await refused(uow, service.start_run(uow, EDITION, uuid.uuid4()), Conflict, "run_in_progress")
-    await refused(uow, service.start_run(uow, "nowhere", uuid.uuid4()), NotFound, "unknown_edition")
+    await service.start_run(uow, ADMIN, EDITION, uuid.uuid4())
+    await refused(uow, service.start_run(uow, ADMIN, EDITION, uuid.uuid4()), Conflict, "run_in_progress")
+    await refused(uow, service.start_run(uow, ADMIN, "nowhere", uuid.uuid4()), NotFound, "unknown_edition")
     with pytest.raises(NotFound):
-        await service.run(uow, uuid.uuid4())
+        await service.run(uow, ADMIN, uuid.uuid4())
 
 
 async def test_the_runner_executes_a_run_in_the_background_with_its_log_lines_bound_to_the_run(monkeypatch) -> None:
@@ -281,10 +284,10 @@ async def test_the_runner_executes_a_run_in_the_background_with_its_log_lines_bo
 
     monkeypatch.setattr(uow.repo, "finish_run", finish_and_look)
     runner = service.Runner(uow, service.RunMetrics(CollectorRegistry()), RULES)
-    started = await runner.start(EDITION)
+    started = await runner.start(ADMIN, EDITION)
     await asyncio.gather(*runner.tasks)
 
-    assert (await service.run(uow, started.id)).status == "done"
+    assert (await service.run(uow, ADMIN, started.id)).status == "done"
     assert bound == [{"run_id": str(started.id), "edition_id": EDITION}]
     [event] = uow.published
     assert isinstance(event, MatchAssigned) and event.correlation_id == cid("p1") and event.run_id == started.id
@@ -293,11 +296,130 @@ async def test_the_runner_executes_a_run_in_the_background_with_its_log_lines_bo
 async def test_views_of_an_edition() -> None:
     uow = given(offers=(offer("a", capacity=2), offer("b", status="cancelled")), people=(participant("p1", ["a"]),), published=False)
     await run_once(uow)
-    overview = await service.edition(uow, EDITION)
+    overview = await service.edition(uow, ADMIN, EDITION)
     assert (overview.offers, overview.seats, overview.participants, overview.assignments, overview.rematch_pending) == (1, 2, 1, 1, False)
-    found = await service.assignments(uow, EDITION)
+    found = await service.assignments(uow, ADMIN, EDITION)
     assert [(a.signup_id, a.offer_id, a.rank) for a in found.assignments] == [("p1", "a", 1)] and found.waiting_list == []
-    assert [r.status for r in await service.runs(uow, EDITION)] == ["done"]
+    assert [r.status for r in await service.runs(uow, ADMIN, EDITION)] == ["done"]
     for view in (service.edition, service.assignments):
         with pytest.raises(NotFound):
-            await view(uow, "nowhere")
+            await view(uow, ADMIN, "nowhere")
+
+
+# --- scoping: an edition of a region the caller may not see is answered like an unknown one ----------
+def _views(principal: Principal, edition_id: str) -> list[Awaitable[Any]]:
+    """Every organisers' use case about one edition (the reads and the acts), for `principal`."""
+    uow = with_seat_offer()
+    return [
+        service.edition(uow, principal, edition_id), service.runs(uow, principal, edition_id),
+        service.assignments(uow, principal, edition_id), service.seat_offers(uow, principal, edition_id),
+        service.start_run(uow, principal, edition_id, uuid.uuid4()),
+        service.accept_seat_offer(uow, principal, edition_id, "p1", CID),
+        service.decline_seat_offer(uow, principal, edition_id, "p1", CID),
+    ]
+
+
+@pytest.mark.parametrize("who", [organiser("groningen"), link_of("p2"), link_of("p1", "other-2027")], ids=["org-B", "link-of-other", "link-other-edition"])
+async def test_an_edition_the_caller_may_not_see_is_refused_exactly_like_an_unknown_one(who: Principal) -> None:
+    for mine, unknown in zip(_views(who, EDITION), _views(ADMIN, "nowhere"), strict=True):
+        with pytest.raises(NotFound) as hidden:
+            await mine
+        with pytest.raises(NotFound) as missing:
+            await unknown
+        assert hidden.value.code == missing.value.code == "unknown_edition"
+        assert hidden.value.message == missing.value.message.replace("nowhere", EDITION)
+
+
+async def test_a_refused_answer_changes_nothing() -> None:
+    uow = with_seat_offer()
+    await refused(uow, service.accept_seat_offer(uow, organiser("groningen"), EDITION, "p1", CID), NotFound, "unknown_edition")
+    await refused(uow, service.decline_seat_offer(uow, link_of("p2"), EDITION, "p1", CID), NotFound, "unknown_edition")
+
+
+@pytest.mark.parametrize("who", [ADMIN, organiser("twente")], ids=["admin", "org-A"])
+async def test_an_organiser_of_the_region_and_an_admin_see_and_answer_on_the_participants_behalf(who: Principal) -> None:
+    uow = with_seat_offer()
+    assert (await service.edition(uow, who, EDITION)).seat_offers_open == 1
+    assert [s.signup_id for s in (await service.seat_offers(uow, who, EDITION)).seat_offers] == ["p1"]
+    assert (await service.accept_seat_offer(uow, who, EDITION, "p1", CID)).state == "accepted"
+    assert [type(e) for e in uow.published] == [MatchAssigned]
+
+
+async def test_a_run_is_scoped_by_its_editions_region() -> None:
+    uow = given()
+    started = await service.start_run(uow, organiser("twente"), EDITION, uuid.uuid4())
+    assert (await service.run(uow, organiser("twente"), started.id)).id == started.id
+    with pytest.raises(NotFound) as hidden:
+        await service.run(uow, organiser("groningen"), started.id)
+    unknown = uuid.uuid4()
+    with pytest.raises(NotFound) as missing:
+        await service.run(uow, ADMIN, unknown)
+    assert hidden.value.code == missing.value.code == "unknown_run"
+    assert hidden.value.message == missing.value.message.replace(str(unknown), str(started.id))
+
+
+async def test_the_participant_of_a_link_sees_no_organisers_view() -> None:
+    uow = with_seat_offer()
+    for view in (service.edition, service.assignments, service.seat_offers, service.runs):
+        with pytest.raises(NotFound):
+            await view(uow, link_of("p1"), EDITION)
+
+
+# --- a participant's link: the page (GET) and its one button (POST) -----------------------------------
+async def test_opening_a_link_shows_the_seat_offer_and_changes_nothing() -> None:
+    uow = with_seat_offer()
+    before = copy.deepcopy(vars(uow.repo))
+    for answer in ("accept", "decline"):
+        shown = await service.seat_offer_link(uow, link_of("p1"), answer)
+        assert (shown.result, shown.seat_offer.state, shown.offer.title, shown.language) == ("open", "open", "Offer a", "nl")
+    assert vars(uow.repo) == before and uow.published == []
+
+
+async def test_pressing_accept_answers_once_and_pressing_again_changes_nothing() -> None:
+    uow = with_seat_offer()
+    pressed = await service.answer_by_link(uow, link_of("p1"), "accept", CID)
+    assert (pressed.result, pressed.seat_offer.state) == ("answered", "accepted")
+    [event] = uow.published
+    assert isinstance(event, MatchAssigned) and event.signup_id == "p1" and event.correlation_id == cid("p1")
+
+    before = copy.deepcopy(vars(uow.repo))
+    again = await service.answer_by_link(uow, link_of("p1"), "accept", CID)
+    assert (again.result, again.seat_offer.state) == ("again", "accepted")
+    assert (await service.seat_offer_link(uow, link_of("p1"), "accept")).result == "again"
+    assert vars(uow.repo) == before and len(uow.published) == 1  # no second MatchAssigned
+
+
+async def test_pressing_decline_answers_once_and_pressing_again_changes_nothing() -> None:
+    uow = with_seat_offer()
+    assert (await service.answer_by_link(uow, link_of("p1"), "decline", CID)).result == "answered"
+    again = await service.answer_by_link(uow, link_of("p1"), "decline", CID)
+    assert (again.result, again.seat_offer.state) == ("again", "declined")
+    assert [type(e) for e in uow.published] == [SeatOfferEnded]
+
+
+@pytest.mark.parametrize(
+    ("status", "expires_in", "answer", "state"),
+    [
+        ("offered", timedelta(seconds=-1), "accept", "expired"),  # time is up, the loop has not ended it yet
+        ("expired", timedelta(seconds=-1), "decline", "expired"),
+        ("active", timedelta(hours=1), "decline", "accepted"),
+        ("declined", timedelta(hours=1), "accept", "declined"),
+        ("released", timedelta(hours=1), "accept", "withdrawn"),
+        ("displaced", timedelta(hours=1), "decline", "cancelled"),
+    ],
+)
+async def test_a_link_to_a_seat_offer_that_is_not_open_any_more_says_what_happened_and_changes_nothing(
+    status: str, expires_in: timedelta, answer: domain.Answer, state: str
+) -> None:
+    uow = with_seat_offer(status=status, expires_in=expires_in)
+    before = copy.deepcopy(vars(uow.repo))
+    pressed = await service.answer_by_link(uow, link_of("p1"), answer, CID)
+    assert (pressed.result, pressed.seat_offer.state) == ("not_open", state)
+    assert vars(uow.repo) == before and uow.published == []
+
+
+async def test_a_link_without_a_seat_offer_behind_it_is_not_found() -> None:
+    uow = given(people=(participant("p1", ["a"]),))
+    for call in (service.seat_offer_link(uow, link_of("p1"), "accept"), service.answer_by_link(uow, link_of("p1"), "accept", CID)):
+        await refused(uow, call, NotFound, "unknown_seat_offer")
+    await refused(uow, service.answer_by_link(uow, ADMIN, "accept", CID), NotFound, "unknown_seat_offer")  # not a link

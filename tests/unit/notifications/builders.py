@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
+from estafette.runtime.access import Principal
+from estafette.runtime.auth import Links
 from schemas import (
     MatchAssigned,
     MatchUnmatched,
@@ -16,11 +18,34 @@ from schemas import (
     SeatOffered,
     SeatOfferEnded,
 )
+from services.notifications.domain import Answer
+from services.notifications.links import SeatOfferLinks
 
 EDITION = "wvdu-2026-twente"
 RUN_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
 MATCHING_URL = "https://matching.example.org/"
 LANGUAGES = ("nl", "de", "en")
+#: Signs the participant links of the unit tests (the services get ESTAFETTE_LINK_SECRET).
+LINKS = Links("unit-test-link-secret")
+
+
+def answer_links(matching_url: str = MATCHING_URL) -> SeatOfferLinks:
+    """The seat offer e-mail's links, as main.py wires them (signed with LINKS)."""
+    return SeatOfferLinks(LINKS, matching_url)
+
+
+def plain_answer_link(answer: Answer, signup_id: str, edition_id: str) -> str:
+    """An unsigned stand-in for `domain.AnswerLink` (for the pure rules)."""
+    return f"https://answer.example.org/{answer}/{edition_id}/{signup_id}"
+
+
+# --- who asks (runtime/access.py) ---------------------------------------------------------------------
+ADMIN = Principal("admin", subject="key:admin")
+NATIONAL = Principal("national", subject="key:national")
+
+
+def organiser(region: str = "twente") -> Principal:
+    return Principal("organiser", region=region, subject=f"key:{region}")
 
 
 def recipient(name: str = "Anna", email: str = "anna@example.org", language: str = "de") -> Recipient:
@@ -32,9 +57,11 @@ def offer_summary(**changes: Any) -> OfferSummary:
     return OfferSummary(**{**fields, **changes})
 
 
-def _envelope(signup_id: str, language: str, correlation_id: uuid.UUID | None) -> dict[str, Any]:
+def _envelope(
+    signup_id: str, language: str, correlation_id: uuid.UUID | None, region: str = "twente", edition: str = EDITION
+) -> dict[str, Any]:
     envelope: dict[str, Any] = {
-        "region": "twente", "edition": EDITION, "signup_id": signup_id, "run_id": RUN_ID,
+        "region": region, "edition": edition, "signup_id": signup_id, "run_id": RUN_ID,
         "recipient": recipient(language=language),
     }
     if correlation_id is not None:
@@ -43,9 +70,12 @@ def _envelope(signup_id: str, language: str, correlation_id: uuid.UUID | None) -
 
 
 def assigned(
-    signup_id: str = "s-1", *, rank: int = 1, language: str = "de", correlation_id: uuid.UUID | None = None
+    signup_id: str = "s-1", *, rank: int = 1, language: str = "de", correlation_id: uuid.UUID | None = None,
+    region: str = "twente", edition: str = EDITION,
 ) -> MatchAssigned:
-    return MatchAssigned(**_envelope(signup_id, language, correlation_id), rank=rank, offer=offer_summary())
+    return MatchAssigned(
+        **_envelope(signup_id, language, correlation_id, region, edition), rank=rank, offer=offer_summary()
+    )
 
 
 def waitlisted(signup_id: str = "s-1", *, position: int = 3, language: str = "de") -> MatchWaitlisted:
@@ -83,8 +113,8 @@ OFFER: dict[str, Any] = {
     "format": "visit",
     "location": "Marktstraat 1, Enschede",
 }
-ACCEPT = "http://127.0.0.1:8002/editions/e-1/seat-offers/s-1/accept"
-DECLINE = "http://127.0.0.1:8002/editions/e-1/seat-offers/s-1/decline"
+ACCEPT = answer_links("http://127.0.0.1:8002")("accept", "s-1", "e-1")
+DECLINE = answer_links("http://127.0.0.1:8002")("decline", "s-1", "e-1")
 
 
 def offer(**changes: Any) -> dict[str, Any]:

@@ -66,7 +66,8 @@ class FakeRepository:
         return _view(row) if row else None
 
     async def search(
-        self, *, edition: str | None, signup_id: str | None, status: Status | None, after: uuid.UUID | None, limit: int
+        self, *, region: str | None, edition: str | None, signup_id: str | None, status: Status | None,
+        after: uuid.UUID | None, limit: int,
     ) -> list[NotificationView]:
         rows = sorted(self.rows.values(), key=lambda r: (r.created_at, r.message.id))
         if after is not None:
@@ -74,7 +75,8 @@ class FakeRepository:
             rows = [r for r in rows if (r.created_at, r.message.id) > (start.created_at, after)]
         rows = [
             r for r in rows
-            if edition in (None, r.message.edition) and signup_id in (None, r.message.signup_id)
+            if region in (None, r.message.region) and edition in (None, r.message.edition)
+            and signup_id in (None, r.message.signup_id)
             and status in (None, r.status)
         ]
         return [_view(r) for r in rows[:limit]]

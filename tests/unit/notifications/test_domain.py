@@ -41,15 +41,15 @@ def test_the_message_keeps_the_events_correlation_id() -> None:
 
 def test_a_seat_offer_becomes_a_message_with_the_answer_addresses() -> None:
     event = builders.seat_offered(rank=2)
-    n = domain.from_seat_offer(event, builders.MATCHING_URL)
+    n = domain.from_seat_offer(event, builders.plain_answer_link)
 
     assert (n.id, n.kind, n.template, n.signup_id, n.language) == (
         domain.notification_id(event.event_id), "seat_offered", "seat_offered", "s-1", "de"
     )
-    answer = f"https://matching.example.org/editions/{builders.EDITION}/seat-offers/s-1"
     assert n.data == {
         "offer": event.offer.model_dump(mode="json"), "rank": 2, "expires_at": "2026-09-14T21:59:00+00:00",
-        "accept_url": f"{answer}/accept", "decline_url": f"{answer}/decline",
+        "accept_url": builders.plain_answer_link("accept", "s-1", builders.EDITION),
+        "decline_url": builders.plain_answer_link("decline", "s-1", builders.EDITION),
     }
     assert datetime.fromisoformat(n.data["expires_at"]) == datetime(2026, 9, 14, 21, 59, tzinfo=UTC)
 

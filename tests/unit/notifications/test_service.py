@@ -10,9 +10,11 @@ import structlog
 from aiosmtplib import SMTPRecipientRefused, SMTPRecipientsRefused
 from structlog.testing import LogCapture
 
+from estafette.runtime.access import Principal
 from estafette.runtime.consumer import dispatch
 from estafette.runtime.errors import NotFound
 from schemas import NotificationFailed, NotificationSent
+from estafette.runtime.errors import Forbidden
 from services.notifications import domain, handlers, service
 from services.notifications.rendering import Renderer
 from tests.unit.fakes import FakeUnitOfWork
@@ -34,9 +36,9 @@ def uow() -> FakeUnitOfWork[FakeRepository]:
     return FakeUnitOfWork(FakeRepository())
 
 
-async def record(uow: FakeUnitOfWork[FakeRepository], *events: object, matching_url: str = builders.MATCHING_URL) -> None:
+async def record(uow: FakeUnitOfWork[FakeRepository], *events: object) -> None:
     """As the consumers do: each event through the service's dispatch tables, in one transaction."""
-    handle = dispatch({**handlers.matches(matching_url), **handlers.REQUESTS})
+    handle = dispatch({**handlers.matches(builders.answer_links()), **handlers.REQUESTS})
     async with uow.transaction() as tx:
         for event in events:
             await handle(tx, event)  # type: ignore[arg-type]
@@ -69,13 +71,38 @@ async def test_a_redelivered_event_or_a_repeated_request_records_nothing_more(uo
     assert uow.repo.wakes == 2
 
 
-async def test_a_seat_offer_is_recorded_with_the_answer_addresses_and_an_ended_one_is_not_emailed(
+async def test_a_seat_offer_is_recorded_with_its_signed_answer_links_and_an_ended_one_is_not_emailed(
     uow: FakeUnitOfWork[FakeRepository],
 ) -> None:
     await record(uow, builders.seat_offered(), builders.seat_offer_ended())
 
     (row,) = uow.repo.rows.values()
-    assert row.message.data["accept_url"] == f"https://matching.example.org/editions/{builders.EDITION}/seat-offers/s-1/accept"
+    for answer in ("accept", "decline"):
+        url = row.message.data[f"{answer}_url"]
+        prefix, _, token = url.removesuffix(f"/{answer}").rpartition("/")
+        assert prefix == "https://matching.example.org/links/seat-offers"
+        claims = builders.LINKS.read(token, f"seat_offer_{answer}", 3600)
+        assert (claims.signup_id, claims.edition_id) == ("s-1", builders.EDITION)
+
+
+async def test_the_seat_offer_links_are_in_the_email_and_never_in_the_logs(
+    uow: FakeUnitOfWork[FakeRepository], renderer: Renderer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    capture = LogCapture()
+    monkeypatch.setattr(service, "log", structlog.wrap_logger(None, processors=[structlog.contextvars.merge_contextvars, capture]))
+    await record(uow, builders.seat_offered())
+    (row,) = uow.repo.rows.values()
+    mailer = FakeMailer()
+
+    attempt = await send(uow, renderer, mailer)
+
+    assert attempt is not None and attempt.status == "sent"
+    (mail,) = mailer.sent
+    text, html = (part.get_content() for part in mail.iter_parts())
+    for link in (row.message.data["accept_url"], row.message.data["decline_url"]):
+        assert link in text and f'href="{link}"' in html
+        assert link.rsplit("/", 2)[1] not in str(capture.entries)
+    assert [e["event"] for e in capture.entries] == ["e-mail sent"]
 
 
 # --- sending --------------------------------------------------------------------------------------
@@ -95,7 +122,7 @@ async def test_sending_marks_sent_and_publishes_notification_sent_with_the_corre
     assert (sent.notification_id, sent.correlation_id, sent.signup_id, sent.template) == (
         attempt.message.id, correlation_id, "s-1", "match_assigned"
     )
-    view = await service.notification(uow, attempt.message.id)
+    view = await service.notification(uow, builders.ADMIN, attempt.message.id)
     assert (view.status, view.attempts, view.sent_at is not None) == ("sent", 1, True)
     assert await send(uow, renderer, mailer) is None  # nothing else is due
 
@@ -127,7 +154,7 @@ async def test_a_temporary_failure_keeps_the_message_pending_until_the_retry_del
 
     assert attempt is not None and (attempt.status, attempt.retry_in) == ("pending", 60)
     assert attempt.failure is not None and attempt.failure.permanent is False
-    view = await service.notification(uow, attempt.message.id)
+    view = await service.notification(uow, builders.ADMIN, attempt.message.id)
     assert (view.status, view.attempts, view.last_error) == ("pending", 1, "ConnectionRefusedError: [Errno 111] Connection refused")
     assert view.next_attempt_at == uow.repo.now + timedelta(seconds=60)
     assert uow.published == []
@@ -149,7 +176,7 @@ async def test_a_permanent_failure_fails_at_once_and_publishes_notification_fail
     (failed,) = uow.of_type(NotificationFailed)
     assert (failed.permanent, failed.correlation_id, failed.notification_id) == (True, correlation_id, attempt.message.id)
     assert failed.error == "recipient refused: 550 5.1.1 <<address>>: mailbox unavailable"
-    view = await service.notification(uow, attempt.message.id)
+    view = await service.notification(uow, builders.ADMIN, attempt.message.id)
     assert (view.status, view.attempts, view.failed_at is not None, view.next_attempt_at) == ("failed", 1, True, None)
 
 
@@ -187,7 +214,7 @@ async def test_a_request_that_cannot_be_rendered_fails_permanently_without_sendi
 # --- status ---------------------------------------------------------------------------------------
 async def test_an_unknown_notification_is_not_found(uow: FakeUnitOfWork[FakeRepository]) -> None:
     with pytest.raises(NotFound) as refused:
-        await service.notification(uow, uuid.uuid4())
+        await service.notification(uow, builders.ADMIN, uuid.uuid4())
     assert refused.value.code == "unknown_notification"
 
 
@@ -197,11 +224,89 @@ async def test_statuses_are_paged_oldest_first(uow: FakeUnitOfWork[FakeRepositor
         uow.repo.later(1)
     await send(uow, renderer, FakeMailer(BOUNCE))
 
-    first = await service.notifications(uow, edition=builders.EDITION, limit=3)
-    rest = await service.notifications(uow, edition=builders.EDITION, limit=3, after=first.next_after)
+    first = await service.notifications(uow, builders.ADMIN, edition=builders.EDITION, limit=3)
+    rest = await service.notifications(uow, builders.ADMIN, edition=builders.EDITION, limit=3, after=first.next_after)
     assert [v.signup_id for v in first.items + rest.items] == [f"s-{n}" for n in range(5)]
     assert first.next_after == first.items[-1].id and rest.next_after is None
-    failed = await service.notifications(uow, status="failed")
+    failed = await service.notifications(uow, builders.ADMIN, status="failed")
     assert [v.signup_id for v in failed.items] == ["s-0"]
     backlog = await service.backlog(uow)
     assert (backlog.pending, backlog.oldest_seconds) == (4, 4.0)
+
+
+# --- who sees which messages (the one scoping rule: Principal.sees) -----------------------------------
+GRONINGEN_EDITION = "wvdu-2026-groningen"
+
+
+async def two_regions(uow: FakeUnitOfWork[FakeRepository]) -> dict[str, domain.NewNotification]:
+    """Three messages in twente and two in groningen, recorded one second apart; by signup id."""
+    for n in range(5):
+        region, edition = ("twente", builders.EDITION) if n % 2 == 0 else ("groningen", GRONINGEN_EDITION)
+        await record(uow, builders.assigned(f"s-{n}", region=region, edition=edition))
+        uow.repo.later(1)
+    return {r.message.signup_id: r.message for r in uow.repo.rows.values()}  # type: ignore[misc]
+
+
+async def test_an_admin_sees_every_region_and_an_organiser_only_their_own(uow: FakeUnitOfWork[FakeRepository]) -> None:
+    await two_regions(uow)
+
+    everything = await service.notifications(uow, builders.ADMIN)
+    twente = await service.notifications(uow, builders.organiser("twente"))
+    groningen = await service.notifications(uow, builders.organiser("groningen"))
+
+    assert [v.signup_id for v in everything.items] == ["s-0", "s-1", "s-2", "s-3", "s-4"]
+    assert [v.signup_id for v in twente.items] == ["s-0", "s-2", "s-4"]
+    assert [v.signup_id for v in groningen.items] == ["s-1", "s-3"]
+
+
+async def test_an_edition_of_another_region_gives_an_organiser_an_empty_page(uow: FakeUnitOfWork[FakeRepository]) -> None:
+    await two_regions(uow)
+
+    other = await service.notifications(uow, builders.organiser("twente"), edition=GRONINGEN_EDITION)
+    by_signup = await service.notifications(uow, builders.organiser("twente"), signup_id="s-1")
+
+    assert (other.items, other.next_after) == ([], None)
+    assert by_signup.items == []
+    assert len((await service.notifications(uow, builders.ADMIN, edition=GRONINGEN_EDITION)).items) == 2
+
+
+async def test_an_organisers_pages_hold_only_their_region(uow: FakeUnitOfWork[FakeRepository]) -> None:
+    await two_regions(uow)
+    twente = builders.organiser("twente")
+
+    first = await service.notifications(uow, twente, limit=2)
+    rest = await service.notifications(uow, twente, limit=2, after=first.next_after)
+
+    assert [v.signup_id for v in first.items + rest.items] == ["s-0", "s-2", "s-4"]
+    assert rest.next_after is None
+
+
+async def test_another_regions_message_is_not_found_exactly_like_an_unknown_one(uow: FakeUnitOfWork[FakeRepository]) -> None:
+    messages = await two_regions(uow)
+    twente = builders.organiser("twente")
+
+    assert (await service.notification(uow, twente, messages["s-0"].id)).region == "twente"
+    with pytest.raises(NotFound) as other:
+        await service.notification(uow, twente, messages["s-1"].id)
+    unknown_id = uuid.uuid4()
+    with pytest.raises(NotFound) as unknown:
+        await service.notification(uow, twente, unknown_id)
+    assert other.value.code == unknown.value.code == "unknown_notification"
+    assert other.value.message == unknown.value.message.replace(str(unknown_id), str(messages["s-1"].id))
+    assert (await service.notification(uow, builders.ADMIN, messages["s-1"].id)).region == "groningen"
+
+
+@pytest.mark.parametrize(
+    "principal",
+    [builders.NATIONAL, Principal("anonymous"), Principal("participant", signup_id="s-0", edition_id=builders.EDITION),
+     Principal("organiser", region=None)],
+    ids=["national", "anonymous", "participant", "organiser-without-region"],
+)
+async def test_who_may_not_see_personal_data_is_refused(uow: FakeUnitOfWork[FakeRepository], principal: Principal) -> None:
+    messages = await two_regions(uow)
+
+    with pytest.raises(Forbidden):
+        await service.notifications(uow, principal)
+    if principal.role != "organiser":
+        with pytest.raises(Forbidden):
+            await service.notification(uow, principal, messages["s-0"].id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+from estafette.runtime.access import Principal
 from services.registration.domain import Edition, Offer, Signup
 
 EDITION_ID = "e1"
@@ -16,6 +17,18 @@ NOW = datetime(2027, 4, 1, tzinfo=UTC)
 AFTER_DEADLINE = datetime(2027, 5, 2, tzinfo=UTC)
 DAY_IN = date(2027, 6, 1)
 DAY_OUT = date(2027, 7, 1)
+
+
+#: Who is asking (the edition's region is twente).
+ORGANISER = Principal("organiser", region="twente", subject="key:twente")
+OTHER_ORGANISER = Principal("organiser", region="groningen", subject="key:groningen")
+NATIONAL = Principal("national", subject="key:national")
+ADMIN = Principal("admin", subject="key:admin")
+
+
+def participant(signup_id: str = "s1", edition_id: str = EDITION_ID) -> Principal:
+    """The person behind a sign-up, through their link."""
+    return Principal("participant", signup_id=signup_id, edition_id=edition_id, subject=f"link:{signup_id}")
 
 
 def edition(**overrides: Any) -> Edition:

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from estafette.runtime.errors import Conflict, RuleViolation
+from estafette.runtime.access import ANONYMOUS
+from estafette.runtime.errors import Conflict, Forbidden, RuleViolation
 from services.registration import domain
-from tests.unit.registration.builders import AFTER_DEADLINE, DAY_IN, DAY_OUT, edition, offer, signup
+from tests.unit.registration.builders import (
+    ADMIN,
+    AFTER_DEADLINE,
+    DAY_IN,
+    DAY_OUT,
+    NATIONAL,
+    ORGANISER,
+    OTHER_ORGANISER,
+    edition,
+    offer,
+    participant,
+    signup,
+)
 
 EDITION = edition()
 OFFERS = {o.id: o for o in (offer("o1"), offer("o2", host_org="host-b", status="cancelled"), offer("x1", edition_id="other"))}
@@ -83,3 +96,39 @@ def test_edition_dates(changes, code, field):
 )
 def test_ending_is_announced_only_once(decide, thing, status, announce):
     assert decide(thing) == domain.Ending(status, announce)
+
+
+# --- who may do what (the scoping rule: estafette.runtime.access.Principal.sees) -----------------
+@pytest.mark.parametrize(
+    ("principal", "code"),
+    [(ORGANISER, None), (ADMIN, None), (OTHER_ORGANISER, "forbidden_region"), (NATIONAL, "forbidden"),
+     (participant(), "forbidden"), (ANONYMOUS, "forbidden")],
+)
+def test_who_may_open_an_edition_in_twente(principal, code):
+    if code is None:
+        domain.check_opening(principal, "twente")
+    else:
+        with pytest.raises(Forbidden) as exc:
+            domain.check_opening(principal, "twente")
+        assert exc.value.code == code
+        assert exc.value.field == ("region" if code == "forbidden_region" else None)
+
+
+@pytest.mark.parametrize(
+    ("principal", "signup_id", "decision"),
+    [
+        (ORGANISER, None, "granted"),
+        (ADMIN, None, "granted"),
+        (OTHER_ORGANISER, None, "hidden"),  # answered like an unknown id
+        (NATIONAL, None, "forbidden"),  # sees every region, changes nothing
+        (ANONYMOUS, None, "hidden"),
+        (participant("s1"), None, "hidden"),  # a link is for one sign-up, not for the edition
+        (participant("s1"), "s1", "granted"),
+        (participant("s2"), "s1", "hidden"),
+        (ORGANISER, "s1", "granted"),
+        (OTHER_ORGANISER, "s1", "hidden"),
+        (NATIONAL, "s1", "forbidden"),
+    ],
+)
+def test_access_to_an_editions_things(principal, signup_id, decision):
+    assert domain.access(principal, "twente", signup_id=signup_id) == decision

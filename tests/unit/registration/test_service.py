@@ -11,19 +11,25 @@ from typing import Any
 
 import pytest
 
-from estafette.runtime.errors import Conflict, DomainError, NotFound, RuleViolation
+from estafette.runtime.access import ANONYMOUS, Principal
+from estafette.runtime.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation
 from schemas import EditionClosed, EditionOpened, OfferCancelled, OfferPublished, SignupSubmitted, SignupWithdrawn
 from services.registration import service
 from tests.unit.fakes import FakeUnitOfWork
 from tests.unit.registration.builders import (
+    ADMIN,
     AFTER_DEADLINE,
     DAY_IN,
     DAY_OUT,
     EDITION_ID,
+    NATIONAL,
     NOW,
+    ORGANISER,
+    OTHER_ORGANISER,
     edition,
     offer,
     offer_request,
+    participant,
     signup,
     signup_request,
 )
@@ -56,7 +62,7 @@ def submit(uow: FakeUnitOfWork[FakeRepository], edition_id: str = EDITION_ID, no
 # --- editions ---------------------------------------------------------------------------------
 async def test_open_edition_stores_it_and_publishes_edition_opened():
     uow, new = given(editions=()), edition(id="twente-2027")
-    assert await service.open_edition(uow, new, correlation_id=CID) == new
+    assert await service.open_edition(uow, new, principal=ORGANISER, correlation_id=CID) == new
     assert uow.repo.edition_rows == {"twente-2027": new}
     [event] = uow.published
     assert isinstance(event, EditionOpened)
@@ -71,16 +77,16 @@ async def test_open_edition_stores_it_and_publishes_edition_opened():
 async def test_open_edition_refuses_bad_dates_and_an_existing_id():
     uow = given()
     bad = edition(id="e2", starts_on=DAY_OUT)  # after ends_on
-    await refused(uow, lambda: service.open_edition(uow, bad, correlation_id=CID), RuleViolation, "invalid_dates")
+    await refused(uow, lambda: service.open_edition(uow, bad, principal=ORGANISER, correlation_id=CID), RuleViolation, "invalid_dates")
     again = edition(name="Another name")
-    await refused(uow, lambda: service.open_edition(uow, again, correlation_id=CID), Conflict, "edition_exists")
+    await refused(uow, lambda: service.open_edition(uow, again, principal=ORGANISER, correlation_id=CID), Conflict, "edition_exists")
     assert uow.rollbacks == 1  # the dates are refused before a transaction opens; the existing id rolls back
 
 
 async def test_close_edition_publishes_edition_closed_once():
     uow = given()
-    await service.close_edition(uow, EDITION_ID, reason="full", correlation_id=CID)
-    await service.close_edition(uow, EDITION_ID, reason="again", correlation_id=CID)
+    await service.close_edition(uow, EDITION_ID, reason="full", principal=ORGANISER, correlation_id=CID)
+    await service.close_edition(uow, EDITION_ID, reason="again", principal=ORGANISER, correlation_id=CID)
     assert uow.repo.edition_rows[EDITION_ID].status == "closed"
     [event] = uow.published
     assert isinstance(event, EditionClosed)
@@ -89,7 +95,7 @@ async def test_close_edition_publishes_edition_closed_once():
 
 async def test_close_an_unknown_edition():
     uow = given()
-    await refused(uow, lambda: service.close_edition(uow, "nope", correlation_id=CID), NotFound, "unknown_edition")
+    await refused(uow, lambda: service.close_edition(uow, "nope", principal=ORGANISER, correlation_id=CID), NotFound, "unknown_edition")
 
 
 async def test_edition_overview_counts_published_offers_and_submitted_signups():
@@ -107,7 +113,7 @@ async def test_edition_overview_counts_published_offers_and_submitted_signups():
 # --- offers -----------------------------------------------------------------------------------
 async def test_publish_offer_stores_it_and_publishes_offer_published():
     uow = given(offers=())
-    stored = await service.publish_offer(uow, EDITION_ID, **offer_request(offer_id="bakery", max_per_org=2), correlation_id=CID)
+    stored = await service.publish_offer(uow, EDITION_ID, **offer_request(offer_id="bakery", max_per_org=2), principal=ORGANISER, correlation_id=CID)
     assert uow.repo.offer_rows == {"bakery": stored}
     assert (stored.edition_id, stored.status, stored.location) == (EDITION_ID, "published", "Enschede")
     [event] = uow.published
@@ -120,8 +126,8 @@ async def test_publish_offer_stores_it_and_publishes_offer_published():
 
 async def test_publish_offer_without_an_id_gets_a_new_one():
     uow = given(offers=())
-    first = await service.publish_offer(uow, EDITION_ID, **offer_request(), correlation_id=CID)
-    second = await service.publish_offer(uow, EDITION_ID, **offer_request(), correlation_id=CID)
+    first = await service.publish_offer(uow, EDITION_ID, **offer_request(), principal=ORGANISER, correlation_id=CID)
+    second = await service.publish_offer(uow, EDITION_ID, **offer_request(), principal=ORGANISER, correlation_id=CID)
     assert first.id.startswith("o-") and second.id.startswith("o-") and first.id != second.id
     assert [e.offer_id for e in uow.of_type(OfferPublished)] == [first.id, second.id]
 
@@ -138,13 +144,13 @@ async def test_publish_offer_without_an_id_gets_a_new_one():
 async def test_publish_offer_refusals(editions, edition_id, changes, error, code):
     uow = given(editions=editions)
     request = offer_request(**changes)
-    await refused(uow, lambda: service.publish_offer(uow, edition_id, **request, correlation_id=CID), error, code)
+    await refused(uow, lambda: service.publish_offer(uow, edition_id, **request, principal=ORGANISER, correlation_id=CID), error, code)
 
 
 async def test_cancel_offer_publishes_offer_cancelled_only_when_it_was_published():
     uow = given()
-    await service.cancel_offer(uow, EDITION_ID, "o1", correlation_id=CID)
-    await service.cancel_offer(uow, EDITION_ID, "o1", correlation_id=CID)
+    await service.cancel_offer(uow, EDITION_ID, "o1", principal=ORGANISER, correlation_id=CID)
+    await service.cancel_offer(uow, EDITION_ID, "o1", principal=ORGANISER, correlation_id=CID)
     assert uow.repo.offer_rows["o1"].status == "cancelled"
     [event] = uow.published
     assert isinstance(event, OfferCancelled)
@@ -158,7 +164,7 @@ async def test_cancel_offer_publishes_offer_cancelled_only_when_it_was_published
 )
 async def test_cancel_offer_refusals(edition_id, offer_id, code):
     uow = given(editions=(edition(), edition(id="other")), offers=(offer("o1"), offer("x1", edition_id="other")))
-    await refused(uow, lambda: service.cancel_offer(uow, edition_id, offer_id, correlation_id=CID), NotFound, code)
+    await refused(uow, lambda: service.cancel_offer(uow, edition_id, offer_id, principal=ORGANISER, correlation_id=CID), NotFound, code)
 
 
 async def test_offers_lists_the_editions_offers_by_date():
@@ -208,15 +214,15 @@ async def test_one_active_signup_per_email_address_and_edition():
     first = await submit(uow)
     error = await refused(uow, lambda: submit(uow, email="ANNA@example.org"), Conflict, "already_signed_up")
     assert error.field == "email" and uow.rollbacks == 1
-    await service.withdraw_signup(uow, EDITION_ID, first.id, correlation_id=CID)
+    await service.withdraw_signup(uow, EDITION_ID, first.id, principal=ORGANISER, correlation_id=CID)
     again = await submit(uow)  # after a withdrawal the address may sign up again
     assert [e.signup_id for e in uow.of_type(SignupSubmitted)] == [first.id, again.id]
 
 
 async def test_withdraw_signup_publishes_signup_withdrawn_only_when_it_was_submitted():
     uow = given(signups=(signup("s1"),))
-    await service.withdraw_signup(uow, EDITION_ID, "s1", correlation_id=CID)
-    await service.withdraw_signup(uow, EDITION_ID, "s1", correlation_id=CID)
+    await service.withdraw_signup(uow, EDITION_ID, "s1", principal=ORGANISER, correlation_id=CID)
+    await service.withdraw_signup(uow, EDITION_ID, "s1", principal=ORGANISER, correlation_id=CID)
     assert uow.repo.signup_rows["s1"] == replace(signup("s1"), status="withdrawn")
     [event] = uow.published
     assert isinstance(event, SignupWithdrawn)
@@ -229,4 +235,93 @@ async def test_withdraw_signup_publishes_signup_withdrawn_only_when_it_was_submi
 )
 async def test_withdraw_signup_refusals(edition_id, signup_id, code):
     uow = given(editions=(edition(), edition(id="other")), signups=(signup("s1"), signup("x1", edition_id="other")))
-    await refused(uow, lambda: service.withdraw_signup(uow, edition_id, signup_id, correlation_id=CID), NotFound, code)
+    await refused(uow, lambda: service.withdraw_signup(uow, edition_id, signup_id, principal=ORGANISER, correlation_id=CID), NotFound, code)
+
+
+# --- who may do what: the scoping rule in the use cases ------------------------------------------
+@pytest.mark.parametrize(
+    ("principal", "error", "code"),
+    [(ORGANISER, None, None), (ADMIN, None, None), (OTHER_ORGANISER, Forbidden, "forbidden_region"),
+     (NATIONAL, Forbidden, "forbidden")],
+)
+async def test_who_may_open_an_edition(principal, error, code):
+    uow, new = given(editions=()), edition(id="twente-2027")
+    if error is None:
+        assert await service.open_edition(uow, new, principal=principal, correlation_id=CID) == new
+        assert [e.edition for e in uow.of_type(EditionOpened)] == ["twente-2027"]
+    else:
+        await refused(uow, lambda: service.open_edition(uow, new, principal=principal, correlation_id=CID), error, code)
+
+
+#: Each use case that changes an edition's things, as the given principal (edition e1 of twente).
+CHANGES: dict[str, Callable[[FakeUnitOfWork[FakeRepository], Principal], Awaitable[Any]]] = {
+    "close": lambda uow, p: service.close_edition(uow, EDITION_ID, principal=p, correlation_id=CID),
+    "publish": lambda uow, p: service.publish_offer(uow, EDITION_ID, **offer_request(), principal=p, correlation_id=CID),
+    "cancel": lambda uow, p: service.cancel_offer(uow, EDITION_ID, "o1", principal=p, correlation_id=CID),
+    "withdraw": lambda uow, p: service.withdraw_signup(uow, EDITION_ID, "s1", principal=p, correlation_id=CID),
+    "show sign-up": lambda uow, p: service.signup_details(uow, EDITION_ID, "s1", principal=p),
+}
+EVENTS = {"close": EditionClosed, "publish": OfferPublished, "cancel": OfferCancelled, "withdraw": SignupWithdrawn}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+@pytest.mark.parametrize(
+    ("principal", "error", "code"),
+    [
+        (ORGANISER, None, None),
+        (ADMIN, None, None),
+        (OTHER_ORGANISER, NotFound, "unknown_edition"),
+        (NATIONAL, Forbidden, "forbidden"),
+        (ANONYMOUS, NotFound, "unknown_edition"),
+        (participant("s2"), NotFound, "unknown_edition"),
+    ],
+)
+async def test_an_editions_things_are_changed_by_its_organisers_and_admins(change, principal, error, code):
+    uow = given(signups=(signup("s1"),))
+    if error is None:
+        await CHANGES[change](uow, principal)
+        assert [type(e) for e in uow.published] == ([EVENTS[change]] if change in EVENTS else [])
+    else:
+        await refused(uow, lambda: CHANGES[change](uow, principal), error, code)
+
+
+async def test_another_regions_edition_is_answered_exactly_like_an_unknown_one():
+    uow = given()
+    hidden = await refused(uow, lambda: CHANGES["close"](uow, OTHER_ORGANISER), NotFound, "unknown_edition")
+    unknown = await refused(
+        uow, lambda: service.close_edition(uow, "e2", principal=OTHER_ORGANISER, correlation_id=CID), NotFound,
+        "unknown_edition",
+    )
+    assert (hidden.message, hidden.field) == (unknown.message.replace("e2", EDITION_ID), unknown.field)
+
+
+@pytest.mark.parametrize("change", ["withdraw", "show sign-up"])
+async def test_a_participant_acts_on_their_own_signup_only(change):
+    uow = given(signups=(signup("s1"), signup("s2", email="bea@example.org")))
+    await CHANGES[change](uow, participant("s1"))
+    await refused(uow, lambda: CHANGES[change](uow, participant("s2")), NotFound, "unknown_edition")  # s2's link
+    await refused(uow, lambda: CHANGES["close"](uow, participant("s1")), NotFound, "unknown_edition")
+
+
+# --- the participant's link -----------------------------------------------------------------------
+async def test_the_link_shows_the_signup_with_its_choices_in_order_and_changes_nothing():
+    uow = given(offers=(offer("o1"), offer("o2", host_org="host-b", title="Webinar")), signups=(signup("s1", choices=["o2", "o1"]),))
+    details = await service.signup_details(uow, EDITION_ID, "s1", principal=participant("s1"))
+    assert (details.edition, details.signup) == (edition(), signup("s1", choices=["o2", "o1"]))
+    assert [o.title for o in details.choices] == ["Webinar", "Een dag in de bakkerij"]
+    assert uow.published == []
+
+
+async def test_withdrawing_through_the_link_announces_it_once_and_says_so_each_time():
+    uow = given(signups=(signup("s1"),))
+    for _ in range(2):
+        details = await service.withdraw_signup(uow, EDITION_ID, "s1", principal=participant("s1"), correlation_id=CID)
+        assert (details.signup.id, details.signup.status, [o.id for o in details.choices]) == ("s1", "withdrawn", ["o1"])
+    assert uow.repo.signup_rows["s1"].status == "withdrawn"
+    [event] = uow.published
+    assert isinstance(event, SignupWithdrawn) and event.signup_id == "s1"
+
+
+async def test_a_link_to_a_signup_that_does_not_exist_is_not_found():
+    uow = given()
+    await refused(uow, lambda: service.signup_details(uow, EDITION_ID, "s9", principal=participant("s9")), NotFound, "unknown_signup")

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from estafette.runtime.access import Principal
 from schemas import (
     EditionClosed,
     EditionOpened,
@@ -138,8 +139,10 @@ def feedback(feedback_id: str = "f-1", rating: int = 4) -> FeedbackSubmitted:
                              rating=rating, learned="Veel geleerd.")
 
 
-def leg_started(leg_id: str = "leg-1", starts_on: date = date(2027, 6, 7)) -> RelayLegStarted:
-    return RelayLegStarted(**_envelope(0, None), leg_id=leg_id, starts_on=starts_on)
+def leg_started(
+    leg_id: str = "leg-1", starts_on: date = date(2027, 6, 7), edition: str = EDITION, region: str = REGION
+) -> RelayLegStarted:
+    return RelayLegStarted(**_envelope(0, None, edition, region), leg_id=leg_id, starts_on=starts_on)
 
 
 def handed_over(leg_id: str = "leg-1", to_region: str = "achterhoek", minutes: float = 0) -> RelayLegHandedOver:
@@ -165,3 +168,12 @@ def figures(edition_id: str = EDITION, region: str = REGION, **changes: Any) -> 
 
 def day(d: date, signups: int = 0, offers: int = 0, seats: int = 0, assigned: int = 0) -> DayFigures:
     return DayFigures(date=d, signups=signups, offers=offers, seats=seats, assigned=assigned)
+
+
+# --- who asks (runtime/access.py) -----------------------------------------------------------------
+ADMIN = Principal("admin", subject="key:admin")
+NATIONAL = Principal("national", subject="key:national")
+
+
+def organiser(region: str = REGION) -> Principal:
+    return Principal("organiser", region=region, subject=f"key:{region}")

@@ -1,6 +1,7 @@
 """Reporting's HTTP API over the fake unit of work: the JSON shapes the README documents, 404 for an
-unknown edition, the dashboard's language negotiation (runtime.i18n.negotiate), and the OpenAPI
-document (response models and error responses)."""
+unknown edition, the policies (Figures on the reports, Public on the dashboard) with a fake
+authenticator, the dashboard's language negotiation (runtime.i18n.negotiate), and the OpenAPI
+document (response models, error responses, policies)."""
 
 from datetime import date
 
@@ -8,9 +9,12 @@ import httpx
 import pytest
 
 from services.reporting.api import build_api
+from tests.unit.fakes import FakeAuthenticator
 from tests.unit.fakes import FakeUnitOfWork
 from tests.unit.reporting import builders as b
 from tests.unit.reporting.fakes import FakeRepository, handle
+
+PRINCIPALS = {"admin": b.ADMIN, "national": b.NATIONAL, "twente": b.organiser(b.REGION), "groningen": b.organiser("groningen")}
 
 EDITION_FIELDS = {
     "edition", "region", "name", "status", "starts_on", "ends_on", "offers", "seats", "offers_cancelled",
@@ -26,9 +30,15 @@ async def client():
     await handle(uow, b.opened(), b.leg_started("leg-1"), b.handed_over("leg-1", "achterhoek", minutes=5))
     repo.figures[b.EDITION] = b.figures(assigned=4, first_choice=1, feedback_count=2, rating_total=9)
     repo.days[b.EDITION] = [b.day(date(2027, 5, 4), signups=2)]
-    transport = httpx.ASGITransport(app=build_api(uow, "Europe/Amsterdam"))
-    async with httpx.AsyncClient(transport=transport, base_url="http://reporting") as c:
+    api = build_api(uow, "Europe/Amsterdam")
+    api.state.auth = FakeAuthenticator(PRINCIPALS)
+    transport = httpx.ASGITransport(app=api)
+    async with httpx.AsyncClient(transport=transport, base_url="http://reporting", headers=bearer("admin")) as c:
         yield c
+
+
+def bearer(name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {name}"}
 
 
 async def test_the_edition_report_has_the_documented_shape(client):
@@ -85,6 +95,44 @@ async def test_one_edition_on_the_dashboard(client):
     assert "Pro Tag" in r.text and "04.05.2027" in r.text and "25,0\u00a0%" in r.text
 
 
+@pytest.mark.parametrize("path", [f"/reports/editions/{b.EDITION}", "/reports/regions"])
+async def test_the_reports_need_credentials(client, path):
+    for headers in ({"Authorization": ""}, bearer("no-such-key")):
+        r = await client.get(path, headers=headers)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        assert r.json()["error"] in ("unauthenticated", "invalid_credentials")
+
+
+@pytest.mark.parametrize(("caller", "status"), [("admin", 200), ("national", 200), ("twente", 200), ("groningen", 404)])
+async def test_an_edition_report_is_seen_by_its_region_national_and_admin(client, caller, status):
+    r = await client.get(f"/reports/editions/{b.EDITION}", headers=bearer(caller))
+    assert r.status_code == status
+    if status == 404:  # exactly like an unknown edition
+        unknown = (await client.get("/reports/editions/no-such-edition")).json()
+        assert (r.json()["error"], r.json()["field"]) == (unknown["error"], unknown["field"]) == ("unknown_edition", "edition_id")
+
+
+async def test_an_organiser_of_another_region_gets_an_empty_regions_report(client):
+    body = (await client.get("/reports/regions", headers=bearer("groningen"))).json()
+    assert (body["regions"], body["relay"]) == ([], [])
+    assert body["national"] == {"regions": 0, "editions": 0, "offers": 0, "signups": 0, "assigned": 0, "emails_sent": 0}
+    national = (await client.get("/reports/regions", headers=bearer("national"))).json()
+    assert national == (await client.get("/reports/regions")).json()
+
+
+@pytest.mark.parametrize("path", ["/dashboard", f"/dashboard?edition={b.EDITION}"])
+async def test_the_dashboard_is_public_but_refuses_a_wrong_credential(client, path):
+    assert (await client.get(path, headers={"Authorization": ""})).status_code == 200
+    assert (await client.get(path, headers=bearer("groningen"))).status_code == 200
+    assert (await client.get(path, headers=bearer("no-such-key"))).status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/reports/editions/a%00b", "/reports/editions/-x", "/dashboard?edition=a%00b"])
+async def test_an_edition_id_that_cannot_be_one_is_a_422(client, path):
+    r = await client.get(path)
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request"
+
+
 async def test_the_openapi_document_declares_models_and_errors(client):
     paths = (await client.get("/openapi.json")).json()["paths"]
     edition = paths["/reports/editions/{edition_id}"]["get"]["responses"]
@@ -95,3 +143,6 @@ async def test_the_openapi_document_declares_models_and_errors(client):
     dashboard = paths["/dashboard"]["get"]
     assert "text/html" in dashboard["responses"]["200"]["content"] and "404" in dashboard["responses"]
     assert "Accept-Language" in dashboard["description"]
+    assert {path: op["get"]["x-policy"] for path, op in paths.items()} == {
+        "/reports/editions/{edition_id}": "figures", "/reports/regions": "figures", "/dashboard": "public"}
+    assert "401" in edition and "401" in regions and "401" in dashboard["responses"]

@@ -147,3 +147,16 @@ def test_regions_add_up_their_editions_and_the_nation_adds_up_the_regions():
 def test_no_editions_make_zero_totals():
     assert region_totals([]) == []
     assert national_totals([]) == domain.NationalTotals(0, 0, 0, 0, 0, 0)
+
+
+def test_what_a_caller_sees_of_the_overview_is_their_regions_and_totals_of_those():
+    editions = [figures("t1", "twente", signups=10), figures("a1", "achterhoek", signups=2), figures("t2", "twente", signups=5)]
+    legs = [RelayLeg("leg-t", "twente", "t1"), RelayLeg("leg-a", "achterhoek", "a1")]
+    overview = domain.Overview(editions, legs)
+
+    twente = overview.seen_by(lambda region: region == "twente")
+    assert ([e.edition_id for e in twente.editions], [leg.leg_id for leg in twente.relay_legs]) == (["t1", "t2"], ["leg-t"])
+    assert [r.region for r in twente.regions] == ["twente"]
+    assert (twente.national.regions, twente.national.editions, twente.national.signups) == (1, 2, 15)
+    assert overview.seen_by(lambda region: True) == overview
+    assert overview.seen_by(lambda region: False).national == domain.NationalTotals(0, 0, 0, 0, 0, 0)

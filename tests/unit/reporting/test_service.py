@@ -156,7 +156,7 @@ async def test_feedback_keeps_the_rating_only(uow, repo):
 # --- reports ------------------------------------------------------------------------------------
 async def test_an_unknown_edition_is_not_found(uow):
     with pytest.raises(NotFound) as refused:
-        await service.edition_report(uow, "no-such-edition", "Europe/Amsterdam")
+        await service.edition_report(uow, b.ADMIN, "no-such-edition", "Europe/Amsterdam")
     assert (refused.value.code, refused.value.field) == ("unknown_edition", "edition_id")
 
 
@@ -164,22 +164,67 @@ async def test_an_edition_report_reads_figures_and_days_from_one_snapshot(uow, r
     await handle(uow, b.opened())
     repo.figures[b.EDITION] = b.figures(assigned=4, first_choice=3)
     repo.days[b.EDITION] = [b.day(b.VISIT_DAY, assigned=4)]
-    report = await service.edition_report(uow, b.EDITION, "Europe/Amsterdam")
+    report = await service.edition_report(uow, b.ADMIN, b.EDITION, "Europe/Amsterdam")
     assert (report.figures.first_choice_share, report.days) == (0.75, [b.day(b.VISIT_DAY, assigned=4)])
     assert repo.snapshots == 1
 
 
-async def test_the_overview_adds_up_regions_and_the_nation(uow, repo):
+async def three_editions(uow, repo) -> None:
+    """Two editions in twente, one in achterhoek, and a relay leg in each region."""
     await handle(uow, b.opened(b.EDITION, "twente"), b.opened("t2", "twente"), b.opened("a1", "achterhoek"),
-                 b.leg_started("leg-1"))  # a leg of b.EDITION
+                 b.leg_started("leg-1"), b.leg_started("leg-2", edition="a1", region="achterhoek"))
     repo.figures |= {b.EDITION: b.figures(b.EDITION, "twente", signups=10, assigned=7),
                      "t2": b.figures("t2", "twente", signups=5, assigned=1),
                      "a1": b.figures("a1", "achterhoek", signups=2, assigned=2)}
-    overview = await service.overview(uow)
+
+
+@pytest.mark.parametrize("principal", [b.ADMIN, b.NATIONAL], ids=["admin", "national"])
+async def test_the_overview_adds_up_every_region_and_the_nation(uow, repo, principal):
+    await three_editions(uow, repo)
+    overview = await service.overview(uow, principal)
     assert [(r.region, r.editions, r.signups, r.assigned) for r in overview.regions] == [
         ("achterhoek", 1, 2, 2), ("twente", 2, 15, 8)]
     assert (overview.national.regions, overview.national.signups) == (2, 17)
+    assert [leg.leg_id for leg in overview.relay_legs] == ["leg-1", "leg-2"]
+
+
+async def test_an_organiser_sees_their_regions_row_and_national_totals_of_what_they_see(uow, repo):
+    await three_editions(uow, repo)
+    overview = await service.overview(uow, b.organiser("twente"))
+    assert [(r.region, r.editions, r.signups, r.assigned) for r in overview.regions] == [("twente", 2, 15, 8)]
+    assert (overview.national.regions, overview.national.editions, overview.national.signups) == (1, 2, 15)
     assert [leg.leg_id for leg in overview.relay_legs] == ["leg-1"]
+    assert {e.edition_id for e in overview.editions} == {b.EDITION, "t2"}
+
+
+async def test_an_organiser_of_a_region_without_editions_sees_nothing(uow, repo):
+    await three_editions(uow, repo)
+    overview = await service.overview(uow, b.organiser("groningen"))
+    assert (overview.regions, overview.relay_legs, overview.national.regions, overview.national.signups) == ([], [], 0, 0)
+
+
+async def test_another_regions_edition_is_not_found_exactly_like_an_unknown_one(uow, repo):
+    await three_editions(uow, repo)
+    twente = b.organiser("twente")
+
+    assert (await service.edition_report(uow, twente, b.EDITION, "Europe/Amsterdam")).figures.region == "twente"
+    with pytest.raises(NotFound) as other:
+        await service.edition_report(uow, twente, "a1", "Europe/Amsterdam")
+    with pytest.raises(NotFound) as unknown:
+        await service.edition_report(uow, twente, "a2", "Europe/Amsterdam")
+    assert (other.value.code, other.value.field) == (unknown.value.code, unknown.value.field) == ("unknown_edition", "edition_id")
+    assert other.value.message == unknown.value.message.replace("a2", "a1")
+    for principal in (b.NATIONAL, b.ADMIN, b.organiser("achterhoek")):
+        assert (await service.edition_report(uow, principal, "a1", "Europe/Amsterdam")).figures.edition_id == "a1"
+
+
+async def test_the_public_dashboard_shows_every_regions_aggregates(uow, repo):
+    await three_editions(uow, repo)
+    overview = await service.dashboard_overview(uow)
+    assert [r.region for r in overview.regions] == ["achterhoek", "twente"]
+    assert (await service.dashboard_edition(uow, "a1", "Europe/Amsterdam")).figures.edition_id == "a1"
+    with pytest.raises(NotFound):
+        await service.dashboard_edition(uow, "a2", "Europe/Amsterdam")
 
 
 async def test_editions_are_counted_by_status(uow):

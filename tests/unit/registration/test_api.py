@@ -1,0 +1,186 @@
+"""Registration's HTTP layer in process (httpx ASGITransport, fake unit of work): policies, hardened
+inputs, the sign-up's `manage_url`, and the participant's link pages. No infrastructure."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
+
+from estafette.runtime.auth import Links
+from schemas import SignupWithdrawn
+from services.registration.api import RegistrationMetrics, build_api
+from services.registration.config import RegistrationSettings
+from tests.unit.fakes import FakeUnitOfWork
+from tests.unit.registration.builders import (
+    ADMIN,
+    EDITION_ID,
+    NATIONAL,
+    ORGANISER,
+    OTHER_ORGANISER,
+    edition,
+    offer,
+    signup,
+)
+from tests.unit.fakes import FakeAuthenticator
+from tests.unit.registration.fakes import FakeRepository
+
+SECRET = "unit-test-link-secret"
+PUBLIC_URL = "https://estafette.example/registration"
+#: Bearer credentials of the fake authenticator.
+KEYS = {"key-a": ORGANISER, "key-b": OTHER_ORGANISER, "key-n": NATIONAL, "key-admin": ADMIN}
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def uow() -> FakeUnitOfWork[FakeRepository]:
+    signups = (signup("s1"), signup("s-de", email="de@example.org", language="de", choices=["o1", "o2"]))
+    return FakeUnitOfWork(FakeRepository((edition(signup_deadline=edition().signup_deadline.replace(year=2099)),),
+                                         (offer("o1"), offer("o2", host_org="host-b", title="Digitale Führung")), signups))
+
+
+@pytest.fixture
+async def client(uow: FakeUnitOfWork[FakeRepository]):  # noqa: ANN201
+    settings = RegistrationSettings(public_url=PUBLIC_URL, link_max_age_hours=1)
+    api = build_api(uow, RegistrationMetrics(CollectorRegistry()), Links(SECRET), settings)  # type: ignore[arg-type]
+    api.state.auth = FakeAuthenticator(KEYS)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://registration") as c:
+        yield c
+
+
+def link(signup_id: str = "s1", purpose: str = "signup", age_seconds: float = 0) -> str:
+    issued = time.time() - age_seconds if age_seconds else None
+    return Links(SECRET).make(purpose, signup_id, EDITION_ID, issued_at=issued)
+
+
+EDITION = {"id": "twente-2099", "region": "twente", "name": "Week", "signup_deadline": "2099-01-01T00:00:00Z",
+           "starts_on": "2099-05-01", "ends_on": "2099-05-05"}
+SIGNUP = {"org": "org-z", "name": "Anna de Vries", "email": "new@example.org", "choices": ["o1"]}
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["Anna\r\nBcc: all@example.org", "Anna\nde Vries", "Anna\x00", "Anna\tde Vries"])
+async def test_a_name_with_line_breaks_or_control_characters_is_refused_naming_the_field(client, uow, name):
+    r = await client.post(f"/editions/{EDITION_ID}/signups", json={**SIGNUP, "name": name})
+    assert r.status_code == 422, r.text
+    assert (r.json()["error"], r.json()["field"]) == ("invalid_request", "name")
+    assert uow.published == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/editions", {**EDITION, "name": "Week\r\nvan"}, "name"),
+        ("/editions", {**EDITION, "languages": ["nl"] * 4}, "languages"),
+        (f"/editions/{EDITION_ID}/offers", {"host_org": "h", "title": "Visit\nBcc: x", "date": "2027-06-01", "capacity": 1}, "title"),
+        (f"/editions/{EDITION_ID}/offers", {"host_org": "h", "title": "t", "date": "2027-06-01", "capacity": 1,
+                                             "max_per_org": 2**40}, "max_per_org"),
+        (f"/editions/{EDITION_ID}/offers", {"host_org": "h", "title": "t", "date": "2027-06-01", "capacity": 10_001}, "capacity"),
+        (f"/editions/{EDITION_ID}/offers", {"host_org": "h", "title": "t", "date": "2027-06-01", "capacity": 1,
+                                             "location": "Enschede\x00"}, "location"),
+        (f"/editions/{EDITION_ID}/close", {"reason": "done\x00"}, "reason"),
+    ],
+)
+async def test_organiser_inputs_are_bounded_and_free_of_control_characters(client, uow, path, body, field):
+    r = await client.post(path, json=body, headers=bearer("key-a"))
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field
+    assert uow.published == []
+
+
+async def test_a_closing_reason_may_have_several_lines(client):
+    r = await client.post(f"/editions/{EDITION_ID}/close", json={"reason": "Full.\nSee you next year."}, headers=bearer("key-a"))
+    assert r.status_code == 204, r.text
+
+
+@pytest.mark.parametrize("path", ["/editions/e1%00", "/editions/%00/offers", f"/editions/{EDITION_ID}/offers/o%0A1"])
+async def test_garbage_in_a_path_id_is_a_422_not_a_500(client, path):
+    method = "DELETE" if path.count("/") == 4 else "GET"
+    r = await client.request(method, path, headers=bearer("key-a"))
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "invalid_request"
+
+
+# --- policies -------------------------------------------------------------------------------------
+async def test_organiser_routes_need_credentials(client):
+    r = await client.post(f"/editions/{EDITION_ID}/close")
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
+    assert (await client.delete(f"/editions/{EDITION_ID}/signups/s1", headers=bearer("nope"))).status_code == 401
+
+
+@pytest.mark.parametrize(("key", "status"), [("key-a", 204), ("key-admin", 204), ("key-b", 404), ("key-n", 403)])
+async def test_withdrawing_on_behalf_is_scoped_to_the_region(client, uow, key, status):
+    r = await client.delete(f"/editions/{EDITION_ID}/signups/s1", headers=bearer(key))
+    assert r.status_code == status, r.text
+    assert len(uow.of_type(SignupWithdrawn)) == (1 if status == 204 else 0)
+
+
+@pytest.mark.parametrize(("key", "status", "code"), [("key-a", 201, None), ("key-b", 403, "forbidden_region"), ("key-n", 403, "forbidden")])
+async def test_opening_an_edition_in_another_region_is_forbidden(client, key, status, code):
+    r = await client.post("/editions", json=EDITION, headers=bearer(key))
+    assert r.status_code == status, r.text
+    if code:
+        assert r.json()["error"] == code
+
+
+# --- the sign-up's link ---------------------------------------------------------------------------
+async def test_the_signup_answer_has_the_participants_link(client, uow):
+    with capture_logs() as logs:
+        r = await client.post(f"/editions/{EDITION_ID}/signups", json=SIGNUP)
+    assert r.status_code == 201, r.text
+    answer = r.json()
+    base, _, token = answer["manage_url"].rpartition("/")
+    assert base == f"{PUBLIC_URL}/links/signup"
+    claims = Links(SECRET).read(token, "signup", 60)
+    assert (claims.signup_id, claims.edition_id) == (answer["signup_id"], EDITION_ID)
+    assert token not in repr(logs)
+
+
+async def test_the_link_page_shows_the_signup_with_one_button_and_changes_nothing(client, uow):
+    token = link("s-de")
+    with capture_logs() as logs:
+        r = await client.get(f"/links/signup/{token}")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert r.headers["content-language"] == "de"
+    page = r.text
+    assert "Deine Anmeldung" in page and "Week van de Uitwisseling" in page
+    assert "Een dag in de bakkerij" in page and "Digitale Führung" in page and "angemeldet" in page
+    assert page.count("<button") == 1 and "Anmeldung zurückziehen" in page
+    assert f'action="{token}/withdraw"' in page
+    assert uow.published == [] and uow.repo.signup_rows["s-de"].status == "submitted"
+    assert token not in repr(logs)
+
+
+async def test_withdraw_through_the_link_then_again_changes_nothing(client, uow):
+    token = link("s1")
+    for _ in range(2):
+        r = await client.post(f"/links/signup/{token}/withdraw")
+        assert r.status_code == 200, r.text
+        assert "Je inschrijving is ingetrokken" in r.text and "<button" not in r.text
+    assert [e.signup_id for e in uow.of_type(SignupWithdrawn)] == ["s1"]
+    r = await client.get(f"/links/signup/{token}")  # the page now says so, without a button
+    assert "Je inschrijving is ingetrokken" in r.text and "<button" not in r.text
+
+
+@pytest.mark.parametrize(
+    ("token", "status", "text"),
+    [
+        (link("s1", age_seconds=2 * 3600), 410, "Deze link is verlopen"),
+        (link("s1")[:-2] + "xx", 404, "Deze link is niet geldig"),
+        (link("s1", purpose="seat_offer_accept"), 404, "This link is not valid"),
+        (link("s9"), 404, "This link is not valid"),  # a valid signature for a sign-up we do not have
+        ("garbage%00%C3%BC", 404, "Deze link is niet geldig"),
+    ],
+)
+async def test_expired_tampered_or_foreign_links_get_a_clear_page_and_change_nothing(client, uow, token, status, text):
+    for method, path in (("GET", f"/links/signup/{token}"), ("POST", f"/links/signup/{token}/withdraw")):
+        r = await client.request(method, path)
+        assert r.status_code == status, (method, r.text)
+        assert text in r.text and "<button" not in r.text
+    assert uow.published == []
