@@ -25,7 +25,7 @@ class ApiKeyRecord(BaseModel):
     key_sha256: str = Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")
     role: KeyRole
     region: str | None = Field(default=None, description="The organiser's region; null for admin and national.")
-    name: str = Field(default="", max_length=200)
+    name: str = Field(default="", max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")
     created_at: AwareDatetime
     revoked_at: AwareDatetime | None = None
 

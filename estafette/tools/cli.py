@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from estafette.tools.keys_cli import keys_app
 from estafette.tools.mail_cli import mail_app
 from services.registry import NAMES
 
@@ -20,6 +21,7 @@ schemas_app = typer.Typer(no_args_is_help=True, help="Event contracts: JSON Sche
 app.add_typer(match_app, name="match")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(mail_app, name="mail")
+app.add_typer(keys_app, name="keys")
 
 
 @app.command()
@@ -56,11 +58,12 @@ def match_run(
     edition: str = typer.Option(..., "--edition", "-e", help="Edition id, e.g. tw-2027."),
     url: str = typer.Option("http://127.0.0.1:8002", envvar="ESTAFETTE_MATCHING_URL", help="Matching service."),
     wait: bool = typer.Option(True, help="Follow the run's progress until it is done."),
+    key: str = typer.Option(..., envvar="ESTAFETTE_API_KEY", help="An organiser's (or admin's) API key."),
 ) -> None:
     """Run the match of an edition on the matching service and show its progress and figures."""
     from estafette.tools.match_run import run
 
-    raise typer.Exit(run(edition, url, wait))
+    raise typer.Exit(run(edition, url, wait, key))
 
 
 @schemas_app.command("asyncapi")

@@ -10,10 +10,18 @@ import asyncio
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import ValidationError
 
 from estafette.runtime.auth import key_sha256, new_key
 from schemas.access import ApiKeyRecord, KeyRole
 from schemas.topics import API_KEYS
+
+
+async def _ensure_topic(bootstrap: str) -> None:
+    """The key topic, compacted, even when no service has started yet to create the topics."""
+    from estafette.runtime.app import ensure_topics
+
+    await ensure_topics(bootstrap, (API_KEYS,))
 
 
 async def _publish(bootstrap: str, record: ApiKeyRecord) -> None:
@@ -26,18 +34,25 @@ async def _publish(bootstrap: str, record: ApiKeyRecord) -> None:
 
 
 async def create(bootstrap: str, role: KeyRole, region: str | None = None, name: str = "") -> tuple[ApiKeyRecord, str]:
-    """Publish a new key; return its record and the key (shown once)."""
-    if (role == "organiser") != (region is not None):
-        raise ValueError("--region is required for an organiser key, and only for one")
+    """Publish a new key; return its record and the key (shown once). ValueError for a region
+    missing on an organiser key or given on another one; pydantic's ValidationError for a bad name."""
+    region = region or None
+    if role == "organiser" and region is None:
+        raise ValueError("an organiser key needs --region (the region it may act in)")
+    if role != "organiser" and region is not None:
+        raise ValueError(f"{'an' if role == 'admin' else 'a'} {role} key is not bound to a region: leave out --region")
     key_id, key = new_key()
     record = ApiKeyRecord(key_id=key_id, key_sha256=key_sha256(key), role=role, region=region, name=name,
                           created_at=datetime.now(UTC))
+    await _ensure_topic(bootstrap)
     await _publish(bootstrap, record)
     return record, key
 
 
 async def records(bootstrap: str, timeout: float = 10.0) -> dict[str, ApiKeyRecord]:
-    """Every key's latest record (the topic read to its end)."""
+    """Every key's latest record (the topic read to its end; unreadable records are skipped, as the
+    services' KeyRing skips them)."""
+    await _ensure_topic(bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -47,20 +62,25 @@ async def records(bootstrap: str, timeout: float = 10.0) -> dict[str, ApiKeyReco
         ends = await consumer.end_offsets(partitions)
         found: dict[str, ApiKeyRecord] = {}
         async with asyncio.timeout(timeout):
-            while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+            while any([await consumer.position(tp) < ends[tp] for tp in partitions]):  # a list: see KeyRing.run
                 for batch in (await consumer.getmany(timeout_ms=500)).values():
                     for message in batch:
-                        if message.value:
-                            record = ApiKeyRecord.model_validate_json(message.value)
-                            found[record.key_id] = record
+                        try:
+                            record = ApiKeyRecord.model_validate_json(message.value or b"")
+                        except ValidationError:
+                            continue
+                        found[record.key_id] = record
         return found
     finally:
         await consumer.stop()
 
 
 async def revoke(bootstrap: str, key_id: str) -> ApiKeyRecord:
-    """Publish the key's record with `revoked_at`; KeyError when there is no such key."""
+    """Publish the key's record with `revoked_at` (nothing when it is revoked already); KeyError
+    when there is no such key."""
     record = (await records(bootstrap))[key_id]
-    revoked = record if record.revoked else record.revoke(datetime.now(UTC))
+    if record.revoked:
+        return record
+    revoked = record.revoke(datetime.now(UTC))
     await _publish(bootstrap, revoked)
     return revoked

@@ -11,9 +11,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 console = Console(stderr=True)
 
 
-def run(edition: str, url: str, wait: bool) -> int:
+def run(edition: str, url: str, wait: bool, key: str) -> int:
+    if not key.strip():
+        console.print("[red]an API key is needed: --key KEY or ESTAFETTE_API_KEY (estafette keys create)")
+        return 2
+    auth = {"Authorization": f"Bearer {key.strip()}"}
     try:
-        response = httpx.post(f"{url}/editions/{edition}/match-runs", timeout=30)
+        response = httpx.post(f"{url}/editions/{edition}/match-runs", headers=auth, timeout=30)
     except httpx.HTTPError as exc:
         console.print(f"[red]matching service not reachable at {url}: {exc}")
         return 2
@@ -27,7 +31,7 @@ def run(edition: str, url: str, wait: bool) -> int:
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("loading", total=1.0)
         while True:
-            state = httpx.get(f"{url}/match-runs/{run_id}", timeout=30).json()
+            state = httpx.get(f"{url}/match-runs/{run_id}", headers=auth, timeout=30).json()
             bar.update(task, completed=state["progress"], description=state["stage"])
             if state["status"] != "running":
                 break
