@@ -56,12 +56,13 @@ async def test_a_signups_correlation_id_follows_it_to_its_email(infra: Infra) ->
     cid = str(uuid.uuid4())
     with services(infra, "registration", "matching", "notifications") as svc:
         reg, matching = svc["registration"].url, svc["matching"].url
+        admin = {"Authorization": f"Bearer {infra.key('admin')}"}  # the organiser's portal
         async with httpx.AsyncClient(timeout=10) as http:
-            r = await http.post(f"{reg}/editions", json={
+            r = await http.post(f"{reg}/editions", headers=admin, json={
                 "id": edition, "region": "twente", "name": "Week", "signup_deadline": "2099-04-01T00:00:00Z",
                 "starts_on": "2099-05-31", "ends_on": "2099-06-04", "languages": ["nl"]})
             assert r.status_code == 201, r.text
-            r = await http.post(f"{reg}/editions/{edition}/offers", json={
+            r = await http.post(f"{reg}/editions/{edition}/offers", headers=admin, json={
                 "id": f"{edition}-bakery", "host_org": "bakker-bart", "title": "Bakkerij", "date": "2099-06-01",
                 "capacity": 1})
             assert r.status_code == 201, r.text
@@ -71,7 +72,7 @@ async def test_a_signups_correlation_id_follows_it_to_its_email(infra: Infra) ->
             signup_id = r.json()["signup_id"]
 
             async def arrived() -> bool:
-                r = await http.get(f"{matching}/editions/{edition}")
+                r = await http.get(f"{matching}/editions/{edition}", headers=admin)
                 return r.status_code == 200 and r.json()["participants"] == 1
 
             for _ in range(300):
@@ -79,7 +80,7 @@ async def test_a_signups_correlation_id_follows_it_to_its_email(infra: Infra) ->
                     break
                 await asyncio.sleep(0.2)
             run_cid = str(uuid.uuid4())  # the organiser's request: the run's own correlation
-            run = await http.post(f"{matching}/editions/{edition}/match-runs", headers={"X-Correlation-ID": run_cid})
+            run = await http.post(f"{matching}/editions/{edition}/match-runs", headers={**admin, "X-Correlation-ID": run_cid})
             assert run.status_code == 202, run.text
             run_id = run.json()["id"]
 

@@ -34,13 +34,14 @@ WORDS = {"nl": "Beste", "de": "Guten Tag", "en": "Dear"}
 
 def test_signup_to_email_and_report(infra: Infra) -> None:
     edition = f"e2e-{uuid.uuid4().hex[:8]}"
+    admin = {"Authorization": f"Bearer {infra.key('admin')}"}  # the organiser's portal (sign-ups are public)
     with services(infra, *SERVICES) as svc:
         reg, matching, reporting = (svc[s].url for s in ("registration", "matching", "reporting"))
-        r = httpx.post(f"{reg}/editions", json={"id": edition, "region": "twente", "name": "Week van de Uitwisseling", "signup_deadline": "2099-04-01T00:00:00Z", "starts_on": "2099-05-31", "ends_on": "2099-06-04", "languages": ["nl", "de", "en"]})
+        r = httpx.post(f"{reg}/editions", headers=admin, json={"id": edition, "region": "twente", "name": "Week van de Uitwisseling", "signup_deadline": "2099-04-01T00:00:00Z", "starts_on": "2099-05-31", "ends_on": "2099-06-04", "languages": ["nl", "de", "en"]})
         assert r.status_code == 201, r.text
         for suffix, host, cap in OFFERS:
             body = {"id": f"{edition}-{suffix}", "host_org": host, "title": f"Een dag bij {suffix}", "date": "2099-06-01", "capacity": cap, "location": "Enschede"}
-            assert httpx.post(f"{reg}/editions/{edition}/offers", json=body).status_code == 201
+            assert httpx.post(f"{reg}/editions/{edition}/offers", headers=admin, json=body).status_code == 201
         emails = {}
         for i, (org, lang, picks) in enumerate(PEOPLE):
             email = f"person{i}-{edition}@example.org"
@@ -50,16 +51,16 @@ def test_signup_to_email_and_report(infra: Infra) -> None:
             emails[r.json()["signup_id"]] = (email, lang)
 
         def received() -> bool:
-            r = httpx.get(f"{matching}/editions/{edition}")
+            r = httpx.get(f"{matching}/editions/{edition}", headers=admin)
             return r.status_code == 200 and (r.json()["offers"], r.json()["participants"]) == (len(OFFERS), len(PEOPLE))
 
         eventually(received, timeout=60)
-        run = httpx.post(f"{matching}/editions/{edition}/match-runs")
+        run = httpx.post(f"{matching}/editions/{edition}/match-runs", headers=admin)
         assert run.status_code == 202, run.text
         run_id = run.json()["id"]
-        done = eventually(lambda: (s := httpx.get(f"{matching}/match-runs/{run_id}").json())["status"] != "running" and s, timeout=60)
+        done = eventually(lambda: (s := httpx.get(f"{matching}/match-runs/{run_id}", headers=admin).json())["status"] != "running" and s, timeout=60)
         assert done["status"] == "done" and done["assigned"] == 5  # 5 seats; the optimum fills them all
-        assigned = {a["signup_id"] for a in httpx.get(f"{matching}/editions/{edition}/assignments").json()["assignments"]}
+        assigned = {a["signup_id"] for a in httpx.get(f"{matching}/editions/{edition}/assignments", headers=admin).json()["assignments"]}
         assert len(assigned) == 5
 
         # Every assigned participant gets exactly one assignment e-mail, in their own language.
@@ -82,7 +83,7 @@ def test_signup_to_email_and_report(infra: Infra) -> None:
             assert len(waiting) == 1
 
         def report() -> dict | None:
-            r = httpx.get(f"{reporting}/reports/editions/{edition}")
+            r = httpx.get(f"{reporting}/reports/editions/{edition}", headers=admin)
             if r.status_code != 200:
                 return None
             body = r.json()
@@ -90,5 +91,5 @@ def test_signup_to_email_and_report(infra: Infra) -> None:
 
         figures = eventually(report, timeout=60)
         assert (figures["offers"], figures["signups"], figures["assigned"]) == (len(OFFERS), len(PEOPLE), 5)
-        regions = httpx.get(f"{reporting}/reports/regions").json()
+        regions = httpx.get(f"{reporting}/reports/regions", headers=admin).json()
         assert any(r.get("region") == "twente" for r in regions["regions"]), regions
