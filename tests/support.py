@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,10 +21,12 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from aiokafka import AIOKafkaProducer
 
 from estafette.runtime.app import ensure_topics
 from estafette.runtime.auth import Links, key_id_of
 from estafette.tools import keys
+from schemas import Event, topic_for
 from estafette.tools.devserver import database_passwords, database_url
 from services.registry import NAMES
 
@@ -101,6 +103,26 @@ class Infra:
         """A new API key of `role` (published on the key topic, as `estafette keys create` does)."""
         _, key = _run(keys.create(self.kafka_bootstrap, role, region, name))  # type: ignore[arg-type]
         return key
+
+    def callers(self) -> dict[str, dict[str, str]]:
+        """The Authorization header of each kind of caller (new keys; anonymous: none)."""
+        keys = {"org A": self.key("organiser", "twente"), "org B": self.key("organiser", "groningen"),
+                "national": self.key("national"), "admin": self.key("admin")}
+        return {"anonymous": {}, **{name: {"Authorization": f"Bearer {key}"} for name, key in keys.items()}}
+
+    def produce(self, events: Sequence[Event]) -> None:
+        """Publish `events` on their topics, keyed as the services' outboxes key them, one by one."""
+
+        async def send() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.kafka_bootstrap, enable_idempotence=True)
+            await producer.start()
+            try:
+                for event in events:
+                    await producer.send_and_wait(topic_for(event).name, event.model_dump_json().encode(), key=event.key.encode())
+            finally:
+                await producer.stop()
+
+        _run(send())
 
     def revoke(self, key: str) -> None:
         key_id = key_id_of(key)

@@ -21,7 +21,8 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 
-from tests.support import ROOT, SERVICES, Infra, services
+from tests.e2e.cdp import FLAGS, chromium_path
+from tests.support import SERVICES, Infra, services
 
 pytestmark = pytest.mark.e2e
 
@@ -37,8 +38,7 @@ EXPECTED = {
 }
 TITLES = {name: f"Estafette {name}" for name in SERVICES}
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    *FLAGS,
     # Nothing but this machine can be reached, as on a machine without internet.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     "--virtual-time-budget=15000",
@@ -49,11 +49,7 @@ URL = re.compile(r"""https?://[^\s"'<>()\\]+""")
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    """Debian's chromium, installed with apt-get by the project's script if missing."""
-    done = subprocess.run([str(ROOT / "deploy" / "local" / "chromium.sh"), "install"],
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, f"deploy/local/chromium.sh failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout.strip().splitlines()[-1]
+    return chromium_path()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ the national role is refused (403: who was e-mailed is personal data); no key: 4
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import Iterator
@@ -17,10 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from estafette.runtime.auth import LinkInvalid, Links
-from schemas import Event, MatchAssigned, OfferSummary, Recipient, SeatOffered, topic_for
+from schemas import MatchAssigned, OfferSummary, Recipient, SeatOffered
 from tests.support import LINK_SECRET, Infra, ServiceProcess, eventually, services
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -48,22 +46,9 @@ SEAT_OFFER = SeatOffered(
 MESSAGES = {"A": assigned("twente", ED_A), "B": assigned("groningen", ED_B), "seat": SEAT_OFFER}
 
 
-async def produce(bootstrap: str, events: list[Event]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send_and_wait(topic_for(event).name, event.model_dump_json().encode(), key=event.key.encode())
-    finally:
-        await producer.stop()
-
-
 @pytest.fixture(scope="module")
 def callers(infra: Infra) -> dict[str, dict[str, str]]:
-    """The Authorization header of each caller (anonymous: none)."""
-    keys = {"org A": infra.key("organiser", "twente"), "org B": infra.key("organiser", "groningen"),
-            "national": infra.key("national"), "admin": infra.key("admin")}
-    return {"anonymous": {}, **{name: {"Authorization": f"Bearer {key}"} for name, key in keys.items()}}
+    return infra.callers()
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +56,7 @@ def notifications(infra: Infra, callers: dict[str, dict[str, str]]) -> Iterator[
     env = {"NOTIFICATIONS_MATCHING_PUBLIC_URL": MATCHING_PUBLIC_URL, "NOTIFICATIONS_SEND_POLL_SECONDS": "0.1"}
     with services(infra, "notifications", extra_env=env) as running:
         service = running["notifications"]
-        asyncio.run(produce(infra.kafka_bootstrap, list(MESSAGES.values())))
+        infra.produce(list(MESSAGES.values()))
         eventually(lambda: all(get(service, "/notifications", callers["admin"], signup_id=m.signup_id).json()["items"]
                                for m in MESSAGES.values()), timeout=30)
         yield service

@@ -19,7 +19,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from estafette.runtime.access import Principal
@@ -200,16 +200,6 @@ EXPECTED_REGIONS = {
 }
 
 
-async def produce(bootstrap: str, events: list[Event]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send_and_wait(topic_for(event).name, event.model_dump_json().encode(), key=event.key.encode())
-    finally:
-        await producer.stop()
-
-
 async def lagging_partitions(bootstrap: str, group: str = "reporting") -> list[str]:
     """Partitions of the consumed topics whose records the group has not all committed."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -243,7 +233,7 @@ def test_reports_are_exact_after_a_week_of_events(infra: Infra) -> None:
         wait_caught_up(infra)  # whatever earlier tests of the session published
         duplicates_before = metric(url, "events_duplicate_total", 'consumer="reporting.feedback"')
 
-        asyncio.run(produce(infra.kafka_bootstrap, week()))
+        infra.produce(week())
         wait_caught_up(infra)
 
         assert metric(url, "events_duplicate_total", 'consumer="reporting.feedback"') == duplicates_before + 1

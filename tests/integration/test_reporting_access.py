@@ -7,16 +7,14 @@ only, with national totals of what they see); `/dashboard` is Public (aggregate 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from schemas import EditionOpened, Event, RelayLegStarted, topic_for
+from schemas import EditionOpened, RelayLegStarted
 from tests.support import Infra, eventually, services
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -33,33 +31,20 @@ def opened(region: str, edition: str) -> EditionOpened:
     )
 
 
-async def produce(bootstrap: str, events: list[Event]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send_and_wait(topic_for(event).name, event.model_dump_json().encode(), key=event.key.encode())
-    finally:
-        await producer.stop()
-
-
 @pytest.fixture(scope="module")
 def callers(infra: Infra) -> dict[str, dict[str, str]]:
-    """The Authorization header of each caller of the matrix (anonymous: none)."""
-    keys = {"org A": infra.key("organiser", "twente"), "org B": infra.key("organiser", "groningen"),
-            "national": infra.key("national"), "admin": infra.key("admin")}
-    return {"anonymous": {}, **{name: {"Authorization": f"Bearer {key}"} for name, key in keys.items()}}
+    return infra.callers()
 
 
 @pytest.fixture(scope="module")
 def url(infra: Infra, callers: dict[str, dict[str, str]]) -> Iterator[str]:
     with services(infra, "reporting") as running:
         url = running["reporting"].url
-        asyncio.run(produce(infra.kafka_bootstrap, [
+        infra.produce([
             opened("twente", ED_A), opened("groningen", ED_B),
             RelayLegStarted(region="twente", edition=ED_A, leg_id=f"leg-a-{RUN}", starts_on=date(2027, 6, 7)),
             RelayLegStarted(region="groningen", edition=ED_B, leg_id=f"leg-b-{RUN}", starts_on=date(2027, 6, 8)),
-        ]))
+        ])
         admin = callers["admin"]
 
         def known() -> bool:
