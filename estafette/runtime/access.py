@@ -31,6 +31,8 @@ class Principal:
     #: For a participant: the one sign-up their link is for, and its edition.
     signup_id: str | None = None
     edition_id: str | None = None
+    #: For a participant whose link is for one thing of that sign-up: which (a seat offer's offer id).
+    link_ref: str | None = None
 
     def sees(self, region: str) -> bool:
         """May this caller see anything of `region`? Admin and national: every region (national only
@@ -42,6 +44,11 @@ class Principal:
     def owns(self, signup_id: str) -> bool:
         """Is this the participant whose link names `signup_id`?"""
         return self.role == "participant" and self.signup_id == signup_id
+
+    def reaches(self, ref: str) -> bool:
+        """A link bound to one thing of its sign-up (`link_ref`, e.g. a seat offer's offer id) reaches
+        only that thing; every other principal, and a link bound to nothing, reaches any."""
+        return self.link_ref is None or self.link_ref == ref
 
     @property
     def sees_personal_data(self) -> bool:

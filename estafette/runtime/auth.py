@@ -186,6 +186,8 @@ class LinkClaims:
     purpose: str
     signup_id: str
     edition_id: str
+    #: The one thing of the sign-up the link is for, if any (a seat offer's offer id).
+    ref: str | None = None
 
 
 class LinkExpired(Exception):
@@ -212,10 +214,13 @@ class Links:
 
         return URLSafeTimedSerializer(self._secret, salt=f"estafette-link:{purpose}", signer=Backdated)
 
-    def make(self, purpose: str, signup_id: str, edition_id: str, *, issued_at: float | None = None) -> str:
-        """A link token for `purpose` (e.g. "signup", "seat_offer_accept"); `issued_at` (epoch seconds)
-        only for tests that need an old link."""
-        return str(self._serializer(purpose, issued_at).dumps({"s": signup_id, "e": edition_id}))
+    def make(self, purpose: str, signup_id: str, edition_id: str, *, ref: str | None = None,
+             issued_at: float | None = None) -> str:
+        """A link token for `purpose` (e.g. "signup", "seat_offer_accept"), bound to `ref` when the link
+        is for one thing of the sign-up (a seat offer: its offer id); `issued_at` (epoch seconds) only
+        for tests that need an old link."""
+        data = {"s": signup_id, "e": edition_id} | ({"r": ref} if ref is not None else {})
+        return str(self._serializer(purpose, issued_at).dumps(data))
 
     def read(self, token: str, purpose: str, max_age_seconds: float) -> LinkClaims:
         """The claims of a valid token; LinkExpired or LinkInvalid (tampered, other purpose) otherwise."""
@@ -227,12 +232,14 @@ class Links:
             raise LinkInvalid() from None
         if not isinstance(data, dict) or not isinstance(data.get("s"), str) or not isinstance(data.get("e"), str):
             raise LinkInvalid()
-        return LinkClaims(purpose, data["s"], data["e"])
+        if not isinstance(data.get("r"), str | None):
+            raise LinkInvalid()
+        return LinkClaims(purpose, data["s"], data["e"], data.get("r"))
 
     @staticmethod
     def principal(claims: LinkClaims) -> Principal:
         return Principal("participant", signup_id=claims.signup_id, edition_id=claims.edition_id,
-                         subject=f"link:{claims.signup_id}")
+                         link_ref=claims.ref, subject=f"link:{claims.signup_id}")
 
 
 # --- policies (FastAPI dependencies) -------------------------------------------------------------

@@ -212,13 +212,15 @@ async def _answer(
     async with uow.transaction() as tx:
         # Locked: runs and consumers of the edition wait.
         found = await _visible_edition(tx, principal, edition_id, signup_id, lock=True)
-        await _execute(tx, found, answer(await _seat_offer(tx, edition_id, signup_id)), correlation_id)
+        await _execute(tx, found, answer(await _seat_offer(tx, edition_id, signup_id, principal)), correlation_id)
         return await _seat_offer(tx, edition_id, signup_id)
 
 
-async def _seat_offer(tx: Tx[Repository], edition_id: str, signup_id: str) -> SeatOffer:
+async def _seat_offer(tx: Tx[Repository], edition_id: str, signup_id: str, principal: Principal | None = None) -> SeatOffer:
+    """The sign-up's open seat offer, else its latest; 404 when none, or when `principal`'s link was
+    made for a seat offer on another offer (an old e-mail never answers a later seat offer)."""
     found = await tx.repo.seat_offer_of(edition_id, signup_id)
-    if found is None:
+    if found is None or (principal is not None and not principal.reaches(found.offer_id)):
         raise NotFound("unknown_seat_offer", f"sign-up {signup_id} has no seat offer in edition {edition_id}")
     return found
 
@@ -264,7 +266,7 @@ async def _link_view(uow: Uow[Repository], principal: Principal, answer: domain.
     signup_id, edition_id = _linked(principal)
     async with uow.transaction() as tx:
         await _visible_edition(tx, principal, edition_id, signup_id)
-        seat_offer = await _seat_offer(tx, edition_id, signup_id)
+        seat_offer = await _seat_offer(tx, edition_id, signup_id, principal)
         offer = await tx.repo.offer(seat_offer.offer_id)
         participant = await tx.repo.participant(signup_id)
     assert offer is not None and participant is not None

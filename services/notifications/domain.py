@@ -25,8 +25,8 @@ Status = Literal["pending", "sent", "failed"]
 Answer = Literal["accept", "decline"]
 ANSWERS: tuple[Answer, ...] = ("accept", "decline")
 #: The address of the page where a participant gives `answer` to the seat offer of (signup_id,
-#: edition_id): made by the links adapter (`links.SeatOfferLinks`), which signs it.
-AnswerLink = Callable[[Answer, str, str], str]
+#: edition_id) on offer_id: made by the links adapter (`links.SeatOfferLinks`), which signs it.
+AnswerLink = Callable[[Answer, str, str, str], str]
 MatchEvent = MatchAssigned | MatchWaitlisted | MatchUnmatched
 MessageEvent = MatchEvent | SeatOffered | NotificationRequested
 
@@ -156,7 +156,7 @@ def from_seat_offer(event: SeatOffered, answer_link: AnswerLink) -> NewNotificat
         "offer": event.offer.model_dump(mode="json"),
         "rank": event.rank,
         "expires_at": event.expires_at.isoformat(),
-        **{f"{answer}_url": answer_link(answer, event.signup_id, event.edition) for answer in ANSWERS},
+        **{f"{answer}_url": answer_link(answer, event.signup_id, event.edition, event.offer.offer_id) for answer in ANSWERS},
     }
     return _message(
         event, nid=notification_id(event.event_id), kind="seat_offered", template="seat_offered",

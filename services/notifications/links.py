@@ -1,8 +1,9 @@
 """The seat offer e-mail's links: signed participant links to the matching service's answer pages.
 
 `{MATCHING_PUBLIC_URL}/links/seat-offers/{token}/accept` and `.../decline`, each token made by
-`Links.make("seat_offer_accept" | "seat_offer_decline", signup_id, edition_id)` (runtime/auth.py), so a
-token for one answer is invalid for the other. The page behind a link shows the seat offer with one
+`Links.make("seat_offer_accept" | "seat_offer_decline", signup_id, edition_id, ref=offer_id)`
+(runtime/auth.py), so a token for one answer is invalid for the other, and a token answers only the seat
+offer on that offer. The page behind a link shows the seat offer with one
 button; only that button's POST acts. A token is a capability: it is stored in the message (it is
 part of the e-mail) and never logged.
 """
@@ -22,6 +23,7 @@ class SeatOfferLinks:
         self._links = links
         self._base = matching_url.rstrip("/")
 
-    def __call__(self, answer: Answer, signup_id: str, edition_id: str) -> str:
-        token = self._links.make(f"seat_offer_{answer}", signup_id, edition_id)
+    def __call__(self, answer: Answer, signup_id: str, edition_id: str, offer_id: str) -> str:
+        # Bound to the offer: an old e-mail's link never answers a later seat offer of the same person.
+        token = self._links.make(f"seat_offer_{answer}", signup_id, edition_id, ref=offer_id)
         return f"{self._base}/links/seat-offers/{quote(token, safe='')}/{answer}"

@@ -63,9 +63,11 @@ def organiser(region: str = "twente") -> Principal:
     return Principal("organiser", region=region, subject=f"key:{region}")
 
 
-def link_of(signup_id: str = "p1", edition_id: str = EDITION) -> Principal:
-    """The participant behind a link for `signup_id` (as `Links.principal` makes it)."""
-    return Principal("participant", signup_id=signup_id, edition_id=edition_id, subject=f"link:{signup_id}")
+def link_of(signup_id: str = "p1", edition_id: str = EDITION, offer_id: str | None = None) -> Principal:
+    """The participant behind a link for `signup_id` (as `Links.principal` makes it), bound to the seat
+    offer on `offer_id` when given (as the seat-offer e-mail's links are)."""
+    return Principal("participant", signup_id=signup_id, edition_id=edition_id, link_ref=offer_id,
+                     subject=f"link:{signup_id}")
 
 
 # --- engine types ------------------------------------------------------------------------------

@@ -423,3 +423,17 @@ async def test_a_link_without_a_seat_offer_behind_it_is_not_found() -> None:
     for call in (service.seat_offer_link(uow, link_of("p1"), "accept"), service.answer_by_link(uow, link_of("p1"), "accept", CID)):
         await refused(uow, call, NotFound, "unknown_seat_offer")
     await refused(uow, service.answer_by_link(uow, ADMIN, "accept", CID), NotFound, "unknown_seat_offer")  # not a link
+
+
+async def test_a_link_bound_to_one_seat_offer_answers_only_that_one() -> None:
+    """The e-mail's links are bound to the offer of their seat offer: an old e-mail's link never answers
+    a later seat offer of the same person (on another offer)."""
+    uow = with_seat_offer(offer_id="a")
+    before = copy.deepcopy(vars(uow.repo))
+    for call in (service.seat_offer_link(uow, link_of("p1", offer_id="b"), "accept"),
+                 service.answer_by_link(uow, link_of("p1", offer_id="b"), "accept", CID)):
+        await refused(uow, call, NotFound, "unknown_seat_offer")
+    assert vars(uow.repo) == before and uow.published == []
+
+    pressed = await service.answer_by_link(uow, link_of("p1", offer_id="a"), "accept", CID)
+    assert (pressed.result, pressed.seat_offer.state) == ("answered", "accepted")

@@ -34,9 +34,9 @@ def answer_links(matching_url: str = MATCHING_URL) -> SeatOfferLinks:
     return SeatOfferLinks(LINKS, matching_url)
 
 
-def plain_answer_link(answer: Answer, signup_id: str, edition_id: str) -> str:
+def plain_answer_link(answer: Answer, signup_id: str, edition_id: str, offer_id: str) -> str:
     """An unsigned stand-in for `domain.AnswerLink` (for the pure rules)."""
-    return f"https://answer.example.org/{answer}/{edition_id}/{signup_id}"
+    return f"https://answer.example.org/{answer}/{edition_id}/{signup_id}/{offer_id}"
 
 
 # --- who asks (runtime/access.py) ---------------------------------------------------------------------
@@ -113,8 +113,8 @@ OFFER: dict[str, Any] = {
     "format": "visit",
     "location": "Marktstraat 1, Enschede",
 }
-ACCEPT = answer_links("http://127.0.0.1:8002")("accept", "s-1", "e-1")
-DECLINE = answer_links("http://127.0.0.1:8002")("decline", "s-1", "e-1")
+ACCEPT = answer_links("http://127.0.0.1:8002")("accept", "s-1", "e-1", "o-1")
+DECLINE = answer_links("http://127.0.0.1:8002")("decline", "s-1", "e-1", "o-1")
 
 
 def offer(**changes: Any) -> dict[str, Any]:

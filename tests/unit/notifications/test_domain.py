@@ -48,8 +48,8 @@ def test_a_seat_offer_becomes_a_message_with_the_answer_addresses() -> None:
     )
     assert n.data == {
         "offer": event.offer.model_dump(mode="json"), "rank": 2, "expires_at": "2026-09-14T21:59:00+00:00",
-        "accept_url": builders.plain_answer_link("accept", "s-1", builders.EDITION),
-        "decline_url": builders.plain_answer_link("decline", "s-1", builders.EDITION),
+        "accept_url": builders.plain_answer_link("accept", "s-1", builders.EDITION, event.offer.offer_id),
+        "decline_url": builders.plain_answer_link("decline", "s-1", builders.EDITION, event.offer.offer_id),
     }
     assert datetime.fromisoformat(n.data["expires_at"]) == datetime(2026, 9, 14, 21, 59, tzinfo=UTC)
 

@@ -393,3 +393,13 @@ def test_openapi_names_each_routes_policy_and_declares_the_bearer_scheme():
     }
     assert doc["paths"]["/organiser"]["get"]["security"] == [{"bearer": []}]
 
+
+
+def test_a_link_bound_to_one_thing_carries_it_into_its_principal() -> None:
+    links = Links("secret")
+    claims = links.read(links.make("seat_offer_accept", "s-1", "e-1", ref="o-1"), "seat_offer_accept", 60)
+    principal = Links.principal(claims)
+    assert (claims.ref, principal.link_ref) == ("o-1", "o-1")
+    assert principal.reaches("o-1") and not principal.reaches("o-2")
+    unbound = Links.principal(links.read(links.make("signup", "s-1", "e-1"), "signup", 60))
+    assert unbound.link_ref is None and unbound.reaches("anything")
