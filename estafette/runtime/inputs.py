@@ -35,8 +35,10 @@ def _paragraphs(value: str) -> str:
 
 
 def Line(max_length: int, min_length: int = 1) -> type[str]:  # noqa: N802 - a type factory
-    """One line of text: no control characters at all."""
-    return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(_one_line)]  # type: ignore[return-value]
+    """One line of text: no control characters at all; when required (min_length ≥ 1), not only spaces
+    (the schema says so too: `pattern` `\\S`, so clients can check it before sending)."""
+    required = {"pattern": r"\S"} if min_length >= 1 else {}
+    return Annotated[str, Field(min_length=min_length, max_length=max_length, **required), AfterValidator(_one_line)]  # type: ignore[return-value]
 
 
 def Paragraphs(max_length: int, min_length: int = 0) -> type[str]:  # noqa: N802 - a type factory
