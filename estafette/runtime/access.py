@@ -45,6 +45,14 @@ class Principal:
         """Is this the participant whose link names `signup_id`?"""
         return self.role == "participant" and self.signup_id == signup_id
 
+    @property
+    def region_filter(self) -> str | None:
+        """What a list is limited to, by the same rule as `sees`: None (every region) for admin and
+        national; an organiser's own region; for anyone else a region that matches nothing ("")."""
+        if self.role in ("admin", "national"):
+            return None
+        return (self.region or "") if self.role == "organiser" else ""
+
     def reaches(self, ref: str) -> bool:
         """A link bound to one thing of its sign-up (`link_ref`, e.g. a seat offer's offer id) reaches
         only that thing; every other principal, and a link bound to nothing, reaches any."""

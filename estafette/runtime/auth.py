@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import jwt
@@ -313,6 +312,3 @@ def policy_of(route: Any) -> str | None:
         stack.extend(dependant.dependencies)
     return None
 
-
-def now() -> datetime:
-    return datetime.now(UTC)

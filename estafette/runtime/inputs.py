@@ -2,8 +2,8 @@
 
 - Text never carries NUL or other control characters (Postgres text cannot hold NUL; CR/LF in a name
   or a title would break e-mail headers): `Line` (one line) and `Paragraphs` (newlines and tabs allowed).
-- Integers are bounded to what an `int` column holds (`Count`), ids follow the contracts' `Id` pattern,
-  path segments too (`PathId`), and every list is bounded by its model.
+- Ids follow the contracts' `Id` pattern, path segments too (`PathId`); every integer and every list is
+  bounded by its model (at most what its column holds).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from schemas.events import Id
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_EXCEPT_NEWLINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-INT32_MAX = 2**31 - 1
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 
 
@@ -46,11 +45,9 @@ def Paragraphs(max_length: int, min_length: int = 0) -> type[str]:  # noqa: N802
     return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(_paragraphs)]  # type: ignore[return-value]
 
 
-#: A count that fits an int column.
-Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
 #: An id in a path segment: the contracts' id pattern (so NUL, slashes and the like are a 422).
 PathId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 #: An id as a query parameter.
 QueryId = Annotated[str | None, Query(min_length=1, max_length=64, pattern=ID_PATTERN)]
 
-__all__ = ["Count", "ID_PATTERN", "INT32_MAX", "Id", "Line", "Paragraphs", "PathId", "QueryId"]
+__all__ = ["ID_PATTERN", "Id", "Line", "Paragraphs", "PathId", "QueryId"]

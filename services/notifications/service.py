@@ -149,13 +149,11 @@ def _personal_data_guard(principal: Principal) -> None:
 
 
 def _region_scope(principal: Principal) -> str | None:
-    """The region a caller's list is limited to: an organiser's own, None (every region) for an admin."""
+    """The region a caller's list is limited to (`Principal.region_filter`; None: every region)."""
     _personal_data_guard(principal)
-    if principal.role == "admin":
-        return None
-    if principal.region is None:  # an organiser without a region sees nothing rather than everything
+    if principal.region_filter == "":  # an organiser without a region: refused rather than shown nothing
         raise Forbidden("forbidden", "an organiser needs a region")
-    return principal.region
+    return principal.region_filter
 
 
 async def notification(

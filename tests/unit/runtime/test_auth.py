@@ -403,3 +403,12 @@ def test_a_link_bound_to_one_thing_carries_it_into_its_principal() -> None:
     assert principal.reaches("o-1") and not principal.reaches("o-2")
     unbound = Links.principal(links.read(links.make("signup", "s-1", "e-1"), "signup", 60))
     assert unbound.link_ref is None and unbound.reaches("anything")
+
+
+def test_lists_are_limited_by_the_same_rule_as_sees() -> None:
+    organiser = Principal("organiser", region="twente")
+    assert organiser.region_filter == "twente" and organiser.sees("twente") and not organiser.sees("groningen")
+    for everywhere in (Principal("admin"), Principal("national")):
+        assert everywhere.region_filter is None and everywhere.sees("groningen")
+    for nowhere in (Principal("anonymous"), Principal("participant", signup_id="s-1", edition_id="e-1")):
+        assert nowhere.region_filter == "" and not nowhere.sees("")
