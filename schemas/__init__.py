@@ -8,6 +8,6 @@ from schemas import events as _events
 from schemas.envelope import Event
 from schemas.events import *  # noqa: F403
 from schemas.reasons import UNMATCHED_REASONS, UnmatchedReason
-from schemas.topics import TOPICS, Topic, topic_for
+from schemas.topics import TOPICS, Topic, topic_for, topic_name
 
-__all__ = ["UNMATCHED_REASONS", "UnmatchedReason", "TOPICS", "Event", "Topic", "topic_for", "decode_event", "ALL_EVENTS", *_events.__all__]
+__all__ = ["UNMATCHED_REASONS", "UnmatchedReason", "TOPICS", "Event", "Topic", "topic_for", "topic_name", "decode_event", "ALL_EVENTS", *_events.__all__]

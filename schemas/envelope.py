@@ -27,7 +27,7 @@ class Event(BaseModel):
 
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4, description="Unique id; consumers dedupe on it.")
     event_type: str
-    version: int = Field(default=1, description="Contract version of this event type.")
+    version: int = Field(default=2, description="Contract version of this event type (schemas/topics.py VERSION).")
     occurred_at: AwareDatetime = Field(default_factory=utcnow)
     correlation_id: uuid.UUID = Field(
         default_factory=uuid.uuid4, description="Id of the request or run that caused this event."

@@ -1,4 +1,10 @@
-"""Every v1 event. Field changes within v1 must be additive (new optional fields only)."""
+"""Every event of contract version 2. Field changes within v2 must be additive (new optional fields only).
+
+v2 (regions): events travel on their region's topics (schemas/topics.py), and personal data travels
+only on a region's compacted participants topic (`ParticipantRegistered`, keyed by sign-up id, removed
+by a tombstone): `SignupSubmitted` no longer carries a name or an e-mail address, and match events no
+longer carry a recipient. v1 is kept under schemas/jsonschema/v1 as it was.
+"""
 
 from __future__ import annotations
 
@@ -55,19 +61,30 @@ class OfferCancelled(Event):
 
 # --- sign-ups ---------------------------------------------------------------------------------
 class SignupSubmitted(Event):
-    """A participant signed up. Carries contact data (personal data): never log it."""
+    """A participant signed up. No personal data: the name and e-mail address are in the
+    `ParticipantRegistered` of the same sign-up id, on the region's participants topic."""
 
     key_field: ClassVar[str] = "signup_id"
     event_type: Literal["SignupSubmitted"] = "SignupSubmitted"
     signup_id: Id
     org: Id
-    name: str
-    email: EmailStr
     language: Language = "nl"
     choices: list[Id] = Field(min_length=1)
     available: list[date] | None = None
     max_visits: int = Field(default=1, ge=1)
     signed_up_at: AwareDatetime
+
+
+class ParticipantRegistered(Event):
+    """A participant's contact details (personal data: never log it), on the region's compacted
+    participants topic keyed by sign-up id. A tombstone (null value) under that key erases them."""
+
+    key_field: ClassVar[str] = "signup_id"
+    event_type: Literal["ParticipantRegistered"] = "ParticipantRegistered"
+    signup_id: Id
+    name: str
+    email: EmailStr
+    language: Language = "nl"
 
 
 class SignupWithdrawn(Event):
@@ -78,7 +95,8 @@ class SignupWithdrawn(Event):
 
 # --- matches ----------------------------------------------------------------------------------
 class Recipient(BaseModel):
-    """Who to tell (event-carried, so notifications need not keep a copy of every sign-up)."""
+    """Who to tell, for a `NotificationRequested` from another pipeline (participants of an edition are
+    told through their sign-up id: notifications keeps their details from the participants topic)."""
 
     model_config = ConfigDict(frozen=True)
     name: str
@@ -103,7 +121,6 @@ class MatchAssigned(Event):
     run_id: uuid.UUID
     rank: int = Field(ge=1)
     offer: OfferSummary
-    recipient: Recipient
 
 
 class MatchWaitlisted(Event):
@@ -113,7 +130,6 @@ class MatchWaitlisted(Event):
     run_id: uuid.UUID
     position: int = Field(ge=1)
     reason_code: str
-    recipient: Recipient
 
 
 class MatchUnmatched(Event):
@@ -123,7 +139,6 @@ class MatchUnmatched(Event):
     run_id: uuid.UUID
     reason_code: str = Field(description="Machine-readable, one of schemas/reasons.py: all_full, own_org, unavailable, org_cap, forbidden, no_choices, mixed, seat_offers_ended.")
     reason: str = Field(description="Short English explanation.")
-    recipient: Recipient
 
 
 class SeatOffered(Event):
@@ -137,7 +152,6 @@ class SeatOffered(Event):
     offer: OfferSummary
     rank: int = Field(ge=1)
     expires_at: AwareDatetime
-    recipient: Recipient
 
 
 class SeatOfferEnded(Event):
@@ -223,6 +237,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     RelayLegHandedOver,
     SeatOffered,
     SeatOfferEnded,
+    ParticipantRegistered,
 )
 
 AnyEvent = Annotated[
@@ -242,7 +257,8 @@ AnyEvent = Annotated[
     | RelayLegStarted
     | RelayLegHandedOver
     | SeatOffered
-    | SeatOfferEnded,
+    | SeatOfferEnded
+    | ParticipantRegistered,
     Field(discriminator="event_type"),
 ]
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)

@@ -1,7 +1,8 @@
-"""Write the JSON Schema of every event (and the topic registry) under schemas/jsonschema/v1/.
+"""Write the JSON Schema of every event (and the topic registry) under schemas/jsonschema/v<VERSION>/.
 
 Run `estafette schemas generate` after changing an event and commit the result. It refuses to write a
-non-additive change to a v1 event (see schemas/compat.py).
+non-additive change to an event of the current version (see schemas/compat.py). Earlier versions'
+directories (v1) stay as they were published.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import Any
 
 from schemas.compat import breaking_changes
 from schemas.events import ALL_EVENTS
-from schemas.topics import TOPICS
+from schemas.regions import RegionRecord
+from schemas.topics import TOPICS, VERSION
 
-SCHEMA_DIR = Path(__file__).parent / "jsonschema" / "v1"
+SCHEMA_DIR = Path(__file__).parent / "jsonschema" / f"v{VERSION}"
 
 
 def current_schemas() -> dict[str, dict[str, Any]]:
@@ -22,11 +24,13 @@ def current_schemas() -> dict[str, dict[str, Any]]:
     docs: dict[str, dict[str, Any]] = {
         f"{event.__name__}.json": event.model_json_schema(mode="serialization") for event in ALL_EVENTS
     }
+    docs["RegionRecord.json"] = RegionRecord.model_json_schema(mode="serialization")
     docs["topics.json"] = {
         "topics": [
             {
-                "name": t.name,
-                "partitions": t.partitions,
+                "name": t.template,
+                "regional": t.regional,
+                "partitions": "per region (registry)" if t.regional else t.partitions,
                 "key": t.key,
                 "cleanup_policy": t.cleanup_policy,
                 "events": [e.__name__ for e in t.events],
@@ -48,7 +52,7 @@ def committed_schemas(directory: Path = SCHEMA_DIR) -> dict[str, dict[str, Any]]
 def check_additive(committed: dict[str, dict[str, Any]], current: dict[str, dict[str, Any]]) -> list[str]:
     problems: list[str] = []
     for name, old in committed.items():
-        if name == "topics.json":
+        if name in ("topics.json", "RegionRecord.json"):
             continue
         if name not in current:
             problems.append(f"{name.removesuffix('.json')}: event removed")
@@ -62,7 +66,7 @@ def generate(directory: Path = SCHEMA_DIR) -> list[str]:
     current = current_schemas()
     problems = check_additive(committed_schemas(directory), current)
     if problems:
-        raise ValueError("non-additive change to v1 contracts:\n  " + "\n  ".join(problems))
+        raise ValueError(f"non-additive change to v{VERSION} contracts:\n  " + "\n  ".join(problems))
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, doc in current.items():

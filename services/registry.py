@@ -10,12 +10,33 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
+from schemas.topics import (
+    DEAD_LETTERS,
+    EDITIONS,
+    FEEDBACK,
+    MATCHES,
+    NATIONAL_DEAD_LETTERS,
+    NOTIFICATION_REQUESTS,
+    NOTIFICATIONS,
+    OFFERS,
+    PARTICIPANTS,
+    RELAY,
+    SIGNUPS,
+    Topic,
+)
+
 
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
     settings_class: str  # "module:Class"
     role: str  # one line for --help and the docs
+    #: Regional services can run one instance per set of regions (`--regions`); national ones serve all.
+    regional: bool
+    #: What the service consumes and publishes: its Kafka principal is granted exactly this
+    #: (estafette/tools/kafka_security.py); tests/contract checks it against the service's subscriptions.
+    reads: tuple[Topic, ...] = ()
+    writes: tuple[Topic, ...] = ()
 
     @property
     def app_factory(self) -> str:
@@ -31,10 +52,23 @@ class ServiceSpec:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("registration", "services.registration.config:RegistrationSettings", "editions, offers, sign-ups (HTTP)"),
-    ServiceSpec("matching", "services.matching.config:MatchingSettings", "match runs, assignments, seat offers"),
-    ServiceSpec("notifications", "services.notifications.config:NotificationsSettings", "e-mails to participants"),
-    ServiceSpec("reporting", "services.reporting.config:ReportingSettings", "figures, dashboard"),
+    ServiceSpec(
+        "registration", "services.registration.config:RegistrationSettings", "editions, offers, sign-ups (HTTP)",
+        regional=False, writes=(EDITIONS, OFFERS, SIGNUPS, PARTICIPANTS),
+    ),
+    ServiceSpec(
+        "matching", "services.matching.config:MatchingSettings", "match runs, assignments, seat offers",
+        regional=True, reads=(EDITIONS, OFFERS, SIGNUPS), writes=(MATCHES, DEAD_LETTERS),
+    ),
+    ServiceSpec(
+        "notifications", "services.notifications.config:NotificationsSettings", "e-mails to participants",
+        regional=True, reads=(MATCHES, PARTICIPANTS, NOTIFICATION_REQUESTS), writes=(NOTIFICATIONS, DEAD_LETTERS),
+    ),
+    ServiceSpec(
+        "reporting", "services.reporting.config:ReportingSettings", "figures, dashboard",
+        regional=False, reads=(EDITIONS, OFFERS, SIGNUPS, MATCHES, NOTIFICATIONS, FEEDBACK, RELAY),
+        writes=(DEAD_LETTERS, NATIONAL_DEAD_LETTERS),
+    ),
 )
 NAMES: tuple[str, ...] = tuple(s.name for s in SERVICES)
 _BY_NAME = {s.name: s for s in SERVICES}

@@ -23,11 +23,12 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from estafette.runtime.app import ensure_topics
 from estafette.runtime.auth import Links, key_id_of
-from estafette.tools import keys
-from schemas import Event, topic_for
-from estafette.tools.devserver import database_passwords, database_url
+from estafette.runtime.kafka import KafkaAccess
+from estafette.tools import keys, regions
+from estafette.tools.devserver import database_passwords, database_url, kafka_passwords
+from schemas import Event, topic_name
+from schemas.regions import RegionNames, RegionRecord
 from services.registry import NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,10 +69,30 @@ def _run(coro):  # noqa: ANN001, ANN202
         return pool.submit(asyncio.run, coro).result()
 
 
+def kafka_access(principal: str = "admin") -> KafkaAccess:
+    """A Kafka principal of the test broker, with the password `kafka.sh start` gave it
+    (<state>/kafka/credentials.env); PLAINTEXT when the broker has none."""
+    return KafkaAccess(f"127.0.0.1:{KAFKA_PORT}", principal, kafka_passwords(STATE).get(principal, ""))
+
+
+def region(region_id: str, partitions: int = 4) -> RegionRecord:
+    """A registry entry for a test region."""
+    return RegionRecord(id=region_id, names=RegionNames(nl=region_id, de=region_id, en=region_id), partitions=partitions)
+
+
 @dataclass(frozen=True)
 class Infra:
     kafka_bootstrap: str = f"127.0.0.1:{KAFKA_PORT}"
     mail_api: str = f"http://127.0.0.1:{MAIL_HTTP_PORT}"
+
+    @property
+    def kafka(self) -> KafkaAccess:
+        """The operator's (admin) access to the test broker."""
+        return kafka_access("admin")
+
+    def add_regions(self, *records: RegionRecord) -> None:
+        """Apply registry entries as `estafette regions apply` does (topics, grants, registry records)."""
+        _run(regions.apply(self.kafka, list(records)))
 
     @staticmethod
     def dsn(service: str) -> str:
@@ -87,8 +108,11 @@ class Infra:
     def service_env(self, service: str) -> dict[str, str]:
         """Environment for running `service` against the test infrastructure."""
         prefix = service.upper()
+        password = kafka_passwords(STATE).get(service)
         return {
             f"{prefix}_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            **({f"{prefix}_KAFKA_PASSWORD": password} if password else {}),
+            f"{prefix}_KAFKA_METADATA_MAX_AGE_MS": "3000",
             f"{prefix}_DATABASE_URL": self.dsn(service),
             f"{prefix}_HTTP_PORT": str(HTTP_PORTS[service]),
             f"{prefix}_OUTBOX_POLL_SECONDS": "0.2",
@@ -101,7 +125,7 @@ class Infra:
 
     def key(self, role: str, region: str | None = None, name: str = "test") -> str:
         """A new API key of `role` (published on the key topic, as `estafette keys create` does)."""
-        _, key = _run(keys.create(self.kafka_bootstrap, role, region, name))  # type: ignore[arg-type]
+        _, key = _run(keys.create(self.kafka, role, region, name))  # type: ignore[arg-type]
         return key
 
     def callers(self) -> dict[str, dict[str, str]]:
@@ -114,11 +138,11 @@ class Infra:
         """Publish `events` on their topics, keyed as the services' outboxes key them, one by one."""
 
         async def send() -> None:
-            producer = AIOKafkaProducer(bootstrap_servers=self.kafka_bootstrap, enable_idempotence=True)
+            producer = AIOKafkaProducer(**self.kafka.client_kwargs(), enable_idempotence=True)
             await producer.start()
             try:
                 for event in events:
-                    await producer.send_and_wait(topic_for(event).name, event.model_dump_json().encode(), key=event.key.encode())
+                    await producer.send_and_wait(topic_name(event), event.model_dump_json().encode(), key=event.key.encode())
             finally:
                 await producer.stop()
 
@@ -127,7 +151,7 @@ class Infra:
     def revoke(self, key: str) -> None:
         key_id = key_id_of(key)
         assert key_id is not None
-        _run(keys.revoke(self.kafka_bootstrap, key_id))
+        _run(keys.revoke(self.kafka, key_id))
 
     @staticmethod
     def link(purpose: str, signup_id: str, edition_id: str, *, age_seconds: float = 0) -> str:
@@ -141,13 +165,15 @@ def start_infra() -> Infra:
     script("kafka.sh", "stop")
     shutil.rmtree(STATE / "kafka" / "data", ignore_errors=True)
     script("kafka.sh", "start")
-    asyncio.run(ensure_topics(Infra.kafka_bootstrap))
+    infra = Infra()
+    # The platform's registry, as `make run` applies it (tests that need another region add it).
+    asyncio.run(regions.apply(infra.kafka, regions.load()))
     script("postgres.sh", "start")
     asyncio.run(_drop_database())
     script("postgres.sh", "bootstrap", DB)
     script("mailsink.sh", "start")
     httpx.delete(f"{Infra.mail_api}/api/messages", timeout=5).raise_for_status()
-    return Infra()
+    return infra
 
 
 async def _drop_database() -> None:

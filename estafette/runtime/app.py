@@ -6,8 +6,15 @@
 
 The app is a FastStream `AsgiFastStream` (Kafka broker + lifecycle) that serves `/healthz` and
 `/metrics`, and hands every other HTTP path to the service's own FastAPI app, if it has one.
-Start-up: database pool, migrations, Kafka topics, then the broker (subscribers), then the outbox relay
-and any background loops. Shutdown runs in reverse and lets in-flight work finish.
+Start-up: database pool, migrations, then the broker (subscribers), then the outbox relay and any
+background loops. Shutdown runs in reverse and lets in-flight work finish. Topics are not created by
+services (their Kafka principals may not): `estafette kafka setup` and `estafette regions apply` do.
+
+Regions: a subscription to a regional topic (schemas/topics.py) reads that kind of topic of every
+region the instance serves. An instance started without `--regions` subscribes by pattern (group
+`<service>`) and picks up a region added later at its next metadata refresh; with `--regions a,b` it
+has one consumer group per region (`<service>.a`, `<service>.b`) and holds no partition of any other
+region's topics.
 """
 
 from __future__ import annotations
@@ -21,8 +28,6 @@ from typing import Any, Union
 
 import asyncpg
 import structlog
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -31,46 +36,22 @@ from faststream.specification import AsyncAPI
 from prometheus_client import CollectorRegistry, make_asgi_app
 
 from estafette.runtime.auth import Authenticator, KeyRing, Links, Oidc, OidcConfig
-from estafette.runtime.consumer import BatchConsumer, ConsumerMetrics, EventHandler, Handler, dispatch
+from estafette.runtime.consumer import BatchConsumer, ConsumerMetrics, EventHandler, Handler, TombstoneHandler, dispatch
 from estafette.runtime.db import create_pool, migrate
 from estafette.runtime.docs import asyncapi_route
 from estafette.runtime.logging import configure_logging
 from estafette.runtime.outbox import OutboxRelay
+from estafette.runtime.regions import RegionBook
 from estafette.runtime.settings import ServiceSettings
 from estafette.runtime.uow import UnitOfWork
-from schemas import TOPICS, Event, Topic
+from schemas import Event, Topic
+from schemas.topics import parse as parse_topic
+from schemas.topics import subscription_pattern
 
 log = structlog.get_logger(__name__)
 
 #: A background loop: runs until the event is set, then returns.
 BackgroundLoop = Callable[[asyncio.Event], Awaitable[None]]
-
-
-async def ensure_topics(bootstrap: str, topics: tuple[Topic, ...] = TOPICS) -> list[str]:
-    """Create the registry's topics that do not exist yet; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [t for t in topics if t.name not in existing]
-        if missing:
-            try:
-                await admin.create_topics(
-                    [
-                        NewTopic(
-                            t.name,
-                            num_partitions=t.partitions,
-                            replication_factor=1,
-                            topic_configs={"cleanup.policy": t.cleanup_policy, "retention.ms": str(t.retention_ms)},
-                        )
-                        for t in missing
-                    ]
-                )
-            except TopicAlreadyExistsError:  # another service created them at the same moment
-                pass
-        return [t.name for t in missing]
-    finally:
-        await admin.close()
 
 
 class ServiceApp(AsgiFastStream):
@@ -98,13 +79,15 @@ class Runtime:
         self.name = settings.service_name
         self.migrations = migrations
         self.registry = CollectorRegistry()
+        self.kafka = settings.kafka
+        #: The regions this instance serves (None: every region, also ones added later).
+        self.served_regions = settings.served_regions
         self.broker = KafkaBroker(
             settings.kafka_bootstrap,
             client_id=self.name,
-            # acks=all: an event counts as published once every in-sync replica has it. Producer
-            # idempotence stays off: aiokafka's implementation fails batches with OutOfOrderSequenceNumber
-            # under concurrent sends, and a duplicate is harmless: every consumer dedupes on event_id.
-            acks="all",
+            security=self.kafka.security(),
+            metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
+            acks="all",  # (the broker's own producer is not used: the outbox relay has one)
             middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=self.name)],
             logger=logging.getLogger(f"{self.name}.kafka"),
         )
@@ -114,35 +97,59 @@ class Runtime:
             if settings.oidc_jwks_url else None
         )
         #: Who is asking (API keys from the key topic, OIDC tokens); set on the HTTP API's state.
-        self.auth = Authenticator(KeyRing(settings.kafka_bootstrap), oidc)
+        self.auth = Authenticator(KeyRing(self.kafka), oidc)
+        #: The region registry (estafette.regions.v1), kept current.
+        self.regions = RegionBook(self.kafka)
         self.links = Links(settings.link_secret.get_secret_value())
         self.uow: UnitOfWork[Any] = (
             UnitOfWork(settings.db_schema, repository) if repository else UnitOfWork(settings.db_schema)
         )
         self.consumer_metrics = ConsumerMetrics(self.registry)
-        self._consumers: dict[str, BatchConsumer] = {}
+        self._consumers: dict[Topic, BatchConsumer] = {}
         self._topics: list[Topic] = []
         self.relay: OutboxRelay | None = None
-        self._loops: list[BackgroundLoop] = [self.auth.keys.run]
+        self._loops: list[BackgroundLoop] = [self.auth.keys.run, self.regions.run]
         self._loop_tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
 
     # --- wiring -------------------------------------------------------------------------------
-    def subscribe(self, topic: Topic, name: str, handler: Handler | Mapping[type[Event], EventHandler]) -> None:
+    def subscribe(
+        self,
+        topic: Topic,
+        name: str,
+        handler: Handler | Mapping[type[Event], EventHandler],
+        *,
+        tombstone: TombstoneHandler | None = None,
+    ) -> None:
         """Hand each new event of `topic` to `handler(tx, event)` inside a transaction (see consumer.py);
         a mapping {event class: use case} dispatches on the event's type and ignores the others.
+        `tombstone(tx, key)` is called for a null value on a compacted topic.
 
-        All of a service's subscriptions share ONE Kafka consumer (created in `asgi_app`), so the
+        A regional topic is read in every region this instance serves. All of a service's
+        subscriptions share one Kafka consumer per consumer group (created in `asgi_app`), so a
         group joins once instead of rebalancing once per topic.
         """
-        if topic.name in self._consumers:
-            raise ValueError(f"{topic.name} is already subscribed")
+        if topic in self._consumers:
+            raise ValueError(f"{topic.kind} is already subscribed")
         if isinstance(handler, Mapping):
             handler = dispatch(handler)
-        self._consumers[topic.name] = BatchConsumer(
-            f"{self.name}.{name}", handler, self.uow, self.settings, self.consumer_metrics
+        self._consumers[topic] = BatchConsumer(
+            f"{self.name}.{name}", handler, self.uow, self.settings, self.consumer_metrics, tombstone
         )
         self._topics.append(topic)
+
+    def consumer_groups(self) -> dict[str, list[str]]:
+        """Consumer group -> the topic names (or the one pattern) it subscribes to."""
+        regional = [t for t in self._topics if t.regional]
+        national = [t for t in self._topics if not t.regional]
+        if not self._topics:
+            return {}
+        if self.served_regions is None:
+            return {self.name: [subscription_pattern(self._topics)]}
+        groups = {f"{self.name}.{r}": [t.name_in(r) for t in regional] for r in self.served_regions if regional}
+        if national:
+            groups[self.name] = [t.name for t in national]
+        return groups
 
     def _register_consumer(self) -> None:
         if not self._consumers:
@@ -151,32 +158,37 @@ class Runtime:
         async def consume(message: KafkaMessage) -> None:
             raw = message.raw_message
             records = raw if isinstance(raw, tuple | list) else (raw,)
-            by_topic: dict[str, list[Any]] = {}
+            by_topic: dict[Topic, list[Any]] = {}
             for record in records:
-                by_topic.setdefault(record.topic, []).append(record)
+                topic, _ = parse_topic(record.topic)
+                by_topic.setdefault(topic, []).append(record)
             for topic, batch in by_topic.items():
                 await self._consumers[topic].handle(batch)
 
         consume.__name__ = f"{self.name}_consumer"
         consume.__doc__ = "Events: " + "; ".join(
-            f"{t.name}: {', '.join(e.__name__ for e in t.events)}" for t in self._topics
+            f"{t.template}: {', '.join(e.__name__ for e in t.events)}" for t in self._topics
         )
-        self.broker.subscriber(
-            *(t.name for t in self._topics),
-            group_id=self.name,
+        options: dict[str, Any] = dict(
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             batch=True,
             max_records=self.settings.consume_batch_size,
-            title=f"{self.name}:consumer",
-        )(consume)
+        )
+        for group, topics in self.consumer_groups().items():
+            if self.served_regions is None:
+                subscriber = self.broker.subscriber(pattern=topics[0], group_id=group, title=f"{group}:consumer", **options)
+            else:
+                subscriber = self.broker.subscriber(*topics, group_id=group, title=f"{group}:consumer", **options)
+            subscriber(consume)
 
     def produces(self, *topics: Topic) -> None:
-        """Declare the topics this service publishes (through its outbox), for the AsyncAPI document."""
+        """Declare the topics this service publishes (through its outbox), for the AsyncAPI document
+        (a regional topic as its name with a `{region}` parameter)."""
         for topic in topics:
             payload = topic.events[0] if len(topic.events) == 1 else Union[topic.events]  # noqa: UP007
             self.broker.publisher(
-                topic.name, title=f"{self.name}:{topic.name}", schema=payload,
+                topic.template, title=f"{self.name}:{topic.template}", schema=payload,
                 description=f"Events: {', '.join(e.__name__ for e in topic.events)}. Key: {topic.key}.",
             )
 
@@ -188,15 +200,12 @@ class Runtime:
     async def _on_startup(self) -> None:
         self.uow.pool = await create_pool(self.settings.database_url, self.settings.db_schema)
         await migrate(self.uow.pool, self.settings.db_schema, self.migrations)
-        created = await ensure_topics(self.settings.kafka_bootstrap)
-        if created:
-            log.info("topics created", topics=created)
 
     async def _after_startup(self) -> None:
         assert self.uow.pool is not None
         self.relay = OutboxRelay(
             self.uow.pool,
-            self.broker,
+            self.kafka,
             self.settings.db_schema,
             self.registry,
             batch_size=self.settings.outbox_batch_size,
@@ -204,7 +213,8 @@ class Runtime:
         )
         await self.relay.start()
         self._loop_tasks = [asyncio.create_task(loop(self._stopping)) for loop in self._loops]
-        log.info("service started", port=self.settings.http_port)
+        log.info("service started", port=self.settings.http_port,
+                 regions=",".join(self.served_regions) if self.served_regions else "all")
 
     async def _on_shutdown(self) -> None:
         self._stopping.set()

@@ -26,7 +26,6 @@ from typing import Annotated, Any
 
 import jwt
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
@@ -34,7 +33,8 @@ from pydantic import ValidationError
 
 from estafette.runtime.access import ANONYMOUS, Principal, Role
 from estafette.runtime.errors import Forbidden, Unauthenticated
-from estafette.runtime.loops import pause
+from estafette.runtime.compacted import CompactedReader
+from estafette.runtime.kafka import KafkaAccess
 from schemas.access import ApiKeyRecord
 from schemas.topics import API_KEYS
 
@@ -65,13 +65,12 @@ def key_id_of(key: str) -> str | None:
 class KeyRing:
     """Every API key's latest record, read from the compacted key topic and kept current."""
 
-    def __init__(self, bootstrap: str, topic: str = API_KEYS.name, poll_ms: int = 500) -> None:
-        self._bootstrap = bootstrap
-        self._topic = topic
-        self._poll_ms = poll_ms
+    def __init__(self, kafka: KafkaAccess, topic: str = API_KEYS.name, poll_ms: int = 500) -> None:
         self.records: dict[str, ApiKeyRecord] = {}
+        self.reader = CompactedReader(kafka, topic, lambda _key, value: self.apply(value), what="api keys", poll_ms=poll_ms)
         #: Set once the topic has been read up to its end at start-up.
-        self.ready = asyncio.Event()
+        self.ready = self.reader.ready
+        self.run = self.reader.run
 
     def apply(self, raw: bytes | None) -> None:
         """One record from the topic (a tombstone or an unreadable value is ignored)."""
@@ -91,37 +90,6 @@ class KeyRing:
         if record is None or record.revoked or not hmac.compare_digest(record.key_sha256, key_sha256(key)):
             return None
         return Principal(record.role, region=record.region, subject=f"key:{record.key_id}")
-
-    async def run(self, stopping: asyncio.Event) -> None:
-        """Read the key topic until `stopping`; reconnect with back-off while Kafka is away."""
-        backoff = 0.5
-        while not stopping.is_set():
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._bootstrap, enable_auto_commit=False, group_id=None,
-                auto_offset_reset="earliest", client_id="estafette-keyring",
-            )
-            try:
-                await consumer.start()
-                partitions = [TopicPartition(self._topic, p) for p in sorted(consumer.partitions_for_topic(self._topic) or {0})]
-                consumer.assign(partitions)
-                await consumer.seek_to_beginning(*partitions)
-                ends = await consumer.end_offsets(partitions)
-                backoff = 0.5
-                while not stopping.is_set():
-                    batches = await consumer.getmany(timeout_ms=self._poll_ms)
-                    for records in batches.values():
-                        for record in records:
-                            self.apply(record.value)
-                    # a list, not a generator: `await` in a generator expression makes an async generator
-                    if not self.ready.is_set() and all([await consumer.position(tp) >= ends[tp] for tp in partitions]):
-                        self.ready.set()
-                        log.info("api keys loaded", keys=len(self.records))
-            except Exception as exc:  # noqa: BLE001 - Kafka away: keep the keys we have, try again
-                log.warning("api key ring cannot read its topic; retrying", error=type(exc).__name__, retry_in=backoff)
-                await pause(stopping, backoff)
-                backoff = min(backoff * 2, 10.0)
-            finally:
-                await consumer.stop()
 
 
 # --- OIDC ----------------------------------------------------------------------------------------

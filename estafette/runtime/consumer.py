@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from prometheus_client import CollectorRegistry, Counter
 
 from schemas import Event, decode_event
-from schemas.topics import DEAD_LETTERS
+from schemas.topics import dead_letters_for
 
 if TYPE_CHECKING:
     from estafette.runtime.settings import ServiceSettings
@@ -37,8 +37,14 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 Handler = Callable[["Transaction[Any]", Any], Awaitable[None]]
+#: Called for a tombstone (null value) on a compacted topic: `erase(tx, key)`, e.g. forget a person's
+#: contact details. Idempotent by nature, so it needs no inbox entry.
+TombstoneHandler = Callable[["Transaction[Any]", str], Awaitable[None]]
 #: One use case per event type: `dispatch({SignupSubmitted: service.participant_signed_up, ...})`.
 EventHandler = Callable[["Transaction[Any]", Any], Awaitable[None]]
+#: Called for a tombstone (null value) on a compacted topic: `erase(tx, key)`, e.g. forget a person's
+#: contact details. Idempotent by nature, so it needs no inbox entry.
+TombstoneHandler = Callable[["Transaction[Any]", str], Awaitable[None]]
 
 
 def dispatch(table: Mapping[type[Event], EventHandler]) -> Handler:
@@ -80,9 +86,11 @@ class BatchConsumer:
         uow: UnitOfWork,
         settings: ServiceSettings,
         metrics: ConsumerMetrics,
+        tombstone: TombstoneHandler | None = None,
     ) -> None:
         self.consumer = consumer
         self.handler = handler
+        self.tombstone = tombstone
         self.uow = uow
         self.settings = settings
         self.metrics = metrics
@@ -90,7 +98,12 @@ class BatchConsumer:
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         decoded: list[tuple[ConsumerRecord, Event]] = []
         undecodable: list[tuple[ConsumerRecord, str]] = []
+        tombstones: list[str] = []
         for record in records:
+            if record.value is None:  # a tombstone on a compacted topic
+                if self.tombstone is not None and record.key:
+                    tombstones.append(record.key.decode())
+                continue
             try:
                 decoded.append((record, decode_event(record.value)))
             except (ValidationError, ValueError, TypeError) as exc:
@@ -98,6 +111,9 @@ class BatchConsumer:
         try:
             async with self.uow.transaction() as tx:
                 await self._apply(tx, [event for _, event in decoded])
+                for key in tombstones:
+                    assert self.tombstone is not None
+                    await self.tombstone(tx, key)
                 for record, error in undecodable:
                     await self._dead_letter(tx, record, error)
         except INFRASTRUCTURE_ERRORS:
@@ -105,7 +121,7 @@ class BatchConsumer:
             raise
         except Exception:
             log.warning("batch failed, handling its records one by one", consumer=self.consumer, size=len(records))
-            await self._handle_one_by_one(decoded, undecodable)
+            await self._handle_one_by_one(decoded, undecodable, tombstones)
         if self.settings.failpoint("crash_after_commit"):
             log.error("failpoint crash_after_commit: exiting before the offset commit", consumer=self.consumer)
             os._exit(CRASH_EXIT_CODE)
@@ -124,7 +140,8 @@ class BatchConsumer:
             self.metrics.handled.labels(self.consumer, event.event_type).inc()
 
     async def _handle_one_by_one(
-        self, decoded: list[tuple[ConsumerRecord, Event]], undecodable: list[tuple[ConsumerRecord, str]]
+        self, decoded: list[tuple[ConsumerRecord, Event]], undecodable: list[tuple[ConsumerRecord, str]],
+        tombstones: list[str],
     ) -> None:
         for record, event in decoded:
             error = ""
@@ -143,8 +160,11 @@ class BatchConsumer:
                     await asyncio.sleep(0.1 * attempt)
             if error:
                 undecodable.append((record, error))
-        if undecodable:
+        if undecodable or tombstones:
             async with self.uow.transaction() as tx:
+                for key in tombstones:
+                    assert self.tombstone is not None
+                    await self.tombstone(tx, key)
                 for record, error in undecodable:
                     await self._dead_letter(tx, record, error)
 
@@ -164,6 +184,6 @@ class BatchConsumer:
             "error": error[:2000],
             "value_base64": base64.b64encode(record.value or b"").decode(),
         }
-        tx.publish_raw(DEAD_LETTERS, record.topic, "DeadLetter", json.dumps(payload))
+        tx.publish_raw(dead_letters_for(record.topic), record.topic, "DeadLetter", json.dumps(payload))
         self.metrics.dead.labels(self.consumer).inc()
         log.error("record dead-lettered", consumer=self.consumer, topic=record.topic, partition=record.partition, offset=record.offset)

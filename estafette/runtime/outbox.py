@@ -1,5 +1,8 @@
 """The outbox relay: publishes committed outbox rows to Kafka, oldest first, then marks them published.
 
+The relay has its own aiokafka producer (acks=all) on the service's Kafka principal: a row without a
+payload is sent as a tombstone (a null value), which FastStream's publisher cannot send.
+
 One relay per service is active at a time (a transaction-scoped advisory lock), which keeps the order
 of events per key. It wakes on the NOTIFY sent at commit, or polls. If Kafka is down the batch is rolled
 back and retried with back-off: rows stay in the outbox until Kafka has acknowledged them (acks=all).
@@ -13,9 +16,10 @@ import time
 
 import asyncpg
 import structlog
-from faststream.kafka import KafkaBroker
+from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from estafette.runtime.kafka import KafkaAccess
 from estafette.runtime.loops import listen, pause
 from estafette.runtime.uow import OUTBOX_CHANNEL
 
@@ -26,7 +30,7 @@ class OutboxRelay:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        broker: KafkaBroker,
+        kafka: KafkaAccess,
         schema: str,
         registry: CollectorRegistry,
         *,
@@ -34,7 +38,13 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
     ) -> None:
         self._pool = pool
-        self._broker = broker
+        # acks=all: an event counts as published once every in-sync replica has it. Idempotence stays
+        # off: aiokafka's implementation fails batches with OutOfOrderSequenceNumber under concurrent
+        # sends, and a duplicate is harmless: every consumer dedupes on event_id.
+        self._producer = AIOKafkaProducer(
+            **kafka.client_kwargs(), acks="all", enable_idempotence=False, client_id=f"{schema}-outbox",
+            linger_ms=5,
+        )
         self._schema = schema
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
@@ -46,6 +56,7 @@ class OutboxRelay:
         self.lag = Gauge("outbox_oldest_unpublished_seconds", "Age of the oldest unpublished event", registry=registry)
 
     async def start(self) -> None:
+        await self._producer.start()
         self._listener = await listen(self._pool, f"{self._schema}_{OUTBOX_CHANNEL}", self._wake)
         self._task = asyncio.create_task(self._run(), name=f"{self._schema}-outbox-relay")
 
@@ -60,6 +71,7 @@ class OutboxRelay:
                 log.warning("outbox relay did not stop in time; unpublished rows are sent at the next start")
         if self._listener is not None:
             await self._pool.release(self._listener)
+        await self._producer.stop()
 
     async def _run(self) -> None:
         backoff = 0.2
@@ -90,13 +102,15 @@ class OutboxRelay:
                 return 0
             self.lag.set(max(0.0, time.time() - rows[0]["created_at"].timestamp()))
             futures = [
-                await self._broker.publish(
-                    row["payload"].encode(),
+                await self._producer.send(
                     row["topic"],
+                    None if row["payload"] is None else row["payload"].encode(),
                     key=row["key"].encode(),
-                    headers={"event_type": row["event_type"], "content-type": "application/json"},
-                    correlation_id=str(row["correlation_id"] or row["event_id"]),
-                    no_confirm=True,
+                    headers=[
+                        ("event_type", row["event_type"].encode()),
+                        ("content-type", b"application/json"),
+                        ("correlation_id", str(row["correlation_id"] or row["event_id"]).encode()),
+                    ],
                 )
                 for row in rows
             ]

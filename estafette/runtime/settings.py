@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, AliasChoices, Field, SecretStr
+from pydantic import AfterValidator, AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from estafette.runtime.kafka import KafkaAccess
+from schemas.topics import REGION_ID_PATTERN
 
 
 def _known_time_zone(value: str) -> str:
@@ -47,6 +51,17 @@ class ServiceSettings(HttpLimits):
 
     service_name: str
     kafka_bootstrap: str = "127.0.0.1:9092"
+    #: The service's Kafka principal (SASL/SCRAM-SHA-512); empty: the service's name.
+    kafka_username: str = ""
+    #: Its password (local: <state>/kafka/credentials.env, written by `kafka.sh start`). None: PLAINTEXT.
+    kafka_password: SecretStr | None = None
+    #: How often consumers refresh topic metadata, so that a pattern subscription picks up a region
+    #: added later within this time (aiokafka's default is 5 minutes).
+    kafka_metadata_max_age_ms: int = Field(default=15_000, ge=1000)
+    #: The regions this instance serves, comma-separated (`estafette serve matching --regions a,b`):
+    #: it consumes only their topics, in one consumer group per region (`<service>.<region>`). Empty:
+    #: every region, including regions added later (a pattern subscription, group `<service>`).
+    regions: str = ""
     #: The service's database. Empty: its own role on the local cluster
     #: (postgresql://<service>:<database_password>@127.0.0.1:55432/estafette).
     database_url: str = ""
@@ -83,11 +98,30 @@ class ServiceSettings(HttpLimits):
     #: Comma-separated fault-injection points, for crash tests only (e.g. "crash_after_commit").
     failpoints: str = ""
 
+    @field_validator("regions")
+    @classmethod
+    def _region_ids(cls, value: str) -> str:
+        for region in (r.strip() for r in value.split(",")):
+            if region and not re.fullmatch(REGION_ID_PATTERN, region):
+                raise ValueError(f"{region!r} is not a region id ({REGION_ID_PATTERN})")
+        return value
+
     def model_post_init(self, __context: object) -> None:
         if not self.database_url and self.database_password is not None:
             name, password = self.service_name, quote(self.database_password.get_secret_value(), safe="")
             self.database_url = f"postgresql://{name}:{password}@127.0.0.1:55432/estafette"
         # Without either, `database_url` stays empty and the service refuses to start (runtime/db.py).
+
+    @property
+    def kafka(self) -> KafkaAccess:
+        password = self.kafka_password.get_secret_value() if self.kafka_password else ""
+        return KafkaAccess(self.kafka_bootstrap, self.kafka_username or self.service_name, password)
+
+    @property
+    def served_regions(self) -> tuple[str, ...] | None:
+        """The regions named in `regions`, or None for every region."""
+        names = tuple(dict.fromkeys(r.strip() for r in self.regions.split(",") if r.strip()))
+        return names or None
 
     @property
     def db_schema(self) -> str:

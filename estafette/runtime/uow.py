@@ -18,14 +18,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 
-from schemas import Event, topic_for
-
-if TYPE_CHECKING:
-    from schemas import Topic
+from schemas import Event, topic_name
 
 E = TypeVar("E", bound=Event)
 R = TypeVar("R")
@@ -81,7 +78,7 @@ class Transaction(Generic[R]):
             self._outbox.append(
                 (
                     event.event_id,
-                    topic_for(event).name,
+                    topic_name(event),
                     event.key,
                     event.event_type,
                     event.model_dump_json(),
@@ -89,9 +86,10 @@ class Transaction(Generic[R]):
                 )
             )
 
-    def publish_raw(self, topic: Topic, key: str, event_type: str, payload_json: str) -> None:
-        """Queue a message that is not a v1 event (e.g. a dead letter)."""
-        self._outbox.append((uuid.uuid4(), topic.name, key, event_type, payload_json, None))
+    def publish_raw(self, topic: str, key: str, event_type: str, payload_json: str | None) -> None:
+        """Queue a message that is not an event: a dead letter, or a tombstone (`payload_json` None)
+        that erases `key` from a compacted topic."""
+        self._outbox.append((uuid.uuid4(), topic, key, event_type, payload_json, None))
 
     async def _flush(self) -> None:
         if not self._outbox:

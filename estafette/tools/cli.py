@@ -13,6 +13,7 @@ import typer
 
 from estafette.tools.keys_cli import keys_app
 from estafette.tools.mail_cli import mail_app
+from estafette.tools.regions_cli import regions_app
 from services.registry import NAMES
 
 app = typer.Typer(no_args_is_help=True, help="Estafette operator commands.")
@@ -22,14 +23,21 @@ app.add_typer(match_app, name="match")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(mail_app, name="mail")
 app.add_typer(keys_app, name="keys")
+app.add_typer(regions_app, name="regions")
 
 
 @app.command()
-def serve(service: str = typer.Argument(..., help=" | ".join(NAMES))) -> None:
+def serve(
+    service: str = typer.Argument(..., help=" | ".join(NAMES)),
+    regions: str = typer.Option(
+        "", "--regions", help="Serve only these regions (comma-separated ids; matching and notifications). "
+        "Default: every region, also ones added later.",
+    ),
+) -> None:
     """Run one service in the foreground (port from its settings, e.g. REGISTRATION_HTTP_PORT)."""
     from estafette.tools.serve import serve as run
 
-    run(service)
+    run(service, regions)
 
 
 @app.command()

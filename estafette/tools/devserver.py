@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
+from estafette.runtime.kafka import KafkaAccess
 from services.registry import NAMES as SERVICES, service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +37,25 @@ def database_passwords(state: Path) -> dict[str, str]:
     return {key.removesuffix("_DATABASE_PASSWORD").lower(): value for key, sep, value in lines if sep}
 
 
+def kafka_passwords(state: Path) -> dict[str, str]:
+    """Each Kafka principal's password (admin, the services), as `kafka.sh start` keeps them in
+    <state>/kafka/credentials.env (`<PRINCIPAL>_KAFKA_PASSWORD=...` lines); {} for a broker without security."""
+    path = state / "kafka" / "credentials.env"
+    if not path.is_file():
+        return {}
+    lines = (line.partition("=") for line in path.read_text().splitlines() if not line.startswith("#"))
+    return {key.removesuffix("_KAFKA_PASSWORD").lower(): value for key, sep, value in lines if sep}
+
+
+def operator_kafka(bootstrap: str | None = None) -> KafkaAccess:
+    """The operator tools' Kafka access: ESTAFETTE_KAFKA_BOOTSTRAP/_USERNAME/_PASSWORD, else the local
+    broker's admin principal (<state>/kafka/credentials.env)."""
+    access = KafkaAccess.from_env(bootstrap)
+    if not access.password and access.username == "admin":
+        return KafkaAccess(access.bootstrap, "admin", kafka_passwords(STATE).get("admin", ""))
+    return access
+
+
 def database_url(service: str, password: str, port: int | str, db: str) -> str:
     return f"postgresql://{service}:{quote(password, safe='')}@127.0.0.1:{port}/{db}"
 
@@ -43,6 +63,9 @@ def database_url(service: str, password: str, port: int | str, db: str) -> str:
 def service_env(name: str) -> dict[str, str]:
     """The environment of service `name`: ours, plus its database URL with its role's password."""
     env = dict(os.environ)
+    kafka_password = kafka_passwords(STATE).get(name)
+    if kafka_password and f"{name.upper()}_KAFKA_PASSWORD" not in env:
+        env[f"{name.upper()}_KAFKA_PASSWORD"] = kafka_password
     key = f"{name.upper()}_DATABASE_URL"
     if key not in env and f"{name.upper()}_DATABASE_PASSWORD" not in env:
         password = database_passwords(STATE).get(name)
@@ -83,9 +106,21 @@ def _stop(procs: dict[str, subprocess.Popen[bytes]]) -> None:
             proc.kill()
 
 
+def apply_regions() -> None:
+    """National topics, then deploy/regions.toml applied (each region's topics, grants, registry)."""
+    import asyncio
+
+    from estafette.tools import regions
+
+    records = regions.load()
+    asyncio.run(regions.apply(operator_kafka(), records))
+    print(f"regions: {len(records)} applied from {regions.REGISTRY_FILE.relative_to(ROOT)}", flush=True)
+
+
 def up(keep_infra: bool = False) -> None:
     t0 = time.monotonic()
     subprocess.run([str(INFRA), "up"], check=True)
+    apply_regions()
     logs = STATE / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     procs: dict[str, subprocess.Popen[bytes]] = {}

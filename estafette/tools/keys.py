@@ -13,19 +13,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
 from estafette.runtime.auth import key_sha256, new_key
+from estafette.runtime.kafka import KafkaAccess
 from schemas.access import ApiKeyRecord, KeyRole
 from schemas.topics import API_KEYS
 
 
-async def _ensure_topic(bootstrap: str) -> None:
-    """The key topic, compacted, even when no service has started yet to create the topics."""
-    from estafette.runtime.app import ensure_topics
-
-    await ensure_topics(bootstrap, (API_KEYS,))
-
-
-async def _publish(bootstrap: str, record: ApiKeyRecord) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+async def _publish(kafka: KafkaAccess, record: ApiKeyRecord) -> None:
+    producer = AIOKafkaProducer(**kafka.client_kwargs(), acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(API_KEYS.name, record.model_dump_json().encode(), key=record.key_id.encode())
@@ -33,7 +27,7 @@ async def _publish(bootstrap: str, record: ApiKeyRecord) -> None:
         await producer.stop()
 
 
-async def create(bootstrap: str, role: KeyRole, region: str | None = None, name: str = "") -> tuple[ApiKeyRecord, str]:
+async def create(kafka: KafkaAccess, role: KeyRole, region: str | None = None, name: str = "") -> tuple[ApiKeyRecord, str]:
     """Publish a new key; return its record and the key (shown once). ValueError for a region
     missing on an organiser key or given on another one; pydantic's ValidationError for a bad name."""
     region = region or None
@@ -44,16 +38,14 @@ async def create(bootstrap: str, role: KeyRole, region: str | None = None, name:
     key_id, key = new_key()
     record = ApiKeyRecord(key_id=key_id, key_sha256=key_sha256(key), role=role, region=region, name=name,
                           created_at=datetime.now(UTC))
-    await _ensure_topic(bootstrap)
-    await _publish(bootstrap, record)
+    await _publish(kafka, record)
     return record, key
 
 
-async def records(bootstrap: str, timeout: float = 10.0) -> dict[str, ApiKeyRecord]:
+async def records(kafka: KafkaAccess, timeout: float = 10.0) -> dict[str, ApiKeyRecord]:
     """Every key's latest record (the topic read to its end; unreadable records are skipped, as the
     services' KeyRing skips them)."""
-    await _ensure_topic(bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = [TopicPartition(API_KEYS.name, p) for p in sorted(consumer.partitions_for_topic(API_KEYS.name) or {0})]
@@ -75,12 +67,12 @@ async def records(bootstrap: str, timeout: float = 10.0) -> dict[str, ApiKeyReco
         await consumer.stop()
 
 
-async def revoke(bootstrap: str, key_id: str) -> ApiKeyRecord:
+async def revoke(kafka: KafkaAccess, key_id: str) -> ApiKeyRecord:
     """Publish the key's record with `revoked_at` (nothing when it is revoked already); KeyError
     when there is no such key."""
-    record = (await records(bootstrap))[key_id]
+    record = (await records(kafka))[key_id]
     if record.revoked:
         return record
     revoked = record.revoke(datetime.now(UTC))
-    await _publish(bootstrap, revoked)
+    await _publish(kafka, revoked)
     return revoked

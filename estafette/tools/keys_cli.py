@@ -1,7 +1,8 @@
 """`estafette keys ...`: API keys for portals (estafette/tools/keys.py) — create, list, revoke.
 
 Kafka's address: ``--kafka``, else ``ESTAFETTE_KAFKA_BOOTSTRAP`` (default 127.0.0.1:9092, the one
-`make run` starts). A key is printed once; only its SHA-256 is kept, on the compacted key topic that
+`make run` starts); the principal: ``ESTAFETTE_KAFKA_USERNAME``/``ESTAFETTE_KAFKA_PASSWORD``, else the
+local broker's admin (<state>/kafka/credentials.env). A key is printed once; only its SHA-256 is kept, on the compacted key topic that
 every service reads whole, so a revocation reaches every service within seconds.
 """
 
@@ -62,9 +63,10 @@ def create(
     from pydantic import ValidationError
 
     from estafette.tools import keys
+    from estafette.tools.devserver import operator_kafka
 
     try:
-        record, key = _run(kafka, keys.create(kafka, role.value, region, name))
+        record, key = _run(kafka, keys.create(operator_kafka(kafka), role.value, region, name))
     except ValueError as exc:  # ValidationError is one too
         if isinstance(exc, ValidationError):
             first = exc.errors()[0]
@@ -92,8 +94,9 @@ def list_keys(
     from rich.table import Table
 
     from estafette.tools import keys
+    from estafette.tools.devserver import operator_kafka
 
-    found = sorted(_run(kafka, keys.records(kafka)).values(), key=lambda r: r.created_at)
+    found = sorted(_run(kafka, keys.records(operator_kafka(kafka))).values(), key=lambda r: r.created_at)
     shown = [r for r in found if show_revoked or not r.revoked]
     console = Console()
     if not shown:
@@ -112,9 +115,10 @@ def list_keys(
 def revoke(key_id: str = typer.Argument(..., metavar="ID", help="The key's id (see `list`)."), kafka: str = KAFKA) -> None:
     """Revoke a key: every service refuses it (401) within seconds."""
     from estafette.tools import keys
+    from estafette.tools.devserver import operator_kafka
 
     try:
-        record = _run(kafka, keys.revoke(kafka, key_id))
+        record = _run(kafka, keys.revoke(operator_kafka(kafka), key_id))
     except KeyError:
         _fail(f"no key with id {key_id!r} (see: estafette keys list)")
     typer.echo(f"key {record.key_id} revoked at {_time(record.revoked_at)}")

@@ -10,11 +10,15 @@ from estafette.tools.devserver import service_env
 from services.registry import service as find_service
 
 
-def serve(name: str) -> None:
+def serve(name: str, regions: str = "") -> None:
     try:
         spec = find_service(name)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
+    if regions:
+        if not spec.regional:
+            raise SystemExit(f"{name} is a national service: it serves every region (no --regions)")
+        os.environ[f"{name.upper()}_REGIONS"] = regions
     # By hand on the local cluster: the role's password as `postgres.sh bootstrap` keeps it.
     try:
         os.environ.update({k: v for k, v in service_env(name).items() if k.startswith(name.upper())})

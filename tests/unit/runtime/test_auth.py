@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 
 from estafette.runtime.access import Principal
+from estafette.runtime.kafka import KafkaAccess
 from estafette.runtime.auth import (
     Admin,
     Authenticator,
@@ -53,7 +54,7 @@ def record(key: str, role: str = "organiser", region: str | None = "twente", rev
 
 
 def ring_with(*records: bytes) -> KeyRing:
-    ring = KeyRing("unused:9092")
+    ring = KeyRing(KafkaAccess("unused:9092"))
     for raw in records:
         ring.apply(raw)
     ring.ready.set()
@@ -109,7 +110,7 @@ def test_tombstones_and_unreadable_records_are_ignored():
 
 async def test_a_key_is_refused_while_the_ring_has_not_read_its_topic():
     _, key = new_key()
-    ring = KeyRing("unused:9092")
+    ring = KeyRing(KafkaAccess("unused:9092"))
     ring.apply(record(key))  # known, but the ring is not ready: the topic might still revoke it
     auth = Authenticator(ring, ready_timeout=0.05)
     assert await auth.principal(key) is None

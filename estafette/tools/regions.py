@@ -1,0 +1,110 @@
+"""The region registry as an operator sees it: deploy/regions.toml applied to Kafka.
+
+`apply` creates each region's topics (partitions and retention from its entry), grants the services and
+the region's pipeline their access (estafette/tools/kafka_security.py), and publishes one record per
+region on the compacted national topic `estafette.regions.v1`, which every service reads whole (runtime/
+regions.py). `remove` publishes a region's tombstone and, if asked, deletes its topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import ValidationError
+
+from estafette.runtime.kafka import KafkaAccess
+from estafette.tools.topics import delete_topics, ensure_topics, national_specs, region_specs
+from schemas.regions import RegionRecord
+from schemas.topics import REGIONAL, REGIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+REGISTRY_FILE = ROOT / "deploy" / "regions.toml"
+
+
+class RegistryError(ValueError):
+    """The registry file is missing or wrong; the message names the entry and the field."""
+
+
+def load(path: Path = REGISTRY_FILE) -> list[RegionRecord]:
+    try:
+        doc = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise RegistryError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RegistryError(f"{path}: not valid TOML ({exc})") from None
+    entries = doc.get("region", [])
+    if not isinstance(entries, list) or not entries:
+        raise RegistryError(f"{path}: no [[region]] entries")
+    regions: list[RegionRecord] = []
+    for i, entry in enumerate(entries):
+        try:
+            regions.append(RegionRecord.model_validate(entry))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "entry"
+            raise RegistryError(f"{path}: region[{i}] ({entry.get('id', '?')!r}) {where}: {first['msg']}") from None
+    ids = [r.id for r in regions]
+    if dupes := sorted({i for i in ids if ids.count(i) > 1}):
+        raise RegistryError(f"{path}: region id(s) listed twice: {', '.join(dupes)}")
+    return regions
+
+
+async def _send(kafka: KafkaAccess, messages: list[tuple[str, bytes | None]]) -> None:
+    producer = AIOKafkaProducer(**kafka.client_kwargs(), acks="all")
+    await producer.start()
+    try:
+        for key, value in messages:
+            await producer.send_and_wait(REGIONS.name, value, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def apply(kafka: KafkaAccess, regions: list[RegionRecord]) -> dict[str, list[str]]:
+    """Create what each region needs and publish the registry; return {region: topics created}."""
+    from estafette.tools import kafka_security
+
+    await ensure_topics(kafka, national_specs())
+    created = {}
+    for region in regions:
+        created[region.id] = await ensure_topics(kafka, region_specs(region))
+        await kafka_security.grant_region(kafka, region.id)
+    await _send(kafka, [(r.id, r.model_dump_json().encode()) for r in regions])
+    return created
+
+
+async def published(kafka: KafkaAccess, timeout: float = 10.0) -> dict[str, RegionRecord]:
+    """The registry as the services see it (the topic read to its end)."""
+    consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(REGIONS.name, p) for p in sorted(consumer.partitions_for_topic(REGIONS.name) or {0})]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: dict[str, RegionRecord] = {}
+        async with asyncio.timeout(timeout):
+            while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    for message in batch:
+                        if message.value is None:
+                            found.pop((message.key or b"").decode(), None)
+                            continue
+                        try:
+                            record = RegionRecord.model_validate_json(message.value)
+                        except ValidationError:
+                            continue
+                        found[record.id] = record
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def remove(kafka: KafkaAccess, region: str, delete: bool = False) -> list[str]:
+    """Tombstone the region in the registry; with `delete`, also delete its topics (return their names)."""
+    await _send(kafka, [(region, None)])
+    if not delete:
+        return []
+    return await delete_topics(kafka, [t.name_in(region) for t in REGIONAL])

@@ -1,0 +1,76 @@
+"""Creating topics (an operator's job: services' Kafka principals may not create topics).
+
+National topics are created by `estafette kafka setup`; a region's topics by `estafette regions
+apply`, with the partitions and retention its registry entry gives (schemas/regions.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from estafette.runtime.kafka import KafkaAccess
+from schemas.regions import RegionRecord
+from schemas.topics import NATIONAL, REGIONAL
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    configs: dict[str, str]
+
+
+def national_specs() -> list[TopicSpec]:
+    return [
+        TopicSpec(t.name, t.partitions, {"cleanup.policy": t.cleanup_policy, "retention.ms": str(t.retention_ms)})
+        for t in NATIONAL
+    ]
+
+
+def region_specs(region: RegionRecord) -> list[TopicSpec]:
+    """The region's topics: its partitions for each; its retention for event topics (a compacted
+    topic keeps every key's latest record for as long as the key lives)."""
+    return [
+        TopicSpec(
+            t.name_in(region.id),
+            region.partitions,
+            {"cleanup.policy": t.cleanup_policy, "retention.ms": str(-1 if t.compacted() else region.retention_ms)},
+        )
+        for t in REGIONAL
+    ]
+
+
+async def ensure_topics(kafka: KafkaAccess, specs: list[TopicSpec]) -> list[str]:
+    """Create the topics of `specs` that do not exist yet; return the names created."""
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1, topic_configs=s.configs) for s in missing]
+                )
+            except TopicAlreadyExistsError:  # created by another tool at the same moment
+                pass
+        return [s.name for s in missing]
+    finally:
+        await admin.close()
+
+
+async def delete_topics(kafka: KafkaAccess, names: list[str]) -> list[str]:
+    """Delete those of `names` that exist; return the names deleted."""
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [n for n in names if n in existing]
+        if doomed:
+            await admin.delete_topics(doomed)
+        return doomed
+    finally:
+        await admin.close()
