@@ -46,6 +46,8 @@ LINK_SECRET = "test-session-link-secret"
 SERVICES = NAMES
 HTTP_PORTS = {name: 18001 + i + _SHIFT for i, name in enumerate(SERVICES)}
 CRASH_APP_PORT = 18009 + _SHIFT
+#: Ports for more instances of a service (e.g. one matching instance per region).
+EXTRA_PORTS = [18011 + i + _SHIFT for i in range(8)]
 
 INFRA_ENV = {
     "ESTAFETTE_STATE_DIR": str(STATE),
@@ -160,6 +162,27 @@ class Infra:
         return Links(LINK_SECRET).make(purpose, signup_id, edition_id, issued_at=issued)
 
 
+async def group_assignments(kafka: KafkaAccess, group: str) -> list[set[tuple[str, int]]]:
+    """The partitions each member of consumer group `group` holds, as the broker describes the group
+    (one set of (topic, partition) per member; [] for a group without members)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([group])
+        members = response.groups[0][5] if response.groups else []
+        found = []
+        for member in members:
+            raw = member[-1]  # member_assignment (bytes), the last field in every version
+            decoded = ConsumerProtocolMemberAssignment.decode(raw) if raw else None
+            found.append({(tp.topic, tp.partition) for tp in decoded.partitions()} if decoded else set())
+        return found
+    finally:
+        await admin.close()
+
+
 def start_infra() -> Infra:
     """Start (or reuse) the test Kafka, PostgreSQL and mail sink; empty Kafka, new database."""
     script("kafka.sh", "stop")
@@ -187,11 +210,16 @@ async def _drop_database() -> None:
 class ServiceProcess:
     """One service as a real process (`estafette serve NAME`), as `make run` starts it."""
 
-    def __init__(self, infra: Infra, service: str, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, infra: Infra, service: str, extra_env: dict[str, str] | None = None, *,
+        port: int | None = None, label: str | None = None,
+    ) -> None:
+        """`port` and `label` (its log file's name) for a second instance of a service."""
         self.service = service
-        self.url = f"http://127.0.0.1:{HTTP_PORTS[service]}"
-        self.env = {**os.environ, **infra.service_env(service), **(extra_env or {})}
-        self.log_path = STATE / f"{service}.log"
+        port = port or HTTP_PORTS[service]
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = {**os.environ, **infra.service_env(service), f"{service.upper()}_HTTP_PORT": str(port), **(extra_env or {})}
+        self.log_path = STATE / f"{label or service}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> ServiceProcess:
@@ -221,6 +249,12 @@ class ServiceProcess:
     def wait_exit(self, timeout: float = 60) -> int:
         assert self.proc is not None
         return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no graceful shutdown."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -32,13 +32,12 @@ from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from faststream.specification import AsyncAPI
 from prometheus_client import CollectorRegistry, make_asgi_app
 
 from estafette.runtime.auth import Authenticator, KeyRing, Links, Oidc, OidcConfig
 from estafette.runtime.consumer import BatchConsumer, ConsumerMetrics, EventHandler, Handler, TombstoneHandler, dispatch
 from estafette.runtime.db import create_pool, migrate
-from estafette.runtime.docs import asyncapi_route
+from estafette.runtime.docs import RegionalAsyncAPI, asyncapi_route
 from estafette.runtime.logging import configure_logging
 from estafette.runtime.outbox import OutboxRelay
 from estafette.runtime.regions import RegionBook
@@ -57,9 +56,16 @@ BackgroundLoop = Callable[[asyncio.Event], Awaitable[None]]
 class ServiceApp(AsgiFastStream):
     """AsgiFastStream that passes unknown HTTP paths to the service's HTTP API (FastAPI)."""
 
-    def __init__(self, *args: Any, http_api: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, http_api: Any = None, consumed_topics: list[Topic] | None = None,
+        produced_topics: list[Topic] | None = None, **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.http_api = http_api
+        #: The topics the service consumes and publishes (for the AsyncAPI document, estafette/tools/
+        #: asyncapi.py, and the check against services/registry.py that its Kafka grants come from).
+        self.consumed_topics = consumed_topics or []
+        self.produced_topics = produced_topics or []
 
     async def not_found(self, scope: Any, receive: Any, send: Any) -> None:
         if self.http_api is not None and scope["type"] == "http":
@@ -107,6 +113,7 @@ class Runtime:
         self.consumer_metrics = ConsumerMetrics(self.registry)
         self._consumers: dict[Topic, BatchConsumer] = {}
         self._topics: list[Topic] = []
+        self._produced: list[Topic] = []
         self.relay: OutboxRelay | None = None
         self._loops: list[BackgroundLoop] = [self.auth.keys.run, self.regions.run]
         self._loop_tasks: list[asyncio.Task[None]] = []
@@ -186,6 +193,7 @@ class Runtime:
         """Declare the topics this service publishes (through its outbox), for the AsyncAPI document
         (a regional topic as its name with a `{region}` parameter)."""
         for topic in topics:
+            self._produced.append(topic)
             payload = topic.events[0] if len(topic.events) == 1 else Union[topic.events]  # noqa: UP007
             self.broker.publisher(
                 topic.template, title=f"{self.name}:{topic.template}", schema=payload,
@@ -259,12 +267,17 @@ class Runtime:
         return ServiceApp(
             self.broker,
             http_api=http_api,
+            consumed_topics=list(self._topics),
+            produced_topics=list(self._produced),
             asgi_routes=[("/healthz", healthz), ("/metrics", make_asgi_app(self.registry))],
             on_startup=[self._on_startup],
             after_startup=[self._after_startup],
             on_shutdown=[self._on_shutdown],
             after_shutdown=[self._after_shutdown],
-            specification=AsyncAPI(title=f"Estafette {self.name}", version="1", schema_version="3.0.0"),
+            specification=RegionalAsyncAPI(
+                title=f"Estafette {self.name}", version="2", schema_version="3.0.0",
+                service=self.name, consumed=list(self._topics),
+            ),
             asyncapi_path=asyncapi_route("/asyncapi"),  # the viewer served locally (runtime/docs.py)
             logger=logging.getLogger(f"{self.name}.app"),
         )

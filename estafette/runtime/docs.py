@@ -11,6 +11,11 @@
   CDN script that publishes to the broker) is left out.
 
 The pages name no other host: no CDN, no web fonts, no remote favicon, no Swagger validator badge.
+
+The AsyncAPI document (`RegionalAsyncAPI`) shows regional topics as parameterised channels,
+`estafette.{region}.<kind>.v2` with a `region` parameter: FastStream documents a pattern subscription
+as one channel whose address is a regular expression, which is replaced by one receive channel per
+consumed topic with the events it carries. `estafette schemas asyncapi` commits the same documents.
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ from fastapi_offline import FastAPIOffline
 from faststream.asgi import AsgiResponse, get
 from faststream.asgi.factories.asyncapi import AsyncAPIRoute
 from faststream.asgi.handlers import GetHandler
+from faststream.specification import AsyncAPI
 from faststream.specification.base import SpecificationFactory
+
+from schemas.topics import Topic
 
 ASSETS_URL = "/docs-assets"
 OPENAPI_ASSETS_URL = f"{ASSETS_URL}/openapi"
@@ -124,3 +132,75 @@ class OfflineAsyncAPIRoute(AsyncAPIRoute):
 def asyncapi_route(path: str = "/asyncapi") -> AsyncAPIRoute:
     """For `AsgiFastStream(asyncapi_path=...)`."""
     return OfflineAsyncAPIRoute(path)
+
+
+REGION_PARAMETER = {
+    "description": "A region id of the region registry (deploy/regions.toml, topic estafette.regions.v1), e.g. twente.",
+}
+
+
+class _RegionalSpecification:
+    """FastStream's specification with the regional channels (what `/asyncapi` and `/asyncapi.json` serve)."""
+
+    def __init__(self, inner: Any, service: str, consumed: list[Topic]) -> None:
+        self.title = inner.title
+        self._doc = regional_channels(inner.to_jsonable(), service, consumed)
+
+    def to_jsonable(self) -> dict[str, Any]:
+        return self._doc
+
+    def to_json(self) -> str:
+        return json.dumps(self._doc)
+
+
+class RegionalAsyncAPI(AsyncAPI):
+    def __init__(self, *brokers: Any, service: str, consumed: list[Topic], **kwargs: Any) -> None:
+        super().__init__(*brokers, **kwargs)
+        self._service = service
+        self._consumed = consumed
+
+    def to_specification(self) -> Any:
+        return _RegionalSpecification(super().to_specification(), self._service, self._consumed)
+
+
+def regional_channels(doc: dict[str, Any], service: str, consumed: list[Topic]) -> dict[str, Any]:
+    """Replace the pattern-subscriber channel(s) by one receive channel per consumed topic, and give
+    every channel of a regional topic its `region` parameter."""
+    for name in [n for n, op in doc.get("operations", {}).items() if op["action"] == "receive"]:
+        del doc["operations"][name]
+        doc["channels"].pop(name, None)
+        doc["components"]["messages"].pop(f"{name}:SubscribeMessage", None)
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas.pop("EmptyPayload", None)
+    for topic in consumed:
+        channel_id = f"{service}:receives:{topic.template}"
+        messages = {}
+        for event in topic.events:
+            schema = event.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}")
+            for def_name, definition in schema.pop("$defs", {}).items():
+                schemas.setdefault(def_name, definition)
+            schemas.setdefault(event.__name__, schema)
+            doc["components"].setdefault("messages", {}).setdefault(event.__name__, {
+                "name": event.__name__, "title": event.__name__,
+                "correlationId": {"location": "$message.header#/correlation_id"},
+                "payload": {"$ref": f"#/components/schemas/{event.__name__}"},
+            })
+            messages[event.__name__] = {"$ref": f"#/components/messages/{event.__name__}"}
+        doc["channels"][channel_id] = {
+            "address": topic.template,
+            "description": f"Events: {', '.join(e.__name__ for e in topic.events) or 'tombstones'}. Key: {topic.key}."
+            + (" Compacted: a null value (tombstone) erases the key." if topic.compacted() else ""),
+            "servers": [{"$ref": "#/servers/development"}],
+            "messages": messages,
+            "bindings": {"kafka": {"topic": topic.template, "bindingVersion": "0.4.0"}},
+        }
+        ref = "#/channels/" + channel_id.replace("{", "%7B").replace("}", "%7D")
+        doc.setdefault("operations", {})[channel_id] = {
+            "action": "receive",
+            "channel": {"$ref": ref},
+            "messages": [{"$ref": f"{ref}/messages/{m}"} for m in messages],
+        }
+    for channel in doc.get("channels", {}).values():
+        if "{region}" in channel["address"]:
+            channel["parameters"] = {"region": REGION_PARAMETER}
+    return doc

@@ -1,5 +1,9 @@
 """AsyncAPI 3.0 documents generated from the services' FastStream apps (what each consumes and
-publishes), written to schemas/asyncapi/<service>.json by `estafette schemas asyncapi`."""
+publishes), written to schemas/asyncapi/<service>.json by `estafette schemas asyncapi`.
+
+Regional topics appear as parameterised channels, `estafette.{region}.<kind>.v2` with a `region`
+parameter (see runtime/docs.py `RegionalAsyncAPI`): the documents are the ones each service serves.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,9 @@ ASYNCAPI_DIR = Path(__file__).resolve().parents[2] / "schemas" / "asyncapi"
 
 
 def document(service: str) -> dict[str, Any]:
-    from faststream.specification import AsyncAPI
-
+    """The document the service serves at /asyncapi.json (runtime/docs.py `RegionalAsyncAPI`)."""
     app = find_service(service).create_app()
-    spec = AsyncAPI(app.broker, title=f"Estafette {service}", version="1", schema_version="3.0.0")
-    return json.loads(spec.to_specification().to_json())
+    return app.schema.to_specification().to_jsonable()
 
 
 def documents() -> dict[str, str]:

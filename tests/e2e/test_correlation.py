@@ -12,6 +12,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from estafette.runtime.kafka import KafkaAccess
 from schemas import decode_event
 from schemas.topics import MATCHES, NOTIFICATIONS
 from tests.support import Infra, ServiceProcess, eventually, services
@@ -19,9 +20,9 @@ from tests.support import Infra, ServiceProcess, eventually, services
 pytestmark = pytest.mark.e2e
 
 
-async def read_until(bootstrap: str, topics: list[str], wanted, timeout: float = 60.0) -> dict[str, tuple]:
+async def read_until(kafka: KafkaAccess, topics: list[str], wanted, timeout: float = 60.0) -> dict[str, tuple]:
     """Read `topics` from the beginning until `wanted(found)` is true; found: event_type -> (event, headers)."""
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=f"t-{uuid.uuid4()}",
+    consumer = AIOKafkaConsumer(*topics, **kafka.client_kwargs(), group_id=f"t-{uuid.uuid4()}",
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     found: dict[str, tuple] = {}
@@ -85,7 +86,7 @@ async def test_a_signups_correlation_id_follows_it_to_its_email(infra: Infra) ->
             run_id = run.json()["id"]
 
         found = await read_until(
-            infra.kafka_bootstrap, [MATCHES.name, NOTIFICATIONS.name],
+            infra.kafka, [MATCHES.name_in("twente"), NOTIFICATIONS.name_in("twente")],
             lambda f: f"MatchAssigned:{signup_id}" in f and f"NotificationSent:{signup_id}" in f,
         )
         assigned, assigned_headers = found[f"MatchAssigned:{signup_id}"]

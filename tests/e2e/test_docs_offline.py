@@ -29,12 +29,12 @@ pytestmark = pytest.mark.e2e
 #: What the rendered page of each service must show (text only the page's scripts can put there).
 EXPECTED = {
     "registration": {"/docs": "/editions/{edition_id}/signups", "/redoc": "/editions/{edition_id}/signups",
-                     "/asyncapi": "estafette.signups.v1"},
+                     "/asyncapi": "estafette.{region}.signups.v2"},
     "matching": {"/docs": "/match-runs/{run_id}", "/redoc": "/match-runs/{run_id}",
-                 "/asyncapi": "estafette.matches.v1"},
+                 "/asyncapi": "estafette.{region}.matches.v2"},
     "notifications": {"/docs": "/notifications", "/redoc": "/notifications",
-                      "/asyncapi": "estafette.notifications.v1"},
-    "reporting": {"/docs": "/reports/regions", "/redoc": "/reports/regions", "/asyncapi": "estafette.signups.v1"},
+                      "/asyncapi": "estafette.{region}.notifications.v2"},
+    "reporting": {"/docs": "/reports/regions", "/redoc": "/reports/regions", "/asyncapi": "estafette.{region}.signups.v2"},
 }
 TITLES = {name: f"Estafette {name}" for name in SERVICES}
 CHROMIUM_FLAGS = [

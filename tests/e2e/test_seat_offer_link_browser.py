@@ -23,6 +23,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from schemas import Event, decode_event
+from estafette.runtime.kafka import KafkaAccess
 from schemas.topics import MATCHES
 from tests.e2e.cdp import Browser, Loaded, chromium_path
 from tests.e2e.portal import ENV, MATCHING_URL, Portal, unique, until
@@ -39,10 +40,10 @@ def chromium() -> str:
     return chromium_path()
 
 
-async def match_events(bootstrap: str, until_seen: Callable[[list[Event]], bool], timeout: float = 60) -> list[Event]:
+async def match_events(kafka: KafkaAccess, until_seen: Callable[[list[Event]], bool], timeout: float = 60) -> list[Event]:
     """The match topic read from its beginning until `until_seen(events)`, and then on to the end
     offsets of that moment, so that every event published before the last one wanted is included."""
-    consumer = AIOKafkaConsumer(MATCHES.name, bootstrap_servers=bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(MATCHES.name_in("twente"), **kafka.client_kwargs(), group_id=None,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     events: list[Event] = []
@@ -91,7 +92,7 @@ async def test_the_seat_offer_link_from_the_email_accepts_the_place_once(infra: 
             await until(lambda: portal.waiting_are(edition, [b]), "B on the waiting list")
             await portal.withdraw(edition, a)  # the organiser withdraws A: the seat is offered to B
 
-            events = await match_events(infra.kafka_bootstrap, lambda ev: bool(of(ev, "SeatOffered", b)))
+            events = await match_events(infra.kafka, lambda ev: bool(of(ev, "SeatOffered", b)))
             told = [e.event_type for e in events if getattr(e, "signup_id", None) == b]
             assert told == ["MatchWaitlisted", "SeatOffered"], told
 
@@ -130,7 +131,7 @@ async def test_the_seat_offer_link_from_the_email_accepts_the_place_once(infra: 
             assert answered.status == 200 and answered.url == accept_url, (answered.status, answered.text)
             assert shows_no_button(answered), answered.html
 
-            events = await match_events(infra.kafka_bootstrap, lambda ev: bool(of(ev, "MatchAssigned", b)))
+            events = await match_events(infra.kafka, lambda ev: bool(of(ev, "MatchAssigned", b)))
             assert [e.offer.offer_id for e in of(events, "MatchAssigned", b)] == [offer]  # type: ignore[attr-defined]
             known = {m["id"] for m in mails_before}
 
@@ -149,7 +150,7 @@ async def test_the_seat_offer_link_from_the_email_accepts_the_place_once(infra: 
             # A later event as a marker: C signs up late (no seat left) and is told so, after the second press.
             c = await portal.signup(edition, "Cor", email["C"], [offer])
             events = await match_events(
-                infra.kafka_bootstrap,
+                infra.kafka,
                 lambda ev: any(getattr(e, "signup_id", None) == c and e.event_type.startswith("Match") for e in ev))
             assert len(of(events, "MatchAssigned", b)) == 1, [e.event_type for e in events if getattr(e, "signup_id", None) == b]
             await until(lambda: mails_to(http, infra, email["C"]), "C's e-mail")

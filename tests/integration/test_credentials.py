@@ -65,7 +65,9 @@ def bearer(credential: str) -> dict[str, str]:
 
 
 def cli(*args: str, infra: Infra) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ESTAFETTE_KAFKA_BOOTSTRAP": infra.kafka_bootstrap, "COLUMNS": "200"}
+    # the operator's principal of the test broker, as an operator's environment would give it
+    env = {**os.environ, "ESTAFETTE_KAFKA_BOOTSTRAP": infra.kafka_bootstrap, "ESTAFETTE_KAFKA_USERNAME": infra.kafka.username,
+           "ESTAFETTE_KAFKA_PASSWORD": infra.kafka.password, "COLUMNS": "200"}
     return subprocess.run([str(ESTAFETTE), "keys", *args], env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -139,7 +141,7 @@ def test_a_key_from_the_cli_works_everywhere_until_it_is_revoked(running, infra,
     assert revoked.returncode == 0, revoked.stderr
     assert all(refused.values()), f"the revoked key is still accepted: {refused}"
     # the record's revoked_at is stamped by the command just before it publishes the record
-    revoked_at = asyncio.run(keys.records(infra.kafka_bootstrap))[key_id].revoked_at
+    revoked_at = asyncio.run(keys.records(infra.kafka))[key_id].revoked_at
     assert revoked_at is not None
     after_publication = {name: round(at - revoked_at.timestamp(), 3) for name, at in refused.items()}
     after_typing = {name: round(at - typed, 3) for name, at in refused.items()}
