@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 # compiled to .mo at install; `pybabel compile --statistics` prints how much of each is translated.
 CATALOGS := $(patsubst %.po,%.mo,$(wildcard services/*/locale/*/LC_MESSAGES/messages.po))
 
-.PHONY: install run test test-unit test-integration bench infra-up infra-down clean lint-imports i18n-update
+.PHONY: install run test test-unit test-integration bench bench-regions infra-up infra-down clean lint-imports i18n-update
 
 # The AsyncAPI viewer that every service's /asyncapi page loads from the service itself (npm
 # @asyncapi/react-component, fetched by deploy/local/assets.sh; see estafette/runtime/docs.py).
@@ -57,6 +57,11 @@ test-integration: install
 bench: install
 	$(VENV)/bin/pip install --quiet -e '.[dev,bench]'
 	$(VENV)/bin/python bench/matching_bench.py $(BENCH_ARGS)
+
+# Regions: isolation (a region's latencies alone and during another region's burst) and scale-out
+# (1, 2, 4 instances of one region); e.g. make bench-regions BENCH_ARGS=--quick
+bench-regions: install
+	$(VENV)/bin/python bench/regions_bench.py $(BENCH_ARGS)
 
 infra-up: install
 	deploy/local/infra.sh up

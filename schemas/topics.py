@@ -40,6 +40,8 @@ class Topic:
     partitions: int = 4
     retention_ms: int = 90 * _DAY_MS  # an edition's lifetime, with room
     version: int = VERSION
+    #: Carries personal data: never copied elsewhere (not even into a dead letter).
+    personal_data: bool = False
 
     @property
     def name(self) -> str:
@@ -79,7 +81,8 @@ SIGNUPS = Topic("signups", "signup_id", (ev.SignupSubmitted, ev.SignupWithdrawn)
 #: Contact details (personal data), compacted and keyed by sign-up id: a tombstone (null value)
 #: removes a person's details from the topic and from every service that keeps them.
 PARTICIPANTS = Topic(
-    "participants", "signup_id", (ev.ParticipantRegistered,), cleanup_policy="compact", retention_ms=-1
+    "participants", "signup_id", (ev.ParticipantRegistered,), cleanup_policy="compact", retention_ms=-1,
+    personal_data=True,
 )
 MATCHES = Topic(
     "matches",

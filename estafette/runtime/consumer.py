@@ -18,6 +18,7 @@ import asyncio
 import base64
 import json
 import os
+from dataclasses import dataclass
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from schemas import Event, decode_event
 from schemas.topics import dead_letters_for
+from schemas.topics import parse as parse_topic
 
 if TYPE_CHECKING:
     from estafette.runtime.settings import ServiceSettings
@@ -69,6 +71,22 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 CRASH_EXIT_CODE = 86
 
 
+@dataclass(frozen=True)
+class Item:
+    """One record of a batch: an event, a tombstone (neither event nor error), or an undecodable record."""
+
+    record: ConsumerRecord
+    event: Event | None = None
+    error: str | None = None
+
+
+def _personal(topic: str) -> bool:
+    try:
+        return parse_topic(topic)[0].personal_data
+    except ValueError:
+        return False
+
+
 class ConsumerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.handled = Counter("events_handled", "Events handled (first time)", ["consumer", "event_type"], registry=registry)
@@ -96,83 +114,85 @@ class BatchConsumer:
         self.metrics = metrics
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
-        decoded: list[tuple[ConsumerRecord, Event]] = []
-        undecodable: list[tuple[ConsumerRecord, str]] = []
-        tombstones: list[str] = []
+        """Handle a batch in one transaction, in offset order (a tombstone and a later record of the
+        same key keep their order); if that fails, record by record."""
+        items: list[Item] = []
         for record in records:
             if record.value is None:  # a tombstone on a compacted topic
                 if self.tombstone is not None and record.key:
-                    tombstones.append(record.key.decode())
+                    items.append(Item(record))
                 continue
             try:
-                decoded.append((record, decode_event(record.value)))
+                items.append(Item(record, event=decode_event(record.value)))
             except (ValidationError, ValueError, TypeError) as exc:
-                undecodable.append((record, f"cannot decode: {exc}"))
+                items.append(Item(record, error=f"cannot decode: {exc}"))
         try:
             async with self.uow.transaction() as tx:
-                await self._apply(tx, [event for _, event in decoded])
-                for key in tombstones:
-                    assert self.tombstone is not None
-                    await self.tombstone(tx, key)
-                for record, error in undecodable:
-                    await self._dead_letter(tx, record, error)
+                await self._apply(tx, items)
         except INFRASTRUCTURE_ERRORS:
             await asyncio.sleep(1.0)  # let the database come back; the batch is redelivered
             raise
         except Exception:
             log.warning("batch failed, handling its records one by one", consumer=self.consumer, size=len(records))
-            await self._handle_one_by_one(decoded, undecodable, tombstones)
+            await self._handle_one_by_one(items)
         if self.settings.failpoint("crash_after_commit"):
             log.error("failpoint crash_after_commit: exiting before the offset commit", consumer=self.consumer)
             os._exit(CRASH_EXIT_CODE)
 
-    async def _apply(self, tx: Transaction, events: list[Event]) -> None:
-        fresh = await tx.claim(self.consumer, events)
+    async def _apply(self, tx: Transaction, items: list[Item]) -> None:
+        events = [item.event for item in items if item.event is not None]
+        fresh = {e.event_id for e in await tx.claim(self.consumer, events)}
         if len(fresh) < len(events):
             self.metrics.duplicates.labels(self.consumer).inc(len(events) - len(fresh))
-        for event in fresh:
-            # Every log line written while this event is handled carries its ids.
-            with structlog.contextvars.bound_contextvars(
-                event_id=str(event.event_id), correlation_id=str(event.correlation_id)
-            ):
-                await self.handler(tx, event)
-                log.info("event handled", consumer=self.consumer, event_type=event.event_type, edition=event.edition)
-            self.metrics.handled.labels(self.consumer, event.event_type).inc()
+        for item in items:
+            if item.error is not None:
+                await self._dead_letter(tx, item.record, item.error)
+            elif item.event is None:
+                assert self.tombstone is not None and item.record.key
+                await self.tombstone(tx, item.record.key.decode())
+                log.info("tombstone handled", consumer=self.consumer, topic=item.record.topic)
+            elif item.event.event_id in fresh:
+                fresh.discard(item.event.event_id)  # the same event twice in one batch counts once
+                event = item.event
+                # Every log line written while this event is handled carries its ids.
+                with structlog.contextvars.bound_contextvars(
+                    event_id=str(event.event_id), correlation_id=str(event.correlation_id)
+                ):
+                    await self.handler(tx, event)
+                    log.info("event handled", consumer=self.consumer, event_type=event.event_type, edition=event.edition)
+                self.metrics.handled.labels(self.consumer, event.event_type).inc()
 
-    async def _handle_one_by_one(
-        self, decoded: list[tuple[ConsumerRecord, Event]], undecodable: list[tuple[ConsumerRecord, str]],
-        tombstones: list[str],
-    ) -> None:
-        for record, event in decoded:
-            error = ""
-            for attempt in range(1, self.settings.handler_attempts + 1):
+    async def _handle_one_by_one(self, items: list[Item]) -> None:
+        for item in items:
+            error = item.error  # undecodable: straight to the dead letters
+            attempt = 0
+            while error is None and attempt < self.settings.handler_attempts:
+                attempt += 1
                 try:
                     async with self.uow.transaction() as tx:
-                        await self._apply(tx, [event])
-                    error = ""
+                        await self._apply(tx, [item])
                     break
                 except INFRASTRUCTURE_ERRORS:
                     await asyncio.sleep(1.0)
                     raise
                 except Exception as exc:
-                    error = f"{type(exc).__name__}: {exc}"
-                    log.warning("handler failed", consumer=self.consumer, event_id=str(event.event_id), attempt=attempt, error=error)
+                    log.warning("handler failed", consumer=self.consumer, topic=item.record.topic,
+                                offset=item.record.offset, attempt=attempt, error=f"{type(exc).__name__}: {exc}")
+                    if attempt == self.settings.handler_attempts:
+                        error = f"{type(exc).__name__}: {exc}"
                     await asyncio.sleep(0.1 * attempt)
-            if error:
-                undecodable.append((record, error))
-        if undecodable or tombstones:
-            async with self.uow.transaction() as tx:
-                for key in tombstones:
-                    assert self.tombstone is not None
-                    await self.tombstone(tx, key)
-                for record, error in undecodable:
-                    await self._dead_letter(tx, record, error)
+            if error is not None:
+                async with self.uow.transaction() as tx:
+                    await self._dead_letter(tx, item.record, error)
 
     async def _dead_letter(self, tx: Transaction, record: ConsumerRecord, error: str) -> None:
+        # A record of a personal-data topic is not copied: its value (a name, an address) would live on
+        # where no tombstone reaches it. Its topic, partition and offset say where to find it.
+        value = None if _personal(record.topic) else record.value
         inserted = await tx.conn.fetchval(
             'INSERT INTO dead_letters (consumer, topic, partition, "offset", error, value)'
             " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
-            self.consumer, record.topic, record.partition, record.offset, error[:2000], record.value,
+            self.consumer, record.topic, record.partition, record.offset, error[:2000], value,
         )
         if inserted is None:
             return
@@ -182,7 +202,8 @@ class BatchConsumer:
             "partition": record.partition,
             "offset": record.offset,
             "error": error[:2000],
-            "value_base64": base64.b64encode(record.value or b"").decode(),
+            "value_base64": base64.b64encode(value or b"").decode(),
+            "value_withheld": value is None and record.value is not None,
         }
         tx.publish_raw(dead_letters_for(record.topic), record.topic, "DeadLetter", json.dumps(payload))
         self.metrics.dead.labels(self.consumer).inc()

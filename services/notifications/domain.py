@@ -1,4 +1,11 @@
-"""Notification rules (pure: no I/O): which message an event asks for, and what a failed send means.
+"""Notification rules (pure: no I/O): which message an event asks for, whom it goes to, and what a
+failed send means.
+
+A participant's contact details (name, e-mail address, language) come only from the region's
+participants topic (`ParticipantRegistered`, erased by a tombstone): a message about a sign-up names the
+sign-up id, and its recipient is looked up when it is sent. `addressing` decides whether such a message
+can be queued (`pending`), must wait for the contact (`awaiting_contact`) or can never be sent (the
+contact was erased: `failed`).
 
 The SMTP side (which exceptions are permanent) lives in the mail adapter (`mail.classify`); here a
 failure is only a `Failure(permanent, error)`, and `after_failure` decides what happens next.
@@ -14,13 +21,22 @@ from datetime import datetime
 from email.utils import parseaddr
 from typing import Any, Literal
 
-from schemas import MatchAssigned, MatchUnmatched, MatchWaitlisted, NotificationRequested, SeatOffered
+from schemas import (
+    MatchAssigned,
+    MatchUnmatched,
+    MatchWaitlisted,
+    NotificationRequested,
+    ParticipantRegistered,
+    SeatOffered,
+)
 
 #: Namespace of the notification ids derived from source event ids (never change it).
 NAMESPACE = uuid.UUID("c51480a5-a976-47e6-9ff4-6b6df51b4362")
 
 Kind = Literal["assigned", "waitlisted", "unmatched", "seat_offered", "generic"]
-Status = Literal["pending", "sent", "failed"]
+#: `awaiting_contact`: a participant's message whose contact details have not arrived yet (the
+#: participants topic is read apart from the match topic); it becomes `pending` when they arrive.
+Status = Literal["awaiting_contact", "pending", "sent", "failed"]
 #: How a participant can answer a seat offer (each through its own signed link).
 Answer = Literal["accept", "decline"]
 ANSWERS: tuple[Answer, ...] = ("accept", "decline")
@@ -28,16 +44,24 @@ ANSWERS: tuple[Answer, ...] = ("accept", "decline")
 #: edition_id) on offer_id: made by the links adapter (`links.SeatOfferLinks`), which signs it.
 AnswerLink = Callable[[Answer, str, str, str], str]
 MatchEvent = MatchAssigned | MatchWaitlisted | MatchUnmatched
-MessageEvent = MatchEvent | SeatOffered | NotificationRequested
 
 _ADDRESS = re.compile(r"[^\s<>\"'@,;:]+@[^\s<>\"',;:]+")
 MAX_ERROR_LENGTH = 500
+#: Why a participant's message was not sent: their contact details were erased (a tombstone on the
+#: participants topic) before it could be. Stored as `last_error` and published in NotificationFailed.
+CONTACT_ERASED = "contact_erased: the participant's contact details were erased before the message was sent"
+#: A queued message found without any address when its turn came (it cannot be sent, retrying won't help).
+NO_ADDRESS = "no_address: no contact details for this message"
 
 
 # --- messages -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class NewNotification:
-    """One e-mail to send; `data` holds what its template needs besides the recipient (JSON)."""
+    """One e-mail to send; `data` holds what its template needs besides the recipient (JSON).
+
+    A participant's message (about `signup_id`) carries no recipient: name, e-mail and language are
+    None and are looked up in the participant's contact when it is sent. Only a requested message
+    (`NotificationRequested`, no sign-up) carries its own recipient."""
 
     id: uuid.UUID
     source_event_id: uuid.UUID
@@ -47,18 +71,80 @@ class NewNotification:
     edition: str
     signup_id: str | None
     correlation_id: uuid.UUID
-    name: str
-    email: str
-    language: str
+    name: str | None
+    email: str | None
+    language: str | None
     data: dict[str, Any]
+
+    @property
+    def for_participant(self) -> bool:
+        """Addressed through the sign-up's contact (not a recipient of its own)."""
+        return self.signup_id is not None and self.email is None
 
 
 @dataclass(frozen=True)
 class Due(NewNotification):
-    """A pending message whose time has come, held by the sender that claimed it."""
+    """A pending message whose time has come, held by the sender that claimed it, with its recipient
+    as it is now (a participant's current contact details; None when there are none)."""
 
     #: Attempts made before this one.
     attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A participant's contact details (personal data: never logged, never served by the API), kept
+    from the region's participants topic until a tombstone erases them."""
+
+    signup_id: str
+    region: str
+    edition: str
+    name: str
+    email: str
+    language: str
+
+
+def contact_from(event: ParticipantRegistered) -> Contact:
+    return Contact(
+        signup_id=event.signup_id, region=event.region, edition=event.edition, name=event.name,
+        email=str(event.email), language=event.language,
+    )
+
+
+@dataclass(frozen=True)
+class Addressing:
+    """How a new message starts: its status, the language it will be written in (None until a
+    participant's contact is known) and, when it can never be sent, why."""
+
+    status: Status
+    language: str | None
+    error: str | None = None
+
+
+def addressing(notification: NewNotification, contact: Contact | None, erased: bool) -> Addressing:
+    """A message with its own recipient, or for a participant whose contact is known: `pending`. For a
+    participant whose contact has not arrived yet: `awaiting_contact` (queued when it arrives). For a
+    participant whose contact was erased: `failed` at once (it would never arrive)."""
+    if not notification.for_participant:
+        return Addressing("pending", notification.language)
+    if contact is not None:
+        return Addressing("pending", contact.language)
+    if erased:
+        return Addressing("failed", None, CONTACT_ERASED)
+    return Addressing("awaiting_contact", None)
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What NotificationFailed needs of a message given up on (after its attempts, or unsent because
+    its participant's contact was erased): ids and template, nothing personal."""
+
+    id: uuid.UUID
+    template: str
+    region: str
+    edition: str
+    signup_id: str | None
+    correlation_id: uuid.UUID
 
 
 @dataclass(frozen=True)
@@ -71,7 +157,8 @@ class NotificationView:
     region: str
     edition: str
     signup_id: str | None
-    language: str
+    #: None while a participant's message awaits their contact.
+    language: str | None
     status: Status
     attempts: int
     last_error: str | None
@@ -96,6 +183,8 @@ class Backlog:
     pending: int
     #: Age of the oldest pending message in seconds; 0 when none.
     oldest_seconds: float
+    #: Participants' messages waiting for their contact details.
+    awaiting_contact: int = 0
 
 
 def notification_id(source_event_id: uuid.UUID) -> uuid.UUID:
@@ -128,24 +217,22 @@ MATCH_MESSAGES: dict[type[Any], tuple[Kind, Callable[[Any], dict[str, Any]]]] = 
 }
 
 
-def _message(
-    event: MessageEvent, *, nid: uuid.UUID, kind: Kind, template: str, signup_id: str | None, data: dict[str, Any]
+def _participant_message(
+    event: MatchEvent | SeatOffered, *, kind: Kind, template: str, data: dict[str, Any]
 ) -> NewNotification:
+    """A message to the participant of `event.signup_id`: the recipient is their contact, looked up
+    when the message is sent."""
     return NewNotification(
-        id=nid, source_event_id=event.event_id, kind=kind, template=template, region=event.region,
-        edition=event.edition, signup_id=signup_id, correlation_id=event.correlation_id,
-        name=event.recipient.name, email=str(event.recipient.email), language=event.recipient.language,
-        data=data,
+        id=notification_id(event.event_id), source_event_id=event.event_id, kind=kind, template=template,
+        region=event.region, edition=event.edition, signup_id=event.signup_id,
+        correlation_id=event.correlation_id, name=None, email=None, language=None, data=data,
     )
 
 
 def from_match(event: MatchEvent) -> NewNotification:
     """An assignment, a place on the waiting list or no place: one message of that kind."""
     kind, data = MATCH_MESSAGES[type(event)]
-    return _message(
-        event, nid=notification_id(event.event_id), kind=kind, template=f"match_{kind}",
-        signup_id=event.signup_id, data=data(event),
-    )
+    return _participant_message(event, kind=kind, template=f"match_{kind}", data=data(event))
 
 
 def from_seat_offer(event: SeatOffered, answer_link: AnswerLink) -> NewNotification:
@@ -158,16 +245,16 @@ def from_seat_offer(event: SeatOffered, answer_link: AnswerLink) -> NewNotificat
         "expires_at": event.expires_at.isoformat(),
         **{f"{answer}_url": answer_link(answer, event.signup_id, event.edition, event.offer.offer_id) for answer in ANSWERS},
     }
-    return _message(
-        event, nid=notification_id(event.event_id), kind="seat_offered", template="seat_offered",
-        signup_id=event.signup_id, data=data,
-    )
+    return _participant_message(event, kind="seat_offered", template="seat_offered", data=data)
 
 
 def from_request(event: NotificationRequested) -> NewNotification:
-    """A message another service asked for; its own notification_id is the id (idempotent per request)."""
-    return _message(
-        event, nid=event.notification_id, kind="generic", template=event.template, signup_id=None,
+    """A message another pipeline asked for, to the recipient the request names (no sign-up); its own
+    notification_id is the id (idempotent per request)."""
+    return NewNotification(
+        id=event.notification_id, source_event_id=event.event_id, kind="generic", template=event.template,
+        region=event.region, edition=event.edition, signup_id=None, correlation_id=event.correlation_id,
+        name=event.recipient.name, email=str(event.recipient.email), language=event.recipient.language,
         data=dict(event.context),
     )
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from estafette.runtime.consumer import EventHandler
 from estafette.runtime.uow import Tx
-from schemas import Event, MatchAssigned, MatchUnmatched, MatchWaitlisted, NotificationRequested, SeatOffered
+from schemas import (
+    Event,
+    MatchAssigned,
+    MatchUnmatched,
+    MatchWaitlisted,
+    NotificationRequested,
+    ParticipantRegistered,
+    SeatOffered,
+)
 from services.notifications import service
 from services.notifications.domain import AnswerLink
 from services.notifications.repository import Repository
@@ -26,3 +34,11 @@ def matches(answer_link: AnswerLink) -> dict[type[Event], EventHandler]:
 
 
 REQUESTS: dict[type[Event], EventHandler] = {NotificationRequested: service.notification_requested}
+
+#: The region's participants topic: a participant's contact details (kept until erased).
+PARTICIPANTS: dict[type[Event], EventHandler] = {ParticipantRegistered: service.participant_registered}
+
+
+async def participant_erased(tx: Tx[Repository], signup_id: str) -> None:
+    """A tombstone on the participants topic (a null value under the sign-up id): erase the person."""
+    await service.participant_erased(tx, signup_id)

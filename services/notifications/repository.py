@@ -7,10 +7,13 @@ import uuid
 
 import asyncpg
 
-from services.notifications.domain import Backlog, Due, NewNotification, NotificationView, Status
+from schemas.topics import PARTICIPANTS
+from services.notifications.domain import Backlog, Contact, Due, Ended, NewNotification, NotificationView, Status
 
 #: NOTIFY channel that wakes the sender when a message was queued (delivered at commit).
 PENDING_CHANNEL = "notifications_pending"
+#: The participants topic of every region (dead letters of those records may hold personal data).
+PARTICIPANTS_TOPICS = PARTICIPANTS.pattern.join(("^", "$"))
 
 #: What the HTTP API shows: status and tracing, no personal data, no body.
 _VIEW_COLUMNS = (
@@ -24,36 +27,121 @@ class Repository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
-    async def insert(self, n: NewNotification) -> bool:
-        """False when a message with this id (or from this source event) exists already."""
+    async def insert(self, n: NewNotification, status: Status, language: str | None, error: str | None = None) -> bool:
+        """False when a message with this id (or from this source event) exists already. A message
+        inserted as `failed` gets `error` and its failure time."""
         row = await self.conn.fetchval(
             "INSERT INTO notifications (id, source_event_id, kind, template, region, edition, signup_id,"
-            " correlation_id, recipient_name, recipient_email, language, data)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12::jsonb) ON CONFLICT DO NOTHING RETURNING 1",
+            " correlation_id, recipient_name, recipient_email, language, data, status, last_error, failed_at)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12::jsonb,$13,$14,"
+            " CASE WHEN $13 = 'failed' THEN clock_timestamp() END) ON CONFLICT DO NOTHING RETURNING 1",
             n.id, n.source_event_id, n.kind, n.template, n.region, n.edition, n.signup_id,
-            n.correlation_id, n.name, n.email, n.language, json.dumps(n.data),
+            n.correlation_id, n.name, n.email, language, json.dumps(n.data), status, error,
         )
         return row is not None
+
+    # --- participants' contact details -----------------------------------------------------------
+    async def lock_participant(self, signup_id: str) -> None:
+        """Serialise, until the transaction ends, everything that concerns this participant's contact
+        (a message recorded for them, their contact arriving, its erasure): each then sees what the
+        other committed, so a message cannot be left waiting for a contact that has already arrived."""
+        await self.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('notifications.participant:' || $1, 0))", signup_id
+        )
+
+    async def contact(self, signup_id: str) -> Contact | None:
+        row = await self.conn.fetchrow(
+            "SELECT signup_id, region, edition, name, email, language FROM contacts WHERE signup_id = $1", signup_id
+        )
+        return Contact(**dict(row)) if row else None
+
+    async def erased(self, signup_id: str) -> bool:
+        return bool(await self.conn.fetchval("SELECT 1 FROM erased_participants WHERE signup_id = $1", signup_id))
+
+    async def save_contact(self, contact: Contact) -> None:
+        """Keep (or replace) a participant's contact details; a sign-up registered again after an
+        erasure is no longer erased."""
+        await self.conn.execute(
+            "INSERT INTO contacts (signup_id, region, edition, name, email, language) VALUES ($1,$2,$3,$4,$5,$6)"
+            " ON CONFLICT (signup_id) DO UPDATE SET region = excluded.region, edition = excluded.edition,"
+            " name = excluded.name, email = excluded.email, language = excluded.language,"
+            " registered_at = clock_timestamp()",
+            contact.signup_id, contact.region, contact.edition, contact.name, contact.email, contact.language,
+        )
+        await self.conn.execute("DELETE FROM erased_participants WHERE signup_id = $1", contact.signup_id)
+
+    async def release_awaiting(self, signup_id: str, language: str) -> int:
+        """Queue the participant's messages that awaited their contact; how many."""
+        result = await self.conn.execute(
+            "UPDATE notifications SET status = 'pending', language = $2, next_attempt_at = clock_timestamp()"
+            " WHERE signup_id = $1 AND status = 'awaiting_contact'",
+            signup_id, language,
+        )
+        return int(result.split()[-1])
+
+    async def erase_contact(self, signup_id: str) -> None:
+        """Delete the participant's contact details and remember (by id only) that they were erased."""
+        await self.conn.execute("DELETE FROM contacts WHERE signup_id = $1", signup_id)
+        await self.conn.execute(
+            "INSERT INTO erased_participants (signup_id) VALUES ($1) ON CONFLICT DO NOTHING", signup_id
+        )
+
+    async def end_unsent(self, signup_id: str, error: str) -> list[Ended]:
+        """Fail the participant's messages that were not sent yet (awaiting their contact, or queued);
+        a message being sent right now is waited for (its row lock) and then left as it ends."""
+        rows = await self.conn.fetch(
+            "UPDATE notifications SET status = 'failed', last_error = $2, failed_at = clock_timestamp()"
+            " WHERE signup_id = $1 AND status IN ('awaiting_contact', 'pending')"
+            " RETURNING id, template, region, edition, signup_id, correlation_id",
+            signup_id, error,
+        )
+        return sorted((Ended(**dict(r)) for r in rows), key=lambda e: str(e.id))
+
+    async def clear_recipients(self, signup_id: str) -> None:
+        """Remove every copy of the participant's name and address from their messages (rows recorded
+        before contract v2 carried them)."""
+        await self.conn.execute(
+            "UPDATE notifications SET recipient_name = NULL, recipient_email = NULL"
+            " WHERE signup_id = $1 AND (recipient_name IS NOT NULL OR recipient_email IS NOT NULL)",
+            signup_id,
+        )
+
+    async def forget_dead_letters(self, signup_id: str) -> int:
+        """Delete the dead-lettered participants records of this sign-up (their raw value may hold the
+        name and address); how many."""
+        result = await self.conn.execute(
+            "DELETE FROM dead_letters WHERE topic ~ $1 AND value IS NOT NULL"
+            " AND position(convert_to($2, 'UTF8') IN value) > 0",
+            PARTICIPANTS_TOPICS, json.dumps(signup_id),
+        )
+        return int(result.split()[-1])
 
     async def wake_sender(self) -> None:
         """Wake the sender when this transaction commits."""
         await self.conn.execute("SELECT pg_notify($1, '')", PENDING_CHANNEL)
 
-    async def claim_due(self) -> Due | None:
-        """Lock the oldest due pending message that no other sender holds."""
+    async def claim_due(self, regions: tuple[str, ...] | None = None) -> Due | None:
+        """Lock the oldest due pending message of `regions` (None: every region) that no other sender
+        holds, with its recipient: the participant's contact as it is now, else the message's own."""
         row = await self.conn.fetchrow(
-            "SELECT id, source_event_id, kind, template, region, edition, signup_id, correlation_id,"
-            " recipient_name AS name, recipient_email AS email, language, data::text AS data, attempts"
-            " FROM notifications WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()"
-            " ORDER BY next_attempt_at, created_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+            "SELECT n.id, n.source_event_id, n.kind, n.template, n.region, n.edition, n.signup_id,"
+            " n.correlation_id, coalesce(c.name, n.recipient_name) AS name,"
+            " coalesce(c.email, n.recipient_email) AS email, coalesce(c.language, n.language) AS language,"
+            " n.data::text AS data, n.attempts"
+            " FROM notifications n LEFT JOIN contacts c ON c.signup_id = n.signup_id"
+            " WHERE n.status = 'pending' AND n.next_attempt_at <= clock_timestamp()"
+            " AND ($1::text[] IS NULL OR n.region = ANY($1::text[]))"
+            " ORDER BY n.next_attempt_at, n.created_at LIMIT 1 FOR UPDATE OF n SKIP LOCKED",
+            list(regions) if regions is not None else None,
         )
         return Due(**{**dict(row), "data": json.loads(row["data"])}) if row else None
 
-    async def mark_sent(self, notification_id: uuid.UUID) -> None:
+    async def mark_sent(self, notification_id: uuid.UUID, language: str | None) -> None:
+        """Sent, in `language` (the participant's language when it was sent)."""
         await self.conn.execute(
-            "UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = clock_timestamp()"
-            " WHERE id = $1",
-            notification_id,
+            "UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = clock_timestamp(),"
+            " language = coalesce($2, language) WHERE id = $1",
+            notification_id, language,
         )
 
     async def mark_retry(self, notification_id: uuid.UUID, error: str, retry_in: float) -> None:
@@ -96,10 +184,15 @@ class Repository:
         )
         return [NotificationView(**dict(r)) for r in rows]
 
-    async def backlog(self) -> Backlog:
-        """How many messages are pending, and the age of the oldest one."""
+    async def backlog(self, regions: tuple[str, ...] | None = None) -> Backlog:
+        """How many messages of `regions` (None: every region) are pending, the age of the oldest one,
+        and how many await a participant's contact."""
         row = await self.conn.fetchrow(
-            "SELECT count(*) AS pending, coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0) AS age"
-            " FROM notifications WHERE status = 'pending'"
+            "SELECT count(*) FILTER (WHERE status = 'pending') AS pending,"
+            " coalesce(extract(epoch FROM clock_timestamp() - min(created_at) FILTER (WHERE status = 'pending')), 0) AS age,"
+            " count(*) FILTER (WHERE status = 'awaiting_contact') AS awaiting"
+            " FROM notifications WHERE status IN ('pending', 'awaiting_contact')"
+            " AND ($1::text[] IS NULL OR region = ANY($1::text[]))",
+            list(regions) if regions is not None else None,
         )
-        return Backlog(row["pending"], float(row["age"]))
+        return Backlog(row["pending"], float(row["age"]), row["awaiting"])

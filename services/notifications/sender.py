@@ -3,6 +3,10 @@
 Each round sends up to `send_batch_size` messages over one SMTP connection, each in its own
 transaction (see service.send_next, which also logs each outcome with the message's notification id
 and correlation id bound), then closes the connection and updates the pending gauges.
+
+An instance started for some regions (`--regions a,b`, `settings.served_regions`) sends only those
+regions' messages, so that it is never held up by another region's burst; instances of different
+regions may share the database.
 """
 
 from __future__ import annotations
@@ -34,9 +38,12 @@ class SenderMetrics:
         self.retried = Counter("emails_retried", "Temporary send failures, to be retried", labels, registry=registry)
         self.pending = Gauge("emails_pending", "Messages waiting to be sent, retries included", registry=registry)
         self.oldest = Gauge("emails_oldest_pending_seconds", "Age of the oldest pending message", registry=registry)
+        self.awaiting = Gauge(
+            "emails_awaiting_contact", "Participants' messages waiting for their contact details", registry=registry
+        )
 
     def count(self, attempt: service.Attempt) -> None:
-        template, language = attempt.message.template, attempt.message.language
+        template, language = attempt.message.template, attempt.message.language or ""
         if attempt.status == "sent":
             self.sent.labels(template, language).inc()
         elif attempt.status == "pending":
@@ -56,6 +63,8 @@ class Sender:
         self._renderer = renderer
         self._mailer = SmtpMailer(settings)
         self._policy = domain.RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds)
+        #: The regions whose messages this instance sends (None: every region).
+        self._regions = settings.served_regions
         self._wake = asyncio.Event()
 
     async def run(self, stopping: asyncio.Event) -> None:
@@ -83,15 +92,16 @@ class Sender:
         try:
             while handled < self._settings.send_batch_size and not stopping.is_set():
                 attempt = await service.send_next(
-                    self._uow, self._mailer, self._renderer, self._settings.sender, self._policy
+                    self._uow, self._mailer, self._renderer, self._settings.sender, self._policy, self._regions
                 )
                 if attempt is None:
                     break
                 handled += 1
                 self._metrics.count(attempt)
-            backlog = await service.backlog(self._uow)
+            backlog = await service.backlog(self._uow, self._regions)
             self._metrics.pending.set(backlog.pending)
             self._metrics.oldest.set(backlog.oldest_seconds)
+            self._metrics.awaiting.set(backlog.awaiting_contact)
         except Exception as exc:  # noqa: BLE001 - the database is away: keep the rows, try again later
             log.warning("sender round failed, will retry", error=repr(exc))
             return None

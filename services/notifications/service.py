@@ -1,5 +1,6 @@
-"""Notification use cases, the service's only door: record the message an event asks for (inside the
-consumer's transaction), send the next due message, read statuses."""
+"""Notification use cases, the service's only door: record the message an event asks for and keep or
+erase participants' contact details (inside the consumer's transaction), send the next due message,
+read statuses."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import structlog
 from estafette.runtime.access import Principal
 from estafette.runtime.errors import Forbidden, NotFound
 from estafette.runtime.uow import Tx, Uow
-from schemas import NotificationFailed, NotificationRequested, NotificationSent, SeatOffered
+from schemas import NotificationFailed, NotificationRequested, NotificationSent, ParticipantRegistered, SeatOffered
 from services.notifications import domain
 from services.notifications.mail import build_message, classify
 from services.notifications.rendering import Renderer
@@ -40,9 +41,22 @@ class Attempt:
 
 # --- recording: inside the consumer's transaction, no SMTP ------------------------------------------
 async def record(tx: Tx[Repository], notification: domain.NewNotification) -> None:
-    """Queue a message as pending, once per notification id. The sender is woken at commit."""
-    if await tx.repo.insert(notification):
+    """Record a message once per notification id: pending (the sender is woken at commit), awaiting
+    the participant's contact, or failed at once when that contact was erased (NotificationFailed)."""
+    contact, erased = None, False
+    if notification.for_participant:
+        assert notification.signup_id is not None
+        await tx.repo.lock_participant(notification.signup_id)
+        contact = await tx.repo.contact(notification.signup_id)
+        erased = contact is None and await tx.repo.erased(notification.signup_id)
+    start = domain.addressing(notification, contact, erased)
+    if not await tx.repo.insert(notification, start.status, start.language, start.error):
+        return
+    if start.status == "pending":
         await tx.repo.wake_sender()
+    elif start.status == "failed":
+        assert start.error is not None
+        tx.publish(_failed_event(_ended(notification), permanent=True, error=start.error))
 
 
 async def match_decided(tx: Tx[Repository], event: domain.MatchEvent) -> None:
@@ -59,11 +73,39 @@ async def notification_requested(tx: Tx[Repository], event: NotificationRequeste
     await record(tx, domain.from_request(event))
 
 
+# --- participants' contact details: inside the consumer's transaction -----------------------------------
+async def participant_registered(tx: Tx[Repository], event: ParticipantRegistered) -> None:
+    """Keep the participant's contact details (the latest ones count) and queue their messages that
+    awaited them."""
+    contact = domain.contact_from(event)
+    await tx.repo.lock_participant(contact.signup_id)
+    await tx.repo.save_contact(contact)
+    if await tx.repo.release_awaiting(contact.signup_id, contact.language):
+        await tx.repo.wake_sender()
+
+
+async def participant_erased(tx: Tx[Repository], signup_id: str) -> None:
+    """A tombstone on the participants topic: delete the contact and every copy of the person's name
+    and address in this service's tables; their messages not sent yet end as failed
+    (`domain.CONTACT_ERASED`), each with a NotificationFailed that holds no personal data."""
+    await tx.repo.lock_participant(signup_id)
+    await tx.repo.erase_contact(signup_id)
+    ended = await tx.repo.end_unsent(signup_id, domain.CONTACT_ERASED)
+    await tx.repo.clear_recipients(signup_id)
+    await tx.repo.forget_dead_letters(signup_id)
+    for message in ended:
+        tx.publish(_failed_event(message, permanent=True, error=domain.CONTACT_ERASED))
+    log.info("participant's contact erased", signup_id=signup_id, messages_ended=len(ended))
+
+
 # --- sending ------------------------------------------------------------------------------------------
 async def send_next(
-    uow: Uow[Repository], mailer: Mailer, renderer: Renderer, sender: str, policy: domain.RetryPolicy
+    uow: Uow[Repository], mailer: Mailer, renderer: Renderer, sender: str, policy: domain.RetryPolicy,
+    regions: tuple[str, ...] | None = None,
 ) -> Attempt | None:
-    """Send the oldest due message, if any, and record the result with its event, in one transaction.
+    """Send the oldest due message of `regions` (the regions this instance serves; None: every region),
+    if any, and record the result with its event, in one transaction. A participant's message goes to
+    their contact details as they are now.
 
     The row stays locked while the SMTP server answers, so no other sender takes it. If the process dies
     after the server accepted the message and before the commit, the message is sent again later: the
@@ -72,7 +114,7 @@ async def send_next(
     """
     with ExitStack() as bound:
         async with uow.transaction() as tx:
-            due = await tx.repo.claim_due()
+            due = await tx.repo.claim_due(regions)
             if due is None:
                 return None
             bound.enter_context(
@@ -89,12 +131,14 @@ async def _attempt(
     tx: Tx[Repository], due: domain.Due, mailer: Mailer, renderer: Renderer, sender: str, policy: domain.RetryPolicy
 ) -> Attempt:
     number = due.attempts + 1
+    if due.name is None or due.email is None or due.language is None:
+        return await _failed(tx, due, number, domain.Failure(True, domain.NO_ADDRESS), policy)
     try:
         rendered = renderer.render(due.kind, due.language, due.name, due.data)
         await mailer.send(build_message(due.id, sender, due.name, due.email, due.language, rendered))
     except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
         return await _failed(tx, due, number, classify(exc), policy)
-    await tx.repo.mark_sent(due.id)
+    await tx.repo.mark_sent(due.id, due.language)
     tx.publish(
         NotificationSent(
             region=due.region, edition=due.edition, correlation_id=due.correlation_id,
@@ -113,13 +157,24 @@ async def _failed(
         await tx.repo.mark_retry(due.id, failure.error, decision.retry_in)
         return Attempt(due, number, "pending", failure, decision.retry_in)
     await tx.repo.mark_failed(due.id, failure.error)
-    tx.publish(
-        NotificationFailed(
-            region=due.region, edition=due.edition, correlation_id=due.correlation_id, notification_id=due.id,
-            template=due.template, signup_id=due.signup_id, permanent=failure.permanent, error=failure.error,
-        )
-    )
+    tx.publish(_failed_event(_ended(due), permanent=failure.permanent, error=failure.error))
     return Attempt(due, number, "failed", failure)
+
+
+def _ended(message: domain.NewNotification) -> domain.Ended:
+    return domain.Ended(
+        id=message.id, template=message.template, region=message.region, edition=message.edition,
+        signup_id=message.signup_id, correlation_id=message.correlation_id,
+    )
+
+
+def _failed_event(message: domain.Ended, *, permanent: bool, error: str) -> NotificationFailed:
+    """Ids, template and the (redacted) reason: nothing personal."""
+    return NotificationFailed(
+        region=message.region, edition=message.edition, correlation_id=message.correlation_id,
+        notification_id=message.id, template=message.template, signup_id=message.signup_id,
+        permanent=permanent, error=error,
+    )
 
 
 def _log(attempt: Attempt) -> None:
@@ -136,9 +191,10 @@ def _log(attempt: Attempt) -> None:
 
 
 # --- status ---------------------------------------------------------------------------------------
-async def backlog(uow: Uow[Repository]) -> domain.Backlog:
+async def backlog(uow: Uow[Repository], regions: tuple[str, ...] | None = None) -> domain.Backlog:
+    """The queue of the regions this instance serves (None: every region)."""
     async with uow.transaction() as tx:
-        return await tx.repo.backlog()
+        return await tx.repo.backlog(regions)
 
 
 def _personal_data_guard(principal: Principal) -> None:

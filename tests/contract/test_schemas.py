@@ -137,6 +137,7 @@ def test_events_go_to_their_regions_topic_and_dead_letters_stay_in_the_region():
     assert dead_letters_for(MATCHES.name_in("twente")) == DEAD_LETTERS.name_in("twente")
     assert dead_letters_for(RELAY.name) == NATIONAL_DEAD_LETTERS.name
     assert PARTICIPANTS.compacted() and PARTICIPANTS.key == "signup_id"
+    assert [t for t in TOPICS if t.personal_data] == [PARTICIPANTS]  # never copied into a dead letter
 
 
 def test_personal_data_fields_are_only_on_the_participants_topic():

@@ -1,18 +1,24 @@
 """The notifications service as a real process on real Kafka, PostgreSQL and the mail sink.
 
-Events are produced to the real topics; e-mails are read back from the mail sink, statuses from the
-service's HTTP API and NotificationSent/Failed from the notifications topic.
+Contract v2: a participant's contact details arrive on the region's participants topic
+(`ParticipantRegistered`, erased by a tombstone) and match events carry only the sign-up id. Events are
+produced to their region's topics; e-mails are read back from the mail sink, statuses from the
+service's HTTP API, NotificationSent/Failed from the region's notifications topic, and what the service
+keeps from its database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import date
 from typing import Any, TypeVar
 
+import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -23,11 +29,13 @@ from schemas import (
     MatchUnmatched,
     NotificationRequested,
     OfferSummary,
+    ParticipantRegistered,
     Recipient,
     decode_event,
+    topic_name,
 )
-from schemas.topics import MATCHES, NOTIFICATION_REQUESTS, NOTIFICATIONS
-from tests.support import Infra, ServiceProcess, services
+from schemas.topics import NOTIFICATIONS, PARTICIPANTS
+from tests.support import STATE, Infra, ServiceProcess, region, services
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +46,7 @@ SERVICE_ENV = {
     "NOTIFICATIONS_RETRY_MAX_SECONDS": "1",
     "NOTIFICATIONS_SEND_POLL_SECONDS": "0.1",
 }
+REGION = "twente"
 EDITION = f"it-{uuid.uuid4().hex[:8]}"
 RUN_ID = uuid.uuid4()
 T = TypeVar("T")
@@ -56,7 +65,8 @@ def notifications(infra: Infra) -> Iterator[ServiceProcess]:
 
 @pytest.fixture(scope="module")
 async def producer(infra: Infra, notifications: ServiceProcess) -> AsyncIterator[AIOKafkaProducer]:
-    kafka = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, enable_idempotence=True)
+    """For what `infra.produce` does not do: a chosen partition, a raw value, a tombstone."""
+    kafka = AIOKafkaProducer(**infra.kafka.client_kwargs(), enable_idempotence=True)
     await kafka.start()
     try:
         yield kafka
@@ -64,22 +74,45 @@ async def producer(infra: Infra, notifications: ServiceProcess) -> AsyncIterator
         await kafka.stop()
 
 
-async def publish(producer: AIOKafkaProducer, event: Event, topic: str = MATCHES.name, partition: int | None = None) -> None:
-    await producer.send_and_wait(topic, event.model_dump_json().encode(), key=event.key.encode(), partition=partition)
+async def publish_on(producer: AIOKafkaProducer, event: Event, partition: int) -> None:
+    """`event` on its topic, on `partition` (to order it after other records)."""
+    await producer.send_and_wait(topic_name(event), event.model_dump_json().encode(), key=event.key.encode(), partition=partition)
+
+
+async def tombstone(producer: AIOKafkaProducer, signup_id: str, region_id: str = REGION) -> None:
+    """Erase a participant: a null value under their sign-up id on the region's participants topic."""
+    await producer.send_and_wait(PARTICIPANTS.name_in(region_id), None, key=signup_id.encode())
 
 
 def address(prefix: str = "p") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}@example.org"
 
 
-def assignment(email: str, language: str = "nl", name: str = "Anna de Vries", title: str = "Een dag in de bakkerij") -> MatchAssigned:
+def participant(
+    email: str, language: str = "nl", name: str = "Anna de Vries", region_id: str = REGION, edition: str = EDITION
+) -> ParticipantRegistered:
+    """A new sign-up's contact details, as registration publishes them on the participants topic."""
+    return ParticipantRegistered(
+        region=region_id, edition=edition, signup_id=f"s-{uuid.uuid4().hex[:12]}", name=name, email=email,
+        language=language,
+    )
+
+
+def assignment(person: ParticipantRegistered, title: str = "Een dag in de bakkerij") -> MatchAssigned:
     offer = OfferSummary(
         offer_id="o-bakery", host_org="bakkerij-van-dam", title=title, date=date(2026, 9, 15), location="Marktstraat 1"
     )
     return MatchAssigned(
-        region="twente", edition=EDITION, signup_id=f"s-{uuid.uuid4().hex[:12]}", run_id=RUN_ID, rank=1,
-        offer=offer, recipient=Recipient(name=name, email=email, language=language),
+        region=person.region, edition=person.edition, signup_id=person.signup_id, run_id=RUN_ID, rank=1, offer=offer
     )
+
+
+def assigned(infra: Infra, email: str, language: str = "nl", **contact: Any) -> tuple[ParticipantRegistered, MatchAssigned]:
+    """A participant's contact details, then their assignment, published."""
+    person = participant(email, language, **contact)
+    event = assignment(person)
+    infra.produce([person, event])
+    return person, event
 
 
 async def until(check: Callable[[], Awaitable[T]], timeout: float = 20, interval: float = 0.2) -> T:
@@ -113,10 +146,10 @@ async def notification_of(notifications: ServiceProcess, signup_id: str, status:
     return items[0] if items and items[0]["status"] == status else None
 
 
-async def outcome_events(infra: Infra, ids: set[str], timeout: float = 20) -> dict[str, list[Event]]:
-    """NotificationSent/Failed events about `ids` on the notifications topic, read from the start."""
+async def outcome_events(infra: Infra, ids: set[str], region_id: str = REGION, timeout: float = 20) -> dict[str, list[Event]]:
+    """NotificationSent/Failed events about `ids` on the region's notifications topic, read from the start."""
     consumer = AIOKafkaConsumer(
-        NOTIFICATIONS.name, bootstrap_servers=infra.kafka_bootstrap, group_id=None, auto_offset_reset="earliest"
+        NOTIFICATIONS.name_in(region_id), **infra.kafka.client_kwargs(), group_id=None, auto_offset_reset="earliest"
     )
     await consumer.start()
     found: dict[str, list[Event]] = {}
@@ -134,6 +167,34 @@ async def outcome_events(infra: Infra, ids: set[str], timeout: float = 20) -> di
     return found
 
 
+async def database(infra: Infra) -> asyncpg.Connection:
+    """The service's own database role (what the service can read is what it keeps)."""
+    return await asyncpg.connect(infra.dsn("notifications"), server_settings={"search_path": "notifications"})
+
+
+async def tables_holding(conn: asyncpg.Connection, *texts: str) -> dict[str, set[str]]:
+    """For each text, the tables of the notifications schema that hold it anywhere (every table, every
+    column; bytes read as UTF-8)."""
+    tables = [r["table_name"] for r in await conn.fetch(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'notifications' AND table_type = 'BASE TABLE'"
+    )]
+    assert {"notifications", "contacts", "dead_letters", "inbox", "outbox"} <= set(tables), tables
+    found: dict[str, set[str]] = {}
+    for table in tables:
+        for row in await conn.fetch(f'SELECT * FROM notifications."{table}"'):
+            values = " ".join(v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in row.values())
+            for text in texts:
+                if text in values:
+                    found.setdefault(text, set()).add(table)
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 # --- tests ------------------------------------------------------------------------------------------
 LANGUAGE_WORDS = {
     "nl": ("Je Estafette-plek: ", "Beste ", "dinsdag 15 september 2026"),
@@ -143,15 +204,15 @@ LANGUAGE_WORDS = {
 
 
 async def test_one_email_per_assignment_in_the_participants_language(
-    infra: Infra, notifications: ServiceProcess, producer: AIOKafkaProducer
+    infra: Infra, notifications: ServiceProcess
 ) -> None:
-    events = {lang: assignment(address(), lang, name=f"Deelnemer {lang}", title=f"Bakkerij <{lang}>") for lang in LANGUAGE_WORDS}
-    for event in events.values():
-        await publish(producer, event)
+    people = {lang: participant(address(), lang, name=f"Deelnemer {lang}") for lang in LANGUAGE_WORDS}
+    events = {lang: assignment(person, title=f"Bakkerij <{lang}>") for lang, person in people.items()}
+    infra.produce([*people.values(), *events.values()])
 
     for lang, event in events.items():
         row = await until(lambda e=event: notification_of(notifications, e.signup_id, "sent"))
-        (mail,) = await mails_to(infra, str(event.recipient.email))
+        (mail,) = await mails_to(infra, str(people[lang].email))
         subject, greeting, when = LANGUAGE_WORDS[lang]
         assert mail["subject"] == f"{subject}Bakkerij <{lang}>"
         assert mail["headers"]["Content-Language"] == lang
@@ -169,42 +230,163 @@ async def test_one_email_per_assignment_in_the_participants_language(
         (sent,) = published[row["id"]]
         assert (sent.event_type, sent.signup_id, sent.template) == ("NotificationSent", signup_id, "match_assigned")
         assert sent.correlation_id == correlation[signup_id] and row["correlation_id"] == str(correlation[signup_id])
-    for event in events.values():  # still exactly one each, after everything settled
-        assert len(await mails_to(infra, str(event.recipient.email))) == 1
+    for person in people.values():  # still exactly one each, after everything settled
+        assert len(await mails_to(infra, str(person.email))) == 1
 
 
 async def test_the_same_event_delivered_twice_sends_one_email(
     infra: Infra, notifications: ServiceProcess, producer: AIOKafkaProducer
 ) -> None:
-    event = assignment(address())
+    people = [participant(address()) for _ in range(3)]
+    infra.produce(people)
+    event, marker, late_marker = (assignment(p) for p in people)
     for _ in range(2):  # twice in a row: one batch, or two
-        await publish(producer, event, partition=0)
-    marker = assignment(address())  # same partition, after the copies: once it is sent, they were handled
-    await publish(producer, marker, partition=0)
+        await publish_on(producer, event, partition=0)
+    await publish_on(producer, marker, partition=0)  # after the copies: once it is sent, they were handled
     await until(lambda: notification_of(notifications, marker.signup_id, "sent"))
     await until(lambda: notification_of(notifications, event.signup_id, "sent"))
 
-    await publish(producer, event, partition=0)  # again, long after the first copy was committed
-    late_marker = assignment(address())
-    await publish(producer, late_marker, partition=0)
+    await publish_on(producer, event, partition=0)  # again, long after the first copy was committed
+    await publish_on(producer, late_marker, partition=0)
     await until(lambda: notification_of(notifications, late_marker.signup_id, "sent"))
 
-    assert len(await mails_to(infra, str(event.recipient.email))) == 1
+    assert len(await mails_to(infra, str(people[0].email))) == 1
     assert (await notification_of(notifications, event.signup_id, "sent"))["attempts"] == 1
 
 
-async def test_two_requests_for_one_notification_send_one_email(
+async def test_a_match_event_before_its_contact_waits_and_is_sent_exactly_once_when_it_arrives(
     infra: Infra, notifications: ServiceProcess, producer: AIOKafkaProducer
+) -> None:
+    person = participant(address("late"), "en", name="Late Comer")
+    event = assignment(person)
+    infra.produce([event])  # the match topic is read apart from the participants topic: it may come first
+
+    waiting = await until(lambda: notification_of(notifications, event.signup_id, "awaiting_contact"))
+    assert (waiting["language"], waiting["attempts"], waiting["next_attempt_at"]) == (None, 0, None)
+    assert await mails_to(infra, str(person.email)) == []
+
+    infra.produce([person])
+    row = await until(lambda: notification_of(notifications, event.signup_id, "sent"))
+    assert (row["id"], row["attempts"], row["language"]) == (waiting["id"], 1, "en")
+    (mail,) = await mails_to(infra, str(person.email))
+    assert "Dear Late Comer," in mail["text"] and mail["headers"]["Content-Language"] == "en"
+
+    # The contact again (an update) and the match event again: still one e-mail once both are handled.
+    marker_person = participant(address())
+    marker = assignment(marker_person)
+    infra.produce([person])
+    await publish_on(producer, event, partition=0)
+    await publish_on(producer, marker, partition=0)
+    infra.produce([marker_person])
+    await until(lambda: notification_of(notifications, marker.signup_id, "sent"))
+    assert len(await mails_to(infra, str(person.email))) == 1
+    assert (await notification_of(notifications, event.signup_id, "sent"))["attempts"] == 1
+
+
+async def test_a_tombstone_erases_the_person_from_every_table_and_fails_a_waiting_message(
+    infra: Infra, notifications: ServiceProcess, producer: AIOKafkaProducer
+) -> None:
+    name, email = f"Erika {uuid.uuid4().hex[:8]}", address("erased")
+    person = participant(email, "de", name=name)
+    # A record of hers that cannot be read (a language this version does not know) is dead-lettered
+    # WITHOUT its value: a record of the personal-data topic is never copied (runtime/consumer.py).
+    unreadable = json.dumps(person.model_dump(mode="json") | {"language": "fr"}).encode()
+    await producer.send_and_wait(PARTICIPANTS.name_in(REGION), unreadable, key=person.signup_id.encode())
+    event = assignment(person)
+    infra.produce([person, event])
+    await until(lambda: notification_of(notifications, event.signup_id, "sent"))
+    waiting_for = participant(address("never"))  # its contact never arrives before the erasure
+    waiting = assignment(waiting_for)
+    infra.produce([waiting])
+    await until(lambda: notification_of(notifications, waiting.signup_id, "awaiting_contact"))
+
+    conn = await database(infra)
+    try:
+        async def kept() -> dict[str, set[str]] | None:
+            found = await tables_holding(conn, name, email)
+            return found if found.get(name, set()) >= {"contacts"} else None
+
+        before = await until(kept)
+        assert before[email] == {"contacts"}  # the search finds her where she is, and only there
+        withheld = await conn.fetch("SELECT value FROM dead_letters WHERE topic = $1", PARTICIPANTS.name_in(REGION))
+        assert withheld and all(row["value"] is None for row in withheld)
+
+        await tombstone(producer, person.signup_id)
+        await tombstone(producer, waiting.signup_id)
+
+        async def erased() -> bool:
+            return not await conn.fetchval("SELECT count(*) FROM contacts WHERE signup_id = $1", person.signup_id)
+
+        await until(erased)
+        assert await tables_holding(conn, name, email) == {}
+        assert await conn.fetchval("SELECT count(*) FROM erased_participants WHERE signup_id = $1", person.signup_id) == 1
+    finally:
+        await conn.close()
+
+    failed_row = await until(lambda: notification_of(notifications, waiting.signup_id, "failed"))
+    assert failed_row["last_error"].startswith("contact_erased") and failed_row["attempts"] == 0
+    assert (await notification_of(notifications, event.signup_id, "sent"))["attempts"] == 1  # what was sent stays sent
+    (failed,) = (await outcome_events(infra, {failed_row["id"]}))[failed_row["id"]]
+    assert (failed.event_type, failed.signup_id, failed.permanent) == ("NotificationFailed", waiting.signup_id, True)
+    assert failed.error == failed_row["last_error"] and "@" not in failed.model_dump_json()
+    assert await mails_to(infra, str(waiting_for.email)) == []
+    log = notifications.log_path.read_text(errors="replace")
+    assert name not in log and email not in log
+
+
+async def test_an_instance_for_one_region_does_not_send_another_regions_emails(
+    infra: Infra, notifications: ServiceProcess
+) -> None:
+    """Instances of regions A and B share the database; B's SMTP relay is down, so B's e-mail stays
+    queued and due. A's instance sends A's e-mail and never takes B's, however long it waits."""
+    a, b = f"nta-{uuid.uuid4().hex[:6]}", f"ntb-{uuid.uuid4().hex[:6]}"
+    infra.add_regions(region(a, partitions=1), region(b, partitions=1))
+    down = {**SERVICE_ENV, "NOTIFICATIONS_SMTP_PORT": str(free_port()), "NOTIFICATIONS_MAX_ATTEMPTS": "100000",
+            "NOTIFICATIONS_RETRY_BASE_SECONDS": "0.05", "NOTIFICATIONS_RETRY_MAX_SECONDS": "0.05"}
+    only_a = ServiceProcess(infra, "notifications", {**SERVICE_ENV, "NOTIFICATIONS_REGIONS": a})
+    only_b = ServiceProcess(infra, "notifications", {**down, "NOTIFICATIONS_REGIONS": b, "NOTIFICATIONS_HTTP_PORT": str(port := free_port())})
+    only_b.url, only_b.log_path = f"http://127.0.0.1:{port}", STATE / "notifications-b.log"
+    notifications.stop()  # the instance of every region would send B's e-mail
+    try:
+        only_b.start()
+        person_b, event_b = assigned(infra, address(), region_id=b, edition=f"{b}-2026")
+
+        async def retrying() -> dict[str, Any] | None:
+            row = await notification_of(only_b, event_b.signup_id, "pending")
+            return row if row and row["attempts"] >= 2 else None
+
+        row_b = await until(retrying)  # queued, due again and again: there to be taken
+        assert "connect" in row_b["last_error"].lower(), row_b
+
+        only_a.start()
+        person_a, event_a = assigned(infra, address(), region_id=a, edition=f"{a}-2026")
+        await until(lambda: notification_of(only_a, event_a.signup_id, "sent"))
+        assert len(await mails_to(infra, str(person_a.email))) == 1
+
+        assert await mails_to(infra, str(person_b.email)) == []
+        assert await notification_of(only_a, event_b.signup_id, "pending")
+    finally:
+        only_a.stop()
+        only_b.stop()
+        notifications.start()
+    # B's e-mail was only waiting: an instance of every region (with a working relay) sends it.
+    await until(lambda: notification_of(notifications, event_b.signup_id, "sent"), timeout=30)
+    assert len(await mails_to(infra, str(person_b.email))) == 1
+
+
+async def test_two_requests_for_one_notification_send_one_email(
+    infra: Infra, notifications: ServiceProcess
 ) -> None:
     """Different events (the inbox lets both through) naming the same notification: one row, one e-mail."""
     email, notification_id = address(), uuid.uuid4()
     context = {"subject": "Hoe was je Estafette-dag?", "message": "Vertel het ons.\n\nHet duurt twee minuten.", "link": "https://estafette.test/feedback"}
-    for _ in range(2):
-        request = NotificationRequested(
-            region="twente", edition=EDITION, notification_id=notification_id, template="feedback_request",
+    infra.produce([
+        NotificationRequested(
+            region=REGION, edition=EDITION, notification_id=notification_id, template="feedback_request",
             recipient=Recipient(name="Piet", email=email, language="nl"), context=context,
         )
-        await publish(producer, request, topic=NOTIFICATION_REQUESTS.name)
+        for _ in range(2)
+    ])
 
     row = await until(lambda: _sent(notifications, notification_id))
     (sent,) = (await outcome_events(infra, {str(notification_id)}))[str(notification_id)]
@@ -220,17 +402,14 @@ async def _sent(notifications: ServiceProcess, notification_id: uuid.UUID) -> di
     return response.json() if response.status_code == 200 and response.json()["status"] == "sent" else None
 
 
-async def test_a_hard_bounce_fails_at_once_and_is_published(
-    infra: Infra, notifications: ServiceProcess, producer: AIOKafkaProducer
-) -> None:
+async def test_a_hard_bounce_fails_at_once_and_is_published(infra: Infra, notifications: ServiceProcess) -> None:
+    person = participant(address("bounce"), "en", name="Bo")
     bounce = MatchUnmatched(
-        region="twente", edition=EDITION, signup_id=f"s-{uuid.uuid4().hex[:12]}", run_id=RUN_ID,
+        region=REGION, edition=EDITION, signup_id=person.signup_id, run_id=RUN_ID,
         reason_code="all_full", reason="all offers full",
-        recipient=Recipient(name="Bo", email=address("bounce"), language="en"),
     )
-    after = assignment(address(), "en")
-    await publish(producer, bounce)
-    await publish(producer, after)
+    infra.produce([person, bounce])
+    _, after = assigned(infra, address(), "en")
 
     row = await until(lambda: notification_of(notifications, bounce.signup_id, "failed"))
     assert row["attempts"] == 1 and row["failed_at"] is not None
@@ -238,7 +417,7 @@ async def test_a_hard_bounce_fails_at_once_and_is_published(
     (failed,) = (await outcome_events(infra, {row["id"]}))[row["id"]]
     assert (failed.event_type, failed.permanent, failed.signup_id) == ("NotificationFailed", True, bounce.signup_id)
     assert failed.template == "match_unmatched" and failed.error == row["last_error"]
-    assert await mails_to(infra, str(bounce.recipient.email)) == []
+    assert await mails_to(infra, str(person.email)) == []
 
     await until(lambda: notification_of(notifications, after.signup_id, "sent"))  # the sender goes on
     assert notifications.proc is not None and notifications.proc.poll() is None
@@ -246,10 +425,9 @@ async def test_a_hard_bounce_fails_at_once_and_is_published(
 
 
 async def test_a_temporary_failure_is_retried_then_fails_after_max_attempts(
-    infra: Infra, notifications: ServiceProcess, producer: AIOKafkaProducer
+    infra: Infra, notifications: ServiceProcess
 ) -> None:
-    event = assignment(address("softfail"), "de")
-    await publish(producer, event)
+    _, event = assigned(infra, address("softfail"), "de")
 
     row = await until(lambda: notification_of(notifications, event.signup_id, "failed"))
     assert row["attempts"] == MAX_ATTEMPTS
@@ -270,24 +448,24 @@ def _metric(text: str, sample: str) -> float:
 
 
 async def test_organisers_see_statuses_without_bodies_or_personal_data(
-    notifications: ServiceProcess, producer: AIOKafkaProducer
+    infra: Infra, notifications: ServiceProcess
 ) -> None:
     edition = f"it-api-{uuid.uuid4().hex[:8]}"
-    events = [assignment(address(), "en").model_copy(update={"edition": edition}) for _ in range(3)]
-    events.append(assignment(address("bounce"), "en").model_copy(update={"edition": edition}))
-    for event in events:
-        await publish(producer, event)
+    people = [participant(address(), "en", edition=edition) for _ in range(3)]
+    people.append(participant(address("bounce"), "en", edition=edition))
+    events = [assignment(p) for p in people]
+    infra.produce([*people, *events])
 
     async def settled() -> list[dict[str, Any]] | None:
         items = (await api(notifications, "/notifications", edition=edition)).json()["items"]
-        return items if len(items) == 4 and all(i["status"] != "pending" for i in items) else None
+        return items if len(items) == 4 and all(i["status"] not in ("pending", "awaiting_contact") for i in items) else None
 
     items = await until(settled)
     assert sorted(i["status"] for i in items) == ["failed", "sent", "sent", "sent"]
     assert {i["signup_id"] for i in items} == {e.signup_id for e in events}
     for item in items:
         assert not {"email", "recipient_email", "recipient_name", "name", "data", "text", "html"} & set(item)
-        assert "example.org" not in str(item)
+        assert "example.org" not in str(item) and "Anna" not in str(item)
 
     failed = (await api(notifications, "/notifications", edition=edition, status="failed")).json()
     assert [i["signup_id"] for i in failed["items"]] == [events[-1].signup_id]

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from estafette.runtime.auth import LinkInvalid, Links
-from schemas import MatchAssigned, OfferSummary, Recipient, SeatOffered
+from schemas import MatchAssigned, OfferSummary, ParticipantRegistered, SeatOffered
 from tests.support import LINK_SECRET, Infra, ServiceProcess, eventually, services
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -31,19 +31,27 @@ OFFER = OfferSummary(offer_id=f"o-{RUN}", host_org="bakkerij-van-dam", title="Ee
 LINK = re.compile(re.escape(MATCHING_PUBLIC_URL) + r"/links/seat-offers/(?P<token>[A-Za-z0-9_.-]+)/(?P<answer>accept|decline)")
 
 
+def contact(region: str, edition: str, signup_id: str, name: str, language: str = "nl") -> ParticipantRegistered:
+    """A participant's contact details, on the region's participants topic (contract v2)."""
+    email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.org"
+    return ParticipantRegistered(region=region, edition=edition, signup_id=signup_id, name=name, email=email, language=language)
+
+
 def assigned(region: str, edition: str) -> MatchAssigned:
     return MatchAssigned(
         region=region, edition=edition, signup_id=f"s-{uuid.uuid4().hex[:10]}", run_id=uuid.uuid4(), rank=1, offer=OFFER,
-        recipient=Recipient(name="Anna", email=f"a-{uuid.uuid4().hex[:8]}@example.org", language="nl"),
     )
 
 
 SEAT_OFFER = SeatOffered(
     region="twente", edition=ED_A, signup_id=f"s-seat-{RUN}", run_id=uuid.uuid4(), rank=2, offer=OFFER,
     expires_at=datetime.now(UTC) + timedelta(days=2),
-    recipient=Recipient(name="Sam", email=f"seat-{RUN}@example.org", language="en"),
 )
 MESSAGES = {"A": assigned("twente", ED_A), "B": assigned("groningen", ED_B), "seat": SEAT_OFFER}
+CONTACTS = {
+    key: contact(m.region, m.edition, m.signup_id, "Sam" if key == "seat" else "Anna", "en" if key == "seat" else "nl")
+    for key, m in MESSAGES.items()
+}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +64,7 @@ def notifications(infra: Infra, callers: dict[str, dict[str, str]]) -> Iterator[
     env = {"NOTIFICATIONS_MATCHING_PUBLIC_URL": MATCHING_PUBLIC_URL, "NOTIFICATIONS_SEND_POLL_SECONDS": "0.1"}
     with services(infra, "notifications", extra_env=env) as running:
         service = running["notifications"]
-        infra.produce(list(MESSAGES.values()))
+        infra.produce([*CONTACTS.values(), *MESSAGES.values()])
         eventually(lambda: all(get(service, "/notifications", callers["admin"], signup_id=m.signup_id).json()["items"]
                                for m in MESSAGES.values()), timeout=30)
         yield service
@@ -131,8 +139,9 @@ def test_the_seat_offer_email_links_to_matchings_pages_with_signed_tokens(
     infra: Infra, notifications: ServiceProcess, callers: dict[str, dict[str, str]]
 ) -> None:
     eventually(lambda: message(notifications, callers, "seat")["status"] == "sent", timeout=30)
-    mails = httpx.get(f"{infra.mail_api}/api/messages", params={"to": SEAT_OFFER.recipient.email}, timeout=5).json()
-    (mail,) = [m for m in mails if str(SEAT_OFFER.recipient.email) in m["to"]]
+    email = str(CONTACTS["seat"].email)
+    mails = httpx.get(f"{infra.mail_api}/api/messages", params={"to": email}, timeout=5).json()
+    (mail,) = [m for m in mails if email in m["to"]]
 
     links = {found["answer"]: found for found in LINK.finditer(mail["text"])}
     assert set(links) == {"accept", "decline"}, mail["text"]

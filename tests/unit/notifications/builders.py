@@ -14,6 +14,7 @@ from schemas import (
     MatchWaitlisted,
     NotificationRequested,
     OfferSummary,
+    ParticipantRegistered,
     Recipient,
     SeatOffered,
     SeatOfferEnded,
@@ -49,7 +50,18 @@ def organiser(region: str = "twente") -> Principal:
 
 
 def recipient(name: str = "Anna", email: str = "anna@example.org", language: str = "de") -> Recipient:
+    """A requested message's own recipient (NotificationRequested)."""
     return Recipient(name=name, email=email, language=language)
+
+
+def participant(
+    signup_id: str = "s-1", *, name: str = "Anna", email: str = "anna@example.org", language: str = "de",
+    region: str = "twente", edition: str = EDITION,
+) -> ParticipantRegistered:
+    """A participant's contact details, as registration publishes them on the participants topic."""
+    return ParticipantRegistered(
+        region=region, edition=edition, signup_id=signup_id, name=name, email=email, language=language
+    )
 
 
 def offer_summary(**changes: Any) -> OfferSummary:
@@ -58,37 +70,33 @@ def offer_summary(**changes: Any) -> OfferSummary:
 
 
 def _envelope(
-    signup_id: str, language: str, correlation_id: uuid.UUID | None, region: str = "twente", edition: str = EDITION
+    signup_id: str, correlation_id: uuid.UUID | None, region: str = "twente", edition: str = EDITION
 ) -> dict[str, Any]:
-    envelope: dict[str, Any] = {
-        "region": region, "edition": edition, "signup_id": signup_id, "run_id": RUN_ID,
-        "recipient": recipient(language=language),
-    }
+    """A match event's fields: ids only (contract v2: no recipient)."""
+    envelope: dict[str, Any] = {"region": region, "edition": edition, "signup_id": signup_id, "run_id": RUN_ID}
     if correlation_id is not None:
         envelope["correlation_id"] = correlation_id
     return envelope
 
 
 def assigned(
-    signup_id: str = "s-1", *, rank: int = 1, language: str = "de", correlation_id: uuid.UUID | None = None,
+    signup_id: str = "s-1", *, rank: int = 1, correlation_id: uuid.UUID | None = None,
     region: str = "twente", edition: str = EDITION,
 ) -> MatchAssigned:
-    return MatchAssigned(
-        **_envelope(signup_id, language, correlation_id, region, edition), rank=rank, offer=offer_summary()
-    )
+    return MatchAssigned(**_envelope(signup_id, correlation_id, region, edition), rank=rank, offer=offer_summary())
 
 
-def waitlisted(signup_id: str = "s-1", *, position: int = 3, language: str = "de") -> MatchWaitlisted:
-    return MatchWaitlisted(**_envelope(signup_id, language, None), position=position, reason_code="all_full")
+def waitlisted(signup_id: str = "s-1", *, position: int = 3) -> MatchWaitlisted:
+    return MatchWaitlisted(**_envelope(signup_id, None), position=position, reason_code="all_full")
 
 
-def unmatched(signup_id: str = "s-1", *, reason_code: str = "own_org", language: str = "de") -> MatchUnmatched:
-    return MatchUnmatched(**_envelope(signup_id, language, None), reason_code=reason_code, reason="x")
+def unmatched(signup_id: str = "s-1", *, reason_code: str = "own_org") -> MatchUnmatched:
+    return MatchUnmatched(**_envelope(signup_id, None), reason_code=reason_code, reason="x")
 
 
-def seat_offered(signup_id: str = "s-1", *, rank: int = 2, language: str = "de") -> SeatOffered:
+def seat_offered(signup_id: str = "s-1", *, rank: int = 2) -> SeatOffered:
     return SeatOffered(
-        **_envelope(signup_id, language, None), rank=rank, offer=offer_summary(),
+        **_envelope(signup_id, None), rank=rank, offer=offer_summary(),
         expires_at=datetime(2026, 9, 14, 21, 59, tzinfo=UTC),
     )
 

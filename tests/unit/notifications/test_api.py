@@ -84,3 +84,12 @@ async def test_the_openapi_document_declares_the_policy_and_the_errors(client: h
     listing, one = paths["/notifications"]["get"], paths["/notifications/{notification_id}"]["get"]
     assert listing["x-policy"] == one["x-policy"] == "organiser"
     assert {"401", "403"} <= set(listing["responses"]) and {"401", "403", "404"} <= set(one["responses"])
+
+
+async def test_a_message_awaiting_its_participants_contact_is_listed_with_that_status(client: httpx.AsyncClient) -> None:
+    """The fixture's match events came before any contact details: both messages wait for them."""
+    assert await ids(client, "admin", status="awaiting_contact") == ["s-t", "s-g"]
+    assert await ids(client, "twente", status="awaiting_contact") == ["s-t"]
+    assert await ids(client, "admin", status="pending") == []
+    (item,) = (await client.get("/notifications", headers=bearer("twente"))).json()["items"]
+    assert (item["status"], item["language"], item["next_attempt_at"]) == ("awaiting_contact", None, None)

@@ -1,4 +1,5 @@
-"""Pure rules: which message an event asks for, notification identity, and what a failure means."""
+"""Pure rules: which message an event asks for, whom it goes to and how it starts, notification
+identity, and what a failure means."""
 
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ def test_match_events_become_their_kind_of_message() -> None:
     assert (a.kind, a.template, a.data["offer"]["date"], a.data["rank"]) == ("assigned", "match_assigned", "2026-09-15", 1)
     assert (w.kind, w.template, w.data) == ("waitlisted", "match_waitlisted", {"position": 3})
     assert (u.kind, u.template, u.data) == ("unmatched", "match_unmatched", {"reason_code": "own_org"})
-    for n in (a, w, u):
-        assert (n.name, n.email, n.language, n.signup_id, n.edition) == ("Anna", "anna@example.org", "de", "s-1", builders.EDITION)
+    for n in (a, w, u):  # no recipient: the participant's contact is looked up when it is sent
+        assert (n.name, n.email, n.language, n.signup_id, n.edition) == (None, None, None, "s-1", builders.EDITION)
+        assert n.for_participant
 
 
 def test_every_match_event_type_has_a_message_decision() -> None:
@@ -43,8 +45,8 @@ def test_a_seat_offer_becomes_a_message_with_the_answer_addresses() -> None:
     event = builders.seat_offered(rank=2)
     n = domain.from_seat_offer(event, builders.plain_answer_link)
 
-    assert (n.id, n.kind, n.template, n.signup_id, n.language) == (
-        domain.notification_id(event.event_id), "seat_offered", "seat_offered", "s-1", "de"
+    assert (n.id, n.kind, n.template, n.signup_id, n.email, n.for_participant) == (
+        domain.notification_id(event.event_id), "seat_offered", "seat_offered", "s-1", None, True
     )
     assert n.data == {
         "offer": event.offer.model_dump(mode="json"), "rank": 2, "expires_at": "2026-09-14T21:59:00+00:00",
@@ -60,6 +62,38 @@ def test_a_request_keeps_its_own_notification_id_and_template_name() -> None:
 
     assert (n.id, n.source_event_id, n.kind, n.template) == (request.notification_id, request.event_id, "generic", "feedback_reminder")
     assert n.data == {"message": "Hi", "days": 3} and n.signup_id is None
+    assert (n.name, n.email, n.language, n.for_participant) == ("Anna", "anna@example.org", "de", False)
+
+
+# --- whom a message goes to, and how it starts ----------------------------------------------------
+CONTACT = domain.contact_from(builders.participant("s-1", name="Bo", email="bo@example.org", language="en"))
+
+
+def test_a_contact_is_taken_from_the_participants_record() -> None:
+    assert CONTACT == domain.Contact("s-1", "twente", builders.EDITION, "Bo", "bo@example.org", "en")
+
+
+def test_a_participants_message_is_pending_in_their_language_once_their_contact_is_known() -> None:
+    n = domain.from_match(builders.assigned())
+    assert domain.addressing(n, CONTACT, erased=False) == domain.Addressing("pending", "en")
+
+
+def test_a_participants_message_waits_for_a_contact_that_has_not_arrived() -> None:
+    n = domain.from_match(builders.assigned())
+    assert domain.addressing(n, None, erased=False) == domain.Addressing("awaiting_contact", None)
+
+
+def test_a_participants_message_fails_at_once_when_their_contact_was_erased() -> None:
+    n = domain.from_seat_offer(builders.seat_offered(), builders.plain_answer_link)
+    start = domain.addressing(n, None, erased=True)
+    assert (start.status, start.error) == ("failed", domain.CONTACT_ERASED)
+    assert start.error.startswith("contact_erased") and "@" not in start.error
+
+
+def test_a_requested_message_goes_to_its_own_recipient() -> None:
+    n = domain.from_request(builders.request())
+    assert domain.addressing(n, None, erased=False) == domain.Addressing("pending", "de")
+    assert domain.addressing(n, None, erased=True) == domain.Addressing("pending", "de")
 
 
 def test_message_id_is_stable_and_uses_the_senders_domain() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import uuid
 from datetime import timedelta
 
@@ -22,6 +24,7 @@ from tests.unit.notifications import builders
 from tests.unit.notifications.fakes import FakeMailer, FakeRepository
 
 SENDER = "Estafette <no-reply@estafette.example>"
+GRONINGEN_EDITION = "wvdu-2026-groningen"
 POLICY = domain.RetryPolicy(max_attempts=3, base_seconds=60, max_seconds=3600)
 BOUNCE = SMTPRecipientsRefused([SMTPRecipientRefused(550, "5.1.1 <anna@example.org>: mailbox unavailable", "anna@example.org")])
 
@@ -38,10 +41,21 @@ def uow() -> FakeUnitOfWork[FakeRepository]:
 
 async def record(uow: FakeUnitOfWork[FakeRepository], *events: object) -> None:
     """As the consumers do: each event through the service's dispatch tables, in one transaction."""
-    handle = dispatch({**handlers.matches(builders.answer_links()), **handlers.REQUESTS})
+    handle = dispatch({**handlers.matches(builders.answer_links()), **handlers.PARTICIPANTS, **handlers.REQUESTS})
     async with uow.transaction() as tx:
         for event in events:
             await handle(tx, event)  # type: ignore[arg-type]
+
+
+async def register(uow: FakeUnitOfWork[FakeRepository], *signup_ids: str, **contact: str) -> None:
+    """The participants' contact details arrive (ParticipantRegistered), e.g. language="nl"."""
+    await record(uow, *(builders.participant(s, **contact) for s in signup_ids))
+
+
+async def erase(uow: FakeUnitOfWork[FakeRepository], signup_id: str) -> None:
+    """A tombstone on the participants topic, as the consumer hands it over."""
+    async with uow.transaction() as tx:
+        await handlers.participant_erased(tx, signup_id)  # type: ignore[arg-type]
 
 
 async def send(uow: FakeUnitOfWork[FakeRepository], renderer: Renderer, mailer: FakeMailer) -> service.Attempt | None:
@@ -50,6 +64,7 @@ async def send(uow: FakeUnitOfWork[FakeRepository], renderer: Renderer, mailer: 
 
 # --- recording ------------------------------------------------------------------------------------
 async def test_each_event_records_one_pending_message_of_its_kind(uow: FakeUnitOfWork[FakeRepository]) -> None:
+    await register(uow, "s-1", "s-2", "s-3", "s-4")
     events = [builders.assigned("s-1"), builders.waitlisted("s-2"), builders.unmatched("s-3"),
               builders.seat_offered("s-4"), builders.request()]
     await record(uow, *events)
@@ -64,6 +79,7 @@ async def test_each_event_records_one_pending_message_of_its_kind(uow: FakeUnitO
 async def test_a_redelivered_event_or_a_repeated_request_records_nothing_more(uow: FakeUnitOfWork[FakeRepository]) -> None:
     event, request = builders.assigned(), builders.request()
     again = request.model_copy(update={"event_id": uuid.uuid4()})  # another event, the same notification
+    await register(uow, "s-1")
     await record(uow, event, request)
     await record(uow, event, again)
 
@@ -90,6 +106,7 @@ async def test_the_seat_offer_links_are_in_the_email_and_never_in_the_logs(
 ) -> None:
     capture = LogCapture()
     monkeypatch.setattr(service, "log", structlog.wrap_logger(None, processors=[structlog.contextvars.merge_contextvars, capture]))
+    await register(uow, "s-1")
     await record(uow, builders.seat_offered())
     (row,) = uow.repo.rows.values()
     mailer = FakeMailer()
@@ -105,12 +122,175 @@ async def test_the_seat_offer_links_are_in_the_email_and_never_in_the_logs(
     assert [e["event"] for e in capture.entries] == ["e-mail sent"]
 
 
+# --- contact details: only from the participants topic ------------------------------------------------
+async def test_a_match_event_before_its_contact_waits_and_is_sent_once_when_the_contact_arrives(
+    uow: FakeUnitOfWork[FakeRepository], renderer: Renderer
+) -> None:
+    event = builders.assigned("s-1")
+    await record(uow, event)
+    mailer = FakeMailer()
+
+    (waiting,) = (await service.notifications(uow, builders.ADMIN)).items
+    assert (waiting.status, waiting.language, uow.repo.wakes) == ("awaiting_contact", None, 0)
+    assert await send(uow, renderer, mailer) is None and mailer.sent == []
+    assert (await service.backlog(uow)).awaiting_contact == 1
+
+    await register(uow, "s-1", name="Bo Jansen", email="bo@example.org", language="en")
+    assert uow.repo.wakes == 1
+    attempt = await send(uow, renderer, mailer)
+
+    assert attempt is not None and attempt.status == "sent" and attempt.message.id == waiting.id
+    (mail,) = mailer.sent
+    assert mail["To"] == "Bo Jansen <bo@example.org>" and mail["Content-Language"] == "en"
+    assert "Dear Bo Jansen," in mail.get_body(("plain",)).get_content()
+    await register(uow, "s-1", name="Bo Jansen", email="bo@example.org", language="en")  # again: nothing new
+    await record(uow, event)  # the match event redelivered: nothing new
+    assert await send(uow, renderer, mailer) is None and len(mailer.sent) == 1
+    view = await service.notification(uow, builders.ADMIN, waiting.id)
+    assert (view.status, view.language, len(uow.of_type(NotificationSent))) == ("sent", "en", 1)
+
+
+async def test_the_recipient_is_looked_up_when_the_message_is_sent(
+    uow: FakeUnitOfWork[FakeRepository], renderer: Renderer
+) -> None:
+    await register(uow, "s-1", email="old@example.org", language="nl")
+    await record(uow, builders.assigned("s-1"))
+    await register(uow, "s-1", name="Anna Visser", email="new@example.org", language="de")  # details changed
+
+    attempt = await send(uow, renderer, mailer := FakeMailer())
+
+    assert attempt is not None and attempt.status == "sent"
+    (mail,) = mailer.sent
+    assert (mail["To"], mail["Content-Language"]) == ("Anna Visser <new@example.org>", "de")
+    assert uow.repo.rows[attempt.message.id].message.email is None  # never copied into the message
+
+
+async def test_every_participant_use_case_takes_the_participants_lock(uow: FakeUnitOfWork[FakeRepository]) -> None:
+    """So a message recorded while their contact arrives (another consumer, in parallel) cannot be left
+    waiting for it: the one that takes the lock second sees what the first committed."""
+    await record(uow, builders.assigned("s-1"), builders.participant("s-2"), builders.request())
+    await erase(uow, "s-3")
+    assert uow.repo.locks == ["s-1", "s-2", "s-3"]
+
+
+def personal_data(uow: FakeUnitOfWork[FakeRepository], *values: str) -> list[str]:
+    """Which of `values` appear anywhere in the repository's state or in the published events."""
+    state = repr(vars(uow.repo)) + repr(uow.published)
+    return [v for v in values if v in state]
+
+
+async def test_erasure_deletes_the_contact_and_every_copy_and_fails_what_was_not_sent(
+    uow: FakeUnitOfWork[FakeRepository], renderer: Renderer
+) -> None:
+    person = {"name": "Carla Zwart", "email": "carla@example.org"}
+    await register(uow, "s-1", **person)
+    await record(uow, builders.assigned("s-1"))
+    sent = await send(uow, renderer, FakeMailer())
+    await record(uow, builders.waitlisted("s-1"))  # queued, not sent yet
+    legacy = dataclasses.replace(  # a message recorded under contract v1, with its recipient copied in
+        domain.from_match(builders.unmatched("s-1")), id=uuid.uuid4(), source_event_id=uuid.uuid4(),
+        name=person["name"], email=person["email"], language="de",
+    )
+    await uow.repo.insert(legacy, "sent", "de")
+    uow.repo.dead_letters += [json.dumps({**person, "signup_id": "s-1", "language": "fr"}).encode(),
+                              json.dumps({"signup_id": "s-2", "name": "Other"}).encode()]
+    await register(uow, "s-2", name="Other", email="other@example.org")
+    await record(uow, builders.assigned("s-2"))
+    assert personal_data(uow, *person.values()) == list(person.values())
+    uow.published.clear()
+
+    await erase(uow, "s-1")
+
+    assert personal_data(uow, *person.values()) == []
+    assert await uow.repo.contact("s-1") is None and await uow.repo.erased("s-1")
+    items = {v.kind: v for v in (await service.notifications(uow, builders.ADMIN, signup_id="s-1")).items}
+    assert sent is not None and items["assigned"].status == "sent" and items["unmatched"].status == "sent"
+    assert (items["waitlisted"].status, items["waitlisted"].last_error) == ("failed", domain.CONTACT_ERASED)
+    (failed,) = uow.published
+    assert isinstance(failed, NotificationFailed)
+    assert (failed.notification_id, failed.signup_id, failed.permanent, failed.template) == (
+        items["waitlisted"].id, "s-1", True, "match_waitlisted"
+    )
+    assert failed.error.startswith("contact_erased")
+    # the other participant is untouched
+    assert (await uow.repo.contact("s-2")) is not None and len(uow.repo.dead_letters) == 1
+    assert [v.status for v in (await service.notifications(uow, builders.ADMIN, signup_id="s-2")).items] == ["pending"]
+
+
+async def test_erasure_fails_a_message_still_awaiting_the_contact(uow: FakeUnitOfWork[FakeRepository]) -> None:
+    correlation_id = uuid.uuid4()
+    await record(uow, builders.assigned("s-1", correlation_id=correlation_id))
+
+    await erase(uow, "s-1")
+    await register(uow, "s-2")  # another participant's contact arriving releases nothing of s-1
+
+    (view,) = (await service.notifications(uow, builders.ADMIN)).items
+    assert (view.status, view.last_error, view.failed_at is not None) == ("failed", domain.CONTACT_ERASED, True)
+    (failed,) = uow.of_type(NotificationFailed)
+    assert (failed.notification_id, failed.correlation_id, failed.permanent) == (view.id, correlation_id, True)
+    assert "@" not in failed.model_dump_json()
+    assert (await service.backlog(uow)).awaiting_contact == 0
+
+
+async def test_a_match_event_after_the_erasure_fails_at_once_and_a_new_registration_is_served(
+    uow: FakeUnitOfWork[FakeRepository], renderer: Renderer
+) -> None:
+    await register(uow, "s-1")
+    await erase(uow, "s-1")
+
+    await record(uow, builders.assigned("s-1"))
+
+    (view,) = (await service.notifications(uow, builders.ADMIN)).items
+    assert (view.status, view.last_error) == ("failed", domain.CONTACT_ERASED)
+    (failed,) = uow.of_type(NotificationFailed)
+    assert failed.notification_id == view.id and uow.repo.wakes == 0
+
+    await register(uow, "s-1", email="again@example.org")  # registered again under the same id
+    await record(uow, builders.waitlisted("s-1"))
+    attempt = await send(uow, renderer, mailer := FakeMailer())
+    assert attempt is not None and attempt.status == "sent" and mailer.sent[0]["To"].addresses[0].addr_spec == "again@example.org"
+
+
+async def test_a_queued_message_without_any_address_fails_without_an_attempt(
+    uow: FakeUnitOfWork[FakeRepository], renderer: Renderer
+) -> None:
+    await register(uow, "s-1")
+    await record(uow, builders.assigned("s-1"))
+    uow.repo.contacts.clear()  # gone behind the service's back
+
+    attempt = await send(uow, renderer, mailer := FakeMailer())
+
+    assert attempt is not None and attempt.status == "failed" and mailer.sent == []
+    (failed,) = uow.of_type(NotificationFailed)
+    assert (failed.permanent, failed.error) == (True, domain.NO_ADDRESS)
+
+
+# --- regions: an instance sends only its regions' messages ------------------------------------------
+async def test_an_instance_for_some_regions_sends_only_their_messages(
+    uow: FakeUnitOfWork[FakeRepository], renderer: Renderer
+) -> None:
+    await record(uow, builders.participant("s-g", region="groningen", edition=GRONINGEN_EDITION),
+             builders.assigned("s-g", region="groningen", edition=GRONINGEN_EDITION))
+    uow.repo.later(1)  # groningen's message is the older one
+    await record(uow, builders.participant("s-t"), builders.assigned("s-t"))
+    mailer = FakeMailer()
+
+    sent = await service.send_next(uow, mailer, renderer, SENDER, POLICY, regions=("twente",))
+    assert sent is not None and sent.message.signup_id == "s-t"
+    assert await service.send_next(uow, mailer, renderer, SENDER, POLICY, regions=("twente", "drenthe")) is None
+    assert (await service.backlog(uow, ("twente",))).pending == 0
+    assert (await service.backlog(uow, ("groningen",))).pending == 1
+    other = await service.send_next(uow, mailer, renderer, SENDER, POLICY)  # an instance of every region
+    assert other is not None and other.message.signup_id == "s-g"
+
+
 # --- sending --------------------------------------------------------------------------------------
 async def test_sending_marks_sent_and_publishes_notification_sent_with_the_correlation_id(
     uow: FakeUnitOfWork[FakeRepository], renderer: Renderer
 ) -> None:
     correlation_id = uuid.uuid4()
-    await record(uow, builders.assigned(language="nl", correlation_id=correlation_id))
+    await register(uow, "s-1", language="nl")
+    await record(uow, builders.assigned(correlation_id=correlation_id))
     mailer = FakeMailer()
 
     attempt = await send(uow, renderer, mailer)
@@ -131,6 +311,7 @@ async def test_the_sent_log_line_carries_the_correlation_and_notification_ids(
     uow: FakeUnitOfWork[FakeRepository], renderer: Renderer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     correlation_id = uuid.uuid4()
+    await register(uow, "s-1")
     await record(uow, builders.assigned(correlation_id=correlation_id))
     # A logger of its own (not the global configuration, which other tests may have cached).
     capture = LogCapture()
@@ -147,6 +328,7 @@ async def test_the_sent_log_line_carries_the_correlation_and_notification_ids(
 async def test_a_temporary_failure_keeps_the_message_pending_until_the_retry_delay(
     uow: FakeUnitOfWork[FakeRepository], renderer: Renderer
 ) -> None:
+    await register(uow, "s-1")
     await record(uow, builders.assigned())
     mailer = FakeMailer(ConnectionRefusedError(111, "Connection refused"))
 
@@ -168,6 +350,7 @@ async def test_a_permanent_failure_fails_at_once_and_publishes_notification_fail
     uow: FakeUnitOfWork[FakeRepository], renderer: Renderer
 ) -> None:
     correlation_id = uuid.uuid4()
+    await register(uow, "s-1")
     await record(uow, builders.assigned(correlation_id=correlation_id))
 
     attempt = await send(uow, renderer, FakeMailer(BOUNCE))
@@ -183,6 +366,7 @@ async def test_a_permanent_failure_fails_at_once_and_publishes_notification_fail
 async def test_a_temporary_failure_on_the_last_attempt_fails_the_message(
     uow: FakeUnitOfWork[FakeRepository], renderer: Renderer
 ) -> None:
+    await register(uow, "s-1")
     await record(uow, builders.assigned())
     mailer = FakeMailer(*[TimeoutError("timed out")] * POLICY.max_attempts)
 
@@ -220,6 +404,7 @@ async def test_an_unknown_notification_is_not_found(uow: FakeUnitOfWork[FakeRepo
 
 async def test_statuses_are_paged_oldest_first(uow: FakeUnitOfWork[FakeRepository], renderer: Renderer) -> None:
     for n in range(5):
+        await register(uow, f"s-{n}")
         await record(uow, builders.assigned(f"s-{n}"))
         uow.repo.later(1)
     await send(uow, renderer, FakeMailer(BOUNCE))
@@ -235,13 +420,13 @@ async def test_statuses_are_paged_oldest_first(uow: FakeUnitOfWork[FakeRepositor
 
 
 # --- who sees which messages (the one scoping rule: Principal.sees) -----------------------------------
-GRONINGEN_EDITION = "wvdu-2026-groningen"
 
 
 async def two_regions(uow: FakeUnitOfWork[FakeRepository]) -> dict[str, domain.NewNotification]:
     """Three messages in twente and two in groningen, recorded one second apart; by signup id."""
     for n in range(5):
         region, edition = ("twente", builders.EDITION) if n % 2 == 0 else ("groningen", GRONINGEN_EDITION)
+        await record(uow, builders.participant(f"s-{n}", region=region, edition=edition))
         await record(uow, builders.assigned(f"s-{n}", region=region, edition=edition))
         uow.repo.later(1)
     return {r.message.signup_id: r.message for r in uow.repo.rows.values()}  # type: ignore[misc]

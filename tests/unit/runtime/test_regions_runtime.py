@@ -112,3 +112,23 @@ def test_the_region_book_keeps_the_latest_record_and_forgets_a_removed_region():
     assert "twente" in book and book.get("twente").partitions == 8 and "broken" not in book
     book.apply(b"twente", None)
     assert "twente" not in book
+
+
+async def test_records_are_applied_in_offset_order_so_a_registration_after_a_tombstone_stays():
+    order: list[str] = []
+    uow = FakeUnitOfWork(Calls())
+
+    async def handle(tx, event):
+        order.append(f"registered {event.signup_id}")
+
+    async def erase(tx, key):
+        order.append(f"erased {key}")
+
+    consumer = BatchConsumer("shop.participants", handle, uow, ShopSettings(), ConsumerMetrics(CollectorRegistry()), erase)
+    topic = PARTICIPANTS.name_in("twente")
+    first = ParticipantRegistered(region="twente", edition="e", signup_id="s-1", name="A", email="a@example.org")
+    again = ParticipantRegistered(region="twente", edition="e", signup_id="s-1", name="A", email="a2@example.org")
+    await consumer.handle([Record(topic, first.model_dump_json().encode(), b"s-1", offset=0),
+                           Record(topic, None, b"s-1", offset=1),
+                           Record(topic, again.model_dump_json().encode(), b"s-1", offset=2)])
+    assert order == ["registered s-1", "erased s-1", "registered s-1"]
