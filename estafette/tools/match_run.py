@@ -25,7 +25,10 @@ def run(edition: str, url: str, wait: bool, key: str) -> int:
         console.print(f"[red]{response.json().get('message', response.text)}")
         return 2
     run_id = response.json()["id"]
-    console.print(f"match run {run_id} started for edition {edition}")
+    if response.json()["status"] == "queued":
+        console.print(f"match run {run_id} queued for edition {edition}: an instance serving its region starts it")
+    else:
+        console.print(f"match run {run_id} started for edition {edition}")
     if not wait:
         return 0
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=console) as bar:
@@ -33,7 +36,7 @@ def run(edition: str, url: str, wait: bool, key: str) -> int:
         while True:
             state = httpx.get(f"{url}/match-runs/{run_id}", headers=auth, timeout=30).json()
             bar.update(task, completed=state["progress"], description=state["stage"])
-            if state["status"] != "running":
+            if state["status"] not in ("queued", "running"):
                 break
             time.sleep(0.3)
     if state["status"] == "failed":

@@ -53,12 +53,16 @@ class MatchRunOut(Out):
     id: uuid.UUID
     edition_id: str
     kind: Literal["full", "incremental"]
-    status: Literal["running", "done", "failed"]
-    stage: str = Field(description="loading, prepare, build, solve, explain, done or failed.")
+    status: Literal["queued", "running", "done", "failed"] = Field(
+        description="queued: requested on an instance that does not serve the edition's region; an instance"
+                    " that serves it starts it (then running, done or failed).")
+    stage: str = Field(description="queued, loading, prepare, build, solve, explain, done or failed.")
     progress: float = Field(ge=0, le=1)
-    started_at: datetime
+    started_at: datetime = Field(description="When it was requested; when a queued run starts, that moment.")
     finished_at: datetime | None
     error: str | None = Field(description="Why a failed run failed.")
+    attempt: int = Field(0, description="Executions started: 0 while queued; more than 1 when an instance resumed"
+                                        " the run after the one executing it stopped.")
     # The figures of a finished run (null until then):
     input_hash: str | None = Field(None, description="Fingerprint of the run's input.")
     participants: int | None = None
@@ -74,7 +78,7 @@ class MatchRunOut(Out):
     @classmethod
     def of(cls, run: MatchRun) -> MatchRunOut:
         fields = {name: getattr(run, name) for name in ("id", "edition_id", "kind", "status", "stage", "progress",
-                                                       "started_at", "finished_at", "error")}
+                                                       "started_at", "finished_at", "error", "attempt")}
         return cls(**fields, **(vars(run.figures) if run.figures else {}))
 
 
@@ -163,7 +167,9 @@ def build_api(
     @api.post("/editions/{edition_id}/match-runs", status_code=202, responses=errors(401, 403, 404, 409))
     async def start_run(principal: Organiser, edition_id: PathId, correlation_id: CorrelationId) -> MatchRunOut:
         """Start a match run. Published assignments are kept; only free seats are distributed.
-        409 when a run of the edition is already running."""
+        The answer is the run as recorded: `running` when this instance serves the edition's region,
+        else `queued`: an instance that serves the region starts it (follow it at /match-runs/{id}).
+        409 when a run of the edition is already queued or running."""
         return MatchRunOut.of(await runner.start(principal, edition_id, correlation_id))
 
     @api.get("/editions/{edition_id}/match-runs", responses=errors(401, 403, 404))

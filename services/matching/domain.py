@@ -22,6 +22,11 @@ Each rule is a function that returns a decision; the repository executes it.
   placed again; an offer that can no longer be made in time (`offer_expiry` is None) is not placed
   either, so the person keeps waiting and the seat stays free for a direct assignment.
 - `correlation_of`: the correlation id an event about a participant carries: their sign-up's.
+- Regions and runs: `serves` (does an instance serve an edition's region), `requested_status` (a
+  run requested on an instance that does not serve the edition's region is queued for one that does),
+  `take_over` (what an instance does with a queued run, or with a running one whose executor is gone:
+  start it, resume it, or fail it after `MAX_RUN_ATTEMPTS`). Matching keeps no personal data: a
+  participant is a sign-up id, an organisation, a language and choices.
 - A participant's link: `link_result` (what the link's page says: the seat offer is open, this press
   answered it, it was answered this way before, or it is not open any more).
 """
@@ -73,9 +78,7 @@ class Participant:
 
     signup_id: str
     org: str
-    name: str
-    email: str
-    language: str
+    language: str  # of their link pages (no name or e-mail address: matching keeps no contact data)
     choices: list[str]
     available: list[date] | None
     max_visits: int
@@ -145,13 +148,15 @@ class MatchRun:
     id: uuid.UUID
     edition_id: str
     kind: str  # full | incremental
-    status: str  # running | done | failed
+    status: str  # queued | running | done | failed
     stage: str
     progress: float
-    started_at: datetime
+    started_at: datetime  # requested at; reset when an instance starts a queued run
     finished_at: datetime | None = None
     error: str | None = None  # a failed run's
     figures: RunFigures | None = None  # a finished run's
+    attempt: int = 1  # executions started (0 while queued); a resumed run counts on
+    correlation_id: uuid.UUID | None = None  # the request's (for participants whose own is unknown)
 
 
 @dataclass(frozen=True)
@@ -192,6 +197,42 @@ def correlation_of(participant: Participant | None, fallback: uuid.UUID) -> uuid
     """An event about a participant carries their sign-up's correlation id, so it follows the person;
     `fallback` (the run's or the request's) when it is unknown."""
     return participant.correlation_id if participant and participant.correlation_id else fallback
+
+
+# --- regions: which instance executes a run ------------------------------------------------------
+#: Regions an instance serves (`settings.served_regions`); None: every region.
+Regions = Collection[str] | None
+#: How often a run is started (first start and resumptions after an executing instance died) before
+#: the instance that finds it interrupted again fails it: a run that kills its instance every time
+#: must not take every instance of the region down in turn.
+MAX_RUN_ATTEMPTS = 3
+TakeOver = Literal["start", "resume", "fail"]
+
+
+def serves(regions: Regions, region: str) -> bool:
+    """Does an instance serving `regions` serve `region` (None: every region)."""
+    return regions is None or region in regions
+
+
+def requested_status(regions: Regions, region: str) -> Literal["running", "queued"]:
+    """A run requested on an instance runs there if it serves the edition's region; otherwise it is
+    recorded as queued, and an instance that serves the region starts it."""
+    return "running" if serves(regions, region) else "queued"
+
+
+def take_over(run: MatchRun) -> TakeOver:
+    """What an instance does with a run of its regions that nobody executes (it got the run's lock):
+    a queued run is started; a running one was interrupted (its instance died), and since a run writes
+    its result in one transaction, nothing of it was written: it is resumed, or failed once it was
+    started MAX_RUN_ATTEMPTS times."""
+    if run.status == "queued":
+        return "start"
+    return "resume" if run.attempt < MAX_RUN_ATTEMPTS else "fail"
+
+
+def interrupted_error(run: MatchRun) -> str:
+    """The error of a run failed by `take_over`."""
+    return f"interrupted: the instance executing it stopped {run.attempt} times"
 
 
 # --- re-match marking, cancellation cascade, withdrawal release ----------------------------------

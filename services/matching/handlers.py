@@ -1,5 +1,6 @@
 """Kafka subscribers: each event becomes one typed call of the service (the matching service's copy
-of editions, offers and sign-ups). Dispatch tables, one per topic."""
+of editions, offers and sign-ups, without personal data). Dispatch tables, one per kind of topic; the
+runtime subscribes them in every region the instance serves."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ async def offer_cancelled(tx: Tx[Repository], e: OfferCancelled) -> None:
 
 async def signup_submitted(tx: Tx[Repository], e: SignupSubmitted) -> None:
     await service.add_participant(tx, e.edition, domain.Participant(
-        signup_id=e.signup_id, org=e.org, name=e.name, email=str(e.email), language=e.language, choices=e.choices,
+        signup_id=e.signup_id, org=e.org, language=e.language, choices=e.choices,
         available=e.available, max_visits=e.max_visits, signed_up_at=e.signed_up_at, correlation_id=e.correlation_id,
     ))
 

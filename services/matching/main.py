@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import asyncpg
+
 from estafette.runtime.app import Runtime, ServiceApp
 from schemas.topics import MATCHES
 from services.matching import handlers
 from services.matching.api import build_api
 from services.matching.config import MatchingSettings
 from services.matching.link_pages import LinkPages
-from services.matching.repository import Repository
+from services.matching.repository import Repository, RunLocks
 from services.matching.service import Runner, RunMetrics, SeatOfferRules
 
 
@@ -20,7 +22,15 @@ def create_app(settings: MatchingSettings | None = None) -> ServiceApp:
     rt = Runtime(settings, migrations=Path(__file__).parent / "migrations", repository=Repository)
     handlers.register(rt)
     rt.produces(MATCHES)
-    runner = Runner(rt.uow, RunMetrics(rt.registry), SeatOfferRules(settings.seat_offer_hours, settings.zone))
+
+    async def lock_session() -> asyncpg.Connection:
+        """The run locks' own connection (not the pool's): it lives as long as this instance."""
+        return await asyncpg.connect(settings.database_url, server_settings={"application_name": "matching.run-locks"})
+
+    runner = Runner(
+        rt.uow, RunMetrics(rt.registry), SeatOfferRules(settings.seat_offer_hours, settings.zone),
+        RunLocks(lock_session), regions=rt.served_regions, stall_runs=settings.failpoint("match_run_stalls"),
+    )
 
     async def rematch(stopping: asyncio.Event) -> None:
         await runner.rematch_loop(stopping, settings.rematch_debounce_seconds, settings.rematch_poll_seconds)

@@ -1,15 +1,20 @@
-"""SQL for the matching schema: `Repository(conn)` on a transaction's connection.
+"""SQL for the matching schema: `Repository(conn)` on a transaction's connection, and `RunLocks`, the
+session advisory locks an instance holds on the runs it executes.
 
 It reads facts and executes the decisions of `domain.py`; it decides nothing. Every method returns
-domain types (dataclasses), never asyncpg Records or dicts.
+domain types (dataclasses), never asyncpg Records or dicts. `regions` arguments are the regions an
+instance serves (None: every region).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from datetime import datetime
+
 import asyncpg
+import structlog
 
 from services.matching import engine
 from services.matching.domain import (
@@ -27,22 +32,27 @@ from services.matching.domain import (
 )
 
 _OFFER_COLUMNS = "id, host_org, title, date, capacity, max_per_org, format, location, status"
-_PARTICIPANT_COLUMNS = (
-    "signup_id, org, name, email, language, choices, available, max_visits, signed_up_at, status, correlation_id"
-)
+_PARTICIPANT_COLUMNS = "signup_id, org, language, choices, available, max_visits, signed_up_at, status, correlation_id"
 _SEAT_OFFER_COLUMNS = (
     "signup_id, offer_id, rank, run_id, status, offered_at, offer_expires_at AS expires_at,"
     " offer_ended_at AS ended_at, now() AS checked_at"
 )
 _RUN_COLUMNS = (
-    "id, edition_id, kind, status, stage, progress, started_at, finished_at, error, input_hash, participants, offers,"
-    " assigned, newly_assigned, coalesce(newly_offered, 0) AS newly_offered, waitlisted, unmatched, rank_cost, duration_ms"
+    "id, edition_id, kind, status, stage, progress, started_at, finished_at, error, attempt, correlation_id,"
+    " input_hash, participants, offers, assigned, newly_assigned, coalesce(newly_offered, 0) AS newly_offered,"
+    " waitlisted, unmatched, rank_cost, duration_ms"
 )
 _FIGURES = tuple(RunFigures.__dataclass_fields__)
+log = structlog.get_logger(__name__)
 
 
 def _pairs(rows: Iterable[asyncpg.Record]) -> set[Pair]:
     return {(r["signup_id"], r["offer_id"]) for r in rows}
+
+
+def _regions(regions: Collection[str] | None) -> list[str] | None:
+    """A `$n::text[]` argument: the served regions, or NULL for every region."""
+    return None if regions is None else sorted(regions)
 
 
 class Repository:
@@ -80,10 +90,12 @@ class Repository:
     async def clear_rematch(self, edition_id: str) -> None:
         await self.conn.execute("UPDATE editions SET dirty_since = NULL WHERE id = $1", edition_id)
 
-    async def editions_to_rematch(self, older_than_seconds: float) -> list[str]:
+    async def editions_to_rematch(self, older_than_seconds: float, regions: Collection[str] | None = None) -> list[str]:
+        """Editions of `regions` marked for re-match at least `older_than_seconds` ago."""
         rows = await self.conn.fetch(
-            "SELECT id FROM editions WHERE dirty_since < now() - make_interval(secs => $1) ORDER BY dirty_since",
-            older_than_seconds,
+            "SELECT id FROM editions WHERE dirty_since < now() - make_interval(secs => $1)"
+            " AND ($2::text[] IS NULL OR region = ANY($2)) ORDER BY dirty_since",
+            older_than_seconds, _regions(regions),
         )
         return [r["id"] for r in rows]
 
@@ -130,10 +142,10 @@ class Repository:
         """False when the sign-up is known already."""
         p = participant
         return bool(await self.conn.fetchval(
-            "INSERT INTO participants (signup_id, edition_id, org, name, email, language, choices, available,"
-            " max_visits, signed_up_at, correlation_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
+            "INSERT INTO participants (signup_id, edition_id, org, language, choices, available,"
+            " max_visits, signed_up_at, correlation_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"
             " ON CONFLICT (signup_id) DO NOTHING RETURNING 1",
-            p.signup_id, edition_id, p.org, p.name, p.email, p.language, p.choices, p.available, p.max_visits,
+            p.signup_id, edition_id, p.org, p.language, p.choices, p.available, p.max_visits,
             p.signed_up_at, p.correlation_id,
         ))
 
@@ -261,17 +273,25 @@ class Repository:
         return [MatchOutcome(**dict(r)) for r in rows]
 
     # --- runs --------------------------------------------------------------------------------
-    async def start_run(self, run_id: uuid.UUID, edition_id: str, kind: str) -> bool:
-        """False when another run of this edition is running."""
+    async def start_run(
+        self, run_id: uuid.UUID, edition_id: str, kind: str, status: str = "running", correlation_id: uuid.UUID | None = None
+    ) -> bool:
+        """Record a run, 'running' (attempt 1) or 'queued' (attempt 0). False when another run of this
+        edition is queued or running."""
         row = await self.conn.fetchval(
-            "INSERT INTO match_runs (id, edition_id, kind, stage) VALUES ($1, $2, $3, 'loading')"
-            " ON CONFLICT (edition_id) WHERE status = 'running' DO NOTHING RETURNING 1",
-            run_id, edition_id, kind,
+            "INSERT INTO match_runs (id, edition_id, kind, status, stage, attempt, correlation_id)"
+            " VALUES ($1, $2, $3, $4, CASE $4 WHEN 'queued' THEN 'queued' ELSE 'loading' END,"
+            " CASE $4 WHEN 'queued' THEN 0 ELSE 1 END, $5)"
+            " ON CONFLICT (edition_id) WHERE status IN ('queued', 'running') DO NOTHING RETURNING 1",
+            run_id, edition_id, kind, status, correlation_id,
         )
         return row is not None
 
-    async def run(self, run_id: uuid.UUID) -> MatchRun | None:
-        row = await self.conn.fetchrow(f"SELECT {_RUN_COLUMNS} FROM match_runs WHERE id = $1", run_id)
+    async def run(self, run_id: uuid.UUID, lock: bool = False) -> MatchRun | None:
+        """`lock`: serialise with an instance taking the run over (it locks the row too)."""
+        row = await self.conn.fetchrow(
+            f"SELECT {_RUN_COLUMNS} FROM match_runs WHERE id = $1" + (" FOR UPDATE" if lock else ""), run_id
+        )
         return _run(row) if row else None
 
     async def runs_of(self, edition_id: str) -> list[MatchRun]:
@@ -280,9 +300,30 @@ class Repository:
         )
         return [_run(r) for r in rows]
 
-    async def set_progress(self, run_id: uuid.UUID, stage: str, progress: float) -> None:
+    async def runs_to_take_over(self, regions: Collection[str] | None = None) -> list[MatchRun]:
+        """Queued and running runs of editions of `regions`, oldest first, their rows locked; rows another
+        instance is taking over right now are skipped (FOR UPDATE SKIP LOCKED)."""
+        rows = await self.conn.fetch(
+            f"SELECT {_RUN_COLUMNS} FROM match_runs WHERE status IN ('queued', 'running')"
+            " AND ($1::text[] IS NULL OR edition_id IN (SELECT id FROM editions WHERE region = ANY($1)))"
+            " ORDER BY started_at FOR UPDATE SKIP LOCKED",
+            _regions(regions),
+        )
+        return [_run(r) for r in rows]
+
+    async def begin_run(self, run_id: uuid.UUID) -> None:
+        """A queued run starts, or an interrupted one is resumed, here: from the start, as the next
+        attempt. A queued run's `started_at` becomes now."""
         await self.conn.execute(
-            "UPDATE match_runs SET stage = $2, progress = $3 WHERE id = $1 AND status = 'running'", run_id, stage, progress
+            "UPDATE match_runs SET status = 'running', stage = 'loading', progress = 0, attempt = attempt + 1,"
+            " started_at = CASE WHEN status = 'queued' THEN now() ELSE started_at END WHERE id = $1",
+            run_id,
+        )
+
+    async def set_progress(self, run_id: uuid.UUID, attempt: int, stage: str, progress: float) -> None:
+        await self.conn.execute(
+            "UPDATE match_runs SET stage = $3, progress = $4 WHERE id = $1 AND attempt = $2 AND status = 'running'",
+            run_id, attempt, stage, progress,
         )
 
     async def finish_run(self, run_id: uuid.UUID, figures: RunFigures) -> None:
@@ -295,19 +336,13 @@ class Repository:
             f.rank_cost, f.duration_ms, f.newly_offered,
         )
 
-    async def fail_run(self, run_id: uuid.UUID, error: str) -> None:
+    async def fail_run(self, run_id: uuid.UUID, error: str, attempt: int | None = None) -> None:
+        """Fail a queued or running run (`attempt`: only if that execution still has it)."""
         await self.conn.execute(
-            "UPDATE match_runs SET status = 'failed', stage = 'failed', error = $2, finished_at = now() WHERE id = $1",
-            run_id, error[:2000],
+            "UPDATE match_runs SET status = 'failed', stage = 'failed', error = $2, finished_at = now()"
+            " WHERE id = $1 AND status IN ('queued', 'running') AND ($3::int IS NULL OR attempt = $3)",
+            run_id, error[:2000], attempt,
         )
-
-    async def fail_interrupted_runs(self) -> int:
-        """Runs left 'running' by a process that died: mark them failed (their results were never written)."""
-        result = await self.conn.execute(
-            "UPDATE match_runs SET status = 'failed', stage = 'failed', error = 'interrupted', finished_at = now()"
-            " WHERE status = 'running'"
-        )
-        return int(result.split()[-1])
 
     # --- seat offers -------------------------------------------------------------------------
     async def seat_offer_of(self, edition_id: str, signup_id: str) -> SeatOffer | None:
@@ -336,12 +371,107 @@ class Repository:
             signup_id, offer_id, status,
         )
 
-    async def editions_with_expired_seat_offers(self) -> list[str]:
+    async def editions_with_expired_seat_offers(self, regions: Collection[str] | None = None) -> list[str]:
+        """Editions of `regions` with open seat offers whose time is up."""
         rows = await self.conn.fetch(
-            "SELECT DISTINCT edition_id FROM assignments WHERE status = 'offered' AND offer_expires_at <= now()"
-            " ORDER BY edition_id"
+            "SELECT DISTINCT a.edition_id FROM assignments a JOIN editions e ON e.id = a.edition_id"
+            " WHERE a.status = 'offered' AND a.offer_expires_at <= now() AND ($1::text[] IS NULL OR e.region = ANY($1))"
+            " ORDER BY a.edition_id",
+            _regions(regions),
         )
         return [r["edition_id"] for r in rows]
+
+
+#: The first key of a run's advisory lock (the second is the run id's hash): runs only.
+_RUN_LOCK_SPACE = "matching.match_runs"
+_CONNECTION_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+
+
+class RunLocks:
+    """The session advisory locks this instance holds on the runs it executes, on one connection of
+    its own (not the pool's: a lock must outlive the transactions of a run). Postgres releases a
+    session's locks when the session ends, so a queued or running run whose lock nobody holds has no
+    live executor: an instance of its region may take it over (service.take_over_runs). Postgres would
+    grant a session its own lock again, so `take` refuses the runs in `held` (this instance's) itself.
+
+    When the connection is lost (the database restarted, a network failure), the locks are taken again
+    on a new one; a run whose lock another instance took meanwhile is `lost` (`check`)."""
+
+    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]]) -> None:
+        self._connect = connect
+        self._conn: asyncpg.Connection | None = None
+        self._mutex = asyncio.Lock()  # one query at a time on the one connection
+        self._lost: set[uuid.UUID] = set()
+        self.held: set[uuid.UUID] = set()
+
+    async def take(self, run_id: uuid.UUID) -> bool:
+        """Lock `run_id` for this instance, without waiting. False when it is held, here or elsewhere."""
+        async with self._mutex:
+            if run_id in self.held:
+                return False
+            if not await self._try(await self._session(), run_id):
+                return False
+            self.held.add(run_id)
+            return True
+
+    async def release(self, run_id: uuid.UUID) -> None:
+        async with self._mutex:
+            if run_id not in self.held:
+                return
+            self.held.discard(run_id)
+            if self._conn is None or self._conn.is_closed():
+                return  # the session is gone, and its locks with it
+            try:
+                await self._conn.fetchval(
+                    "SELECT pg_advisory_unlock(hashtext($1), hashtext($2))", _RUN_LOCK_SPACE, str(run_id)
+                )
+            except _CONNECTION_ERRORS:
+                await self._drop()
+
+    async def check(self) -> set[uuid.UUID]:
+        """Make sure the held locks are still held; return the runs whose lock was lost to another
+        instance (their execution here must stop: the other instance runs them now)."""
+        async with self._mutex:
+            if self.held and self._conn is not None and not self._conn.is_closed():
+                try:
+                    await self._conn.fetchval("SELECT 1")
+                except _CONNECTION_ERRORS:
+                    await self._drop()
+            if self.held:
+                await self._session()
+            lost, self._lost = self._lost, set()
+            return lost
+
+    async def close(self) -> None:
+        async with self._mutex:
+            self.held.clear()
+            await self._drop()
+
+    async def _session(self) -> asyncpg.Connection:
+        """The locks' connection; a new one when it was lost, on which the held locks are taken again."""
+        if self._conn is not None and not self._conn.is_closed():
+            return self._conn
+        self._conn = await self._connect()
+        for run_id in sorted(self.held):
+            if not await self._try(self._conn, run_id):
+                log.warning("lost the lock of a match run to another instance", run_id=str(run_id))
+                self.held.discard(run_id)
+                self._lost.add(run_id)
+        return self._conn
+
+    @staticmethod
+    async def _try(conn: asyncpg.Connection, run_id: uuid.UUID) -> bool:
+        return bool(await conn.fetchval(
+            "SELECT pg_try_advisory_lock(hashtext($1), hashtext($2))", _RUN_LOCK_SPACE, str(run_id)
+        ))
+
+    async def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                await self._conn.close(timeout=2)
+            except _CONNECTION_ERRORS + (asyncio.TimeoutError,):
+                self._conn.terminate()
+        self._conn = None
 
 
 def _run(row: asyncpg.Record) -> MatchRun:

@@ -6,7 +6,8 @@
   `seat_offers`, `accept_seat_offer`, `decline_seat_offer`, and `Runner.start` for a match run; from a
   participant's link: `seat_offer_link` (what the page shows) and `answer_by_link` (the same answer
   use case, with the participant's principal).
-- Background (`Runner`): executing a run, the re-match loop, `expire_seat_offers`.
+- Background (`Runner`): executing a run, taking over runs nobody executes (`take_over_runs`), the
+  re-match loop, `expire_seat_offers`.
 
 A run reads a snapshot of the edition (one transaction), solves it with the engine in a worker
 thread (progress written to `match_runs` while it runs), and writes the result in one transaction:
@@ -20,6 +21,14 @@ estafette/runtime/access.py); an edition of a region the caller may not see is a
 unknown one (NotFound `unknown_edition`; a run: `unknown_run`). A participant (link) sees only their own
 seat offer: `principal.owns(signup_id)` in the edition their link names.
 
+Regions: an instance serves a set of regions (`regions`, None: every region); instances share the
+database. A run requested on an instance that does not serve the edition's region is recorded as
+queued (`domain.requested_status`) and started by an instance that serves it. The instance executing
+a run holds the run's lock (`RunLocks`, a session advisory lock) from before the run is recorded
+until its execution ends; a queued or running run whose lock nobody holds is taken over by an instance
+of its region (`take_over_runs`: started, resumed or failed, `domain.take_over`). The re-match loop
+and seat-offer expiry touch only editions of the served regions.
+
 The rules are in `domain.py`; `tx.repo` (repository.py) reads the facts and executes the decisions.
 """
 
@@ -31,7 +40,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -40,7 +49,7 @@ from estafette.runtime.access import Principal
 from estafette.runtime.errors import Conflict, NotFound
 from estafette.runtime.loops import pause
 from estafette.runtime.uow import Tx, Uow
-from schemas import MatchAssigned, MatchUnmatched, MatchWaitlisted, OfferSummary, Recipient, SeatOfferEnded, SeatOffered
+from schemas import MatchAssigned, MatchUnmatched, MatchWaitlisted, OfferSummary, SeatOfferEnded, SeatOffered
 from services.matching import domain, engine
 from services.matching.domain import Edition, MatchOutcome, MatchRun, Offer, Participant, SeatOffer
 
@@ -276,10 +285,11 @@ async def _link_view(uow: Uow[Repository], principal: Principal, answer: domain.
 _ANSWERS = {"accept": accept_seat_offer, "decline": decline_seat_offer}
 
 
-async def expire_seat_offers(uow: Uow[Repository]) -> int:
-    """End the seat offers whose time is up, one transaction per edition; return how many."""
+async def expire_seat_offers(uow: Uow[Repository], regions: domain.Regions = None) -> int:
+    """End the seat offers whose time is up in editions of `regions`, one transaction per edition;
+    return how many."""
     async with uow.transaction() as tx:
-        editions = await tx.repo.editions_with_expired_seat_offers()
+        editions = await tx.repo.editions_with_expired_seat_offers(regions)
     ended = 0
     for edition_id in editions:
         async with uow.transaction() as tx:
@@ -308,7 +318,7 @@ async def _execute(tx: Tx[Repository], edition: Edition, decision: domain.SeatOf
     if decision.ended is None:
         offer = await tx.repo.offer(seat_offer.offer_id)
         assert offer is not None
-        tx.publish(MatchAssigned(**envelope, rank=seat_offer.rank, recipient=_recipient(participant), offer=_summary(offer)))
+        tx.publish(MatchAssigned(**envelope, rank=seat_offer.rank, offer=_summary(offer)))
     else:
         tx.publish(SeatOfferEnded(**envelope, offer_id=seat_offer.offer_id, reason=decision.ended))
 
@@ -320,14 +330,23 @@ class SeatOfferRules:
     timezone: tzinfo  # where "the day before the visit" ends
 
 
-async def start_run(uow: Uow[Repository], principal: Principal, edition_id: str, run_id: uuid.UUID) -> MatchRun:
-    """Record a new run: 404 unknown (or not visible) edition, 409 one already running. Incremental
-    once seats are held."""
+async def start_run(
+    uow: Uow[Repository],
+    principal: Principal,
+    edition_id: str,
+    run_id: uuid.UUID,
+    regions: domain.Regions = None,
+    correlation_id: uuid.UUID | None = None,
+) -> MatchRun:
+    """Record a new run: 404 unknown (or not visible) edition, 409 one already queued or running.
+    Incremental once seats are held. Running when this instance serves the edition's region (`regions`),
+    otherwise queued for an instance that does (`domain.requested_status`)."""
     async with uow.transaction() as tx:
-        await _visible_edition(tx, principal, edition_id)
+        found = await _visible_edition(tx, principal, edition_id)
         kind = "incremental" if await tx.repo.held_assignments(edition_id=edition_id) else "full"
-        if not await tx.repo.start_run(run_id, edition_id, kind):
-            raise Conflict("run_in_progress", f"a match run of edition {edition_id} is already running")
+        status = domain.requested_status(regions, found.region)
+        if not await tx.repo.start_run(run_id, edition_id, kind, status, correlation_id):
+            raise Conflict("run_in_progress", f"a match run of edition {edition_id} is already queued or running")
         started = await tx.repo.run(run_id)
     assert started is not None
     return started
@@ -375,10 +394,16 @@ async def record_result(
     snap: Snapshot,
     result: engine.Result,
     started: float,
+    attempt: int = 1,
 ) -> domain.RunFigures:
-    """Write a run's result and announce it. `correlation_id`: for participants whose own is unknown."""
+    """Write a run's result and announce it. `correlation_id`: for participants whose own is unknown.
+    `attempt`: the execution writing it; if the run was taken over by another instance meanwhile
+    (it lost its lock), nothing is written: Conflict `run_taken_over`."""
     async with uow.transaction() as tx:
         found = await _known_edition(tx, edition_id, lock=True)
+        ours = await tx.repo.run(run_id, lock=True)
+        if ours is None or ours.status != "running" or ours.attempt != attempt:
+            raise Conflict("run_taken_over", f"match run {run_id} was taken over by another instance")
         # Whatever changed while the engine ran is not overwritten: such pairs are left for the next run.
         # That includes people whose seat offer was answered or expired meanwhile.
         still_valid = await tx.repo.still_valid(edition_id)
@@ -399,7 +424,7 @@ async def record_result(
             participant = snap.participants[signup_id]
             return {
                 "region": found.region, "edition": edition_id, "run_id": run_id, "signup_id": signup_id,
-                "correlation_id": domain.correlation_of(participant, correlation_id), "recipient": _recipient(participant),
+                "correlation_id": domain.correlation_of(participant, correlation_id),
             }
 
         for a in new:
@@ -421,29 +446,76 @@ async def record_result(
     return figures
 
 
-async def fail_run(uow: Uow[Repository], run_id: uuid.UUID, error: str) -> None:
+async def fail_run(uow: Uow[Repository], run_id: uuid.UUID, error: str, attempt: int | None = None) -> None:
+    """`attempt`: only if that execution still has the run."""
     async with uow.transaction() as tx:
-        await tx.repo.fail_run(run_id, error)
+        await tx.repo.fail_run(run_id, error, attempt)
 
 
-async def set_progress(uow: Uow[Repository], run_id: uuid.UUID, stage: str, fraction: float) -> None:
+async def set_progress(uow: Uow[Repository], run_id: uuid.UUID, attempt: int, stage: str, fraction: float) -> None:
     async with uow.transaction() as tx:
-        await tx.repo.set_progress(run_id, stage, fraction)
+        await tx.repo.set_progress(run_id, attempt, stage, fraction)
 
 
-async def fail_interrupted_runs(uow: Uow[Repository]) -> int:
+class Locks(Protocol):
+    """The locks an instance holds on the runs it executes (repository.RunLocks; a fake in unit tests)."""
+
+    held: set[uuid.UUID]
+
+    async def take(self, run_id: uuid.UUID) -> bool: ...
+
+    async def release(self, run_id: uuid.UUID) -> None: ...
+
+    async def check(self) -> set[uuid.UUID]: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TakenOver:
+    execute: list[MatchRun]  # started (queued) or resumed (interrupted) here: their locks are held now
+    failed: list[MatchRun]  # interrupted too often (domain.take_over): failed, their locks released
+    busy: int = 0  # runs of the regions a live instance executes (this one included): left alone
+
+
+async def take_over_runs(uow: Uow[Repository], locks: Locks, regions: domain.Regions = None) -> TakenOver:
+    """The queued and running runs of editions of `regions` that nobody executes: those whose lock this
+    instance gets (a live instance holds the lock of every run it executes, this one included, so
+    those are never touched). Each is started, resumed or failed (`domain.take_over`). One transaction;
+    the run rows are locked and rows another instance is taking over are skipped, so two instances of
+    one region never take the same run."""
+    taken: list[uuid.UUID] = []
+    execute: list[MatchRun] = []
+    failed: list[MatchRun] = []
+    busy = 0
+    try:
+        async with uow.transaction() as tx:
+            for run in await tx.repo.runs_to_take_over(regions):
+                if not await locks.take(run.id):
+                    busy += 1  # executed by a live instance (or this one)
+                    continue
+                taken.append(run.id)
+                if domain.take_over(run) == "fail":
+                    await tx.repo.fail_run(run.id, domain.interrupted_error(run))
+                    failed.append(run)
+                    continue
+                await tx.repo.begin_run(run.id)
+                begun = await tx.repo.run(run.id)  # running, its next attempt
+                assert begun is not None
+                execute.append(begun)
+    except BaseException:
+        for run_id in taken:
+            await locks.release(run_id)
+        raise
+    for run in failed:
+        await locks.release(run.id)
+    return TakenOver(execute, failed, busy)
+
+
+async def editions_to_rematch(uow: Uow[Repository], debounce: float, regions: domain.Regions = None) -> list[str]:
+    """Editions of `regions` marked for re-match at least `debounce` seconds ago (more changes may follow)."""
     async with uow.transaction() as tx:
-        return await tx.repo.fail_interrupted_runs()
-
-
-async def editions_to_rematch(uow: Uow[Repository], debounce: float) -> list[str]:
-    """Editions marked for re-match at least `debounce` seconds ago (more changes may follow)."""
-    async with uow.transaction() as tx:
-        return await tx.repo.editions_to_rematch(debounce)
-
-
-def _recipient(p: Participant) -> Recipient:
-    return Recipient(name=p.name, email=p.email, language=p.language)
+        return await tx.repo.editions_to_rematch(debounce, regions)
 
 
 def _summary(o: Offer) -> OfferSummary:
@@ -459,75 +531,148 @@ class RunMetrics:
 
 
 class Runner:
-    """Starts runs in the background and remembers them, so shutdown can wait for them; runs the
-    re-match loop. Every step is a use case above."""
+    """Executes runs in the background and remembers them, so shutdown can wait for them; runs the
+    instance's loop (taking over runs, seat-offer expiry, re-matches). Every step is a use case above.
 
-    def __init__(self, uow: Uow[Repository], metrics: RunMetrics, seat_offer_rules: SeatOfferRules) -> None:
+    `regions`: the regions this instance serves (None: every region). `locks`: the run locks it holds.
+    `stall_runs`: crash tests only (failpoint `match_run_stalls`): a run stops after its snapshot and
+    waits until the process is killed, holding its lock."""
+
+    def __init__(
+        self,
+        uow: Uow[Repository],
+        metrics: RunMetrics,
+        seat_offer_rules: SeatOfferRules,
+        locks: Locks,
+        regions: domain.Regions = None,
+        stall_runs: bool = False,
+    ) -> None:
         self.uow = uow
         self.metrics = metrics
         self.seat_offer_rules = seat_offer_rules
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.locks = locks
+        self.regions = regions
+        self.stall_runs = stall_runs
+        self.tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._started_up = False  # the first take-over (start-up) is logged even when it finds nothing
 
     async def start(self, principal: Principal, edition_id: str, correlation_id: uuid.UUID | None = None) -> MatchRun:
-        """Record a new run (404 unknown or not visible edition, 409 one already running) and execute
-        it in the background."""
-        run_id = uuid.uuid4()
-        started = await start_run(self.uow, principal, edition_id, run_id)
-        task = asyncio.create_task(self.execute(run_id, edition_id, started.kind, correlation_id or run_id))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        """Record a new run (404 unknown or not visible edition, 409 one already queued or running) and
+        execute it in the background, or leave it queued for an instance of the edition's region."""
+        run_id = await self._locked_run_id()
+        try:
+            started = await start_run(self.uow, principal, edition_id, run_id, self.regions, correlation_id or run_id)
+        except BaseException:
+            await self.locks.release(run_id)
+            raise
+        if started.status == "queued":
+            await self.locks.release(run_id)
+            log.info("match run queued for an instance of the edition's region", run_id=str(run_id), edition_id=edition_id)
+        else:
+            self._spawn(started)
         return started
 
-    async def execute(self, run_id: uuid.UUID, edition_id: str, kind: str, correlation_id: uuid.UUID) -> None:
-        with structlog.contextvars.bound_contextvars(run_id=str(run_id), edition_id=edition_id):
-            await self._execute(run_id, edition_id, kind, correlation_id)
+    async def _locked_run_id(self) -> uuid.UUID:
+        """A new run id, locked for this instance before the run is recorded: no other instance can
+        take it over while it is being started here."""
+        for _ in range(8):
+            run_id = uuid.uuid4()
+            if await self.locks.take(run_id):
+                return run_id
+        raise RuntimeError("no run lock could be taken")
 
-    async def _execute(self, run_id: uuid.UUID, edition_id: str, kind: str, correlation_id: uuid.UUID) -> None:
+    def _spawn(self, run: MatchRun) -> None:
+        task = asyncio.create_task(self.execute(run))
+        self.tasks[run.id] = task
+        task.add_done_callback(lambda done: self.tasks.pop(run.id) if self.tasks.get(run.id) is done else None)
+
+    async def execute(self, run: MatchRun) -> None:
+        """Execute a run whose lock this instance holds; the lock is released when it ends."""
+        with structlog.contextvars.bound_contextvars(run_id=str(run.id), edition_id=run.edition_id):
+            try:
+                await self._execute(run)
+            finally:
+                await self.locks.release(run.id)
+
+    async def _execute(self, run: MatchRun) -> None:
         t0 = time.perf_counter()
         progress = {"stage": "loading", "fraction": 0.0}
-        writer = asyncio.create_task(self._write_progress(run_id, progress))
+        writer = asyncio.create_task(self._write_progress(run, progress))
         try:
-            snap = await take_snapshot(self.uow, edition_id, self.seat_offer_rules)
+            snap = await take_snapshot(self.uow, run.edition_id, self.seat_offer_rules)
+            if self.stall_runs:
+                log.warning("failpoint match_run_stalls: the run waits until the process is killed")
+                await asyncio.Event().wait()
             result = await asyncio.to_thread(
                 engine.solve, snap.problem, lambda stage, fraction: progress.update(stage=stage, fraction=fraction)
             )
             writer.cancel()
-            figures = await record_result(self.uow, run_id, edition_id, correlation_id, snap, result, t0)
-            self.metrics.runs.labels(kind, "done").inc()
+            figures = await record_result(
+                self.uow, run.id, run.edition_id, run.correlation_id or run.id, snap, result, t0, run.attempt
+            )
+            self.metrics.runs.labels(run.kind, "done").inc()
             self.metrics.assigned.inc(figures.newly_assigned)
             log.info(
                 "match run done", assigned=figures.assigned, newly_assigned=figures.newly_assigned,
                 newly_offered=figures.newly_offered, waitlisted=figures.waitlisted, unmatched=figures.unmatched,
-                rank_cost=figures.rank_cost, duration_ms=figures.duration_ms,
+                rank_cost=figures.rank_cost, duration_ms=figures.duration_ms, attempt=run.attempt,
             )
         except Exception as exc:  # noqa: BLE001 - recorded on the run, visible to the organiser
-            writer.cancel()
+            if isinstance(exc, Conflict) and exc.code == "run_taken_over":
+                log.warning("match run taken over by another instance: its result is not written here")
+                return
             log.exception("match run failed")
-            await fail_run(self.uow, run_id, f"{type(exc).__name__}: {exc}")
-            self.metrics.runs.labels(kind, "failed").inc()
+            await fail_run(self.uow, run.id, f"{type(exc).__name__}: {exc}", run.attempt)
+            self.metrics.runs.labels(run.kind, "failed").inc()
         finally:
+            writer.cancel()
             self.metrics.seconds.observe(time.perf_counter() - t0)
 
-    async def _write_progress(self, run_id: uuid.UUID, progress: dict[str, Any]) -> None:
+    async def _write_progress(self, run: MatchRun, progress: dict[str, Any]) -> None:
         while True:
             await asyncio.sleep(0.5)
-            await set_progress(self.uow, run_id, progress["stage"], progress["fraction"])
+            await set_progress(self.uow, run.id, run.attempt, progress["stage"], progress["fraction"])
+
+    async def take_over(self) -> None:
+        """Stop runs whose lock was lost to another instance; start, resume or fail the runs of the
+        served regions that nobody executes (at start-up: also those this instance's predecessor left)."""
+        for run_id in await self.locks.check():
+            if task := self.tasks.get(run_id):
+                task.cancel()
+            log.warning("match run lost to another instance: stopped here", run_id=str(run_id))
+        taken = await take_over_runs(self.uow, self.locks, self.regions)
+        if not self._started_up:
+            self._started_up = True
+            log.info(
+                "start-up: runs of the served regions checked", regions=",".join(self.regions or ("all",)),
+                started=sum(r.attempt == 1 for r in taken.execute), resumed=sum(r.attempt > 1 for r in taken.execute),
+                failed=len(taken.failed), executing_elsewhere=taken.busy,
+            )
+        for run in taken.failed:
+            log.warning("interrupted match run failed", run_id=str(run.id), edition_id=run.edition_id, attempts=run.attempt)
+            self.metrics.runs.labels(run.kind, "failed").inc()
+        for run in taken.execute:
+            how = "queued match run started" if run.attempt == 1 else "interrupted match run resumed"
+            log.info(how, run_id=str(run.id), edition_id=run.edition_id, attempt=run.attempt)
+            self._spawn(run)
 
     async def rematch_loop(self, stopping: asyncio.Event, debounce: float, poll: float) -> None:
-        """End seat offers whose time is up, and re-match editions that changed after publication
-        (withdrawals, cancellations, late sign-ups, declined and expired seat offers)."""
-        if interrupted := await fail_interrupted_runs(self.uow):
-            log.warning("runs interrupted by a restart marked failed", count=interrupted)
+        """Every `poll` seconds, for the editions of the served regions only: take over runs nobody
+        executes (queued ones, interrupted ones), end seat offers whose time is up, and re-match
+        editions that changed after publication (withdrawals, cancellations, late sign-ups, declined
+        and expired seat offers). At shutdown: wait for the runs executing here."""
         while not stopping.is_set():
             try:
-                if expired := await expire_seat_offers(self.uow):
+                await self.take_over()
+                if expired := await expire_seat_offers(self.uow, self.regions):
                     log.info("seat offers expired", count=expired)
-                for edition_id in await editions_to_rematch(self.uow, debounce):
+                for edition_id in await editions_to_rematch(self.uow, debounce, self.regions):
                     try:
                         await self.start(SELF, edition_id)
                     except Conflict:
-                        pass  # a run is already going; the edition stays marked for the next round
+                        pass  # a run is already queued or going; the edition stays marked for the next round
             except Exception:  # noqa: BLE001 - database away: try again next round
                 log.exception("re-match round failed")
             await pause(stopping, poll)
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        await self.locks.close()

@@ -1,5 +1,6 @@
 """Who may do what on the matching service, on the real broker and database, with real API keys
-(published on the key topic) and real signed links (the test session's secret).
+(published on the key topic) and real signed links (the test session's secret). The edition, its
+offer and the sign-ups are published on twente's topics as registration publishes them.
 
 The edition belongs to region twente (A). Its one offer has two seats: P0 and P1 are placed, X and Y
 wait. Both placed people withdraw, so a seat is offered to X (who reads English) and one to Y.
@@ -18,27 +19,29 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from schemas import Event, decode_event
+from schemas import EditionOpened, Event, OfferPublished, SignupSubmitted, SignupWithdrawn, decode_event
 from schemas.topics import MATCHES
 from tests.support import Infra, eventually, services
 
 pytestmark = pytest.mark.integration
 
 ENV = {"MATCHING_REMATCH_DEBOUNCE_SECONDS": "0.3", "MATCHING_REMATCH_POLL_SECONDS": "0.2"}
+REGION = "twente"
 LINK_MAX_AGE = 60 * 24 * 3600  # the default MATCHING_LINK_MAX_AGE_HOURS, in seconds
 
 
 class Setting:
     """The running services, the keys and the edition with its people."""
 
-    def __init__(self, infra: Infra, keys: dict[str, str], reg: str, matching: str) -> None:
-        self.infra, self.keys, self.reg, self.matching = infra, keys, reg, matching
+    def __init__(self, infra: Infra, keys: dict[str, str], matching: str) -> None:
+        self.infra, self.keys, self.matching = infra, keys, matching
         self.edition = f"acc-{uuid.uuid4().hex[:8]}"
         self.people: dict[str, str] = {}  # P0, P1, X, Y -> signup_id
         self.log: Path | None = None  # the matching service's log
@@ -65,33 +68,31 @@ def setting(infra: Infra) -> Iterator[Setting]:
         "admin": infra.key("admin"), "org A": infra.key("organiser", "twente"),
         "org B": infra.key("organiser", "groningen"), "national": infra.key("national"),
     }
-    with services(infra, "registration", "matching", extra_env=ENV) as svc:
-        s = Setting(infra, keys, svc["registration"].url, svc["matching"].url)
+    with services(infra, "matching", extra_env=ENV) as svc:
+        s = Setting(infra, keys, svc["matching"].url)
         s.log = svc["matching"].log_path
         edition, admin = s.edition, s.as_("admin")
-        created = admin.post(f"{s.reg}/editions", json={
-            "id": edition, "region": "twente", "name": "Access", "signup_deadline": "2099-01-01T00:00:00Z",
-            "starts_on": "2099-05-01", "ends_on": "2099-05-05", "languages": ["nl", "en"]})
-        assert created.status_code == 201, created.text
-        offer = admin.post(f"{s.reg}/editions/{edition}/offers", json={
-            "id": f"{edition}-bakery", "host_org": "org-h", "title": "Bakkerij de Korenaar", "date": "2099-05-02", "capacity": 2})
-        assert offer.status_code == 201, offer.text
-        for name in ("P0", "P1", "X", "Y"):
-            signup = httpx.post(f"{s.reg}/editions/{edition}/signups", timeout=10, json={  # public: no key
-                "org": "org-x", "name": name, "email": f"{name.lower()}-{edition}@example.org",
-                "language": "en" if name == "X" else "nl", "choices": [f"{edition}-bakery"]})
-            assert signup.status_code == 201, signup.text
-            s.people[name] = signup.json()["signup_id"]
+        s.people = {name: f"{edition}-{name.lower()}" for name in ("P0", "P1", "X", "Y")}
+        now = datetime.now(UTC)
+        infra.produce([
+            EditionOpened(region=REGION, edition=edition, name="Access", signup_deadline=datetime(2099, 1, 1, tzinfo=UTC),
+                          starts_on=date(2099, 5, 1), ends_on=date(2099, 5, 5), languages=["nl", "en"]),
+            OfferPublished(region=REGION, edition=edition, offer_id=f"{edition}-bakery", host_org="org-h",
+                           title="Bakkerij de Korenaar", date=date(2099, 5, 2), capacity=2),
+            *[SignupSubmitted(region=REGION, edition=edition, signup_id=signup_id, org="org-x", language="en" if name == "X" else "nl",
+                              choices=[f"{edition}-bakery"], signed_up_at=now + timedelta(seconds=i))
+              for i, (name, signup_id) in enumerate(s.people.items())],
+        ])
         eventually(lambda: s.call("admin", "get", f"/editions/{edition}").json().get("participants") == 4, timeout=60)
         yield s
         admin.close()
 
 
-def _match_events(bootstrap: str, signup_id: str, settle: float = 2.0) -> list[Event]:
-    """Every event about `signup_id` on the match topic, read from the start (for `settle` seconds)."""
+def _match_events(infra: Infra, signup_id: str, settle: float = 2.0) -> list[Event]:
+    """Every event about `signup_id` on twente's match topic, read from the start (for `settle` seconds)."""
 
     async def read() -> list[Event]:
-        consumer = AIOKafkaConsumer(MATCHES.name, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+        consumer = AIOKafkaConsumer(MATCHES.name_in(REGION), **infra.kafka.client_kwargs(), auto_offset_reset="earliest", group_id=None)
         await consumer.start()
         events: list[Event] = []
         try:
@@ -107,7 +108,7 @@ def _match_events(bootstrap: str, signup_id: str, settle: float = 2.0) -> list[E
 
 
 def _assigned(setting: Setting, who: str) -> int:
-    events = _match_events(setting.infra.kafka_bootstrap, setting.people[who])
+    events = _match_events(setting.infra, setting.people[who])
     return sum(1 for e in events if e.event_type == "MatchAssigned")
 
 
@@ -140,7 +141,7 @@ def test_2_the_organiser_of_the_region_runs_the_match_and_sees_it(setting: Setti
     started = setting.call("org A", "post", f"/editions/{e}/match-runs")
     assert started.status_code == 202, started.text
     run = f"/match-runs/{started.json()['id']}"
-    done = eventually(lambda: (r := setting.call("org A", "get", run).json())["status"] != "running" and r, timeout=60)
+    done = eventually(lambda: (r := setting.call("org A", "get", run).json())["status"] not in ("queued", "running") and r, timeout=60)
     assert (done["status"], done["assigned"], done["waitlisted"]) == ("done", 2, 2)
     for who in ("org A", "admin"):
         for path in (f"/editions/{e}", f"/editions/{e}/match-runs", f"/editions/{e}/assignments", f"/editions/{e}/seat-offers", run):
@@ -155,9 +156,8 @@ def test_2_the_organiser_of_the_region_runs_the_match_and_sees_it(setting: Setti
 
 def test_3_a_participant_accepts_through_the_link_once(setting: Setting) -> None:
     e, x = setting.edition, setting.people["X"]
-    with setting.as_("admin") as admin:
-        for name in ("P0", "P1"):  # both placed people withdraw: X and Y are offered a seat each
-            assert admin.delete(f"{setting.reg}/editions/{e}/signups/{setting.people[name]}").status_code == 204
+    # Both placed people withdraw: X and Y are offered a seat each.
+    setting.infra.produce([SignupWithdrawn(region=REGION, edition=e, signup_id=setting.people[name]) for name in ("P0", "P1")])
     eventually(lambda: setting.seat_offers() == {x: "open", setting.people["Y"]: "open"}, timeout=30)
 
     accept = f"{setting.matching}/links/seat-offers/{Infra.link('seat_offer_accept', x, e)}/accept"

@@ -1,6 +1,7 @@
 """The matching service on the real broker and database: a run, then an offer cancelled after
 publication, re-matched incrementally (frozen assignments untouched, displaced people first). The
-organiser's calls carry an admin API key (`Authorization: Bearer`); sign-ups are public."""
+edition, its offers and sign-ups are published on twente's topics as registration publishes them
+(contract v2: no personal data on the sign-ups); the organiser's calls carry an admin API key."""
 
 from __future__ import annotations
 
@@ -8,17 +9,19 @@ import asyncio
 import itertools
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from schemas import decode_event
+from schemas import EditionOpened, OfferCancelled, OfferPublished, SignupSubmitted, decode_event
 from schemas.topics import MATCHES
 from tests.support import Infra, eventually, services
 
 pytestmark = pytest.mark.integration
 
+REGION = "twente"
 # host organisation, capacity per offer; participants: (org, choices) in sign-up order.
 # The optimum of the first run places 5: A = {p2, p0 or p1}, B = {p5, the other of p0/p1}, C = {p3};
 # p4 waits, one seat on B stays free. Cancelling A displaces two people; a late sign-up (p6) wants
@@ -33,6 +36,7 @@ PEOPLE = [
     ("org-y", ["B"]),
 ]
 LATE = ("org-y", ["B"])
+T0 = datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")
@@ -42,18 +46,20 @@ def admin(infra: Infra) -> Iterator[httpx.Client]:
         yield client
 
 
-def _signup(reg: str, edition: str, i: int, org: str, picks: list[str]) -> tuple[str, list[str]]:
-    """A sign-up: public, no credentials."""
-    body = {"org": org, "name": f"P{i}", "email": f"p{i}-{edition}@example.org", "choices": [f"{edition}-{c}" for c in picks]}
-    r = httpx.post(f"{reg}/editions/{edition}/signups", json=body, timeout=10)
-    assert r.status_code == 201, r.text
-    return r.json()["signup_id"], body["choices"]
+def _edition(edition: str) -> list[EditionOpened | OfferPublished]:
+    opened = EditionOpened(region=REGION, edition=edition, name="Incremental", signup_deadline=datetime(2099, 1, 1, tzinfo=UTC),
+                           starts_on=date(2099, 5, 1), ends_on=date(2099, 5, 5))
+    return [opened] + [
+        OfferPublished(region=REGION, edition=edition, offer_id=f"{edition}-{name}", host_org=host, title=f"Offer {name}",
+                       date=date(2099, 5, 2), capacity=cap)
+        for name, (host, cap) in OFFERS.items()
+    ]
 
 
-def _post(http: httpx.Client, url: str, body: dict) -> dict:
-    r = http.post(url, json=body, timeout=10)
-    assert r.status_code == 201, r.text
-    return r.json()
+def _signup(edition: str, i: int, org: str, picks: list[str]) -> SignupSubmitted:
+    """Sign-up number `i` (in sign-up order): ids, organisation and choices, no name or e-mail address."""
+    return SignupSubmitted(region=REGION, edition=edition, signup_id=f"{edition}-p{i}", org=org,
+                           choices=[f"{edition}-{c}" for c in picks], signed_up_at=T0 + timedelta(seconds=i))
 
 
 def wait_until_received(http: httpx.Client, matching: str, edition: str, offers: int, participants: int) -> None:
@@ -67,7 +73,7 @@ def wait_until_received(http: httpx.Client, matching: str, edition: str, offers:
 def _finished_run(http: httpx.Client, matching: str, edition: str, count: int) -> dict:
     def done() -> dict | None:
         runs = http.get(f"{matching}/editions/{edition}/match-runs").json()
-        finished = [r for r in runs if r["status"] != "running"]
+        finished = [r for r in runs if r["status"] not in ("queued", "running")]
         return finished[0] if len(finished) >= count else None
 
     run = eventually(done, timeout=60)
@@ -89,15 +95,16 @@ def _best_remaining(free: dict[str, int], waiting: list[tuple[str, list[str]]], 
     return best
 
 
-async def _match_events(bootstrap: str, signups: set[str]) -> list:
-    consumer = AIOKafkaConsumer(MATCHES.name, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+async def _match_events(infra: Infra, signups: set[str]) -> tuple[list, list[bytes]]:
+    """The events about `signups` on twente's match topic, and their raw values."""
+    consumer = AIOKafkaConsumer(MATCHES.name_in(REGION), **infra.kafka.client_kwargs(), auto_offset_reset="earliest", group_id=None)
     await consumer.start()
     try:
-        events = []
+        raw = []
         for _ in range(5):
             for msgs in (await consumer.getmany(timeout_ms=1000)).values():
-                events += [decode_event(m.value) for m in msgs if m.key.decode() in signups]
-        return events
+                raw += [m.value for m in msgs if m.key.decode() in signups]
+        return [decode_event(v) for v in raw], raw
     finally:
         await consumer.stop()
 
@@ -105,29 +112,28 @@ async def _match_events(bootstrap: str, signups: set[str]) -> list:
 def test_run_then_cancelled_offer_rematches_only_what_is_free(infra: Infra, admin: httpx.Client) -> None:
     edition = f"im-{uuid.uuid4().hex[:8]}"
     # A generous debounce, so that the late sign-up and the cancellation land in one re-match.
-    with services(infra, "registration", "matching", extra_env={"MATCHING_REMATCH_DEBOUNCE_SECONDS": "4"}) as svc:
-        reg, matching = svc["registration"].url, svc["matching"].url
-        _post(admin, f"{reg}/editions", {"id": edition, "region": "twente", "name": "Incremental", "signup_deadline": "2099-01-01T00:00:00Z", "starts_on": "2099-05-01", "ends_on": "2099-05-05"})
-        for name, (host, cap) in OFFERS.items():
-            _post(admin, f"{reg}/editions/{edition}/offers", {"id": f"{edition}-{name}", "host_org": host, "title": f"Offer {name}", "date": "2099-05-02", "capacity": cap})
-        ids, choices = [], {}
-        for i, (org, picks) in enumerate(PEOPLE):
-            sid, choices[sid] = _signup(reg, edition, i, org, picks)
-            ids.append(sid)
+    with services(infra, "matching", extra_env={"MATCHING_REMATCH_DEBOUNCE_SECONDS": "4"}) as svc:
+        matching = svc["matching"].url
+        signups = [_signup(edition, i, org, picks) for i, (org, picks) in enumerate(PEOPLE)]
+        infra.produce([*_edition(edition), *signups])
+        ids = [s.signup_id for s in signups]
+        choices = {s.signup_id: s.choices for s in signups}
 
         # Matching learns about the edition through Kafka; once it has everything, the organiser runs it.
         wait_until_received(admin, matching, edition, offers=len(OFFERS), participants=len(PEOPLE))
-        assert admin.post(f"{matching}/editions/{edition}/match-runs").status_code == 202
+        started = admin.post(f"{matching}/editions/{edition}/match-runs")
+        assert started.status_code == 202 and started.json()["status"] == "running", started.text  # serves every region
         first = _finished_run(admin, matching, edition, 1)
         assert first["assigned"] == 5 and first["kind"] == "full"  # 5 seats, 6 people who all could use them
         before = {a["signup_id"]: a for a in admin.get(f"{matching}/editions/{edition}/assignments").json()["assignments"]}
         assert len(before) == 5
 
         # A late sign-up arrives, and the host of A cancels after publication.
-        late, choices[late] = _signup(reg, edition, len(PEOPLE), *LATE)
-        ids.append(late)
+        late = _signup(edition, len(PEOPLE), *LATE)
         cancelled = f"{edition}-A"
-        assert admin.delete(f"{reg}/editions/{edition}/offers/{cancelled}").status_code == 204
+        infra.produce([late, OfferCancelled(region=REGION, edition=edition, offer_id=cancelled)])
+        ids.append(late.signup_id)
+        choices[late.signup_id] = late.choices
         second = _finished_run(admin, matching, edition, 2)
         assert second["kind"] == "incremental"
         after = {a["signup_id"]: a for a in admin.get(f"{matching}/editions/{edition}/assignments").json()["assignments"]}
@@ -138,7 +144,7 @@ def test_run_then_cancelled_offer_rematches_only_what_is_free(infra: Infra, admi
         displaced = {sid for sid, a in before.items() if a["offer_id"] == cancelled}
         assert len(displaced) == 2, "the scenario must displace two people"
         assert any(sid in displaced for sid in after), "a displaced person takes the free seat on B"
-        assert late not in after
+        assert late.signup_id not in after
         # Optimal for the remaining problem: free seats among the people without an assignment.
         free = {f"{edition}-{name}": cap for name, (_, cap) in OFFERS.items() if name != "A"}
         for a in kept.values():
@@ -150,13 +156,15 @@ def test_run_then_cancelled_offer_rematches_only_what_is_free(infra: Infra, admi
         assert all(a["offer_id"] != cancelled for a in after.values())
 
         # Events: one MatchAssigned per assignment ever published, no assignment announced twice.
-        events = asyncio.run(_match_events(infra.kafka_bootstrap, set(ids)))
+        events, raw = asyncio.run(_match_events(infra, set(ids)))
         assigned = [(e.signup_id, e.offer.offer_id) for e in events if e.event_type == "MatchAssigned"]
         assert len(assigned) == len(set(assigned))
         assert set(assigned) == {(s, a["offer_id"]) for s, a in before.items()} | {(s, a["offer_id"]) for s, a in after.items()}
         unplaced = set(ids) - set(after)
         announced = {e.signup_id for e in events if e.event_type in ("MatchWaitlisted", "MatchUnmatched")}
         assert unplaced <= announced
+        # Contract v2: match events carry ids, no recipient (contact details live on the participants topic).
+        assert raw and not [v for v in raw if b'"recipient"' in v]
 
 
 def test_bad_requests_get_clear_errors(infra: Infra, admin: httpx.Client) -> None:

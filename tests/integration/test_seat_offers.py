@@ -1,23 +1,24 @@
 """Seat offers on the real broker and database: after publication a freed seat is offered to the
 next person on the waiting list, held for a short while, and moves on when it expires or is declined;
-accepting it makes the assignment. Registration, matching and notifications run as processes. The
-organiser's calls carry an admin API key; sign-ups are public; the e-mail's links open matching's
-link pages."""
+accepting it makes the assignment. Matching and notifications run as processes; the edition, its offer
+and the sign-ups are published on twente's topics as registration publishes them (contract v2: the
+contact details only on the participants topic, which notifications reads). The organiser's calls
+carry an admin API key; the e-mail's links open matching's link pages."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 import re
+import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from schemas import Event, decode_event
+from schemas import EditionOpened, Event, OfferPublished, ParticipantRegistered, SignupSubmitted, SignupWithdrawn, decode_event
 from schemas.topics import MATCHES
 from tests.support import HTTP_PORTS, Infra, eventually, services
 
@@ -41,11 +42,19 @@ def admin(infra: Infra) -> Iterator[httpx.Client]:
         yield client
 
 
-def _post(http: httpx.Client, url: str, body: dict, correlation_id: uuid.UUID | None = None) -> dict:
-    headers = {"X-Correlation-ID": str(correlation_id)} if correlation_id else None
-    r = http.post(url, json=body, headers=headers, timeout=10)
-    assert r.status_code == 201, r.text
-    return r.json()
+REGION = "twente"
+
+
+def _signup(edition: str, offer_id: str, i: int, correlation_id: uuid.UUID) -> list[Event]:
+    """Sign-up number `i` as registration publishes it: the sign-up (ids, choices; its request's
+    correlation id) and the person's contact details on the participants topic."""
+    signup_id = f"{edition}-p{i}"
+    return [
+        SignupSubmitted(region=REGION, edition=edition, signup_id=signup_id, org="org-x", choices=[offer_id],
+                        signed_up_at=datetime.now(UTC) + timedelta(seconds=i), correlation_id=correlation_id),
+        ParticipantRegistered(region=REGION, edition=edition, signup_id=signup_id, name=f"P{i}",
+                              email=f"p{i}-{edition}@example.org", correlation_id=correlation_id),
+    ]
 
 
 def _seat_offers(admin: httpx.Client, edition: str) -> dict[str, dict]:
@@ -63,9 +72,10 @@ def _wait_for_states(admin: httpx.Client, edition: str, expected: dict[str, str]
     return eventually(reached, timeout=timeout, interval=0.1)
 
 
-async def _events(bootstrap: str, signups: set[str], until_types: set[tuple[str, str]], timeout: float = 20) -> list[Event]:
-    """Match-topic events about `signups`, read from the start until every (type, signup) in `until_types` was seen."""
-    consumer = AIOKafkaConsumer(MATCHES.name, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+async def _events(infra: Infra, signups: set[str], until_types: set[tuple[str, str]], timeout: float = 20) -> list[Event]:
+    """Events about `signups` on twente's match topic, read from the start until every (type, signup) in
+    `until_types` was seen."""
+    consumer = AIOKafkaConsumer(MATCHES.name_in(REGION), **infra.kafka.client_kwargs(), auto_offset_reset="earliest", group_id=None)
     await consumer.start()
     events: list[Event] = []
     try:
@@ -92,17 +102,16 @@ def test_a_freed_seat_is_offered_in_turn_expires_moves_on_and_is_accepted(infra:
         """The organiser answers on the participant's behalf."""
         return admin.post(f"{MATCHING_URL}/editions/{edition}/seat-offers/{signup_id}/{how}")
 
-    with services(infra, "registration", "matching", "notifications", extra_env=ENV) as svc:
-        reg = svc["registration"].url
-        _post(admin, f"{reg}/editions", {"id": edition, "region": "twente", "name": "Seat offers", "signup_deadline": "2099-01-01T00:00:00Z",
-                                  "starts_on": "2099-05-01", "ends_on": "2099-05-05"})
-        _post(admin, f"{reg}/editions/{edition}/offers", {"id": offer_id, "host_org": "org-h", "title": "Bakkerij", "date": "2099-05-02", "capacity": 1})
+    with services(infra, "matching", "notifications", extra_env=ENV):
         requests = [uuid.uuid4() for _ in range(4)]  # each sign-up request's correlation id
-        people = [
-            _post(httpx, f"{reg}/editions/{edition}/signups", {"org": "org-x", "name": f"P{i}", "email": f"p{i}-{edition}@example.org",
-                                                         "choices": [offer_id]}, requests[i])["signup_id"]
-            for i in range(4)
-        ]
+        infra.produce([
+            EditionOpened(region=REGION, edition=edition, name="Seat offers", signup_deadline=datetime(2099, 1, 1, tzinfo=UTC),
+                          starts_on=date(2099, 5, 1), ends_on=date(2099, 5, 5)),
+            OfferPublished(region=REGION, edition=edition, offer_id=offer_id, host_org="org-h", title="Bakkerij",
+                           date=date(2099, 5, 2), capacity=1),
+            *[event for i in range(4) for event in _signup(edition, offer_id, i, requests[i])],
+        ])
+        people = [f"{edition}-p{i}" for i in range(4)]
         p0, p1, p2, p3 = people
         eventually(lambda: admin.get(f"{MATCHING_URL}/editions/{edition}").json().get("participants") == 4, timeout=60)
 
@@ -113,7 +122,7 @@ def test_a_freed_seat_is_offered_in_turn_expires_moves_on_and_is_accepted(infra:
         assert [(w["signup_id"], w["position"]) for w in waiting] == [(p1, 1), (p2, 2), (p3, 3)]
 
         # p0 withdraws: the seat is offered to p1 (not assigned), and held: nobody else is offered it.
-        assert admin.delete(f"{reg}/editions/{edition}/signups/{p0}").status_code == 204
+        infra.produce([SignupWithdrawn(region=REGION, edition=edition, signup_id=p0)])
         offers = _wait_for_states(admin, edition, {p1: "open"})
         assert set(offers) == {p1}
         held = datetime.fromisoformat(offers[p1]["expires_at"]) - datetime.fromisoformat(offers[p1]["offered_at"])
@@ -148,7 +157,7 @@ def test_a_freed_seat_is_offered_in_turn_expires_moves_on_and_is_accepted(infra:
         # p1 and p2 have no other choice left: they are told so once (MatchUnmatched).
         expected = {("SeatOffered", p1), ("SeatOffered", p2), ("SeatOffered", p3), ("SeatOfferEnded", p1),
                     ("SeatOfferEnded", p2), ("MatchAssigned", p3), ("MatchUnmatched", p1), ("MatchUnmatched", p2)}
-        events = asyncio.run(_events(infra.kafka_bootstrap, set(people), expected))
+        events = asyncio.run(_events(infra, set(people), expected))
         assert [e.signup_id for e in events if e.event_type == "SeatOffered"] == [p1, p2, p3]
         assert {(e.signup_id, e.reason) for e in events if e.event_type == "SeatOfferEnded"} == {(p1, "expired"), (p2, "declined")}
         assert [e.signup_id for e in events if e.event_type == "MatchAssigned"] == [p0, p3]  # first run, acceptance

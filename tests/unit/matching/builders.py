@@ -28,7 +28,7 @@ def participant(
     available: list[date] | None = None, status: str = "active", correlation_id: uuid.UUID | None = None,
 ) -> domain.Participant:
     return domain.Participant(
-        signup_id, org, signup_id.upper(), f"{signup_id}@example.org", "nl", choices, available, max_visits,
+        signup_id, org, "nl", choices, available, max_visits,
         T0 + timedelta(minutes=minutes), status, correlation_id,
     )
 

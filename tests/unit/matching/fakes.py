@@ -1,13 +1,14 @@
 """`FakeRepository`: matching's repository in memory, with the same methods as
 `services.matching.repository.Repository` (tests/unit/matching/test_service.py checks that). It
 executes what it is told, like the SQL; the rules stay in domain.py. `clock` is the database's now().
+`FakeRunLocks`: the run locks (`RunLocks`), with the locks other live instances hold.
 `given()` / `with_seat_offer()`: a fake unit of work over a seeded edition.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -79,8 +80,14 @@ class FakeRepository:
     async def clear_rematch(self, edition_id: str) -> None:
         self.rematch_since.pop(edition_id, None)
 
-    async def editions_to_rematch(self, older_than_seconds: float) -> list[str]:
-        due = [(since, e) for e, since in self.rematch_since.items() if since < self.clock - timedelta(seconds=older_than_seconds)]
+    def _in(self, edition_id: str, regions: Collection[str] | None) -> bool:
+        return regions is None or self.editions[edition_id].region in regions
+
+    async def editions_to_rematch(self, older_than_seconds: float, regions: Collection[str] | None = None) -> list[str]:
+        due = [
+            (since, e) for e, since in self.rematch_since.items()
+            if since < self.clock - timedelta(seconds=older_than_seconds) and self._in(e, regions)
+        ]
         return [e for _, e in sorted(due)]
 
     async def edition_overview(self, edition_id: str) -> EditionOverview | None:
@@ -201,33 +208,45 @@ class FakeRepository:
         return sorted(others, key=lambda o: (o.position is None, o.position or 0, o.signup_id))
 
     # --- runs --------------------------------------------------------------------------------
-    async def start_run(self, run_id: uuid.UUID, edition_id: str, kind: str) -> bool:
-        if any(r.edition_id == edition_id and r.status == "running" for r in self.runs.values()):
+    async def start_run(
+        self, run_id: uuid.UUID, edition_id: str, kind: str, status: str = "running", correlation_id: uuid.UUID | None = None
+    ) -> bool:
+        if any(r.edition_id == edition_id and r.status in ("queued", "running") for r in self.runs.values()):
             return False
-        self.runs[run_id] = MatchRun(run_id, edition_id, kind, "running", "loading", 0.0, self.clock)
+        queued = status == "queued"
+        self.runs[run_id] = MatchRun(
+            run_id, edition_id, kind, status, "queued" if queued else "loading", 0.0, self.clock,
+            attempt=0 if queued else 1, correlation_id=correlation_id,
+        )
         return True
 
-    async def run(self, run_id: uuid.UUID) -> MatchRun | None:
+    async def run(self, run_id: uuid.UUID, lock: bool = False) -> MatchRun | None:
         return self.runs.get(run_id)
 
     async def runs_of(self, edition_id: str) -> list[MatchRun]:
         return sorted((r for r in self.runs.values() if r.edition_id == edition_id), key=lambda r: r.started_at, reverse=True)
 
-    async def set_progress(self, run_id: uuid.UUID, stage: str, progress: float) -> None:
-        if self.runs[run_id].status == "running":
-            self.runs[run_id] = replace(self.runs[run_id], stage=stage, progress=progress)
+    async def runs_to_take_over(self, regions: Collection[str] | None = None) -> list[MatchRun]:
+        found = [r for r in self.runs.values() if r.status in ("queued", "running") and self._in(r.edition_id, regions)]
+        return sorted(found, key=lambda r: r.started_at)
+
+    async def begin_run(self, run_id: uuid.UUID) -> None:
+        run = self.runs[run_id]
+        started = self.clock if run.status == "queued" else run.started_at
+        self.runs[run_id] = replace(run, status="running", stage="loading", progress=0.0, attempt=run.attempt + 1, started_at=started)
+
+    async def set_progress(self, run_id: uuid.UUID, attempt: int, stage: str, progress: float) -> None:
+        run = self.runs[run_id]
+        if run.status == "running" and run.attempt == attempt:
+            self.runs[run_id] = replace(run, stage=stage, progress=progress)
 
     async def finish_run(self, run_id: uuid.UUID, figures: RunFigures) -> None:
         self.runs[run_id] = replace(self.runs[run_id], status="done", stage="done", progress=1.0, finished_at=self.clock, figures=figures)
 
-    async def fail_run(self, run_id: uuid.UUID, error: str) -> None:
-        self.runs[run_id] = replace(self.runs[run_id], status="failed", stage="failed", error=error[:2000], finished_at=self.clock)
-
-    async def fail_interrupted_runs(self) -> int:
-        running = [r for r in self.runs.values() if r.status == "running"]
-        for r in running:
-            await self.fail_run(r.id, "interrupted")
-        return len(running)
+    async def fail_run(self, run_id: uuid.UUID, error: str, attempt: int | None = None) -> None:
+        run = self.runs[run_id]
+        if run.status in ("queued", "running") and attempt in (None, run.attempt):
+            self.runs[run_id] = replace(run, status="failed", stage="failed", error=error[:2000], finished_at=self.clock)
 
     # --- seat offers -------------------------------------------------------------------------
     def _seat_offer(self, pair: Pair) -> SeatOffer:
@@ -252,10 +271,47 @@ class FakeRepository:
         if row and row.status == "offered":
             row.status, row.ended_at = status, self.clock
 
-    async def editions_with_expired_seat_offers(self) -> list[str]:
+    async def editions_with_expired_seat_offers(self, regions: Collection[str] | None = None) -> list[str]:
         return sorted({
-            r.edition_id for r in self.rows.values() if r.status == "offered" and r.expires_at and r.expires_at <= self.clock
+            r.edition_id for r in self.rows.values()
+            if r.status == "offered" and r.expires_at and r.expires_at <= self.clock and self._in(r.edition_id, regions)
         })
+
+
+class FakeRunLocks:
+    """`RunLocks` in memory: `held` by this instance, `others` held by other live instances (a run
+    executed elsewhere); `lose(run_id)` makes `check` report a lock lost to another instance."""
+
+    def __init__(self, others: Collection[uuid.UUID] = ()) -> None:
+        self.held: set[uuid.UUID] = set()
+        self.others: set[uuid.UUID] = set(others)
+        self.taken: list[uuid.UUID] = []  # every lock this instance took, in order
+        self._lost: set[uuid.UUID] = set()
+        self.closed = False
+
+    async def take(self, run_id: uuid.UUID) -> bool:
+        if run_id in self.held or run_id in self.others:
+            return False
+        self.held.add(run_id)
+        self.taken.append(run_id)
+        return True
+
+    async def release(self, run_id: uuid.UUID) -> None:
+        self.held.discard(run_id)
+
+    async def check(self) -> set[uuid.UUID]:
+        lost, self._lost = self._lost, set()
+        return lost
+
+    async def close(self) -> None:
+        self.held.clear()
+        self.closed = True
+
+    def lose(self, run_id: uuid.UUID) -> None:
+        """Another instance took the run's lock (this instance's session was lost meanwhile)."""
+        self.held.discard(run_id)
+        self.others.add(run_id)
+        self._lost.add(run_id)
 
 
 # --- a seeded fake unit of work -------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,7 +25,7 @@ from services.matching.link_pages import LinkPages
 from .builders import ADMIN, EDITION, NATIONAL, participant
 from tests.unit.fakes import FakeAuthenticator
 
-from .fakes import given, with_seat_offer
+from .fakes import FakeRunLocks, given, with_seat_offer
 
 RULES = service.SeatOfferRules(hours=48, timezone=ZoneInfo("Europe/Amsterdam"))
 LINKS = Links("unit-test-link-secret")
@@ -37,8 +38,10 @@ KEYS = {
 }
 
 
-def client(uow, key: str | None = "admin") -> TestClient:
-    api = build_api(uow, service.Runner(uow, service.RunMetrics(CollectorRegistry()), RULES), LINKS, PAGES, MAX_AGE)
+def client(uow, key: str | None = "admin", regions: tuple[str, ...] | None = None) -> TestClient:
+    """The API of an instance serving `regions` (None: every region)."""
+    runner = service.Runner(uow, service.RunMetrics(CollectorRegistry()), RULES, FakeRunLocks(), regions)
+    api = build_api(uow, runner, LINKS, PAGES, MAX_AGE)
     api.state.auth = FakeAuthenticator(KEYS)
     return TestClient(api, headers={"Authorization": f"Bearer {key}"} if key else None)
 
@@ -55,7 +58,7 @@ def test_a_run_started_over_http_and_the_views_keep_their_field_names() -> None:
             time.sleep(0.01)
 
         assert (run["status"], run["stage"], run["progress"], run["kind"], run["assigned"], run["newly_assigned"],
-                run["waitlisted"], run["unmatched"], run["rank_cost"]) == ("done", "done", 1.0, "full", 1, 1, 1, 0, 1)
+                run["waitlisted"], run["unmatched"], run["rank_cost"], run["attempt"]) == ("done", "done", 1.0, "full", 1, 1, 1, 0, 1, 1)
         assert {"id", "duration_ms", "input_hash", "participants", "offers", "error"} <= run.keys()
         assert http.get(f"/editions/{EDITION}/match-runs").json() == [run]
         edition = http.get(f"/editions/{EDITION}").json()
@@ -78,6 +81,21 @@ def test_seat_offer_answers_and_errors() -> None:
     assert http.post(f"/editions/{EDITION}/seat-offers/p9/accept").json()["error"] == "unknown_seat_offer"
     assert http.post("/editions/nowhere/match-runs").status_code == 404
     assert http.get("/editions/bad%00id").status_code == 422  # PathId: NUL is a 422, never a 500
+
+
+def test_a_run_requested_on_an_instance_of_another_region_answers_queued() -> None:
+    """Honest answers: the run is recorded, not executed here; its status says so until an instance of
+    the edition's region starts it."""
+    uow = given(people=(participant("p1", ["a"]),), published=False)
+    with client(uow, "twente", regions=("groningen",)) as http:
+        started = http.post(f"/editions/{EDITION}/match-runs")
+        assert started.status_code == 202, started.text
+        run = started.json()
+        assert (run["status"], run["stage"], run["attempt"], run["progress"]) == ("queued", "queued", 0, 0.0)
+        assert http.get(f"/match-runs/{run['id']}").json() == run
+        again = http.post(f"/editions/{EDITION}/match-runs")
+        assert (again.status_code, again.json()["error"]) == (409, "run_in_progress")
+    assert uow.published == [] and uow.repo.runs[uuid.UUID(run["id"])].status == "queued"
 
 
 # --- access: who may call the organisers' routes -------------------------------------------------------

@@ -1,6 +1,7 @@
 """Matching's pure rules (domain.py): the decisions the repository executes (re-match marking,
 cancellation cascade, withdrawal release, the seat-offer state machine), when a seat offer ends,
-building the engine problem and deciding what a run announces."""
+building the engine problem and deciding what a run announces; which instance executes a run (its
+regions) and what becomes of a run nobody executes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from estafette.runtime.errors import Conflict
 from schemas.reasons import UNMATCHED_REASONS
 from services.matching import domain, engine
 
-from .builders import DAY, T0, held, offer, participant, previous, seat_offer
+from .builders import DAY, EDITION, T0, held, offer, participant, previous, seat_offer
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
@@ -25,6 +26,46 @@ def solve_and_plan(offers, people, before=None, frozen=(), open_seat_offers=(), 
     waiting = {sid for sid, o in before.items() if o.state in domain.WAITING_STATES}
     problem = domain.build_problem(offers, people, frozen, (), declined, waiting, too_late)
     return problem, domain.plan(problem, engine.solve(problem), before, set(open_seat_offers), set(declined))
+
+
+# --- regions: which instance executes a run ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("regions", "region", "served", "status"),
+    [
+        (None, "twente", True, "running"),  # an instance without --regions serves every region
+        (("twente",), "twente", True, "running"),
+        (("twente", "drenthe"), "drenthe", True, "running"),
+        (("groningen",), "twente", False, "queued"),  # recorded, for an instance of twente to start
+        ((), "twente", False, "queued"),
+    ],
+)
+def test_a_run_runs_on_an_instance_of_its_editions_region_and_is_queued_elsewhere(
+    regions: tuple[str, ...] | None, region: str, served: bool, status: str
+) -> None:
+    assert domain.serves(regions, region) is served
+    assert domain.requested_status(regions, region) == status
+
+
+def _run(status: str, attempt: int) -> domain.MatchRun:
+    return domain.MatchRun(uuid.uuid4(), EDITION, "full", status, status, 0.0, T0, attempt=attempt)
+
+
+@pytest.mark.parametrize(
+    ("status", "attempt", "decision"),
+    [
+        ("queued", 0, "start"),
+        ("running", 1, "resume"),  # its instance died: nothing of it was written, so run it again
+        ("running", domain.MAX_RUN_ATTEMPTS - 1, "resume"),
+        ("running", domain.MAX_RUN_ATTEMPTS, "fail"),  # it took its instances down every time
+    ],
+)
+def test_a_run_nobody_executes_is_started_resumed_or_failed(status: str, attempt: int, decision: str) -> None:
+    assert domain.take_over(_run(status, attempt)) == decision
+
+
+def test_a_run_failed_as_interrupted_says_so() -> None:
+    error = domain.interrupted_error(_run("running", domain.MAX_RUN_ATTEMPTS))
+    assert error.startswith("interrupted") and str(domain.MAX_RUN_ATTEMPTS) in error
 
 
 # --- re-match marking ----------------------------------------------------------------------------

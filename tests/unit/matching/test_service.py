@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import inspect
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,13 +22,13 @@ from prometheus_client import CollectorRegistry
 
 from estafette.runtime.access import Principal
 from estafette.runtime.errors import Conflict, DomainError, NotFound
-from schemas import MatchAssigned, MatchUnmatched, MatchWaitlisted, SeatOfferEnded, SeatOffered
-from services.matching import domain, engine, service
-from services.matching.repository import Repository
+from schemas import MatchAssigned, MatchUnmatched, MatchWaitlisted, SeatOfferEnded, SeatOffered, SignupSubmitted
+from services.matching import domain, engine, handlers, service
+from services.matching.repository import Repository, RunLocks
 from tests.unit.fakes import FakeUnitOfWork
 
 from .builders import ADMIN, RUN, T0, link_of, offer, organiser, participant
-from .fakes import EDITION, FakeRepository, Row, cid, given, with_seat_offer
+from .fakes import EDITION, FakeRepository, FakeRunLocks, Row, cid, given, with_seat_offer
 
 CID = uuid.UUID("00000000-0000-4000-8000-00000000c1d0")  # the request's correlation id
 RULES = service.SeatOfferRules(hours=48, timezone=ZoneInfo("Europe/Amsterdam"))
@@ -49,7 +50,7 @@ async def refused(uow: FakeUnitOfWork[FakeRepository], call: Awaitable[Any], err
     return caught.value
 
 
-def test_the_fake_repository_has_the_repositorys_methods() -> None:
+def test_the_fakes_have_the_methods_of_what_they_stand_for() -> None:
     def methods(cls: type) -> dict[str, list[str]]:
         return {
             name: list(inspect.signature(f).parameters)
@@ -57,6 +58,7 @@ def test_the_fake_repository_has_the_repositorys_methods() -> None:
         }
 
     assert methods(FakeRepository) == methods(Repository)
+    assert methods(FakeRunLocks) == methods(RunLocks)
 
 
 # --- seat offers: accept -------------------------------------------------------------------------
@@ -71,7 +73,7 @@ async def test_accept_makes_the_assignment_and_announces_it_with_the_participant
     assert isinstance(event, MatchAssigned)
     assert (event.signup_id, event.offer.offer_id, event.rank, event.run_id) == ("p1", "a", 1, RUN)
     assert event.correlation_id == cid("p1")  # the sign-up's, not the answering request's
-    assert (event.recipient.email, event.edition, event.region) == ("p1@example.org", EDITION, "twente")
+    assert (event.edition, event.region) == (EDITION, "twente")
     assert EDITION not in uow.repo.rematch_since  # nothing freed: no re-match
 
 
@@ -283,9 +285,9 @@ async def test_the_runner_executes_a_run_in_the_background_with_its_log_lines_bo
         await finish(run_id, figures)
 
     monkeypatch.setattr(uow.repo, "finish_run", finish_and_look)
-    runner = service.Runner(uow, service.RunMetrics(CollectorRegistry()), RULES)
+    runner = service.Runner(uow, service.RunMetrics(CollectorRegistry()), RULES, FakeRunLocks())
     started = await runner.start(ADMIN, EDITION)
-    await asyncio.gather(*runner.tasks)
+    await asyncio.gather(*runner.tasks.values())
 
     assert (await service.run(uow, ADMIN, started.id)).status == "done"
     assert bound == [{"run_id": str(started.id), "edition_id": EDITION}]
@@ -437,3 +439,205 @@ async def test_a_link_bound_to_one_seat_offer_answers_only_that_one() -> None:
 
     pressed = await service.answer_by_link(uow, link_of("p1", offer_id="a"), "accept", CID)
     assert (pressed.result, pressed.seat_offer.state) == ("answered", "accepted")
+
+
+# --- the handler: a v2 sign-up carries no personal data ---------------------------------------------
+async def test_a_signup_is_kept_without_personal_data() -> None:
+    uow = given(published=False)
+    submitted = SignupSubmitted(
+        region="twente", edition=EDITION, signup_id="s1", org="org-x", language="de", choices=["a"],
+        max_visits=2, signed_up_at=T0, correlation_id=cid("s1"),
+    )
+    await in_tx(uow, handlers.signup_submitted, submitted)
+    _, kept = uow.repo.participants["s1"]
+    assert kept == domain.Participant("s1", "org-x", "de", ["a"], None, 2, T0, "active", cid("s1"))
+    assert not {"name", "email"} & set(vars(kept))
+
+
+# --- regions: an instance serves a set of regions; runs elsewhere are queued -------------------------
+GRONINGEN = "groningen-2027"
+
+
+def two_regions(**kwargs: Any) -> FakeUnitOfWork[FakeRepository]:
+    """`given(...)` (an edition of twente) plus an edition of groningen with one offer and one person."""
+    uow = given(**kwargs)
+    uow.repo.editions[GRONINGEN] = domain.Edition(GRONINGEN, "groningen")
+    uow.repo.offers["g"] = (GRONINGEN, offer("g"))
+    uow.repo.participants["q1"] = (GRONINGEN, participant("q1", ["g"], correlation_id=cid("q1")))
+    return uow
+
+
+def runner_of(uow: FakeUnitOfWork[FakeRepository], regions: tuple[str, ...] | None, locks: FakeRunLocks | None = None) -> service.Runner:
+    """The runner of an instance serving `regions` (None: every region)."""
+    return service.Runner(uow, service.RunMetrics(CollectorRegistry()), RULES, locks or FakeRunLocks(), regions)
+
+
+async def settle(runner: service.Runner) -> None:
+    """Wait for the runs executing in `runner`."""
+    while runner.tasks:
+        await asyncio.gather(*list(runner.tasks.values()), return_exceptions=True)
+
+
+async def test_a_run_requested_on_an_instance_of_another_region_is_queued_not_executed() -> None:
+    uow = two_regions(published=False)
+    instance = runner_of(uow, ("twente",))
+    queued = await instance.start(organiser("groningen"), GRONINGEN, CID)
+
+    assert (queued.status, queued.stage, queued.attempt, queued.correlation_id) == ("queued", "queued", 0, CID)
+    assert instance.tasks == {} and instance.locks.held == set()  # nothing executes here, no lock kept
+    await refused(uow, instance.start(ADMIN, GRONINGEN), Conflict, "run_in_progress")  # one at a time
+    assert (await service.run(uow, organiser("groningen"), queued.id)).status == "queued"
+    assert uow.published == []
+
+
+async def test_an_instance_of_the_region_starts_a_queued_run_and_the_others_leave_it() -> None:
+    uow = two_regions(published=False)
+    queued = await runner_of(uow, ("twente",)).start(ADMIN, GRONINGEN, CID)
+
+    for other in (("twente",), ("drenthe", "utrecht")):
+        locks = FakeRunLocks()
+        assert await service.take_over_runs(uow, locks, other) == service.TakenOver([], [], busy=0)
+        assert locks.taken == []  # never even tried: not its region
+    locks = FakeRunLocks()
+    taken = await service.take_over_runs(uow, locks, ("groningen",))
+    [started] = taken.execute
+    assert (started.id, started.status, started.stage, started.attempt) == (queued.id, "running", "loading", 1)
+    assert locks.held == {queued.id} and taken.failed == []
+    assert await service.take_over_runs(uow, locks, ("groningen",)) == service.TakenOver([], [], busy=1)  # its own: never again
+
+
+async def test_the_instance_of_the_region_executes_a_queued_run_with_the_requests_correlation_id() -> None:
+    uow = two_regions(published=False)
+    queued = await runner_of(uow, ("twente",)).start(ADMIN, GRONINGEN, CID)
+    groningen = runner_of(uow, ("groningen",))
+    await groningen.take_over()
+    await settle(groningen)
+
+    done = uow.repo.runs[queued.id]
+    assert (done.status, done.attempt, done.figures and done.figures.assigned) == ("done", 1, 1)
+    [event] = uow.published
+    assert isinstance(event, MatchAssigned) and (event.signup_id, event.run_id, event.region) == ("q1", queued.id, "groningen")
+    assert groningen.locks.held == set()  # released when the run ended
+
+
+async def test_a_run_another_live_instance_executes_is_never_touched() -> None:
+    uow = two_regions(published=False)
+    executing = await service.start_run(uow, ADMIN, GRONINGEN, uuid.uuid4(), ("groningen",))
+    before = copy.deepcopy(vars(uow.repo))
+    # Same region (scale-out) or every region: the other instance holds the run's lock.
+    for regions in (("groningen",), None):
+        locks = FakeRunLocks(others={executing.id})
+        assert await service.take_over_runs(uow, locks, regions) == service.TakenOver([], [], busy=1)
+        assert locks.held == set()
+    assert vars(uow.repo) == before
+
+
+async def test_an_interrupted_run_is_resumed_by_an_instance_of_its_region_and_finishes() -> None:
+    uow = two_regions(published=False)
+    interrupted = await service.start_run(uow, ADMIN, GRONINGEN, uuid.uuid4(), ("groningen",), CID)
+    assert await service.take_over_runs(uow, FakeRunLocks(), ("twente",)) == service.TakenOver([], [], busy=0)  # not its region
+    assert uow.repo.runs[interrupted.id].status == "running"
+
+    instance = runner_of(uow, ("groningen",))  # e.g. the restarted one: nobody holds the lock any more
+    await instance.take_over()
+    await settle(instance)
+    resumed = uow.repo.runs[interrupted.id]
+    assert (resumed.status, resumed.attempt, resumed.error) == ("done", 2, None)
+    assert [(type(e), e.signup_id, e.run_id) for e in uow.published] == [(MatchAssigned, "q1", interrupted.id)]
+
+
+async def test_a_run_interrupted_too_often_is_failed_and_its_lock_released() -> None:
+    uow = two_regions(published=False)
+    run_id = uuid.uuid4()
+    await service.start_run(uow, ADMIN, GRONINGEN, run_id, ("groningen",))
+    uow.repo.runs[run_id] = dataclasses.replace(uow.repo.runs[run_id], attempt=domain.MAX_RUN_ATTEMPTS)
+    locks = FakeRunLocks()
+    taken = await service.take_over_runs(uow, locks, None)
+
+    assert [r.id for r in taken.failed] == [run_id] and taken.execute == []
+    failed = uow.repo.runs[run_id]
+    assert (failed.status, failed.error) == ("failed", domain.interrupted_error(failed))
+    assert locks.held == set() and uow.published == []
+
+
+async def test_the_runs_of_this_instance_are_not_taken_over_by_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    uow = given(people=(participant("p1", ["a"]),), published=False)
+    instance = runner_of(uow, None)
+    loop = asyncio.get_running_loop()
+    solving, go_on = asyncio.Event(), asyncio.Event()
+    solve = engine.solve
+
+    def held_up_solve(*args: Any) -> engine.Result:  # in the worker thread
+        loop.call_soon_threadsafe(solving.set)
+        asyncio.run_coroutine_threadsafe(go_on.wait(), loop).result()
+        return solve(*args)
+
+    monkeypatch.setattr(engine, "solve", held_up_solve)
+    started = await instance.start(ADMIN, EDITION)
+    await solving.wait()
+    assert await service.take_over_runs(uow, instance.locks, None) == service.TakenOver([], [], busy=1)
+    await instance.take_over()
+    assert list(instance.tasks) == [started.id] and uow.repo.runs[started.id].attempt == 1
+    go_on.set()
+    await settle(instance)
+    assert uow.repo.runs[started.id].status == "done"
+
+
+async def test_a_result_is_written_only_by_the_execution_that_still_has_the_run() -> None:
+    uow = given(people=(participant("p1", ["a"]),), published=False)
+    run_id = uuid.uuid4()
+    await service.start_run(uow, ADMIN, EDITION, run_id)
+    snap = await service.take_snapshot(uow, EDITION, RULES)
+    uow.repo.runs[run_id] = dataclasses.replace(uow.repo.runs[run_id], attempt=2)  # resumed by another instance
+    before = copy.deepcopy(vars(uow.repo))
+    call = service.record_result(uow, run_id, EDITION, CID, snap, engine.solve(snap.problem), 0.0, attempt=1)
+    await refused(uow, call, Conflict, "run_taken_over")
+    await service.fail_run(uow, run_id, "boom", attempt=1)  # nor failed by it
+    await service.set_progress(uow, run_id, 1, "solve", 0.5)
+    assert vars(uow.repo) == before
+
+
+async def test_a_run_whose_lock_was_lost_stops_here_and_writes_nothing() -> None:
+    uow = given(people=(participant("p1", ["a"]),), published=False)
+    instance = runner_of(uow, None)
+    instance.stall_runs = True  # the run waits after its snapshot
+    started = await instance.start(ADMIN, EDITION)
+    task = instance.tasks[started.id]
+    instance.locks.lose(started.id)  # e.g. its session broke and another instance took the run meanwhile
+    await instance.take_over()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert uow.repo.runs[started.id].status == "running" and uow.published == []  # the other instance's now
+
+
+async def test_rematch_and_seat_offer_expiry_touch_only_the_served_regions() -> None:
+    uow = with_seat_offer("p1", "a", expires_in=timedelta(minutes=-1))  # of twente: its time is up
+    uow.repo.editions[GRONINGEN] = domain.Edition(GRONINGEN, "groningen")
+    uow.repo.rematch_since.update({EDITION: T0 - timedelta(minutes=1), GRONINGEN: T0 - timedelta(minutes=1)})
+
+    assert await service.editions_to_rematch(uow, 2.0, ("groningen",)) == [GRONINGEN]
+    assert await service.editions_to_rematch(uow, 2.0, ("twente", "drenthe")) == [EDITION]
+    assert set(await service.editions_to_rematch(uow, 2.0)) == {EDITION, GRONINGEN}
+    assert await service.expire_seat_offers(uow, ("groningen",)) == 0
+    assert uow.repo.rows["p1", "a"].status == "offered" and uow.published == []
+    assert await service.expire_seat_offers(uow, ("twente",)) == 1
+    assert uow.repo.rows["p1", "a"].status == "expired"
+
+
+async def test_the_loop_of_an_instance_rematches_only_editions_of_its_regions() -> None:
+    uow = two_regions(people=(participant("p1", ["a"]),))  # both published: twente's run RUN is done
+    uow.repo.runs[uuid.uuid4()] = domain.MatchRun(uuid.uuid4(), GRONINGEN, "full", "done", "done", 1.0, T0)
+    uow.repo.rematch_since.update({EDITION: T0 - timedelta(minutes=1), GRONINGEN: T0 - timedelta(minutes=1)})
+    instance = runner_of(uow, ("groningen",))
+    stopping = asyncio.Event()
+    loop = asyncio.create_task(instance.rematch_loop(stopping, debounce=2.0, poll=0.001))
+    async with asyncio.timeout(10):  # a guard, not a measurement
+        while GRONINGEN in uow.repo.rematch_since or instance.tasks:
+            await asyncio.sleep(0.001)
+    stopping.set()
+    await loop
+
+    assert [r.status for r in await uow.repo.runs_of(GRONINGEN)][0] == "done"
+    assert [r.id for r in await uow.repo.runs_of(EDITION)] == [RUN]  # twente: left alone, still marked
+    assert EDITION in uow.repo.rematch_since
+    assert instance.locks.closed
