@@ -78,8 +78,9 @@ def kafka_access(principal: str = "admin") -> KafkaAccess:
 
 
 def region(region_id: str, partitions: int = 4) -> RegionRecord:
-    """A registry entry for a test region."""
-    return RegionRecord(id=region_id, names=RegionNames(nl=region_id, de=region_id, en=region_id), partitions=partitions)
+    """A registry entry for a test region (every language)."""
+    return RegionRecord(id=region_id, names=RegionNames(nl=region_id, de=region_id, en=region_id),
+                        languages=["nl", "de", "en"], partitions=partitions)
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying ag
 #: Error codes of the framework's own refusals (HTTPException), by status.
 _HTTP_CODES = {
     400: "bad_request", 404: "unknown_path", 405: "method_not_allowed", 413: "body_too_large",
-    415: "unsupported_media_type",
+    415: "unsupported_media_type", 503: "unavailable",
 }
 
 

@@ -39,6 +39,8 @@ class Tx(Protocol[R_co]):
 
     def publish(self, *events: Event) -> None: ...
 
+    def publish_raw(self, topic: str, key: str, event_type: str, payload_json: str | None) -> None: ...
+
 
 class Uow(Protocol[R_co]):
     """What a use case sees of the unit of work: a way to open a transaction."""

@@ -1,15 +1,17 @@
-"""The registration HTTP API (OpenAPI at /docs): editions, offers and sign-ups, and the participant's
-link pages. Each route declares its policy (`Public`, `Organiser`, `link_policy()`) and translates a
-request into one call of `service`; refusals are domain errors, answered by the shared error shape
-(link pages answer with a small HTML page instead)."""
+"""The registration HTTP API (OpenAPI at /docs): editions, offers and sign-ups, the region registry,
+erasure of a participant's personal data, and the participant's link pages. Each route declares its
+policy (`Public`, `Organiser`, `link_policy()`) and translates a request into one call of `service`;
+refusals are domain errors, answered by the shared error shape (link pages answer with a small HTML
+page instead)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Path, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Path, Request, Response
 from fastapi.responses import HTMLResponse
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
@@ -19,6 +21,7 @@ from estafette.runtime.errors import DomainError, NotFound
 from estafette.runtime.http import CorrelationId, create_http_api, errors
 from estafette.runtime.inputs import Line, Paragraphs, PathId
 from estafette.runtime.pages import Page, page_response
+from estafette.runtime.regions import RegionBook
 from estafette.runtime.uow import Uow
 from schemas.events import Id, Language, OfferFormat
 from services.registration import domain, service
@@ -94,6 +97,21 @@ class EditionOverviewOut(BaseModel):
     signups: int = Field(description="Submitted sign-ups.")
 
 
+class RegionNamesOut(BaseModel):
+    nl: str
+    de: str
+    en: str
+
+
+class RegionOut(BaseModel):
+    """A region of the region registry, as portals show it."""
+
+    id: str = Field(description="The region's id, e.g. `twente`: an edition's `region`.")
+    names: RegionNamesOut = Field(description="Its display name in Dutch, German and English.")
+    timezone: str = Field(description="Its editions' local time, e.g. `Europe/Amsterdam`.")
+    languages: list[str] = Field(description="The languages its editions may use (nl, de, en).")
+
+
 class SignupOut(BaseModel):
     signup_id: str
     edition: str
@@ -112,9 +130,25 @@ class RegistrationMetrics:
         self.refused.labels(error.code).inc()
 
 
-def build_api(uow: Uow[Repository], metrics: RegistrationMetrics, links: Links, settings: RegistrationSettings) -> FastAPI:
+def build_api(
+    uow: Uow[Repository], metrics: RegistrationMetrics, links: Links, settings: RegistrationSettings, registry: RegionBook
+) -> FastAPI:
     api = create_http_api("Estafette registration", "Editions, host offers and sign-ups.", on_refusal=metrics.refusal)
     pages = LinkPages()
+
+    async def loaded_registry() -> RegionBook:
+        """The region registry once it has been read to its end (just started: wait for it briefly, as
+        for the API keys); 503 with Retry-After when it cannot be read in time."""
+        if not registry.ready.is_set():
+            try:
+                await asyncio.wait_for(registry.ready.wait(), settings.regions_ready_timeout_seconds)
+            except TimeoutError:
+                raise HTTPException(
+                    503, "the region registry is not loaded yet; try again shortly", headers={"Retry-After": "5"}
+                ) from None
+        return registry
+
+    registry_loaded = Depends(loaded_registry)
 
     @api.middleware("http")
     async def count_changes(request: Request, call_next):  # noqa: ANN001, ANN202
@@ -125,10 +159,20 @@ def build_api(uow: Uow[Repository], metrics: RegistrationMetrics, links: Links, 
             metrics.accepted.labels(getattr(route, "name", "unknown")).inc()
         return response
 
+    @api.get("/regions", responses=errors(401))
+    async def list_regions(_: Public, regions: RegionBook = registry_loaded) -> list[RegionOut]:
+        """The regions of the region registry, by id: where editions can be opened, in which languages.
+        A region added by `estafette regions apply` is listed within seconds."""
+        return [RegionOut.model_validate(r.model_dump(include=set(RegionOut.model_fields))) for r in service.regions(regions)]
+
     @api.post("/editions", status_code=201, responses=errors(401, 403, 409))
-    async def open_edition(body: EditionIn, principal: Organiser, correlation_id: CorrelationId) -> domain.Edition:
+    async def open_edition(
+        body: EditionIn, principal: Organiser, correlation_id: CorrelationId, regions: RegionBook = registry_loaded
+    ) -> domain.Edition:
+        """Open an edition in a region of the registry (422 `unknown_region`), in languages the region
+        offers (422 `language_not_offered`)."""
         edition = domain.Edition(**body.model_dump())
-        return await service.open_edition(uow, edition, principal=principal, correlation_id=correlation_id)
+        return await service.open_edition(uow, edition, registry=regions, principal=principal, correlation_id=correlation_id)
 
     @api.get("/editions/{edition_id}", responses=errors(401, 404))
     async def get_edition(edition_id: PathId, _: Public) -> EditionOverviewOut:
@@ -169,6 +213,13 @@ def build_api(uow: Uow[Repository], metrics: RegistrationMetrics, links: Links, 
     @api.delete("/editions/{edition_id}/signups/{signup_id}", status_code=204, responses=errors(401, 403, 404))
     async def withdraw_signup(edition_id: PathId, signup_id: PathId, principal: Organiser, correlation_id: CorrelationId) -> None:
         await service.withdraw_signup(uow, edition_id, signup_id, principal=principal, correlation_id=correlation_id)
+
+    @api.delete("/signups/{signup_id}/personal-data", status_code=204, responses=errors(401, 403, 404))
+    async def erase_personal_data(signup_id: PathId, principal: Organiser) -> None:
+        """Erase the participant's name and e-mail address (an admin, or the organiser of the sign-up's
+        region): blanked here, and a tombstone on the region's participants topic makes every service
+        forget them. Again: 204, nothing changes. The sign-up itself stays (withdraw it separately)."""
+        await service.erase_personal_data(uow, signup_id, principal=principal)
 
     # --- the participant's link (a capability for one sign-up; a GET never changes anything) ----------
     async def link_page(token: str, use_case: Callable[[LinkClaims], Awaitable[Page]]) -> HTMLResponse:

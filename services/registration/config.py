@@ -14,6 +14,8 @@ class RegistrationSettings(ServiceSettings):
     http_port: int = 8001
     #: Where participants reach this service: the base of the `manage_url` of a sign-up's link page.
     public_url: str = Field(default="http://127.0.0.1:8001", pattern=r"^https?://[^\s/]+(/\S*)?$")
+    #: Just started: how long a request that needs the region registry waits for it to be read (then 503).
+    regions_ready_timeout_seconds: float = Field(default=10.0, gt=0)
 
     @property
     def link_max_age_seconds(self) -> float:

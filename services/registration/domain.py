@@ -8,12 +8,13 @@ edition, the offers a participant chose, the current state. A rule either raises
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Literal
 
 from estafette.runtime.access import Principal
 from estafette.runtime.errors import Conflict, Forbidden, RuleViolation
+from schemas.regions import RegionRecord
 
 EditionStatus = Literal["open", "closed"]
 OfferStatus = Literal["published", "cancelled"]
@@ -52,7 +53,8 @@ class Offer:
 
 @dataclass(frozen=True)
 class Signup:
-    """One participant's sign-up for an edition, with their choices in order."""
+    """One participant's sign-up for an edition, with their choices in order. Once the participant's
+    personal data is erased (`erased_at`), `name` and `email` are blank."""
 
     id: str
     edition_id: str
@@ -65,6 +67,7 @@ class Signup:
     max_visits: int
     signed_up_at: datetime
     status: SignupStatus = "submitted"
+    erased_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,20 @@ def check_edition_dates(edition: Edition) -> None:
         raise RuleViolation("invalid_dates", "ends_on is before starts_on", "ends_on")
     if edition.signup_deadline.date() > edition.ends_on:
         raise RuleViolation("invalid_deadline", "signup_deadline is after the edition ends", "signup_deadline")
+
+
+def check_region(edition: Edition, region: RegionRecord | None) -> None:
+    """An edition is opened in a region of the region registry (`region`: the registry's record of
+    `edition.region`, None when it has none), in languages that region offers."""
+    if region is None:
+        raise RuleViolation("unknown_region", f"region {edition.region} is not in the region registry", "region")
+    missing = [language for language in edition.languages if language not in region.languages]
+    if missing:
+        raise RuleViolation(
+            "language_not_offered",
+            f"region {region.id} offers {', '.join(region.languages)}, not {', '.join(missing)}",
+            "languages",
+        )
 
 
 def _check_open(edition: Edition) -> None:
@@ -195,3 +212,15 @@ def cancellation(offer: Offer) -> Ending:
 def withdrawal(signup: Signup) -> Ending:
     """Withdrawing a sign-up announces SignupWithdrawn only when it was submitted."""
     return Ending("withdrawn", announce=signup.status == "submitted")
+
+
+def erasure(signup: Signup) -> bool:
+    """Erasing a participant's personal data blanks it and announces the erasure (a tombstone on the
+    region's participants topic) once: True while it is not erased yet; erasing again changes nothing.
+    Erasing does not withdraw the sign-up."""
+    return signup.erased_at is None
+
+
+def erased(signup: Signup, at: datetime) -> Signup:
+    """The sign-up without personal data: name and e-mail address blank, erased at `at`."""
+    return replace(signup, name="", email="", erased_at=at)

@@ -10,7 +10,9 @@ from services.registration.domain import Counts, Edition, Offer, Signup
 
 _EDITION = "id, region, name, signup_deadline, starts_on, ends_on, languages, status"
 _OFFER = "id, edition_id, host_org, title, date, capacity, max_per_org, format, location, status"
-_SIGNUP = "id, edition_id, org, name, email, language, choices, available, max_visits, signed_up_at, status"
+_SIGNUP = "id, edition_id, org, name, email, language, choices, available, max_visits, signed_up_at, status, erased_at"
+#: Outbox rows that carry a participant's name and e-mail address (SignupSubmitted did until contract v2).
+_PERSONAL_EVENTS = ["ParticipantRegistered", "SignupSubmitted"]
 
 _TABLES = {Edition: "editions", Offer: "offers", Signup: "signups"}
 
@@ -81,7 +83,7 @@ class Repository:
         """False when this e-mail address already has an active sign-up for the edition (unique index)."""
         values = (
             s.id, s.edition_id, s.org, s.name, s.email, s.language, s.choices, s.available, s.max_visits,
-            s.signed_up_at, s.status,
+            s.signed_up_at, s.status, s.erased_at,
         )
         return await self._insert("signups", _SIGNUP, values)
 
@@ -91,3 +93,23 @@ class Repository:
         )
         return Signup(**row) if row else None
 
+    async def signup_by_id(self, signup_id: str, *, for_update: bool = False) -> Signup | None:
+        """A sign-up of any edition."""
+        row = await self.conn.fetchrow(f"SELECT {_SIGNUP} FROM signups WHERE id = $1{_lock(for_update)}", signup_id)
+        return Signup(**row) if row else None
+
+    async def erase_personal_data(self, s: Signup) -> None:
+        """Store the erased sign-up (`domain.erased`: name and e-mail address blank) and blank them in the
+        outbox too: published rows lose them; a ParticipantRegistered not yet published is dropped (the
+        erasure's tombstone, queued after it, is published instead)."""
+        await self.conn.execute(
+            "UPDATE signups SET name = $2, email = $3, erased_at = $4 WHERE id = $1", s.id, s.name, s.email, s.erased_at
+        )
+        await self.conn.execute(
+            "DELETE FROM outbox WHERE key = $1 AND event_type = 'ParticipantRegistered' AND published_at IS NULL", s.id
+        )
+        await self.conn.execute(
+            "UPDATE outbox SET payload = payload || jsonb_build_object('name', $2::text, 'email', $3::text)"
+            " WHERE key = $1 AND event_type = ANY($4::text[]) AND payload ?| array['name', 'email']",
+            s.id, s.name, s.email, _PERSONAL_EVENTS,
+        )

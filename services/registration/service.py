@@ -5,24 +5,58 @@ domain errors (`estafette.runtime.errors`); a refused request stores nothing and
 Access: use cases that change an edition's things or show a sign-up take the caller's `Principal`
 and ask `domain.access` (built on `Principal.sees`, the one scoping rule): another region's edition is
 answered exactly like an unknown one (404 `unknown_edition`), the national role gets 403. Reading an
-edition and its offers, and signing up, are public.
+edition and its offers, the region registry, and signing up, are public.
+
+Regions: editions are opened in regions of the region registry (`Regions`: the runtime's `RegionBook`,
+kept current from the registry topic), in languages their region offers. Personal data: a sign-up's
+name and e-mail address are published only on its region's participants topic (`ParticipantRegistered`),
+and erasing them publishes a tombstone there.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from estafette.runtime.access import Principal
 from estafette.runtime.errors import Conflict, Forbidden, NotFound
 from estafette.runtime.uow import Tx, Uow
-from schemas import EditionClosed, EditionOpened, Event, OfferCancelled, OfferPublished, SignupSubmitted, SignupWithdrawn
+from schemas import (
+    EditionClosed,
+    EditionOpened,
+    Event,
+    OfferCancelled,
+    OfferPublished,
+    ParticipantRegistered,
+    SignupSubmitted,
+    SignupWithdrawn,
+)
+from schemas.regions import RegionRecord
+from schemas.topics import PARTICIPANTS
 from services.registration import domain
 from services.registration.repository import Repository
 
 T = TypeVar("T")
+#: The event type named in the header of an erasure's tombstone (a null value: no event, no schema).
+PARTICIPANT_ERASED = "ParticipantErased"
+
+
+class Regions(Protocol):
+    """The region registry as this service reads it (the runtime's `RegionBook`)."""
+
+    @property
+    def regions(self) -> Mapping[str, RegionRecord]: ...
+
+    def get(self, region: str) -> RegionRecord | None: ...
+
+
+class ErasingTx(Tx[Repository], Protocol):
+    """A transaction that can also queue a raw message: the erasure's tombstone (runtime/uow.py)."""
+
+    def publish_raw(self, topic: str, key: str, event_type: str, payload_json: str | None) -> None: ...
 
 
 def _new_id(prefix: str, hex_digits: int) -> str:
@@ -74,10 +108,18 @@ async def _end(
         tx.publish(event)
 
 
+def regions(registry: Regions) -> list[RegionRecord]:
+    """The regions of the registry, by id (public: what portals offer)."""
+    return sorted(registry.regions.values(), key=lambda r: r.id)
+
+
 async def open_edition(
-    uow: Uow[Repository], edition: domain.Edition, *, principal: Principal, correlation_id: uuid.UUID
+    uow: Uow[Repository], edition: domain.Edition, *, registry: Regions, principal: Principal, correlation_id: uuid.UUID
 ) -> domain.Edition:
+    """Open an edition: by an admin or its region's organiser, in a region of the registry, in
+    languages that region offers."""
     domain.check_opening(principal, edition.region)
+    domain.check_region(edition, registry.get(edition.region))
     domain.check_edition_dates(edition)
     async with uow.transaction() as tx:
         if not await tx.repo.insert_edition(edition):
@@ -175,9 +217,14 @@ async def submit_signup(
         tx.publish(
             SignupSubmitted(
                 region=edition.region, edition=edition_id, correlation_id=correlation_id, signup_id=signup.id,
-                org=org, name=name, email=email, language=language, choices=choices, available=available,
-                max_visits=max_visits, signed_up_at=signup.signed_up_at,
-            )
+                org=org, language=language, choices=choices, available=available, max_visits=max_visits,
+                signed_up_at=signup.signed_up_at,
+            ),
+            # The person's contact details: only on the region's (compacted) participants topic.
+            ParticipantRegistered(
+                region=edition.region, edition=edition_id, correlation_id=correlation_id, signup_id=signup.id,
+                name=name, email=email, language=language,
+            ),
         )
     return signup
 
@@ -193,6 +240,27 @@ async def withdraw_signup(
         ending = domain.withdrawal(signup)
         await _end(tx, signup, ending, event)
         return await _details(tx, edition, replace(signup, status=ending.status))
+
+
+async def erase_personal_data(
+    uow: Uow[Repository], signup_id: str, *, principal: Principal, now: dt.datetime | None = None
+) -> None:
+    """Erase a participant's name and e-mail address (an admin, or the organiser of the sign-up's
+    region): blank them in this service's tables and publish a tombstone under the sign-up id on the
+    region's participants topic, so every service that keeps them forgets them. Again: nothing changes.
+    Another region's sign-up is answered exactly like an unknown one (404 `unknown_signup`)."""
+    unknown = ("unknown_signup", f"sign-up {signup_id} does not exist")
+    async with uow.transaction() as tx:
+        signup = _found(await tx.repo.signup_by_id(signup_id, for_update=True), *unknown)
+        edition = _found(await tx.repo.edition(signup.edition_id), *unknown)
+        decision = domain.access(principal, edition.region, signup_id=signup_id)
+        if decision == "forbidden":
+            raise Forbidden("forbidden", f"the {principal.role} role may not do this")
+        _found(signup if decision == "granted" else None, *unknown)
+        if domain.erasure(signup):
+            await tx.repo.erase_personal_data(domain.erased(signup, now or dt.datetime.now(dt.UTC)))
+            erasing: ErasingTx = tx  # type: ignore[assignment] - the runtime's Transaction has publish_raw
+            erasing.publish_raw(PARTICIPANTS.name_in(edition.region), signup_id, PARTICIPANT_ERASED, None)
 
 
 async def signup_details(

@@ -21,6 +21,7 @@ from estafette.runtime.auth import Figures, Public
 from estafette.runtime.http import create_http_api, errors
 from estafette.runtime.inputs import PathId, QueryId
 from estafette.runtime.i18n import negotiate
+from estafette.runtime.regions import RegionBook
 from estafette.runtime.uow import Uow
 from services.reporting import service
 from services.reporting.dashboard import Dashboard
@@ -102,7 +103,9 @@ The language is `lang`, else the best match of `Accept-Language`, else Dutch (th
 header says which); numbers and dates are formatted for it."""
 
 
-def build_api(uow: Uow[Repository], timezone: str) -> FastAPI:
+def build_api(uow: Uow[Repository], timezone: str, registry: RegionBook | None = None) -> FastAPI:
+    """`registry`: the region registry (the runtime's RegionBook), whose regions without editions yet
+    get a row of zeros in /reports/regions (as far as it has been read)."""
     api = create_http_api("Estafette reporting", "Figures per region and edition, as JSON and as a dashboard page.")
     pages = Dashboard()
 
@@ -114,9 +117,11 @@ def build_api(uow: Uow[Repository], timezone: str) -> FastAPI:
 
     @api.get("/reports/regions", responses=errors(401))
     async def regions_report(principal: Figures) -> RegionsReportOut:
-        """Per region: editions, offers, sign-ups, assigned, e-mails sent; the national sums; the relay legs.
-        An organiser gets their own region's row and relay legs only, and national sums of that row."""
-        return RegionsReportOut.of(await service.overview(uow, principal))
+        """Per region: editions, offers, sign-ups, assigned, e-mails sent (a region of the registry without
+        editions yet: zeros); the national sums; the relay legs. An organiser gets their own region's row
+        and relay legs only, and national sums of that row."""
+        registered = list(registry.regions) if registry is not None else []
+        return RegionsReportOut.of(await service.overview(uow, principal, registered))
 
     @api.get(
         "/dashboard",

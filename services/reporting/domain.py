@@ -291,9 +291,10 @@ class NationalTotals:
     emails_sent: int
 
 
-def region_totals(editions: Iterable[EditionFigures]) -> list[RegionTotals]:
-    """Per region (sorted by name): the number of editions and the sums of REGION_FIGURES."""
-    sums: dict[str, dict[str, int]] = {}
+def region_totals(editions: Iterable[EditionFigures], registered: Iterable[str] = ()) -> list[RegionTotals]:
+    """Per region (sorted by name): the number of editions and the sums of REGION_FIGURES; a region of
+    `registered` (the region registry) without any edition yet is a row of zeros."""
+    sums: dict[str, dict[str, int]] = {region: dict.fromkeys(("editions", *REGION_FIGURES), 0) for region in registered}
     for e in editions:
         totals = sums.setdefault(e.region, dict.fromkeys(("editions", *REGION_FIGURES), 0))
         totals["editions"] += 1
@@ -310,14 +311,16 @@ def national_totals(regions: Iterable[RegionTotals]) -> NationalTotals:
 
 @dataclass(frozen=True)
 class Overview:
-    """Every edition's figures and the relay legs (from one snapshot), rolled up per region and nationally."""
+    """Every edition's figures and the relay legs (from one snapshot), rolled up per region and nationally;
+    `registered`: the regions of the region registry, which get a row even before their first edition."""
 
     editions: list[EditionFigures]
     relay_legs: list[RelayLeg]
+    registered: tuple[str, ...] = ()
 
     @property
     def regions(self) -> list[RegionTotals]:
-        return region_totals(self.editions)
+        return region_totals(self.editions, self.registered)
 
     @property
     def national(self) -> NationalTotals:
@@ -325,7 +328,11 @@ class Overview:
 
     def seen_by(self, sees: Callable[[str], bool]) -> Overview:
         """What a caller who sees the regions `sees` accepts (`Principal.sees`, the one scoping rule) may
-        see: the editions and relay legs of those regions only, so that the region rows and the national
-        totals are computed from what they see (an organiser: their own region's row, and totals that are
-        that row's)."""
-        return Overview([e for e in self.editions if sees(e.region)], [leg for leg in self.relay_legs if sees(leg.region)])
+        see: the editions, relay legs and registered regions of those regions only, so that the region
+        rows and the national totals are computed from what they see (an organiser: their own region's
+        row, and totals that are that row's)."""
+        return Overview(
+            [e for e in self.editions if sees(e.region)],
+            [leg for leg in self.relay_legs if sees(leg.region)],
+            tuple(region for region in self.registered if sees(region)),
+        )

@@ -1,7 +1,10 @@
-"""Kafka subscribers: one dispatch table per topic; each handler is one typed call of the service.
+"""Kafka subscribers: one dispatch table per kind of topic, read in every region (the runtime
+subscribes by pattern, so a region added later is read from its first event without a restart); each
+handler is one typed call of the service.
 
-Sign-up and match events carry personal data: only ids, the organisation, the moment, the offer and
-the rank are passed on, never a name or an e-mail address.
+Contract v2: sign-up and match events carry no personal data (names and e-mail addresses travel only on
+the regions' participants topics, which reporting does not read); only ids, the organisation, the
+moment, the offer and the rank are passed on.
 """
 
 from __future__ import annotations

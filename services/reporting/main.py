@@ -17,4 +17,4 @@ def create_app(settings: ReportingSettings | None = None) -> ServiceApp:
     rt = Runtime(settings, migrations=Path(__file__).parent / "migrations", repository=Repository)
     handlers.register(rt)
     rt.background(gauge_refresher(rt.uow, rt.registry, settings.gauge_refresh_seconds))
-    return rt.asgi_app(http_api=build_api(rt.uow, settings.timezone))
+    return rt.asgi_app(http_api=build_api(rt.uow, settings.timezone, rt.regions))

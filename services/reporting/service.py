@@ -2,14 +2,16 @@
 `tx`), and read reports (`uow`, one snapshot each).
 
 Each recording use case reads the stored state through `tx.repo`, lets a domain rule decide the new
-state, and stores it. Sign-up events carry personal data: the handlers pass only ids, the
-organisation and the moment.
+state, and stores it. No personal data comes in: sign-up and match events carry ids (contract v2;
+names and e-mail addresses travel only on the regions' participants topics, which reporting does not
+read), and the handlers pass only ids, the organisation, the moment, the offer and the rank.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import date, datetime
 
 import structlog
@@ -171,10 +173,11 @@ async def edition_report(
     return await _edition_report(uow, edition_id, timezone, principal.sees)
 
 
-async def overview(uow: Uow[Repository], principal: Principal) -> domain.Overview:
+async def overview(uow: Uow[Repository], principal: Principal, registered: Iterable[str] = ()) -> domain.Overview:
     """The figures of every edition and relay leg the caller sees, from one snapshot: an organiser's own
-    region only (with national totals of what they see), every region for the national role and admins."""
-    return (await _overview(uow)).seen_by(principal.sees)
+    region only (with national totals of what they see), every region for the national role and admins.
+    `registered` (the region registry's ids) adds a row of zeros for a region without editions yet."""
+    return replace(await _overview(uow), registered=tuple(registered)).seen_by(principal.sees)
 
 
 async def dashboard_overview(uow: Uow[Repository]) -> domain.Overview:

@@ -61,6 +61,7 @@ LINK_AGE_SECONDS = 61 * 24 * 3600
 
 # service       method path                                                  anon orgA orgB natl admin linkX linkY expd tamp
 EXPECTED_TABLE = """
+registration    GET    /regions                                              200  200  200  200  200   200   200   200  200
 registration    POST   /editions                                             401  201  403  403  201   401   401   401  401
 registration    GET    /editions/{edition_id}                                200  200  200  200  200   200   200   200  200
 registration    POST   /editions/{edition_id}/close                          401  204  404  403  204   401   401   401  401
@@ -69,6 +70,7 @@ registration    GET    /editions/{edition_id}/offers                         200
 registration    DELETE /editions/{edition_id}/offers/{offer_id}              401  204  404  403  204   401   401   401  401
 registration    POST   /editions/{edition_id}/signups                        201  201  201  201  201   201   201   201  201
 registration    DELETE /editions/{edition_id}/signups/{signup_id}            401  204  404  403  204   401   401   401  401
+registration    DELETE /signups/{signup_id}/personal-data                    401  204  404  403  204   401   401   401  401
 registration    GET    /links/signup/{token}                                 404  404  404  404  404   200   200   410  404
 registration    POST   /links/signup/{token}/withdraw                        404  404  404  404  404   200   200   410  404
 matching        GET    /editions/{edition_id}                                401  200  404  403  200   401   401   401  401
@@ -181,6 +183,7 @@ def _answer(answer: str) -> Callable[[World, str], Call]:
 
 #: Bearer routes: (path, body) per principal.
 TARGETS: dict[Route, Callable[[World, str], Call]] = {
+    ("registration", "GET", "/regions"): lambda w, p: ("/regions", None),
     ("registration", "POST", "/editions"): _new_edition,
     ("registration", "GET", "/editions/{edition_id}"): lambda w, p: (f"/editions/{w.main.edition_id}", None),
     ("registration", "POST", "/editions/{edition_id}/close"):
@@ -192,6 +195,8 @@ TARGETS: dict[Route, Callable[[World, str], Call]] = {
     ("registration", "POST", "/editions/{edition_id}/signups"): _new_signup,
     ("registration", "DELETE", "/editions/{edition_id}/signups/{signup_id}"):
         lambda w, p: (f"/editions/{w.scratch}/signups/{w.per_principal['signup'][p]}", None),
+    ("registration", "DELETE", "/signups/{signup_id}/personal-data"):
+        lambda w, p: (f"/signups/{w.per_principal['erase'][p]}/personal-data", None),
     ("matching", "GET", "/editions/{edition_id}"): lambda w, p: (f"/editions/{w.main.edition_id}", None),
     ("matching", "GET", "/editions/{edition_id}/match-runs"): lambda w, p: (f"/editions/{w.main.edition_id}/match-runs", None),
     ("matching", "POST", "/editions/{edition_id}/match-runs"):
@@ -253,7 +258,10 @@ async def world(urls: dict[str, str], keys: dict[str, str]) -> World:
             "main", "acc-link", "dec-link", "acc-org", "dec-org")))
         scratch = await admin.edition(unique("bola-scratch"))
         scratch_offer = await admin.offer(scratch, f"{scratch}-keep", capacity=50)
-        per: dict[str, dict[str, str]] = {"close": {}, "offer": {}, "signup": {}, "run": {}, "new_edition": {}, "new_offer": {}}
+        per: dict[str, dict[str, str]] = {"close": {}, "offer": {}, "signup": {}, "run": {}, "new_edition": {}, "new_offer": {},
+                                          "erase": {}}
+        erase = await admin.edition(unique("bola-erase"))  # sign-ups whose personal data the cells erase
+        erase_offer = await admin.offer(erase, f"{erase}-keep", capacity=50)
         for p in PRINCIPALS:
             per["new_edition"][p] = unique(f"bola-new-{p.lower()}")  # made (or not) by the cells
             per["new_offer"][p] = unique(f"{scratch}-new-{p.lower()}")
@@ -261,6 +269,7 @@ async def world(urls: dict[str, str], keys: dict[str, str]) -> World:
             per["run"][p] = await admin.edition(unique(f"bola-run-{p.lower()}"))
             per["offer"][p] = await admin.offer(scratch, unique(f"{scratch}-del-{p.lower()}"))
             per["signup"][p] = await admin.signup(scratch, f"Weg {p}", f"{unique(p.lower())}@example.org", [scratch_offer])
+            per["erase"][p] = await admin.signup(erase, f"Wis {p}", f"{unique(p.lower())}@example.org", [erase_offer])
         withdraw = await admin.edition(unique("bola-withdraw"))
         withdraw_offer = await admin.offer(withdraw, f"{withdraw}-bakery")
         wx, wy = [await admin.signup(withdraw, n, f"{n.lower()}-{withdraw}@example.org", [withdraw_offer]) for n in ("X", "Y")]

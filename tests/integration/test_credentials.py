@@ -32,7 +32,7 @@ import pytest
 
 from estafette.runtime.auth import key_id_of, key_sha256
 from estafette.tools import keys
-from tests.support import SERVICES, Infra, ServiceProcess, eventually, services
+from tests.support import SERVICES, Infra, ServiceProcess, eventually, region, services
 from tests.unit.runtime.test_auth import IdentityProvider, other_key
 
 ESTAFETTE = Path(sys.executable).with_name("estafette")
@@ -91,6 +91,7 @@ def idp() -> Iterator[IdentityProvider]:
 def running(infra: Infra, idp: IdentityProvider) -> Iterator[dict[str, ServiceProcess]]:
     oidc = {"ESTAFETTE_OIDC_JWKS_URL": idp.jwks_url, "ESTAFETTE_OIDC_ISSUER": idp.issuer,
             "ESTAFETTE_OIDC_AUDIENCE": idp.audience}
+    infra.add_regions(region(REGION_A), region(REGION_B))  # this run's own regions, by configuration
     with services(infra, *SERVICES, extra_env=oidc) as procs:
         admin = bearer(infra.key("admin"))
         registration = procs["registration"].url

@@ -51,6 +51,7 @@ def test_policies_and_the_scoping_rule(infra: Infra) -> None:
     # route → expected status per principal (anon, org A, org B, national, admin): the spec's table, by hand.
     # Each row's calls run in this order; the edition is closed last.
     table: list[tuple[str, str, object, tuple[int, int, int, int, int]]] = [
+        ("GET", "/regions", None, (200, 200, 200, 200, 200)),
         ("POST", "/editions", lambda p: _edition(f"{e}-{p}"), (401, 201, 403, 403, 201)),
         ("GET", f"/editions/{e}", None, (200, 200, 200, 200, 200)),
         ("POST", f"/editions/{e}/offers", lambda p: {"host_org": "org-h", "title": "Visit", "date": "2099-05-02", "capacity": 4}, (401, 201, 404, 403, 201)),
@@ -58,6 +59,7 @@ def test_policies_and_the_scoping_rule(infra: Infra) -> None:
         ("DELETE", f"/editions/{e}/offers/{e}-o2", None, (401, 204, 404, 403, 204)),
         ("POST", f"/editions/{e}/signups", lambda p: _signup(f"{e}-o1", f"{p.replace(' ', '-')}@example.org"), (201, 201, 201, 201, 201)),
         ("DELETE", f"/editions/{e}/signups/{{sid}}", None, (401, 204, 404, 403, 204)),
+        ("DELETE", "/signups/{sid}/personal-data", None, (401, 204, 404, 403, 204)),  # again (admin): 204
         ("POST", f"/editions/{e}/close", None, (401, 204, 404, 403, 204)),
     ]
     with services(infra, "registration") as svc, httpx.Client(base_url=svc["registration"].url, timeout=10) as http:
@@ -89,6 +91,14 @@ def test_policies_and_the_scoping_rule(infra: Infra) -> None:
         assert hidden["error"] == "unknown_edition"
         forbidden = http.post("/editions", json=_edition(f"{e}-b"), headers=who["org B"]).json()
         assert (forbidden["error"], forbidden["field"]) == ("forbidden_region", "region")
+        # an organiser naming a region outside the registry: still another region (403), not a 422
+        nowhere = http.post("/editions", json=_edition(f"{e}-n", "nowhere"), headers=who["org A"]).json()
+        assert nowhere["error"] == "forbidden_region"
+        # another region's sign-up is erased exactly like one that does not exist
+        hidden = http.delete(f"/signups/{sid}/personal-data", headers=who["org B"]).json()
+        unknown = http.delete("/signups/s-none/personal-data", headers=who["org B"]).json()
+        assert hidden == {**unknown, "message": unknown["message"].replace("s-none", sid)}
+        assert hidden["error"] == "unknown_signup"
 
 
 def test_the_participants_link(infra: Infra) -> None:

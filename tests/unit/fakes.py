@@ -29,10 +29,15 @@ class FakeTransaction(Generic[R]):
     def __init__(self, repo: R, inbox: set[tuple[str, uuid.UUID]]) -> None:
         self.repo = repo
         self.events: list[Event] = []
+        self.raw: list[tuple[str, str, str, str | None]] = []
         self._inbox = inbox
 
     def publish(self, *events: Event) -> None:
         self.events.extend(events)
+
+    def publish_raw(self, topic: str, key: str, event_type: str, payload_json: str | None) -> None:
+        """A message that is not an event (a tombstone: `payload_json` None), as (topic, key, type, payload)."""
+        self.raw.append((topic, key, event_type, payload_json))
 
     async def claim(self, consumer: str, events: Sequence[E]) -> list[E]:
         fresh = []
@@ -47,6 +52,8 @@ class FakeUnitOfWork(Generic[R]):
     def __init__(self, repo: R) -> None:
         self.repo = repo
         self.published: list[Event] = []
+        #: Raw messages (tombstones) of committed transactions, in order: (topic, key, type, payload).
+        self.raw: list[tuple[str, str, str, str | None]] = []
         self.commits = 0
         self.rollbacks = 0
         self._inbox: set[tuple[str, uuid.UUID]] = set()
@@ -66,6 +73,7 @@ class FakeUnitOfWork(Generic[R]):
             self.rollbacks += 1
             raise
         self.published.extend(tx.events)
+        self.raw.extend(tx.raw)
         self.commits += 1
 
     def of_type(self, cls: type[E]) -> list[E]:

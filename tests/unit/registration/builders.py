@@ -10,6 +10,7 @@ from typing import Any
 
 from estafette.runtime.access import Principal
 from services.registration.domain import Edition, Offer, Signup
+from tests.unit.registration.fakes import FakeRegions, region
 
 EDITION_ID = "e1"
 DEADLINE = datetime(2027, 5, 1, tzinfo=UTC)
@@ -17,6 +18,14 @@ NOW = datetime(2027, 4, 1, tzinfo=UTC)
 AFTER_DEADLINE = datetime(2027, 5, 2, tzinfo=UTC)
 DAY_IN = date(2027, 6, 1)
 DAY_OUT = date(2027, 7, 1)
+
+
+#: The region registry: twente offers nl, de and en (the edition's languages); groningen only nl.
+TWENTE, GRONINGEN = region("twente", ("nl", "de", "en")), region("groningen")
+
+
+def registry() -> FakeRegions:
+    return FakeRegions((TWENTE, GRONINGEN))
 
 
 #: Who is asking (the edition's region is twente).

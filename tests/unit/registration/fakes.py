@@ -1,14 +1,42 @@
-"""FakeRepository: registration's repository in memory, with the same methods as `Repository`
-(including what the database's keys refuse: a second row with an id, a second active sign-up of one
-e-mail address in an edition)."""
+"""Registration's fakes: `FakeRepository`, the repository in memory, with the same methods as
+`Repository` (including what the database's keys refuse: a second row with an id, a second active
+sign-up of one e-mail address in an edition); `FakeRegistrationUow`, the shared fake unit of work;
+`FakeRegions`, the region registry."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from schemas.regions import RegionNames, RegionRecord
 from services.registration.domain import Counts, Edition, Offer, Signup
+from tests.unit.fakes import FakeUnitOfWork
+
+#: The shared fake unit of work: committed transactions' tombstones are in `raw`.
+FakeRegistrationUow = FakeUnitOfWork["FakeRepository"]
+
+
+def region(region_id: str, languages: Iterable[str] = ("nl",)) -> RegionRecord:
+    return RegionRecord(id=region_id, names=RegionNames(nl=f"{region_id} (nl)", de=f"{region_id} (de)", en=f"{region_id} (en)"),
+                        languages=list(languages))
+
+
+class FakeRegions:
+    """The runtime's RegionBook without Kafka: the registry's records, read (`ready`) unless told otherwise."""
+
+    def __init__(self, records: Iterable[RegionRecord] = (), *, ready: bool = True) -> None:
+        self.regions = {r.id: r for r in records}
+        self.ready = asyncio.Event()
+        if ready:
+            self.ready.set()
+
+    def get(self, region_id: str) -> RegionRecord | None:
+        return self.regions.get(region_id)
+
+    def __contains__(self, region_id: object) -> bool:
+        return region_id in self.regions
 
 
 class FakeRepository:
@@ -52,7 +80,8 @@ class FakeRepository:
     # --- sign-ups -------------------------------------------------------------------------------
     async def insert_signup(self, s: Signup) -> bool:
         active = {
-            (x.edition_id, x.email.lower()) for x in self.signup_rows.values() if x.status == "submitted"
+            (x.edition_id, x.email.lower()) for x in self.signup_rows.values()
+            if x.status == "submitted" and x.erased_at is None
         }
         if s.id in self.signup_rows or (s.status == "submitted" and (s.edition_id, s.email.lower()) in active):
             return False
@@ -63,3 +92,8 @@ class FakeRepository:
         found = self.signup_rows.get(signup_id)
         return found if found and found.edition_id == edition_id else None
 
+    async def signup_by_id(self, signup_id: str, *, for_update: bool = False) -> Signup | None:
+        return self.signup_rows.get(signup_id)
+
+    async def erase_personal_data(self, s: Signup) -> None:
+        self.signup_rows[s.id] = s

@@ -14,7 +14,7 @@ from estafette.runtime.auth import Links
 from schemas import SignupWithdrawn
 from services.registration.api import RegistrationMetrics, build_api
 from services.registration.config import RegistrationSettings
-from tests.unit.fakes import FakeUnitOfWork
+from tests.unit.fakes import FakeAuthenticator
 from tests.unit.registration.builders import (
     ADMIN,
     EDITION_ID,
@@ -23,10 +23,10 @@ from tests.unit.registration.builders import (
     OTHER_ORGANISER,
     edition,
     offer,
+    registry,
     signup,
 )
-from tests.unit.fakes import FakeAuthenticator
-from tests.unit.registration.fakes import FakeRepository
+from tests.unit.registration.fakes import FakeRegions, FakeRegistrationUow, FakeRepository
 
 SECRET = "unit-test-link-secret"
 PUBLIC_URL = "https://estafette.example/registration"
@@ -39,18 +39,27 @@ def bearer(key: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def uow() -> FakeUnitOfWork[FakeRepository]:
+def uow() -> FakeRegistrationUow:
     signups = (signup("s1"), signup("s-de", email="de@example.org", language="de", choices=["o1", "o2"]))
-    return FakeUnitOfWork(FakeRepository((edition(signup_deadline=edition().signup_deadline.replace(year=2099)),),
-                                         (offer("o1"), offer("o2", host_org="host-b", title="Digitale Führung")), signups))
+    return FakeRegistrationUow(FakeRepository((edition(signup_deadline=edition().signup_deadline.replace(year=2099)),),
+                                              (offer("o1"), offer("o2", host_org="host-b", title="Digitale Führung")), signups))
 
 
 @pytest.fixture
-async def client(uow: FakeUnitOfWork[FakeRepository]):  # noqa: ANN201
-    settings = RegistrationSettings(public_url=PUBLIC_URL, link_max_age_hours=1)
-    api = build_api(uow, RegistrationMetrics(CollectorRegistry()), Links(SECRET), settings)  # type: ignore[arg-type]
+def regions() -> FakeRegions:
+    return registry()
+
+
+def api_client(uow: FakeRegistrationUow, regions: FakeRegions, **settings: object) -> httpx.AsyncClient:
+    config = RegistrationSettings(public_url=PUBLIC_URL, link_max_age_hours=1, **settings)
+    api = build_api(uow, RegistrationMetrics(CollectorRegistry()), Links(SECRET), config, regions)  # type: ignore[arg-type]
     api.state.auth = FakeAuthenticator(KEYS)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://registration") as c:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://registration")
+
+
+@pytest.fixture
+async def client(uow: FakeRegistrationUow, regions: FakeRegions):  # noqa: ANN201
+    async with api_client(uow, regions) as c:
         yield c
 
 
@@ -127,6 +136,62 @@ async def test_opening_an_edition_in_another_region_is_forbidden(client, key, st
     assert r.status_code == status, r.text
     if code:
         assert r.json()["error"] == code
+
+
+# --- the region registry ----------------------------------------------------------------------------
+async def test_the_regions_of_the_registry_are_public(client, regions):
+    for headers in ({}, bearer("key-n")):
+        r = await client.get("/regions", headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.json() == [
+            {"id": "groningen", "names": {"nl": "groningen (nl)", "de": "groningen (de)", "en": "groningen (en)"},
+             "timezone": "Europe/Amsterdam", "languages": ["nl"]},
+            {"id": "twente", "names": {"nl": "twente (nl)", "de": "twente (de)", "en": "twente (en)"},
+             "timezone": "Europe/Amsterdam", "languages": ["nl", "de", "en"]},
+        ]
+    assert (await client.get("/regions", headers=bearer("nope"))).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "field"),
+    [({"region": "nowhere"}, "unknown_region", "region"),
+     ({"region": "groningen", "languages": ["nl", "de"]}, "language_not_offered", "languages")],
+)
+async def test_an_edition_outside_the_registry_or_its_languages_is_a_422_naming_the_field(client, uow, changes, code, field):
+    r = await client.post("/editions", json={**EDITION, **changes}, headers=bearer("key-admin"))
+    assert r.status_code == 422, r.text
+    assert (r.json()["error"], r.json()["field"]) == (code, field)
+    assert uow.published == []
+
+
+async def test_until_the_registry_is_read_the_routes_that_need_it_answer_503(uow):
+    async with api_client(uow, FakeRegions(registry().regions.values(), ready=False), regions_ready_timeout_seconds=0.01) as c:
+        for r in (await c.get("/regions"), await c.post("/editions", json=EDITION, headers=bearer("key-a"))):
+            assert r.status_code == 503 and r.headers["Retry-After"] == "5", r.text
+            assert "region registry" in r.json()["message"]
+        assert (await c.get(f"/editions/{EDITION_ID}")).status_code == 200  # the others do not wait
+    assert uow.published == []
+
+
+# --- erasure of personal data ---------------------------------------------------------------------
+@pytest.mark.parametrize(("key", "status"), [(None, 401), ("key-b", 404), ("key-n", 403), ("key-a", 204), ("key-admin", 204)])
+async def test_erasure_is_for_the_regions_organiser_and_admins(client, uow, key, status):
+    r = await client.delete("/signups/s1/personal-data", headers=bearer(key) if key else {})
+    assert r.status_code == status, r.text
+    erased = status == 204
+    assert uow.repo.signup_rows["s1"].email == ("" if erased else signup("s1").email)
+    assert uow.raw == ([("estafette.twente.participants.v2", "s1", "ParticipantErased", None)] if erased else [])
+
+
+async def test_erasure_again_is_a_204_and_an_unknown_signup_a_404(client, uow):
+    for _ in range(2):
+        assert (await client.delete("/signups/s1/personal-data", headers=bearer("key-a"))).status_code == 204
+    assert len(uow.raw) == 1
+    r = await client.delete("/signups/s9/personal-data", headers=bearer("key-admin"))
+    assert (r.status_code, r.json()["error"]) == (404, "unknown_signup")
+    hidden = await client.delete("/signups/s-de/personal-data", headers=bearer("key-b"))
+    unknown = await client.delete("/signups/s9/personal-data", headers=bearer("key-b"))
+    assert hidden.json() == {**unknown.json(), "message": unknown.json()["message"].replace("s9", "s-de")}
 
 
 # --- the sign-up's link ---------------------------------------------------------------------------

@@ -12,9 +12,12 @@ from tests.unit.registration.builders import (
     AFTER_DEADLINE,
     DAY_IN,
     DAY_OUT,
+    GRONINGEN,
     NATIONAL,
+    NOW,
     ORGANISER,
     OTHER_ORGANISER,
+    TWENTE,
     edition,
     offer,
     participant,
@@ -96,6 +99,38 @@ def test_edition_dates(changes, code, field):
 )
 def test_ending_is_announced_only_once(decide, thing, status, announce):
     assert decide(thing) == domain.Ending(status, announce)
+
+
+# --- regions come from the registry ----------------------------------------------------------------
+def test_an_edition_in_a_region_of_the_registry_in_its_languages_passes():
+    domain.check_region(EDITION, TWENTE)  # nl, de, en in twente
+    domain.check_region(edition(region="groningen", languages=["nl"]), GRONINGEN)
+
+
+@pytest.mark.parametrize(
+    ("changes", "record", "code", "field"),
+    [
+        ({"region": "nowhere"}, None, "unknown_region", "region"),
+        ({"region": "groningen", "languages": ["nl", "de"]}, GRONINGEN, "language_not_offered", "languages"),
+        ({"region": "groningen", "languages": ["en"]}, GRONINGEN, "language_not_offered", "languages"),
+    ],
+)
+def test_an_edition_outside_the_registry_or_in_a_language_its_region_does_not_offer_is_refused(changes, record, code, field):
+    with pytest.raises(RuleViolation) as exc:
+        domain.check_region(edition(**changes), record)
+    assert (exc.value.code, exc.value.field) == (code, field)
+    if code == "language_not_offered":
+        assert "groningen offers nl" in exc.value.message
+
+
+# --- erasure of personal data ------------------------------------------------------------------------
+def test_erasure_blanks_the_personal_data_once():
+    person = signup(status="withdrawn")
+    assert domain.erasure(person)
+    erased = domain.erased(person, NOW)
+    assert (erased.name, erased.email, erased.erased_at) == ("", "", NOW)
+    assert (erased.id, erased.org, erased.choices, erased.status) == (person.id, person.org, person.choices, "withdrawn")
+    assert not domain.erasure(erased)  # again: nothing to do
 
 
 # --- who may do what (the scoping rule: estafette.runtime.access.Principal.sees) -----------------

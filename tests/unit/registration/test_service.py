@@ -13,9 +13,16 @@ import pytest
 
 from estafette.runtime.access import ANONYMOUS, Principal
 from estafette.runtime.errors import Conflict, DomainError, Forbidden, NotFound, RuleViolation
-from schemas import EditionClosed, EditionOpened, OfferCancelled, OfferPublished, SignupSubmitted, SignupWithdrawn
+from schemas import (
+    EditionClosed,
+    EditionOpened,
+    OfferCancelled,
+    OfferPublished,
+    ParticipantRegistered,
+    SignupSubmitted,
+    SignupWithdrawn,
+)
 from services.registration import service
-from tests.unit.fakes import FakeUnitOfWork
 from tests.unit.registration.builders import (
     ADMIN,
     AFTER_DEADLINE,
@@ -30,39 +37,44 @@ from tests.unit.registration.builders import (
     offer,
     offer_request,
     participant,
+    registry,
     signup,
     signup_request,
 )
-from tests.unit.registration.fakes import FakeRepository
+from tests.unit.registration.fakes import FakeRegions, FakeRegistrationUow, FakeRepository, region
 
 CID = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
 
-def given(*, editions: tuple = (edition(),), offers: tuple = (offer(),), signups: tuple = ()) -> FakeUnitOfWork[FakeRepository]:
-    return FakeUnitOfWork(FakeRepository(editions, offers, signups))
+def given(*, editions: tuple = (edition(),), offers: tuple = (offer(),), signups: tuple = ()) -> FakeRegistrationUow:
+    return FakeRegistrationUow(FakeRepository(editions, offers, signups))
 
 
 async def refused(
-    uow: FakeUnitOfWork[FakeRepository], call: Callable[[], Awaitable[Any]], error: type[DomainError], code: str
+    uow: FakeRegistrationUow, call: Callable[[], Awaitable[Any]], error: type[DomainError], code: str
 ) -> DomainError:
     """Run a use case that must be refused; assert that it stored and published nothing."""
-    before = copy.deepcopy(vars(uow.repo)), list(uow.published), uow.commits, uow.rollbacks
+    before = copy.deepcopy(vars(uow.repo)), list(uow.published), list(uow.raw), uow.commits, uow.rollbacks
     with pytest.raises(error) as exc:
         await call()
     assert exc.value.code == code
-    assert (vars(uow.repo), uow.published, uow.commits) == before[:3]
-    assert uow.rollbacks in (before[3], before[3] + 1)  # rolled back, or refused before a transaction opened
+    assert (vars(uow.repo), uow.published, uow.raw, uow.commits) == before[:4]
+    assert uow.rollbacks in (before[4], before[4] + 1)  # rolled back, or refused before a transaction opened
     return exc.value
 
 
-def submit(uow: FakeUnitOfWork[FakeRepository], edition_id: str = EDITION_ID, now: Any = NOW, **changes: Any) -> Awaitable[Any]:
+def submit(uow: FakeRegistrationUow, edition_id: str = EDITION_ID, now: Any = NOW, **changes: Any) -> Awaitable[Any]:
     return service.submit_signup(uow, edition_id, **signup_request(**changes), correlation_id=CID, now=now)
+
+
+def open_edition(uow: FakeRegistrationUow, new: Any, principal: Principal = ORGANISER, regions: FakeRegions | None = None) -> Awaitable[Any]:
+    return service.open_edition(uow, new, registry=regions or registry(), principal=principal, correlation_id=CID)
 
 
 # --- editions ---------------------------------------------------------------------------------
 async def test_open_edition_stores_it_and_publishes_edition_opened():
     uow, new = given(editions=()), edition(id="twente-2027")
-    assert await service.open_edition(uow, new, principal=ORGANISER, correlation_id=CID) == new
+    assert await open_edition(uow, new) == new
     assert uow.repo.edition_rows == {"twente-2027": new}
     [event] = uow.published
     assert isinstance(event, EditionOpened)
@@ -77,10 +89,44 @@ async def test_open_edition_stores_it_and_publishes_edition_opened():
 async def test_open_edition_refuses_bad_dates_and_an_existing_id():
     uow = given()
     bad = edition(id="e2", starts_on=DAY_OUT)  # after ends_on
-    await refused(uow, lambda: service.open_edition(uow, bad, principal=ORGANISER, correlation_id=CID), RuleViolation, "invalid_dates")
+    await refused(uow, lambda: open_edition(uow, bad), RuleViolation, "invalid_dates")
     again = edition(name="Another name")
-    await refused(uow, lambda: service.open_edition(uow, again, principal=ORGANISER, correlation_id=CID), Conflict, "edition_exists")
+    await refused(uow, lambda: open_edition(uow, again), Conflict, "edition_exists")
     assert uow.rollbacks == 1  # the dates are refused before a transaction opens; the existing id rolls back
+
+
+@pytest.mark.parametrize(
+    ("new", "principal", "code", "field"),
+    [
+        (edition(id="e2", region="nowhere"), ADMIN, "unknown_region", "region"),
+        (edition(id="e2", region="groningen", languages=["nl", "en"]), ADMIN, "language_not_offered", "languages"),
+        (edition(id="e2", languages=["de"]), ORGANISER, None, None),  # twente offers de
+    ],
+)
+async def test_open_edition_only_in_a_region_of_the_registry_in_its_languages(new, principal, code, field):
+    uow = given()
+    if code is None:
+        assert await open_edition(uow, new, principal) == new
+    else:
+        error = await refused(uow, lambda: open_edition(uow, new, principal), RuleViolation, code)
+        assert error.field == field
+
+
+async def test_a_region_added_to_the_registry_takes_editions_at_once():
+    uow, regions, new = given(), registry(), edition(id="veluwe-2027", region="veluwe", languages=["nl"])
+    await refused(uow, lambda: open_edition(uow, new, ADMIN, regions), RuleViolation, "unknown_region")
+    regions.regions["veluwe"] = region("veluwe")  # `estafette regions apply` while the service runs
+    assert await open_edition(uow, new, ADMIN, regions) == new
+    assert [e.region for e in uow.of_type(EditionOpened)] == ["veluwe"]
+
+
+async def test_an_organiser_naming_another_region_is_forbidden_before_the_registry_is_asked():
+    uow = given()
+    await refused(uow, lambda: open_edition(uow, edition(id="e2", region="nowhere"), OTHER_ORGANISER), Forbidden, "forbidden_region")
+
+
+async def test_the_regions_of_the_registry_by_id():
+    assert [r.id for r in service.regions(registry())] == ["groningen", "twente"]
 
 
 async def test_close_edition_publishes_edition_closed_once():
@@ -175,19 +221,28 @@ async def test_offers_lists_the_editions_offers_by_date():
 
 
 # --- sign-ups ---------------------------------------------------------------------------------
-async def test_submit_signup_stores_it_and_publishes_signup_submitted():
+async def test_submit_signup_stores_it_and_publishes_signup_submitted_and_the_participants_details():
     uow = given(offers=(offer("o1"), offer("o2", host_org="host-b")))
     stored = await submit(uow, choices=["o2", "o1"], available=[DAY_IN], max_visits=2, language="de")
     assert stored.id.startswith("s-") and uow.repo.signup_rows == {stored.id: stored}
     assert (stored.edition_id, stored.status, stored.signed_up_at, stored.choices) == (EDITION_ID, "submitted", NOW, ["o2", "o1"])
-    [event] = uow.published
+    assert (stored.name, stored.email, stored.erased_at) == ("Anna de Vries", "anna@example.org", None)
+    event, person = uow.published
     assert isinstance(event, SignupSubmitted)
     assert (event.signup_id, event.key, event.edition, event.region, event.correlation_id) == (
         stored.id, stored.id, EDITION_ID, "twente", CID,
     )
-    assert (event.org, event.email, event.language, event.choices, event.available, event.max_visits, event.signed_up_at) == (
-        "org-z", "anna@example.org", "de", ["o2", "o1"], [DAY_IN], 2, NOW,
+    assert (event.org, event.language, event.choices, event.available, event.max_visits, event.signed_up_at) == (
+        "org-z", "de", ["o2", "o1"], [DAY_IN], 2, NOW,
     )
+    # contract v2: the sign-up carries no personal data; the participant's details go on their own topic
+    assert "Anna" not in event.model_dump_json() and "anna@example.org" not in event.model_dump_json()
+    assert isinstance(person, ParticipantRegistered)
+    assert (person.signup_id, person.key, person.edition, person.region, person.correlation_id) == (
+        stored.id, stored.id, EDITION_ID, "twente", CID,
+    )
+    assert (person.name, person.email, person.language) == ("Anna de Vries", "anna@example.org", "de")
+    assert uow.raw == []
 
 
 @pytest.mark.parametrize(
@@ -217,6 +272,53 @@ async def test_one_active_signup_per_email_address_and_edition():
     await service.withdraw_signup(uow, EDITION_ID, first.id, principal=ORGANISER, correlation_id=CID)
     again = await submit(uow)  # after a withdrawal the address may sign up again
     assert [e.signup_id for e in uow.of_type(SignupSubmitted)] == [first.id, again.id]
+    assert [e.signup_id for e in uow.of_type(ParticipantRegistered)] == [first.id, again.id]
+
+
+async def test_an_erased_signup_no_longer_holds_its_email_address():
+    uow = given()
+    first = await submit(uow)
+    await service.erase_personal_data(uow, first.id, principal=ORGANISER, now=NOW)
+    again = await submit(uow)  # the address is not known here any more
+    assert uow.repo.signup_rows[again.id].email == "anna@example.org" and uow.repo.signup_rows[first.id].status == "submitted"
+
+
+# --- erasure of personal data -----------------------------------------------------------------------
+async def test_erasure_blanks_the_personal_data_and_publishes_a_tombstone_once():
+    uow = given(signups=(signup("s1"), signup("s2", email="bea@example.org")))
+    for _ in range(2):
+        await service.erase_personal_data(uow, "s1", principal=ORGANISER, now=NOW)
+    assert uow.repo.signup_rows["s1"] == replace(signup("s1"), name="", email="", erased_at=NOW)
+    assert uow.repo.signup_rows["s2"] == signup("s2", email="bea@example.org")
+    assert uow.raw == [("estafette.twente.participants.v2", "s1", "ParticipantErased", None)]
+    assert uow.published == [] and uow.commits == 2
+
+
+@pytest.mark.parametrize(
+    ("principal", "error", "code"),
+    [
+        (ADMIN, None, None),
+        (ORGANISER, None, None),
+        (OTHER_ORGANISER, NotFound, "unknown_signup"),  # another region's sign-up: like an unknown one
+        (NATIONAL, Forbidden, "forbidden"),
+        (ANONYMOUS, NotFound, "unknown_signup"),
+    ],
+)
+async def test_who_may_erase_personal_data(principal, error, code):
+    uow = given(signups=(signup("s1"),))
+    if error is None:
+        await service.erase_personal_data(uow, "s1", principal=principal, now=NOW)
+        assert [key for _, key, _, _ in uow.raw] == ["s1"]
+    else:
+        hidden = await refused(uow, lambda: service.erase_personal_data(uow, "s1", principal=principal), error, code)
+        if error is NotFound:
+            unknown = await refused(uow, lambda: service.erase_personal_data(uow, "s9", principal=principal), NotFound, code)
+            assert (hidden.message, hidden.field) == (unknown.message.replace("s9", "s1"), unknown.field)
+
+
+async def test_erasing_an_unknown_signup_is_not_found():
+    uow = given(signups=(signup("s1"),))
+    await refused(uow, lambda: service.erase_personal_data(uow, "s9", principal=ADMIN), NotFound, "unknown_signup")
 
 
 async def test_withdraw_signup_publishes_signup_withdrawn_only_when_it_was_submitted():
@@ -247,14 +349,14 @@ async def test_withdraw_signup_refusals(edition_id, signup_id, code):
 async def test_who_may_open_an_edition(principal, error, code):
     uow, new = given(editions=()), edition(id="twente-2027")
     if error is None:
-        assert await service.open_edition(uow, new, principal=principal, correlation_id=CID) == new
+        assert await open_edition(uow, new, principal) == new
         assert [e.edition for e in uow.of_type(EditionOpened)] == ["twente-2027"]
     else:
-        await refused(uow, lambda: service.open_edition(uow, new, principal=principal, correlation_id=CID), error, code)
+        await refused(uow, lambda: open_edition(uow, new, principal), error, code)
 
 
 #: Each use case that changes an edition's things, as the given principal (edition e1 of twente).
-CHANGES: dict[str, Callable[[FakeUnitOfWork[FakeRepository], Principal], Awaitable[Any]]] = {
+CHANGES: dict[str, Callable[[FakeRegistrationUow, Principal], Awaitable[Any]]] = {
     "close": lambda uow, p: service.close_edition(uow, EDITION_ID, principal=p, correlation_id=CID),
     "publish": lambda uow, p: service.publish_offer(uow, EDITION_ID, **offer_request(), principal=p, correlation_id=CID),
     "cancel": lambda uow, p: service.cancel_offer(uow, EDITION_ID, "o1", principal=p, correlation_id=CID),

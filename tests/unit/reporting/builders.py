@@ -1,5 +1,6 @@
-"""THE builder module for reporting's test data: events as the other services publish them, and
-figures as the repository aggregates them. Every builder has defaults; pass only what a test is about."""
+"""THE builder module for reporting's test data: events as the other services publish them (contract
+v2: no names, e-mail addresses or recipients), and figures as the repository aggregates them. Every
+builder has defaults; pass only what a test is about."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from schemas import (
     OfferCancelled,
     OfferPublished,
     OfferSummary,
-    Recipient,
     RelayLegHandedOver,
     RelayLegStarted,
     SeatOfferEnded,
@@ -55,10 +55,6 @@ def _envelope(minutes: float, n: int | None, edition: str = EDITION, region: str
     return envelope
 
 
-def recipient(signup_id: str) -> Recipient:
-    return Recipient(name=f"Deelnemer {signup_id}", email=f"{signup_id}@example.org")
-
-
 # --- editions, offers, sign-ups -----------------------------------------------------------------
 def opened(edition: str = EDITION, region: str = REGION, name: str = "Week van de Uitwisseling Twente",
            starts_on: date = date(2027, 6, 7), minutes: float = 0, n: int | None = None) -> EditionOpened:
@@ -81,8 +77,8 @@ def offer_cancelled(offer_id: str = "o-1", minutes: float = 0) -> OfferCancelled
 
 
 def signup(signup_id: str = "s-1", org: str = "org-a", minutes: float = 0) -> SignupSubmitted:
-    return SignupSubmitted(**_envelope(minutes, None), signup_id=signup_id, org=org, name=f"Deelnemer {signup_id}",
-                           email=f"{signup_id}@example.org", choices=["o-1"], signed_up_at=at(minutes))
+    return SignupSubmitted(**_envelope(minutes, None), signup_id=signup_id, org=org, choices=["o-1"],
+                           signed_up_at=at(minutes))
 
 
 def withdrawn(signup_id: str = "s-1", minutes: float = 0) -> SignupWithdrawn:
@@ -97,14 +93,13 @@ def _summary(offer_id: str, day: date) -> OfferSummary:
 def assigned(signup_id: str = "s-1", offer_id: str = "o-1", rank: int = 1, minutes: float = 0, n: int | None = None,
              day: date = VISIT_DAY) -> MatchAssigned:
     return MatchAssigned(**_envelope(minutes, n), signup_id=signup_id, run_id=uuid.uuid4(), rank=rank,
-                         offer=_summary(offer_id, day), recipient=recipient(signup_id))
+                         offer=_summary(offer_id, day))
 
 
 def seat_offered(signup_id: str = "s-1", offer_id: str = "o-1", rank: int = 1, minutes: float = 0,
                  n: int | None = None) -> SeatOffered:
     return SeatOffered(**_envelope(minutes, n), signup_id=signup_id, run_id=uuid.uuid4(), rank=rank,
-                       offer=_summary(offer_id, VISIT_DAY), expires_at=at(minutes + 2 * 24 * 60),
-                       recipient=recipient(signup_id))
+                       offer=_summary(offer_id, VISIT_DAY), expires_at=at(minutes + 2 * 24 * 60))
 
 
 def seat_offer_ended(signup_id: str = "s-1", offer_id: str = "o-1", minutes: float = 0, n: int | None = None,
@@ -115,12 +110,12 @@ def seat_offer_ended(signup_id: str = "s-1", offer_id: str = "o-1", minutes: flo
 
 def waitlisted(signup_id: str = "s-1", minutes: float = 0, n: int | None = None) -> MatchWaitlisted:
     return MatchWaitlisted(**_envelope(minutes, n), signup_id=signup_id, run_id=uuid.uuid4(), position=1,
-                           reason_code="all_full", recipient=recipient(signup_id))
+                           reason_code="all_full")
 
 
 def unmatched(signup_id: str = "s-1", minutes: float = 0, n: int | None = None) -> MatchUnmatched:
     return MatchUnmatched(**_envelope(minutes, n), signup_id=signup_id, run_id=uuid.uuid4(), reason_code="all_full",
-                          reason="all chosen offers are full", recipient=recipient(signup_id))
+                          reason="all chosen offers are full")
 
 
 # --- notifications, feedback, relay ---------------------------------------------------------------

@@ -29,6 +29,13 @@ from services.reporting.handlers import SUBSCRIPTIONS
 from tests.unit.reporting import builders
 
 
+class FakeRegions:
+    """The runtime's RegionBook as reporting reads it: the registry's regions by id (records not needed)."""
+
+    def __init__(self, *region_ids: str) -> None:
+        self.regions: dict[str, Any] = dict.fromkeys(region_ids)
+
+
 async def handle(uow: Any, *events: Event) -> None:
     """Each event in its own transaction, through the handlers' dispatch tables, as the consumer does."""
     for event in events:

@@ -12,7 +12,7 @@ from services.reporting.api import build_api
 from tests.unit.fakes import FakeAuthenticator
 from tests.unit.fakes import FakeUnitOfWork
 from tests.unit.reporting import builders as b
-from tests.unit.reporting.fakes import FakeRepository, handle
+from tests.unit.reporting.fakes import FakeRegions, FakeRepository, handle
 
 PRINCIPALS = {"admin": b.ADMIN, "national": b.NATIONAL, "twente": b.organiser(b.REGION), "groningen": b.organiser("groningen")}
 
@@ -24,13 +24,18 @@ EDITION_FIELDS = {
 
 
 @pytest.fixture
-async def client():
+def registry() -> FakeRegions | None:
+    return None
+
+
+@pytest.fixture
+async def client(registry):
     repo = FakeRepository()
     uow = FakeUnitOfWork(repo)
     await handle(uow, b.opened(), b.leg_started("leg-1"), b.handed_over("leg-1", "achterhoek", minutes=5))
     repo.figures[b.EDITION] = b.figures(assigned=4, first_choice=1, feedback_count=2, rating_total=9)
     repo.days[b.EDITION] = [b.day(date(2027, 5, 4), signups=2)]
-    api = build_api(uow, "Europe/Amsterdam")
+    api = build_api(uow, "Europe/Amsterdam", registry)
     api.state.auth = FakeAuthenticator(PRINCIPALS)
     transport = httpx.ASGITransport(app=api)
     async with httpx.AsyncClient(transport=transport, base_url="http://reporting", headers=bearer("admin")) as c:
@@ -55,6 +60,18 @@ async def test_the_regions_report_has_regions_national_totals_and_relay_legs(cli
     assert body["national"] == {"regions": 1, "editions": 1, "offers": 0, "signups": 0, "assigned": 4, "emails_sent": 0}
     assert body["relay"] == [{"leg": "leg-1", "region": b.REGION, "edition": b.EDITION, "starts_on": "2027-06-07",
                               "handed_over_to": "achterhoek", "handed_over_at": b.at(5).isoformat().replace("+00:00", "Z")}]
+
+
+@pytest.mark.parametrize("registry", [FakeRegions(b.REGION, "groningen")])
+async def test_regions_of_the_registry_without_editions_are_rows_of_zeros(client):
+    body = (await client.get("/reports/regions")).json()
+    assert body["regions"] == [
+        {"region": "groningen", "editions": 0, "offers": 0, "signups": 0, "assigned": 0, "emails_sent": 0},
+        {"region": b.REGION, "editions": 1, "offers": 0, "signups": 0, "assigned": 4, "emails_sent": 0},
+    ]
+    assert body["national"] == {"regions": 2, "editions": 1, "offers": 0, "signups": 0, "assigned": 4, "emails_sent": 0}
+    own = (await client.get("/reports/regions", headers=bearer("groningen"))).json()
+    assert [r["region"] for r in own["regions"]] == ["groningen"] and own["national"]["regions"] == 1
 
 
 @pytest.mark.parametrize("path", ["/reports/editions/no-such-edition", "/dashboard?edition=no-such-edition"])

@@ -149,6 +149,22 @@ def test_no_editions_make_zero_totals():
     assert national_totals([]) == domain.NationalTotals(0, 0, 0, 0, 0, 0)
 
 
+def test_a_registered_region_without_editions_is_a_row_of_zeros():
+    editions = [figures("t1", "twente", signups=10, assigned=7)]
+    regions = region_totals(editions, registered=["twente", "veluwe"])
+    assert [(r.region, r.editions, r.signups, r.assigned) for r in regions] == [("twente", 1, 10, 7), ("veluwe", 0, 0, 0)]
+    assert national_totals(regions) == domain.NationalTotals(regions=2, editions=1, offers=0, signups=10, assigned=7, emails_sent=0)
+    # a region with editions that the registry no longer lists keeps its row
+    assert [r.region for r in region_totals(editions + [figures("x1", "gone")], registered=["twente"])] == ["gone", "twente"]
+
+
+def test_a_caller_sees_only_the_registered_regions_they_see():
+    overview = domain.Overview([figures("t1", "twente")], [], registered=("groningen", "twente"))
+    assert [r.region for r in overview.regions] == ["groningen", "twente"]
+    assert [r.region for r in overview.seen_by(lambda region: region == "groningen").regions] == ["groningen"]
+    assert overview.seen_by(lambda region: False).regions == []
+
+
 def test_what_a_caller_sees_of_the_overview_is_their_regions_and_totals_of_those():
     editions = [figures("t1", "twente", signups=10), figures("a1", "achterhoek", signups=2), figures("t2", "twente", signups=5)]
     legs = [RelayLeg("leg-t", "twente", "t1"), RelayLeg("leg-a", "achterhoek", "a1")]

@@ -203,6 +203,26 @@ async def test_an_organiser_of_a_region_without_editions_sees_nothing(uow, repo)
     assert (overview.regions, overview.relay_legs, overview.national.regions, overview.national.signups) == ([], [], 0, 0)
 
 
+async def test_regions_of_the_registry_without_editions_are_rows_of_zeros_for_whoever_sees_them(uow, repo):
+    await three_editions(uow, repo)
+    registered = ["achterhoek", "groningen", "twente", "veluwe"]
+    overview = await service.overview(uow, b.NATIONAL, registered)
+    assert [(r.region, r.editions, r.signups) for r in overview.regions] == [
+        ("achterhoek", 1, 2), ("groningen", 0, 0), ("twente", 2, 15), ("veluwe", 0, 0)]
+    assert (overview.national.regions, overview.national.editions, overview.national.signups) == (4, 3, 17)
+    groningen = await service.overview(uow, b.organiser("groningen"), registered)
+    assert ([(r.region, r.editions) for r in groningen.regions], groningen.national.regions) == ([("groningen", 0)], 1)
+
+
+async def test_a_region_added_later_shows_up_once_its_events_arrive(uow, repo):
+    await three_editions(uow, repo)
+    assert "veluwe" not in {r.region for r in (await service.overview(uow, b.ADMIN)).regions}
+    await handle(uow, b.opened("v1", "veluwe"))  # the new region's first event
+    repo.figures["v1"] = b.figures("v1", "veluwe", signups=1)
+    rows = {r.region: r for r in (await service.overview(uow, b.ADMIN)).regions}
+    assert (rows["veluwe"].editions, rows["veluwe"].signups) == (1, 1)
+
+
 async def test_another_regions_edition_is_not_found_exactly_like_an_unknown_one(uow, repo):
     await three_editions(uow, repo)
     twente = b.organiser("twente")
