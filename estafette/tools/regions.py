@@ -103,8 +103,12 @@ async def published(kafka: KafkaAccess, timeout: float = 10.0) -> dict[str, Regi
 
 
 async def remove(kafka: KafkaAccess, region: str, delete: bool = False) -> list[str]:
-    """Tombstone the region in the registry; with `delete`, also delete its topics (return their names)."""
+    """Tombstone the region in the registry and withdraw its grants (the services' on its topics, its
+    pipeline's user); with `delete`, also delete its topics (return their names)."""
+    from estafette.tools import kafka_security
+
     await _send(kafka, [(region, None)])
+    await kafka_security.revoke_region(kafka, region)
     if not delete:
         return []
     return await delete_topics(kafka, [t.name_in(region) for t in REGIONAL])

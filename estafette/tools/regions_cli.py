@@ -67,7 +67,7 @@ def remove(
     delete_topics: bool = typer.Option(False, "--delete-topics", help="Also delete the region's topics (its data)."),
     kafka: str = KAFKA,
 ) -> None:
-    """Remove a region from the registry (a tombstone); its topics stay unless --delete-topics."""
+    """Remove a region from the registry (a tombstone) and its Kafka grants; its topics stay unless --delete-topics."""
     from estafette.tools import regions
     from estafette.tools.devserver import operator_kafka
 

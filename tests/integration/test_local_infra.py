@@ -20,9 +20,15 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError
 
+from estafette.runtime.kafka import KafkaAccess
+from estafette.tools import kafka_security
+from estafette.tools.devserver import kafka_passwords
 from services.registry import NAMES
-from tests.support import DB, INFRA_ENV, Infra, KAFKA_PORT, MAIL_HTTP_PORT, PG_PORT, SMTP_PORT
+from tests.support import (
+    DB, INFRA_ENV, KAFKA_CONTROLLER_PORT, KAFKA_PORT, MAIL_HTTP_PORT, PG_PORT, SMTP_PORT, STATE, Infra, kafka_access,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -45,9 +51,10 @@ def script(name: str, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def kafka() -> str:
+def kafka() -> KafkaAccess:
+    """The test broker, as its admin principal (the broker takes SASL/SCRAM-SHA-512 clients only)."""
     script("kafka.sh", "start")
-    return KAFKA
+    return kafka_access("admin")
 
 
 @pytest.fixture(scope="module")
@@ -63,21 +70,19 @@ def mailsink() -> str:
     return SINK
 
 
-async def test_kafka_produce_and_consume(kafka: str) -> None:
+async def test_kafka_produce_and_consume(kafka: KafkaAccess) -> None:
     topic = f"infra-test-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-        producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
+        producer = AIOKafkaProducer(**kafka.client_kwargs(), acks="all")
         await producer.start()
         try:
             await producer.send_and_wait(topic, b"hello estafette", key=b"k1")
         finally:
             await producer.stop()
-        consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=kafka, group_id=f"{topic}-g", auto_offset_reset="earliest"
-        )
+        consumer = AIOKafkaConsumer(topic, **kafka.client_kwargs(), group_id=f"{topic}-g", auto_offset_reset="earliest")
         await consumer.start()
         try:
             record = await asyncio.wait_for(consumer.getone(), 30)
@@ -89,14 +94,81 @@ async def test_kafka_produce_and_consume(kafka: str) -> None:
         await admin.close()
 
 
-async def test_kafka_does_not_auto_create_topics(kafka: str) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, request_timeout_ms=1500)
+async def test_kafka_does_not_auto_create_topics(kafka: KafkaAccess) -> None:
+    producer = AIOKafkaProducer(**kafka.client_kwargs(), request_timeout_ms=1500)
     await producer.start()
     try:
         with pytest.raises(Exception):
             await asyncio.wait_for(producer.send_and_wait(f"missing-{uuid.uuid4().hex[:8]}", b"x"), 10)
     finally:
         await producer.stop()
+
+
+def test_kafka_passwords_are_made_once_and_kept_private(kafka: KafkaAccess) -> None:
+    creds = STATE / "kafka" / "credentials.env"
+    lines = [line for line in creds.read_text().splitlines() if not line.startswith("#")]
+    assert [line.split("=", 1)[0] for line in lines] == [f"{p.upper()}_KAFKA_PASSWORD" for p in ("admin", *NAMES)]
+    passwords = kafka_passwords(STATE)
+    assert set(passwords) == {"admin", *NAMES}
+    assert all(len(p) == 48 and int(p, 16) >= 0 for p in passwords.values())  # 24 random bytes, hex
+    assert len(set(passwords.values())) == len(passwords)
+    for private in (creds, STATE / "kafka" / "server.properties", STATE / "kafka" / "admin.properties"):
+        assert private.stat().st_mode & 0o777 == 0o600, private
+    # no password on the broker's command line
+    pid = (STATE / "kafka" / "kafka.pid").read_text().strip()
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    assert "kafka.Kafka" in cmdline and not any(p in cmdline for p in passwords.values())
+
+
+async def test_kafka_listeners_refuse_clients_without_credentials(kafka: KafkaAccess) -> None:
+    async def reach(access: KafkaAccess) -> None:
+        admin = AIOKafkaAdminClient(**access.client_kwargs(), request_timeout_ms=5000)
+        try:
+            await admin.start()
+            await admin.list_topics()
+        finally:
+            await admin.close()
+
+    await reach(kafka)  # admin with SCRAM on the client listener: the positive control
+    controller = f"127.0.0.1:{KAFKA_CONTROLLER_PORT}"
+    for refused in (
+        KafkaAccess(KAFKA),  # PLAINTEXT
+        KafkaAccess(KAFKA, "admin", "not-the-password"),
+        KafkaAccess(controller),  # the controller listener: PLAINTEXT ...
+        KafkaAccess(controller, "admin", kafka.password),  # ... and SCRAM (it takes PLAIN only)
+    ):
+        with pytest.raises(KafkaConnectionError):
+            await reach(refused)
+
+
+def test_kafka_restart_restores_a_lost_admin_credential(kafka: KafkaAccess) -> None:
+    """A data dir whose admin SCRAM credential is not the password of credentials.env (formatted by an
+    older kafka.sh without security, or credentials.env replaced) is repaired by the next start."""
+    creds = STATE / "kafka" / "credentials.env"
+    before = creds.read_text()
+    asyncio.run(kafka_security.upsert_users(kafka, {"admin": uuid.uuid4().hex}))  # admin's password is now another one
+    asyncio.run(_until_refused(kafka))
+    script("kafka.sh", "stop")
+    out = script("kafka.sh", "start")
+    assert "restoring admin's SCRAM credential" in out and "setup done" in out
+    assert creds.read_text() == before  # the passwords of a state dir never change
+    assert asyncio.run(kafka_security.describe_users(kafka))["admin"] == ["SCRAM-SHA-512"]
+    assert "already running" in script("kafka.sh", "start")
+
+
+async def _until_refused(access: KafkaAccess) -> None:
+    from aiokafka.conn import create_conn
+    from aiokafka.errors import SaslAuthenticationFailed
+
+    kwargs = {k: v for k, v in access.client_kwargs().items() if k != "bootstrap_servers"}
+    async with asyncio.timeout(15):
+        while True:
+            try:
+                conn = await create_conn("127.0.0.1", KAFKA_PORT, **kwargs)
+            except SaslAuthenticationFailed:
+                return
+            conn.close()
+            await asyncio.sleep(0.05)
 
 
 async def test_postgres_each_service_owns_only_its_schema(postgres: int) -> None:
