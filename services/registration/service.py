@@ -53,12 +53,6 @@ class Regions(Protocol):
     def get(self, region: str) -> RegionRecord | None: ...
 
 
-class ErasingTx(Tx[Repository], Protocol):
-    """A transaction that can also queue a raw message: the erasure's tombstone (runtime/uow.py)."""
-
-    def publish_raw(self, topic: str, key: str, event_type: str, payload_json: str | None) -> None: ...
-
-
 def _new_id(prefix: str, hex_digits: int) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:hex_digits]}"
 
@@ -259,8 +253,7 @@ async def erase_personal_data(
         _found(signup if decision == "granted" else None, *unknown)
         if domain.erasure(signup):
             await tx.repo.erase_personal_data(domain.erased(signup, now or dt.datetime.now(dt.UTC)))
-            erasing: ErasingTx = tx  # type: ignore[assignment] - the runtime's Transaction has publish_raw
-            erasing.publish_raw(PARTICIPANTS.name_in(edition.region), signup_id, PARTICIPANT_ERASED, None)
+            tx.publish_raw(PARTICIPANTS.name_in(edition.region), signup_id, PARTICIPANT_ERASED, None)
 
 
 async def signup_details(

@@ -95,8 +95,8 @@ def running(infra: Infra, idp: IdentityProvider) -> Iterator[dict[str, ServicePr
     with services(infra, *SERVICES, extra_env=oidc) as procs:
         admin = bearer(infra.key("admin"))
         registration = procs["registration"].url
-        for edition_id, region in ((EDITION_A, REGION_A), (EDITION_B, REGION_B)):
-            response = httpx.post(f"{registration}/editions", json=edition(edition_id, region), headers=admin, timeout=10)
+        for edition_id, region_id in ((EDITION_A, REGION_A), (EDITION_B, REGION_B)):
+            response = httpx.post(f"{registration}/editions", json=edition(edition_id, region_id), headers=admin, timeout=10)
             assert response.status_code == 201, response.text
         # matching and reporting know the editions (and their regions) once they consumed them
         for url, path in ((procs["matching"].url, "/editions/{}"), (procs["reporting"].url, "/reports/editions/{}")):

@@ -63,7 +63,8 @@ async def _committed_and_end(group: str, topic: str) -> tuple[int, int]:
     try:
         offsets = await admin.list_consumer_group_offsets(group)
         committed = sum(m.offset for tp, m in offsets.items() if tp.topic == topic and m.offset >= 0)
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        (described,) = await admin.describe_topics([topic])
+        parts = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
         end = sum((await consumer.end_offsets(parts)).values())
         return committed, end
     finally:
