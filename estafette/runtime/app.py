@@ -53,6 +53,11 @@ log = structlog.get_logger(__name__)
 BackgroundLoop = Callable[[asyncio.Event], Awaitable[None]]
 
 
+async def _undecoded(message: Any) -> None:
+    """FastStream decoder that leaves the records alone (see Runtime._register_consumer)."""
+    return None
+
+
 class ServiceApp(AsgiFastStream):
     """AsgiFastStream that passes unknown HTTP paths to the service's HTTP API (FastAPI)."""
 
@@ -177,6 +182,10 @@ class Runtime:
             f"{t.template}: {', '.join(e.__name__ for e in t.events)}" for t in self._topics
         )
         options: dict[str, Any] = dict(
+            # The records are decoded by BatchConsumer (one bad record is dead-lettered there);
+            # FastStream's own JSON decoding would fail the whole batch, again and again, on a
+            # tombstone (no value) or a value that is not JSON.
+            decoder=_undecoded,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             batch=True,

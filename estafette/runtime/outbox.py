@@ -108,7 +108,7 @@ class OutboxRelay:
                     key=row["key"].encode(),
                     headers=[
                         ("event_type", row["event_type"].encode()),
-                        ("content-type", b"application/json"),
+                        *([] if row["payload"] is None else [("content-type", b"application/json")]),
                         ("correlation_id", str(row["correlation_id"] or row["event_id"]).encode()),
                     ],
                 )

@@ -45,12 +45,15 @@ async def _ensure_crashtest_schema() -> None:
         await conn.close()
 
 
-async def _produce(events: list[FeedbackSubmitted]) -> None:
+async def _produce(events: list[FeedbackSubmitted | tuple[bytes, bytes | None]]) -> None:
+    """Events, or raw (key, value) records (a value None is a tombstone)."""
     producer = AIOKafkaProducer(**kafka_access().client_kwargs(), enable_idempotence=True)
     await producer.start()
     try:
         for e in events:
-            await producer.send_and_wait(FEEDBACK_TOPIC, e.model_dump_json().encode(), key=e.key.encode())
+            key, value = e if isinstance(e, tuple) else (e.key.encode(), e.model_dump_json().encode())
+            # with the header the outbox relay sets (FastStream's own decoder would trust it)
+            await producer.send_and_wait(FEEDBACK_TOPIC, value, key=key, headers=[("content-type", b"application/json")])
     finally:
         await producer.stop()
 
@@ -143,10 +146,13 @@ def test_consumer_killed_between_db_commit_and_offset_commit_has_its_effect_exac
 def test_poison_record_is_dead_lettered_and_the_rest_are_handled(infra: Infra) -> None:
     asyncio.run(_ensure_crashtest_schema())
     good_before, poison, good_after = _feedback(3, "b1"), _feedback(1, "b2", learned="poison"), _feedback(3, "b3")
+    # Also a value that is not JSON (dead-lettered) and a tombstone (no value: nothing to handle here),
+    # on the partition of the good events around them.
+    garbage, tombstone = (b"f-b1-0", b"\xff not json"), (b"f-b1-0", None)
     app = _crash_app(infra)
     try:
         eventually(lambda: _healthy(f"http://127.0.0.1:{CRASH_APP_PORT}"), timeout=60)
-        asyncio.run(_produce(good_before + poison + good_after))
+        asyncio.run(_produce([*good_before, garbage, tombstone, *poison, *good_after]))
         wanted = {str(e.event_id) for e in good_before + good_after}
         eventually(lambda: wanted <= {str(r["event_id"]) for r in asyncio.run(_effects())}, timeout=60)
 
@@ -156,11 +162,12 @@ def test_poison_record_is_dead_lettered_and_the_rest_are_handled(infra: Infra) -
                 rows = await conn.fetch("SELECT error, value FROM crashtest.dead_letters")
             finally:
                 await conn.close()
-            return [{"error": r["error"], "event_id": json.loads(r["value"])["event_id"]} for r in rows]
+            return [{"error": r["error"], "value": r["value"]} for r in rows]
 
-        letters = eventually(lambda: asyncio.run(dead_letters()), timeout=30)
-        assert [d["event_id"] for d in letters] == [str(poison[0].event_id)]
-        assert "never be handled" in letters[0]["error"]
+        letters = eventually(lambda: len(asyncio.run(dead_letters())) == 2 and asyncio.run(dead_letters()), timeout=30)
+        by_error = {("never be handled" in d["error"]): d for d in letters}
+        assert json.loads(by_error[True]["value"])["event_id"] == str(poison[0].event_id)
+        assert by_error[False]["value"] == garbage[1] and by_error[False]["error"].startswith("cannot decode")
         assert len(asyncio.run(_effects())) == len(wanted)
     finally:
         app.terminate()
