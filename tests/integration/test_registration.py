@@ -192,7 +192,7 @@ def test_regions_come_from_the_registry_also_one_added_while_running(infra: Infr
             (f"{e}-nowhere", f"nowhere-{uuid.uuid4().hex[:6]}", None, "unknown_region", "region"),
             (f"{e}-early", later, None, "unknown_region", "region"),  # not in the registry yet
             (f"{e}-achterhoek", "achterhoek", ["nl", "en"], "language_not_offered", "languages"),  # nl and de only
-            (f"{e}-groningen", "groningen", ["de"], "language_not_offered", "languages"),  # nl only
+            (f"{e}-drenthe", "drenthe", ["de"], "language_not_offered", "languages"),  # nl only (deploy/regions.toml)
         ]
         for edition_id, region_id, languages, code, field in refusals:
             r = open_edition(edition_id, region_id, languages)
