@@ -143,7 +143,7 @@ class BatchConsumer:
         events = [item.event for item in items if item.event is not None]
         fresh = {e.event_id for e in await tx.claim(self.consumer, events)}
         if len(fresh) < len(events):
-            self.metrics.duplicates.labels(self.consumer).inc(len(events) - len(fresh))
+            tx.after_commit(lambda n=len(events) - len(fresh): self.metrics.duplicates.labels(self.consumer).inc(n))
         for item in items:
             if item.error is not None:
                 await self._dead_letter(tx, item.record, item.error)
@@ -160,7 +160,7 @@ class BatchConsumer:
                 ):
                     await self.handler(tx, event)
                     log.info("event handled", consumer=self.consumer, event_type=event.event_type, edition=event.edition)
-                self.metrics.handled.labels(self.consumer, event.event_type).inc()
+                tx.after_commit(self.metrics.handled.labels(self.consumer, event.event_type).inc)
 
     async def _handle_one_by_one(self, items: list[Item]) -> None:
         for item in items:
@@ -206,5 +206,5 @@ class BatchConsumer:
             "value_withheld": value is None and record.value is not None,
         }
         tx.publish_raw(dead_letters_for(record.topic), record.topic, "DeadLetter", json.dumps(payload))
-        self.metrics.dead.labels(self.consumer).inc()
+        tx.after_commit(self.metrics.dead.labels(self.consumer).inc)
         log.error("record dead-lettered", consumer=self.consumer, topic=record.topic, partition=record.partition, offset=record.offset)

@@ -21,9 +21,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
+import structlog
 
 from schemas import Event, topic_name
 
+log = structlog.get_logger(__name__)
 E = TypeVar("E", bound=Event)
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
@@ -53,7 +55,12 @@ class Transaction(Generic[R]):
         self.conn = conn
         self.repo = repo
         self._schema = schema
-        self._outbox: list[tuple[uuid.UUID, str, str, str, str, uuid.UUID | None]] = []
+        self._outbox: list[tuple[uuid.UUID, str, str, str, str | None, uuid.UUID | None]] = []
+        self._after_commit: list[Callable[[], object]] = []
+
+    def after_commit(self, action: Callable[[], object]) -> None:
+        """Run `action` once the transaction has committed (e.g. count a metric); never on a rollback."""
+        self._after_commit.append(action)
 
     async def claim(self, consumer: str, events: Sequence[E]) -> list[E]:
         """Record `events` as handled by `consumer`; return those not handled before, in order."""
@@ -93,14 +100,15 @@ class Transaction(Generic[R]):
         that erases `key` from a compacted topic."""
         self._outbox.append((uuid.uuid4(), topic, key, event_type, payload_json, None))
 
-    async def _flush(self) -> None:
+    async def _flush(self) -> bool:
+        """Write the queued messages to the outbox; True if there were any."""
         if not self._outbox:
-            return
+            return False
         await self.conn.copy_records_to_table(
             "outbox", records=self._outbox, columns=_OUTBOX_COLUMNS, schema_name=self._schema
         )
-        await self.conn.execute("SELECT pg_notify($1, '')", f"{self._schema}_{OUTBOX_CHANNEL}")
         self._outbox.clear()
+        return True
 
 
 def _no_repository(conn: asyncpg.Connection) -> Any:
@@ -120,7 +128,18 @@ class UnitOfWork(Generic[R]):
     async def transaction(self) -> AsyncIterator[Transaction[R]]:
         if self.pool is None:
             raise ConnectionError("database pool not ready")
-        async with self.pool.acquire() as conn, conn.transaction():
-            tx = Transaction(conn, self.schema, self.repository(conn))
-            yield tx
-            await tx._flush()
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                tx = Transaction(conn, self.schema, self.repository(conn))
+                yield tx
+                wrote = await tx._flush()
+            for action in tx._after_commit:
+                action()
+            if wrote:
+                # The relay's wake-up, after the commit: a NOTIFY inside the transaction would hold
+                # Postgres' database-wide notify lock until the commit is flushed to disk, one commit
+                # at a time. Lost (a connection gone just now), the relay's poll still finds the rows.
+                try:
+                    await conn.execute("SELECT pg_notify($1, '')", f"{self.schema}_{OUTBOX_CHANNEL}")
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("outbox wake-up not sent; the relay polls", error=type(exc).__name__)

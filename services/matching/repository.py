@@ -12,6 +12,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from datetime import datetime
+from typing import Literal
 
 import asyncpg
 import structlog
@@ -69,11 +70,13 @@ class Repository:
     async def close_edition(self, edition_id: str) -> None:
         await self.conn.execute("UPDATE editions SET status = 'closed' WHERE id = $1", edition_id)
 
-    async def edition(self, edition_id: str, lock: bool = False) -> Edition | None:
-        """`lock`: serialise with the runs, answers and consumers that change this edition (they lock it too)."""
+    async def edition(self, edition_id: str, lock: bool | Literal["share"] = False) -> Edition | None:
+        """`lock`: serialise with the runs, answers and consumers that change this edition (they lock it too);
+        "share": only with those that lock it wholly (a run writing its result), not with each other, so
+        that instances adding sign-ups of one edition side by side do not wait for one another."""
         row = await self.conn.fetchrow(
             "SELECT id, region, status, dirty_since IS NOT NULL AS rematch_pending FROM editions WHERE id = $1"
-            + (" FOR UPDATE" if lock else ""),
+            + {False: "", True: " FOR UPDATE", "share": " FOR SHARE"}[lock],
             edition_id,
         )
         return Edition(**dict(row)) if row else None

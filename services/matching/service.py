@@ -77,7 +77,9 @@ async def publish_offer(tx: Tx[Repository], edition_id: str, offer: Offer) -> No
 
 
 async def add_participant(tx: Tx[Repository], edition_id: str, participant: Participant) -> None:
-    await tx.repo.edition(edition_id, lock=True)
+    # Shared: sign-ups of one edition are added side by side (instances of a region scale out); a run
+    # writing its result still waits for them, or they for it.
+    await tx.repo.edition(edition_id, lock="share")
     await _changed(tx, edition_id, await tx.repo.add_participant(edition_id, participant))
 
 

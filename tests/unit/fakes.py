@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Generic, TypeVar
 
@@ -30,7 +30,11 @@ class FakeTransaction(Generic[R]):
         self.repo = repo
         self.events: list[Event] = []
         self.raw: list[tuple[str, str, str, str | None]] = []
+        self.committed: list[Callable[[], object]] = []
         self._inbox = inbox
+
+    def after_commit(self, action: Callable[[], object]) -> None:
+        self.committed.append(action)
 
     def publish(self, *events: Event) -> None:
         self.events.extend(events)
@@ -74,6 +78,8 @@ class FakeUnitOfWork(Generic[R]):
             raise
         self.published.extend(tx.events)
         self.raw.extend(tx.raw)
+        for action in tx.committed:
+            action()
         self.commits += 1
 
     def of_type(self, cls: type[E]) -> list[E]:

@@ -66,7 +66,7 @@ class FakeRepository:
         if edition_id in self.editions:
             self.editions[edition_id] = replace(self.editions[edition_id], status="closed")
 
-    async def edition(self, edition_id: str, lock: bool = False) -> Edition | None:
+    async def edition(self, edition_id: str, lock: bool | str = False) -> Edition | None:
         found = self.editions.get(edition_id)
         return replace(found, rematch_pending=edition_id in self.rematch_since) if found else None
 
