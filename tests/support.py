@@ -77,10 +77,10 @@ def kafka_access(principal: str = "admin") -> KafkaAccess:
     return KafkaAccess(f"127.0.0.1:{KAFKA_PORT}", principal, kafka_passwords(STATE).get(principal, ""))
 
 
-def region(region_id: str, partitions: int = 4) -> RegionRecord:
-    """A registry entry for a test region (every language)."""
+def region(region_id: str, partitions: int = 4, languages: Sequence[str] = ("nl", "de", "en")) -> RegionRecord:
+    """A registry entry for a test region (by default in every language)."""
     return RegionRecord(id=region_id, names=RegionNames(nl=region_id, de=region_id, en=region_id),
-                        languages=["nl", "de", "en"], partitions=partitions)
+                        languages=list(languages), partitions=partitions)
 
 
 @dataclass(frozen=True)

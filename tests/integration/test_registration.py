@@ -200,7 +200,7 @@ def test_regions_come_from_the_registry_also_one_added_while_running(infra: Infr
             assert (r.json()["error"], r.json()["field"]) == (code, field), r.text
             assert r.json()["message"]
 
-        infra.add_regions(region(later))  # `estafette regions apply` while registration runs: no restart
+        infra.add_regions(region(later, languages=["nl"]))  # `estafette regions apply` while registration runs: no restart
         added = eventually(lambda: next((r for r in http.get("/regions").json() if r["id"] == later), None), timeout=30)
         assert added == {"id": later, "names": {"nl": later, "de": later, "en": later}, "timezone": "Europe/Amsterdam",
                          "languages": ["nl"]}
