@@ -7,42 +7,13 @@ What is granted to whom: estafette/tools/kafka_security.py.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
 
 import typer
 
-from estafette.tools.keys_cli import KAFKA
-
-T = TypeVar("T")
+from estafette.tools.cli_kafka import KAFKA, fail, run
 
 kafka_app = typer.Typer(no_args_is_help=True, help="Kafka security: setup, a regional pipeline's credentials, ACLs.")
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.secho(message, err=True, fg="red")
-    raise typer.Exit(code)
-
-
-def _run(kafka: str, work: Coroutine[Any, Any, T]) -> T:
-    """Run one conversation with Kafka; Kafka away or a refusal is one red line and exit code 1."""
-    import asyncio
-    import logging
-
-    from aiokafka.errors import KafkaError
-
-    from estafette.tools.kafka_security import KafkaSecurityError, KafkaUnreachable
-
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # our one line says it
-    try:
-        return asyncio.run(work)
-    except KafkaUnreachable:
-        _fail(f"cannot reach Kafka at {kafka}; is it running (make run / make infra-up)?", 1)
-    except KafkaSecurityError as exc:
-        _fail(str(exc), 1)
-    except (KafkaError, OSError, TimeoutError) as exc:
-        _fail(f"cannot reach Kafka at {kafka} ({type(exc).__name__}); is it running (make run / make infra-up)?", 1)
 
 
 @kafka_app.command("setup")
@@ -58,9 +29,9 @@ def setup(
     from estafette.tools.devserver import STATE, kafka_passwords, operator_kafka
 
     if credentials is not None and not credentials.is_file():
-        _fail(f"--credentials: no file {credentials}")
+        fail(f"--credentials: no file {credentials}")
     passwords = _read(credentials) if credentials is not None else kafka_passwords(STATE)
-    done = _run(kafka, kafka_security.setup(operator_kafka(kafka), passwords))
+    done = run(kafka, kafka_security.setup(operator_kafka(kafka), passwords))
     created = done["topics_created"]
     typer.echo(f"kafka: {len(done['users'])} service users ({', '.join(done['users'])}), "
                f"{len(created)} national topic(s) created, {done['acls']} national ACLs")
@@ -86,7 +57,7 @@ def credentials(
     try:
         kafka_security.pipeline_user(region)
     except ValueError as exc:
-        _fail(f"--region: {exc}")
+        fail(f"--region: {exc}")
     access = operator_kafka(kafka)
 
     async def work() -> tuple[str, str]:
@@ -99,8 +70,8 @@ def credentials(
         return await kafka_security.pipeline_credentials(access, region)
 
     if not access.secured:
-        _fail("no admin password: set ESTAFETTE_KAFKA_PASSWORD (the local broker's is in <state>/kafka/credentials.env)", 1)
-    username, password = _run(kafka, work())
+        fail("no admin password: set ESTAFETTE_KAFKA_PASSWORD (the local broker's is in <state>/kafka/credentials.env)", 1)
+    username, password = run(kafka, work())
     if quiet:
         typer.echo(password)
         return
@@ -130,8 +101,8 @@ def acls(
 
     access = operator_kafka(kafka)
     if not access.secured:
-        _fail("no admin password: set ESTAFETTE_KAFKA_PASSWORD (the local broker's is in <state>/kafka/credentials.env)", 1)
-    found = _run(kafka, kafka_security.describe_acls(access, principal or None))
+        fail("no admin password: set ESTAFETTE_KAFKA_PASSWORD (the local broker's is in <state>/kafka/credentials.env)", 1)
+    found = run(kafka, kafka_security.describe_acls(access, principal or None))
     if not found:
         typer.echo("no ACLs" + (f" for {principal}" if principal else ""))
     for acl in found:

@@ -6,14 +6,14 @@ topic into memory (runtime/auth.py `KeyRing`), so a revocation reaches all of th
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from estafette.runtime.auth import key_sha256, new_key
 from estafette.runtime.kafka import KafkaAccess
+from estafette.tools.topics import read_compacted
 from schemas.access import ApiKeyRecord, KeyRole
 from schemas.topics import API_KEYS
 
@@ -45,26 +45,14 @@ async def create(kafka: KafkaAccess, role: KeyRole, region: str | None = None, n
 async def records(kafka: KafkaAccess, timeout: float = 10.0) -> dict[str, ApiKeyRecord]:
     """Every key's latest record (the topic read to its end; unreadable records are skipped, as the
     services' KeyRing skips them)."""
-    consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(API_KEYS.name, p) for p in sorted(consumer.partitions_for_topic(API_KEYS.name) or {0})]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        found: dict[str, ApiKeyRecord] = {}
-        async with asyncio.timeout(timeout):
-            while any([await consumer.position(tp) < ends[tp] for tp in partitions]):  # a list: see KeyRing.run
-                for batch in (await consumer.getmany(timeout_ms=500)).values():
-                    for message in batch:
-                        try:
-                            record = ApiKeyRecord.model_validate_json(message.value or b"")
-                        except ValidationError:
-                            continue
-                        found[record.key_id] = record
-        return found
-    finally:
-        await consumer.stop()
+    found: dict[str, ApiKeyRecord] = {}
+    for value in (await read_compacted(kafka, API_KEYS.name, timeout)).values():
+        try:
+            record = ApiKeyRecord.model_validate_json(value)
+        except ValidationError:
+            continue
+        found[record.key_id] = record
+    return found
 
 
 async def revoke(kafka: KafkaAccess, key_id: str) -> ApiKeyRecord:

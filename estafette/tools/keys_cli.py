@@ -2,49 +2,27 @@
 
 Kafka's address: ``--kafka``, else ``ESTAFETTE_KAFKA_BOOTSTRAP`` (default 127.0.0.1:9092, the one
 `make run` starts); the principal: ``ESTAFETTE_KAFKA_USERNAME``/``ESTAFETTE_KAFKA_PASSWORD``, else the
-local broker's admin (<state>/kafka/credentials.env). A key is printed once; only its SHA-256 is kept, on the compacted key topic that
-every service reads whole, so a revocation reaches every service within seconds.
+local broker's admin (<state>/kafka/credentials.env). A key is printed once; only its SHA-256 is kept,
+on the compacted key topic that every service reads whole, so a revocation reaches every service
+within seconds.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
 from datetime import datetime
 from enum import Enum
-from typing import Any, NoReturn, TypeVar
 
 import typer
 
-T = TypeVar("T")
+from estafette.tools.cli_kafka import KAFKA, fail, run
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys for portals: create (shown once), list, revoke.")
-
-KAFKA = typer.Option("127.0.0.1:9092", "--kafka", envvar="ESTAFETTE_KAFKA_BOOTSTRAP", help="Kafka bootstrap address.")
 
 
 class KeyRoleOption(str, Enum):
     organiser = "organiser"
     national = "national"
     admin = "admin"
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.secho(message, err=True, fg="red")
-    raise typer.Exit(code)
-
-
-def _run(kafka: str, work: Coroutine[Any, Any, T]) -> T:
-    """Run one Kafka conversation; Kafka away is one line and exit code 1, not a traceback."""
-    import logging
-
-    from aiokafka.errors import KafkaError
-
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # our one line says it
-    try:
-        return asyncio.run(work)
-    except (KafkaError, OSError, TimeoutError) as exc:
-        _fail(f"cannot reach Kafka at {kafka} ({type(exc).__name__}); is it running (make run / make infra-up)?", 1)
 
 
 def _time(at: datetime | None) -> str:
@@ -66,12 +44,12 @@ def create(
     from estafette.tools.devserver import operator_kafka
 
     try:
-        record, key = _run(kafka, keys.create(operator_kafka(kafka), role.value, region, name))
+        record, key = run(kafka, keys.create(operator_kafka(kafka), role.value, region, name))
     except ValueError as exc:  # ValidationError is one too
         if isinstance(exc, ValidationError):
             first = exc.errors()[0]
-            _fail(f"--{first['loc'][0] if first['loc'] else 'input'}: {first['msg']}")
-        _fail(str(exc))
+            fail(f"--{first['loc'][0] if first['loc'] else 'input'}: {first['msg']}")
+        fail(str(exc))
     if quiet:
         typer.echo(key)
         return
@@ -96,7 +74,7 @@ def list_keys(
     from estafette.tools import keys
     from estafette.tools.devserver import operator_kafka
 
-    found = sorted(_run(kafka, keys.records(operator_kafka(kafka))).values(), key=lambda r: r.created_at)
+    found = sorted(run(kafka, keys.records(operator_kafka(kafka))).values(), key=lambda r: r.created_at)
     shown = [r for r in found if show_revoked or not r.revoked]
     console = Console()
     if not shown:
@@ -118,7 +96,7 @@ def revoke(key_id: str = typer.Argument(..., metavar="ID", help="The key's id (s
     from estafette.tools.devserver import operator_kafka
 
     try:
-        record = _run(kafka, keys.revoke(operator_kafka(kafka), key_id))
+        record = run(kafka, keys.revoke(operator_kafka(kafka), key_id))
     except KeyError:
-        _fail(f"no key with id {key_id!r} (see: estafette keys list)")
+        fail(f"no key with id {key_id!r} (see: estafette keys list)")
     typer.echo(f"key {record.key_id} revoked at {_time(record.revoked_at)}")

@@ -8,15 +8,14 @@ regions.py). `remove` publishes a region's tombstone and, if asked, deletes its 
 
 from __future__ import annotations
 
-import asyncio
 import tomllib
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from estafette.runtime.kafka import KafkaAccess
-from estafette.tools.topics import delete_topics, ensure_topics, national_specs, region_specs
+from estafette.tools.topics import delete_topics, ensure_topics, national_specs, read_compacted, region_specs
 from schemas.regions import RegionRecord
 from schemas.topics import REGIONAL, REGIONS
 
@@ -76,30 +75,15 @@ async def apply(kafka: KafkaAccess, regions: list[RegionRecord]) -> dict[str, li
 
 
 async def published(kafka: KafkaAccess, timeout: float = 10.0) -> dict[str, RegionRecord]:
-    """The registry as the services see it (the topic read to its end)."""
-    consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(REGIONS.name, p) for p in sorted(consumer.partitions_for_topic(REGIONS.name) or {0})]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        found: dict[str, RegionRecord] = {}
-        async with asyncio.timeout(timeout):
-            while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
-                for batch in (await consumer.getmany(timeout_ms=500)).values():
-                    for message in batch:
-                        if message.value is None:
-                            found.pop((message.key or b"").decode(), None)
-                            continue
-                        try:
-                            record = RegionRecord.model_validate_json(message.value)
-                        except ValidationError:
-                            continue
-                        found[record.id] = record
-        return found
-    finally:
-        await consumer.stop()
+    """The registry as the services see it (the topic read to its end; unreadable records skipped)."""
+    found: dict[str, RegionRecord] = {}
+    for value in (await read_compacted(kafka, REGIONS.name, timeout)).values():
+        try:
+            record = RegionRecord.model_validate_json(value)
+        except ValidationError:
+            continue
+        found[record.id] = record
+    return found
 
 
 async def remove(kafka: KafkaAccess, region: str, delete: bool = False) -> list[str]:

@@ -7,18 +7,13 @@ operator principal from ``ESTAFETTE_KAFKA_USERNAME/PASSWORD`` or the local broke
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 
-from estafette.tools.keys_cli import KAFKA, _run
+from estafette.tools.cli_kafka import KAFKA, fail, run
 
 regions_app = typer.Typer(no_args_is_help=True, help="Regions: apply the registry file, list, remove.")
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.secho(message, err=True, fg="red")
-    raise typer.Exit(code)
 
 
 @regions_app.command("apply")
@@ -34,12 +29,12 @@ def apply(
     try:
         records = regions.load(file or regions.REGISTRY_FILE)
     except regions.RegistryError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     wanted = {r.strip() for r in only.split(",") if r.strip()}
     if unknown := wanted - {r.id for r in records}:
-        _fail(f"--only names region(s) not in the file: {', '.join(sorted(unknown))}")
+        fail(f"--only names region(s) not in the file: {', '.join(sorted(unknown))}")
     chosen = [r for r in records if not wanted or r.id in wanted]
-    created: Any = _run(kafka, regions.apply(operator_kafka(kafka), chosen))
+    created: Any = run(kafka, regions.apply(operator_kafka(kafka), chosen))
     for region in chosen:
         new = created[region.id]
         typer.echo(f"{region.id:<16} {region.partitions} partitions, {region.retention_days} days"
@@ -53,7 +48,7 @@ def list_(kafka: str = KAFKA) -> None:
     from estafette.tools import regions
     from estafette.tools.devserver import operator_kafka
 
-    found = _run(kafka, regions.published(operator_kafka(kafka)))
+    found = run(kafka, regions.published(operator_kafka(kafka)))
     if not found:
         typer.echo("no regions published (run: estafette regions apply)")
     for record in sorted(found.values(), key=lambda r: r.id):
@@ -71,5 +66,5 @@ def remove(
     from estafette.tools import regions
     from estafette.tools.devserver import operator_kafka
 
-    deleted = _run(kafka, regions.remove(operator_kafka(kafka), region, delete_topics))
+    deleted = run(kafka, regions.remove(operator_kafka(kafka), region, delete_topics))
     typer.echo(f"{region} removed from the registry" + (f"; {len(deleted)} topic(s) deleted" if deleted else ""))

@@ -6,8 +6,10 @@ apply`, with the partitions and retention its registry entry gives (schemas/regi
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -74,3 +76,28 @@ async def delete_topics(kafka: KafkaAccess, names: list[str]) -> list[str]:
         return doomed
     finally:
         await admin.close()
+
+
+async def read_compacted(kafka: KafkaAccess, topic: str, timeout: float = 10.0) -> dict[bytes, bytes]:
+    """A compacted topic read from its beginning to its end: each key's latest value (a key whose
+    latest record is a tombstone is left out)."""
+    consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        latest: dict[bytes, bytes] = {}
+        async with asyncio.timeout(timeout):
+            # (a list: `await` in a generator expression would make an async generator)
+            while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    for message in batch:
+                        if message.value is None:
+                            latest.pop(message.key or b"", None)
+                        else:
+                            latest[message.key or b""] = message.value
+        return latest
+    finally:
+        await consumer.stop()
