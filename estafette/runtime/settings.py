@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -97,6 +98,18 @@ class ServiceSettings(HttpLimits):
     link_max_age_hours: float = Field(default=60 * 24.0, gt=0)
     #: Comma-separated fault-injection points, for crash tests only (e.g. "crash_after_commit").
     failpoints: str = ""
+    # --- time (runtime/clock.py) ------------------------------------------------------------
+    #: Where the platform runs. `production` refuses the test clock settings below at start-up.
+    environment: Literal["development", "test", "staging", "production"] = Field(
+        default="development", validation_alias=_platform("environment")
+    )
+    #: Test clock: every service's "now" is this fixed instant (ISO 8601 with a UTC offset).
+    fixed_now: datetime | None = Field(default=None, validation_alias=_platform("fixed_now"))
+    #: Test clock: every service's "now" is moved by this many seconds (added to `fixed_now` if set).
+    clock_offset_seconds: float = Field(default=0.0, validation_alias=_platform("clock_offset_seconds"))
+    #: Test clock: a JSON file ({"offset_seconds": ..., "fixed_now": ...}) read on every reading of
+    #: the clock, so a test moves every service's time without restarting them. Wins over the two above.
+    clock_file: str = Field(default="", validation_alias=_platform("clock_file"))
 
     @field_validator("regions")
     @classmethod
