@@ -1,7 +1,8 @@
 """Test infrastructure: real Kafka, PostgreSQL and mail sink, started through the project's scripts.
 
 Tests use their own state dir (.local/test) and ports, so `make test` and `make run` can run side by
-side. Each test session starts from an empty Kafka log and a new database.
+side. Each test session starts from an empty Kafka log and a new database, and stops its Kafka,
+PostgreSQL and mail sink at its end (`stop_infra`) unless KEEP_INFRA=1 (fast reruns).
 """
 
 from __future__ import annotations
@@ -200,6 +201,19 @@ def start_infra() -> Infra:
     return infra
 
 
+def stop_infra() -> None:
+    """Stop the session's mail sink, Kafka and PostgreSQL (each script's stop is a no-op when it is
+    not running); a failure to stop one does not keep the others running."""
+    failed = []
+    for name in ("mailsink.sh", "kafka.sh", "postgres.sh"):
+        try:
+            script(name, "stop")
+        except subprocess.CalledProcessError as exc:
+            failed.append(f"{name} stop: exit {exc.returncode}")
+    if failed:
+        raise RuntimeError("; ".join(failed))
+
+
 async def _drop_database() -> None:
     conn = await asyncpg.connect(Infra.admin_dsn("postgres"))
     try:
@@ -224,28 +238,47 @@ class ServiceProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> ServiceProcess:
+        """Start the process and wait until it is ready (`wait_healthy`)."""
+        self.start_process()
+        self.wait_healthy(timeout)
+        return self
+
+    def start_process(self) -> ServiceProcess:
+        """Start the process without waiting for it."""
         STATE.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "estafette.tools.cli", "serve", self.service],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
         )
-        self.wait_healthy(timeout)
         return self
 
     def wait_healthy(self, timeout: float = 60) -> None:
+        """Wait until the service is ready (`/readyz` 200: database, consumer groups joined with their
+        assignment, outbox relay, keys and regions loaded), not merely alive (`/healthz`)."""
         deadline = time.monotonic() + timeout
+        last = "no answer"
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.service} exited with {self.proc.returncode}; log: {self.log_path}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                r = httpx.get(f"{self.url}/readyz", timeout=2)
+                if r.status_code == 200:
                     return
-            except httpx.HTTPError:
-                pass
+                last = r.text
+            except httpx.HTTPError as exc:
+                last = repr(exc)
             time.sleep(0.2)
-        raise TimeoutError(f"{self.service} not healthy within {timeout}s; log: {self.log_path}")
+        raise TimeoutError(f"{self.service} not ready within {timeout}s ({last}); log: {self.log_path}")
+
+    def terminate(self, timeout: float = 60) -> tuple[int, float]:
+        """SIGTERM; wait for the exit: (exit code, seconds from the signal to the exit)."""
+        assert self.proc is not None and self.proc.poll() is None
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        return code, time.monotonic() - t0
 
     def wait_exit(self, timeout: float = 60) -> int:
         assert self.proc is not None

@@ -4,11 +4,26 @@
     rt.subscribe(OFFERS, "offers", {OfferPublished: handlers.offer_published, ...})
     app = rt.asgi_app(http_api=fastapi_app)          # served by uvicorn
 
-The app is a FastStream `AsgiFastStream` (Kafka broker + lifecycle) that serves `/healthz` and
-`/metrics`, and hands every other HTTP path to the service's own FastAPI app, if it has one.
+The app is a FastStream `AsgiFastStream` (Kafka broker + lifecycle) that serves `/healthz`, `/readyz`
+and `/metrics`, and hands every other HTTP path to the service's own FastAPI app, if it has one.
 Start-up: database pool, migrations, then the broker (subscribers), then the outbox relay and any
-background loops. Shutdown runs in reverse and lets in-flight work finish. Topics are not created by
-services (their Kafka principals may not): `estafette kafka setup` and `estafette regions apply` do.
+background loops. Topics are not created by services (their Kafka principals may not): `estafette
+kafka setup` and `estafette regions apply` do.
+
+Health: `/healthz` is liveness (the process answers; its database and Kafka are reachable).
+`/readyz` is readiness, 200 only when the instance does its work: the database answers, every
+consumer group has joined and holds its assignment, the outbox relay runs, and the API keys and the
+region registry have been read to their end; otherwise 503 with a JSON body naming what is not ready
+(`not_ready`). An instance that joined its group but was given 0 partitions (more members than
+partitions) is ready: it is a standby member that takes partitions over at the next rebalance, and
+its HTTP API works; while its group rebalances after a subscription change (a region added) it is
+not ready until the new assignment arrives. A stopping instance is not ready.
+
+Shutdown (SIGTERM; uvicorn first stops taking HTTP connections and lets requests in flight finish):
+the consumers stop taking records and finish the batch in hand (else it is handed back: its offsets
+are not committed and its transaction is rolled back), then the background loops stop, then the
+outbox relay (rows it did not publish stay in the outbox), and only then the database pool closes.
+Each step has a bound (`SHUTDOWN_SECONDS`), so a service exits within 10 s.
 
 Regions: a subscription to a regional topic (schemas/topics.py) reads that kind of topic of every
 region the instance serves. An instance started without `--regions` subscribes by pattern (group
@@ -35,6 +50,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CollectorRegistry, make_asgi_app
 
 from estafette.runtime.auth import Authenticator, KeyRing, Links, Oidc, OidcConfig
+from estafette.runtime.clock import Clock
 from estafette.runtime.consumer import BatchConsumer, ConsumerMetrics, EventHandler, Handler, TombstoneHandler, dispatch
 from estafette.runtime.db import create_pool, migrate
 from estafette.runtime.docs import RegionalAsyncAPI, asyncapi_route
@@ -51,6 +67,29 @@ log = structlog.get_logger(__name__)
 
 #: A background loop: runs until the event is set, then returns.
 BackgroundLoop = Callable[[asyncio.Event], Awaitable[None]]
+#: Shutdown bound of each step (seconds): consumers finish their batch, loops, relay, pool. Their sum
+#: stays under the 10 s a service has to exit after SIGTERM.
+SHUTDOWN_SECONDS = {"consumers": 2.5, "loops": 2.0, "relay": 2.0, "pool": 1.0}
+
+
+def consumer_state(consumer: Any) -> tuple[bool, str]:
+    """Is an aiokafka consumer of a group ready, and how it stands. Ready: it has joined its group and
+    holds the assignment of the current subscription, even one of 0 partitions (a standby member)."""
+    if consumer is None:
+        return False, "not started"
+    try:
+        partitions = consumer.assignment()
+        if partitions:
+            return True, f"{len(partitions)} partitions"
+        # aiokafka keeps no public "joined" flag: the subscription's assignment is None until the
+        # group's join (of the current subscription) has completed, an empty one after a join that
+        # gave this member no partition.
+        subscription = consumer._subscription.subscription
+        if subscription is not None and subscription.assignment is not None:
+            return True, "joined, 0 partitions (standby)"
+    except AttributeError:
+        return False, "unknown"
+    return False, "joining its group"
 
 
 async def _undecoded(message: Any) -> None:
@@ -99,6 +138,7 @@ class Runtime:
             security=self.kafka.security(),
             metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
             acks="all",  # (the broker's own producer is not used: the outbox relay has one)
+            graceful_timeout=SHUTDOWN_SECONDS["consumers"],  # a batch in hand at shutdown may finish
             middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=self.name)],
             logger=logging.getLogger(f"{self.name}.kafka"),
         )
@@ -112,6 +152,7 @@ class Runtime:
         #: The region registry (estafette.regions.v1), kept current.
         self.regions = RegionBook(self.kafka)
         self.links = Links(settings.link_secret.get_secret_value())
+        self.clock = Clock.from_settings(settings)  #: "now" for every use case (a test clock in tests)
         self.uow: UnitOfWork[Any] = (
             UnitOfWork(settings.db_schema, repository) if repository else UnitOfWork(settings.db_schema)
         )
@@ -123,6 +164,7 @@ class Runtime:
         self._loops: list[BackgroundLoop] = [self.auth.keys.run, self.regions.run]
         self._loop_tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self._started = False
 
     # --- wiring -------------------------------------------------------------------------------
     def subscribe(
@@ -220,6 +262,8 @@ class Runtime:
 
     async def _after_startup(self) -> None:
         assert self.uow.pool is not None
+        if self._stopping.is_set():  # stopped while the broker was still starting: start nothing
+            return
         self.relay = OutboxRelay(
             self.uow.pool,
             self.kafka,
@@ -229,20 +273,72 @@ class Runtime:
             poll_seconds=self.settings.outbox_poll_seconds,
         )
         await self.relay.start()
+        if self._stopping.is_set():  # stopped while the relay was starting (its stop has run)
+            return
         self._loop_tasks = [asyncio.create_task(loop(self._stopping)) for loop in self._loops]
+        self._started = True
         log.info("service started", port=self.settings.http_port,
                  regions=",".join(self.served_regions) if self.served_regions else "all")
 
     async def _on_shutdown(self) -> None:
-        self._stopping.set()
-        await asyncio.gather(*self._loop_tasks, return_exceptions=True)
+        """Stop taking work, then stop what uses the database (FastStream then stops the broker and
+        calls `_after_shutdown`, which closes the pool): consumers, loops, relay, each bounded."""
+        log.info("service stopping")
+        self._stopping.set()  # /readyz answers 503 from now on
+        await self._stop_consumers()
+        await _bounded("background loops", self._loop_tasks, SHUTDOWN_SECONDS["loops"])
         if self.relay:
-            await self.relay.stop()
+            await self.relay.stop(timeout=SHUTDOWN_SECONDS["relay"])
+
+    async def _stop_consumers(self) -> None:
+        """Each subscriber stops fetching, lets the batch in hand finish (FastStream's graceful
+        timeout; else it is cancelled: rolled back, offsets uncommitted) and leaves its group."""
+
+        async def stop(subscriber: Any) -> None:
+            try:
+                await subscriber.stop()
+            except Exception as exc:  # noqa: BLE001 - shutting down: its partitions go back anyway
+                log.warning("consumer did not stop cleanly", error=repr(exc))
+
+        tasks = [asyncio.create_task(stop(s)) for s in self.broker.subscribers]
+        await _bounded("consumers", tasks, SHUTDOWN_SECONDS["consumers"] + 0.5)
 
     async def _after_shutdown(self) -> None:
-        if self.uow.pool is not None:
-            await self.uow.pool.close()
+        pool = self.uow.pool
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), SHUTDOWN_SECONDS["pool"])
+            except TimeoutError:
+                log.warning("database connections still in use at shutdown; closing them")
+                pool.terminate()
         log.info("service stopped")
+
+    async def readiness(self) -> dict[str, str]:
+        """Each readiness check and its state ("ok" when ready); see the module's docstring."""
+        checks: dict[str, str] = {}
+        if self._stopping.is_set():
+            checks["service"] = "stopping"
+        elif not self._started:
+            checks["service"] = "starting"
+        checks["database"] = await self._database_state()
+        subscribers = {getattr(s, "group_id", None) or f"subscriber {i}": s for i, s in enumerate(self.broker.subscribers)}
+        for group, subscriber in subscribers.items():
+            ready, state = consumer_state(getattr(subscriber, "consumer", None))
+            checks[f"consumer group {group}"] = "ok" if ready else state
+        checks["outbox relay"] = "ok" if self.relay is not None and self.relay.running else "not running"
+        checks["api keys"] = "ok" if self.auth.keys.ready.is_set() else "loading"
+        checks["region registry"] = "ok" if self.regions.ready.is_set() else "loading"
+        return checks
+
+    async def _database_state(self) -> str:
+        try:
+            if self.uow.pool is None:
+                return "not connected"
+            async with asyncio.timeout(2):
+                await self.uow.pool.fetchval("SELECT 1")
+            return "ok"
+        except Exception:  # noqa: BLE001 - reported as down
+            return "down"
 
     async def health(self) -> dict[str, str]:
         status = {"kafka": "down", "database": "down"}
@@ -273,12 +369,21 @@ class Runtime:
             body = json.dumps({"service": self.name, "status": "ok" if ok else "unavailable", **status})
             return AsgiResponse(body.encode(), status_code=200 if ok else 503, headers={"content-type": "application/json"})
 
+        @get
+        async def readyz(scope: Any) -> AsgiResponse:
+            checks = await self.readiness()
+            not_ready = sorted(name for name, state in checks.items() if state != "ok")
+            body = json.dumps({"service": self.name, "status": "not ready" if not_ready else "ready",
+                               "not_ready": not_ready, "checks": checks})
+            return AsgiResponse(body.encode(), status_code=503 if not_ready else 200,
+                                headers={"content-type": "application/json", **({"retry-after": "1"} if not_ready else {})})
+
         return ServiceApp(
             self.broker,
             http_api=http_api,
             consumed_topics=list(self._topics),
             produced_topics=list(self._produced),
-            asgi_routes=[("/healthz", healthz), ("/metrics", make_asgi_app(self.registry))],
+            asgi_routes=[("/healthz", healthz), ("/readyz", readyz), ("/metrics", make_asgi_app(self.registry))],
             on_startup=[self._on_startup],
             after_startup=[self._after_startup],
             on_shutdown=[self._on_shutdown],
@@ -290,3 +395,18 @@ class Runtime:
             asyncapi_path=asyncapi_route("/asyncapi"),  # the viewer served locally (runtime/docs.py)
             logger=logging.getLogger(f"{self.name}.app"),
         )
+
+
+async def _bounded(what: str, tasks: list[asyncio.Task[Any]], seconds: float) -> None:
+    """Wait up to `seconds` for `tasks` to finish, then cancel the rest (and wait for that)."""
+    if not tasks:
+        return
+    done, pending = await asyncio.wait(tasks, timeout=seconds)
+    for task in done:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("stopped with an error", what=what, error=repr(exc))
+    if pending:
+        log.warning("did not stop in time; cancelled", what=what, tasks=len(pending), seconds=seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)

@@ -43,13 +43,16 @@ CORRELATION_HEADER = "X-Correlation-ID"
 STATUS_OF: dict[type[DomainError], int] = {
     RuleViolation: 422, NotFound: 404, Conflict: 409, Unauthenticated: 401, Forbidden: 403,
 }
-#: Errors that mean "the database is away", answered 503 + Retry-After.
+#: Errors that mean "the database is away for now", answered 503 + Retry-After (never 500): nothing
+#: was stored, and the same request succeeds once the database is back.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
+    OSError,  # refused, reset, unreachable, timed out (TimeoutError), the pool not set up yet
+    asyncpg.PostgresConnectionError,  # 08xxx: connection lost (ConnectionDoesNotExistError), failed, rejected
+    asyncpg.InterfaceError,  # the client's side: connection closed, pool is closing
+    asyncpg.CannotConnectNowError,  # 57P03: starting up, shutting down, in recovery mode
+    asyncpg.AdminShutdownError,  # 57P01: connection terminated by a (fast or immediate) shutdown
+    asyncpg.CrashShutdownError,  # 57P02: terminated because another server process crashed
+    asyncpg.TooManyConnectionsError,  # 53300: too many clients already
 )
 
 

@@ -7,6 +7,10 @@ One relay per service is active at a time (a transaction-scoped advisory lock), 
 of events per key. It wakes on the NOTIFY sent at commit, or polls. If Kafka is down the batch is rolled
 back and retried with back-off: rows stay in the outbox until Kafka has acknowledged them (acks=all).
 A crash between Kafka's ack and the commit republishes those rows: consumers dedupe on event_id.
+
+Stopping: the runtime stops the relay before it closes the pool (runtime/app.py); the batch in flight
+may finish within the stop's timeout, else it is cancelled (rolled back: its rows are published at the
+next start). A relay that finds its pool closing stops on its own instead of retrying for ever.
 """
 
 from __future__ import annotations
@@ -56,9 +60,22 @@ class OutboxRelay:
         self.lag = Gauge("outbox_oldest_unpublished_seconds", "Age of the oldest unpublished event", registry=registry)
 
     async def start(self) -> None:
+        """Start publishing; a relay stopped while it was starting (a SIGTERM during the service's
+        start-up) does not start its loop, and holds no connection of the pool."""
         await self._producer.start()
-        self._listener = await listen(self._pool, f"{self._schema}_{OUTBOX_CHANNEL}", self._wake)
+        if self._stopping.is_set():
+            return
+        listener = await listen(self._pool, f"{self._schema}_{OUTBOX_CHANNEL}", self._wake)
+        if self._stopping.is_set():
+            await self._pool.release(listener)
+            return
+        self._listener = listener
         self._task = asyncio.create_task(self._run(), name=f"{self._schema}-outbox-relay")
+
+    @property
+    def running(self) -> bool:
+        """Started, and neither stopped nor stopping."""
+        return self._task is not None and not self._task.done() and not self._stopping.is_set()
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Finish the batch in flight, then stop (cancel it after `timeout`: its rows stay unpublished)."""
@@ -69,9 +86,18 @@ class OutboxRelay:
                 await asyncio.wait_for(self._task, timeout)
             except TimeoutError:
                 log.warning("outbox relay did not stop in time; unpublished rows are sent at the next start")
+            except Exception as exc:  # noqa: BLE001 - stopping anyway
+                log.warning("outbox relay stopped with an error", error=repr(exc))
         if self._listener is not None:
-            await self._pool.release(self._listener)
-        await self._producer.stop()
+            listener, self._listener = self._listener, None
+            try:
+                await asyncio.wait_for(self._pool.release(listener), 1.0)
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                listener.terminate()
+        try:
+            await asyncio.wait_for(self._producer.stop(), 1.0)
+        except TimeoutError:
+            log.warning("outbox producer did not stop in time")
 
     async def _run(self) -> None:
         backoff = 0.2
@@ -80,6 +106,9 @@ class OutboxRelay:
                 sent = await self.publish_batch()
                 backoff = 0.2
             except Exception as exc:  # Kafka or Postgres unavailable: keep the rows, retry later
+                if self._pool.is_closing():  # the service is stopping: nothing to retry with
+                    log.warning("outbox relay stopped: its database pool is closing", error=repr(exc))
+                    return
                 log.warning("outbox relay batch failed, will retry", error=repr(exc), retry_in=backoff)
                 await pause(self._stopping, backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -1,10 +1,11 @@
 """`estafette up` (what `make run` calls): the whole platform on this machine, on real Kafka and Postgres.
 
 Starts the infrastructure through deploy/local/infra.sh (Kafka, PostgreSQL, mail sink), then the four
-services as processes, waits until every /healthz answers 200, prints the URLs, and on Ctrl-C stops
-the services (gracefully) and then the infrastructure. Each service connects as its own database role
-with the password `postgres.sh bootstrap` keeps in <state>/pg/passwords.env (unless the environment
-already gives it a `<SERVICE>_DATABASE_URL`).
+services as processes, waits until every service is ready (/readyz answers 200: database, consumer
+groups joined, outbox relay running, keys and regions loaded), prints the URLs, and on Ctrl-C stops
+the services (gracefully: SIGTERM, each exits within 10 s) and then the infrastructure. Each service
+connects as its own database role with the password `postgres.sh bootstrap` keeps in
+<state>/pg/passwords.env (unless the environment already gives it a `<SERVICE>_DATABASE_URL`).
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def service_env(name: str) -> dict[str, str]:
 
 
 def _wait_healthy(urls: dict[str, str], procs: dict[str, subprocess.Popen[bytes]], timeout: float) -> None:
+    """Wait until every service's /readyz answers 200 (ready, not merely alive)."""
     pending = dict(urls)
     deadline = time.monotonic() + timeout
     while pending and time.monotonic() < deadline:
@@ -85,25 +87,32 @@ def _wait_healthy(urls: dict[str, str], procs: dict[str, subprocess.Popen[bytes]
             if procs[name].poll() is not None:
                 raise RuntimeError(f"{name} exited with code {procs[name].returncode}; see {STATE / 'logs' / (name + '.log')}")
             try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                     del pending[name]
             except httpx.HTTPError:
                 pass
         time.sleep(0.2)
     if pending:
-        raise TimeoutError(f"not healthy after {timeout:.0f}s: {', '.join(pending)} (logs in {STATE / 'logs'})")
+        raise TimeoutError(f"not ready after {timeout:.0f}s: {', '.join(pending)} (see their /readyz; logs in {STATE / 'logs'})")
+
+
+#: A service exits within 10 s of SIGTERM (runtime/app.py); one still running after this is killed.
+STOP_SECONDS = 15
 
 
 def _stop(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to every service at once, then wait for them all (one deadline); kill any left."""
     for proc in procs.values():
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_SECONDS
     for name, proc in procs.items():
         try:
-            proc.wait(20)
+            proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            print(f"  {name} did not stop in 20 s: killing it", flush=True)
+            print(f"  {name} did not stop in {STOP_SECONDS} s: killing it", flush=True)
             proc.kill()
+            proc.wait()
 
 
 def apply_regions() -> None:
@@ -144,7 +153,7 @@ def up(keep_infra: bool = False) -> None:
         mail = f"http://127.0.0.1:{os.environ.get('MAILSINK_HTTP_PORT', '8025')}"
         print(f"\nEstafette is up in {time.monotonic() - t0:.1f} s:", flush=True)
         for name, url in urls.items():
-            print(f"  {name:<14} {url}   (health {url}/healthz, metrics {url}/metrics)")
+            print(f"  {name:<14} {url}   (health {url}/healthz, ready {url}/readyz, metrics {url}/metrics)")
         print(f"  {'API docs':<14} {urls['registration']}/docs  {urls['matching']}/docs  {urls['reporting']}/docs")
         print(f"  {'dashboard':<14} {urls['reporting']}/dashboard?lang=nl   (de, en)")
         print(f"  {'mail sink':<14} {mail}   (or: .venv/bin/estafette mail list)")

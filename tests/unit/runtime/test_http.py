@@ -2,6 +2,8 @@
 database, a correlation id on every request, and the runtime's own refusals (413, 415, 404/405, 429)
 in the same shape and documented on every operation."""
 
+import importlib
+import inspect
 import json
 import logging
 import uuid
@@ -10,6 +12,7 @@ import asyncpg
 import httpx
 import pytest
 import structlog
+from fastapi import Depends
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
@@ -94,6 +97,72 @@ async def test_an_unreachable_or_starting_database_is_a_503_with_retry_after(cli
     r = await client.get(path)
     assert r.status_code == 503 and r.headers["retry-after"] == "5"
     assert r.json()["error"] == "unavailable"
+
+
+#: What asyncpg and the OS raise while Postgres starts up, recovers, restarts, runs out of connection
+#: slots, or drops connections, and while the service's own pool closes.
+TRANSIENT_DATABASE_ERRORS = [
+    asyncpg.CannotConnectNowError("the database system is starting up"),
+    asyncpg.CannotConnectNowError("the database system is in recovery mode"),
+    asyncpg.CannotConnectNowError("the database system is shutting down"),
+    asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+    asyncpg.CrashShutdownError("terminating connection because of crash of another server process"),
+    asyncpg.TooManyConnectionsError("sorry, too many clients already"),
+    asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+    asyncpg.exceptions.ConnectionFailureError("connection failure"),
+    asyncpg.exceptions.ClientCannotConnectError("cannot connect"),
+    asyncpg.exceptions.ConnectionRejectionError("connection rejected"),
+    asyncpg.PostgresConnectionError("connection exception"),
+    asyncpg.InterfaceError("pool is closing"),
+    asyncpg.InterfaceError("cannot call Connection.fetch(): connection has been released back to the pool"),
+    ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)"),
+    ConnectionResetError(104, "Connection reset by peer"),
+    BrokenPipeError(32, "Broken pipe"),
+    TimeoutError(),  # connect or command timeout
+    OSError(113, "No route to host"),
+]
+
+
+@pytest.fixture
+def failing():
+    """A route that raises the error given in ?n= (an index into TRANSIENT_DATABASE_ERRORS), from the
+    route itself and from a dependency."""
+    api = create_http_api("test")
+
+    def error(n: int) -> BaseException:
+        return TRANSIENT_DATABASE_ERRORS[n]
+
+    async def failing_dependency(n: int) -> None:
+        raise error(n)
+
+    @api.post("/route")
+    async def route(n: int) -> dict:
+        raise error(n)
+
+    @api.get("/dependency", dependencies=[Depends(failing_dependency)])
+    async def dependency() -> dict:
+        return {}
+
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://t")
+
+
+@pytest.mark.parametrize("n", range(len(TRANSIENT_DATABASE_ERRORS)),
+                         ids=[f"{type(e).__name__}:{e}" for e in TRANSIENT_DATABASE_ERRORS])
+async def test_every_transient_database_error_is_a_503_with_retry_after(failing, n):
+    for r in (await failing.post(f"/route?n={n}"), await failing.get(f"/dependency?n={n}")):
+        assert r.status_code == 503, r.text
+        assert int(r.headers["retry-after"]) > 0
+        assert r.json()["error"] == "unavailable"
+        assert r.json()["field"] is None and r.headers["x-correlation-id"]
+
+
+@pytest.mark.parametrize("service", ["registration", "matching", "notifications", "reporting"])
+def test_every_service_builds_its_http_api_with_the_shared_error_handling(service):
+    """Each service's API is made by create_http_api (and so answers the errors above with 503); a
+    FastAPI app of its own would answer them with 500."""
+    source = inspect.getsource(importlib.import_module(f"services.{service}.api"))
+    assert "create_http_api(" in source
+    assert "FastAPI(" not in source.replace("offline_fastapi(", "")
 
 
 async def test_the_correlation_id_is_taken_echoed_and_given_to_the_use_case(client):
