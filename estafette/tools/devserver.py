@@ -28,24 +28,24 @@ STATE = Path(os.environ.get("ESTAFETTE_STATE_DIR", ROOT / ".local"))
 INFRA = ROOT / "deploy" / "local" / "infra.sh"
 
 
-def database_passwords(state: Path) -> dict[str, str]:
-    """Each service's database role password, as `postgres.sh bootstrap` keeps them in
-    <state>/pg/passwords.env (`<SERVICE>_DATABASE_PASSWORD=...` lines); {} before the first bootstrap."""
-    path = state / "pg" / "passwords.env"
+def _passwords(path: Path, suffix: str) -> dict[str, str]:
+    """`<NAME><suffix>=<password>` lines of a passwords file, by lower-case name; {} without the file."""
     if not path.is_file():
         return {}
     lines = (line.partition("=") for line in path.read_text().splitlines() if not line.startswith("#"))
-    return {key.removesuffix("_DATABASE_PASSWORD").lower(): value for key, sep, value in lines if sep}
+    return {key.removesuffix(suffix).lower(): value for key, sep, value in lines if sep}
+
+
+def database_passwords(state: Path) -> dict[str, str]:
+    """Each service's database role password, as `postgres.sh bootstrap` keeps them in
+    <state>/pg/passwords.env (`<SERVICE>_DATABASE_PASSWORD=...` lines); {} before the first bootstrap."""
+    return _passwords(state / "pg" / "passwords.env", "_DATABASE_PASSWORD")
 
 
 def kafka_passwords(state: Path) -> dict[str, str]:
     """Each Kafka principal's password (admin, the services), as `kafka.sh start` keeps them in
     <state>/kafka/credentials.env (`<PRINCIPAL>_KAFKA_PASSWORD=...` lines); {} for a broker without security."""
-    path = state / "kafka" / "credentials.env"
-    if not path.is_file():
-        return {}
-    lines = (line.partition("=") for line in path.read_text().splitlines() if not line.startswith("#"))
-    return {key.removesuffix("_KAFKA_PASSWORD").lower(): value for key, sep, value in lines if sep}
+    return _passwords(state / "kafka" / "credentials.env", "_KAFKA_PASSWORD")
 
 
 def operator_kafka(bootstrap: str | None = None) -> KafkaAccess:

@@ -8,23 +8,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from estafette.runtime.auth import key_sha256, new_key
 from estafette.runtime.kafka import KafkaAccess
-from estafette.tools.topics import read_compacted
+from estafette.tools.topics import publish_records, read_compacted
 from schemas.access import ApiKeyRecord, KeyRole
 from schemas.topics import API_KEYS
 
 
 async def _publish(kafka: KafkaAccess, record: ApiKeyRecord) -> None:
-    producer = AIOKafkaProducer(**kafka.client_kwargs(), acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(API_KEYS.name, record.model_dump_json().encode(), key=record.key_id.encode())
-    finally:
-        await producer.stop()
+    await publish_records(kafka, API_KEYS.name, [(record.key_id, record.model_dump_json().encode())])
 
 
 async def create(kafka: KafkaAccess, role: KeyRole, region: str | None = None, name: str = "") -> tuple[ApiKeyRecord, str]:

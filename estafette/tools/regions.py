@@ -11,11 +11,10 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from estafette.runtime.kafka import KafkaAccess
-from estafette.tools.topics import delete_topics, ensure_topics, national_specs, read_compacted, region_specs
+from estafette.tools.topics import delete_topics, ensure_topics, national_specs, publish_records, read_compacted, region_specs
 from schemas.regions import RegionRecord
 from schemas.topics import REGIONAL, REGIONS
 
@@ -51,16 +50,6 @@ def load(path: Path = REGISTRY_FILE) -> list[RegionRecord]:
     return regions
 
 
-async def _send(kafka: KafkaAccess, messages: list[tuple[str, bytes | None]]) -> None:
-    producer = AIOKafkaProducer(**kafka.client_kwargs(), acks="all")
-    await producer.start()
-    try:
-        for key, value in messages:
-            await producer.send_and_wait(REGIONS.name, value, key=key.encode())
-    finally:
-        await producer.stop()
-
-
 async def apply(kafka: KafkaAccess, regions: list[RegionRecord]) -> dict[str, list[str]]:
     """Create what each region needs and publish the registry; return {region: topics created}."""
     from estafette.tools import kafka_security
@@ -70,7 +59,7 @@ async def apply(kafka: KafkaAccess, regions: list[RegionRecord]) -> dict[str, li
     for region in regions:
         created[region.id] = await ensure_topics(kafka, region_specs(region))
         await kafka_security.grant_region(kafka, region.id)
-    await _send(kafka, [(r.id, r.model_dump_json().encode()) for r in regions])
+    await publish_records(kafka, REGIONS.name, [(r.id, r.model_dump_json().encode()) for r in regions])
     return created
 
 
@@ -91,7 +80,7 @@ async def remove(kafka: KafkaAccess, region: str, delete: bool = False) -> list[
     pipeline's user); with `delete`, also delete its topics (return their names)."""
     from estafette.tools import kafka_security
 
-    await _send(kafka, [(region, None)])
+    await publish_records(kafka, REGIONS.name, [(region, None)])
     await kafka_security.revoke_region(kafka, region)
     if not delete:
         return []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -101,3 +101,14 @@ async def read_compacted(kafka: KafkaAccess, topic: str, timeout: float = 10.0) 
         return latest
     finally:
         await consumer.stop()
+
+
+async def publish_records(kafka: KafkaAccess, topic: str, records: list[tuple[str, bytes | None]]) -> None:
+    """Publish (key, value) records on a compacted topic, in order (a value None is a tombstone)."""
+    producer = AIOKafkaProducer(**kafka.client_kwargs(), acks="all")
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(topic, value, key=key.encode())
+    finally:
+        await producer.stop()
