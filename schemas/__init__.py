@@ -1,7 +1,7 @@
-"""Estafette event contracts (v1): the envelope, every event, and the topic registry.
+"""Estafette event contracts (v2): the envelope, every event, and the topic registry.
 
 This package is the only place where topic names live. Services import events and topics from here;
-changes within v1 are additive only (see tests/contract).
+changes within v2 are additive only (see tests/contract).
 """
 
 from schemas import events as _events

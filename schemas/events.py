@@ -9,7 +9,7 @@ longer carry a recipient. v1 is kept under schemas/jsonschema/v1 as it was.
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, time
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, TypeAdapter
@@ -18,6 +18,12 @@ from schemas.envelope import Event
 
 Language = Literal["nl", "de", "en"]
 OfferFormat = Literal["visit", "workshop", "webinar", "digital_tour"]
+#: Where an offer happens: at the host's address, or online (a join link).
+Attendance = Literal["on_site", "online"]
+#: Which part of its day an offer takes (its times, when given, say exactly).
+PartOfDay = Literal["morning", "afternoon", "whole_day"]
+#: Whether a sign-up waits for its employer's approval before it can be matched.
+Approval = Literal["not_required", "pending"]
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 
 
@@ -30,18 +36,47 @@ class EditionOpened(Event):
     starts_on: date
     ends_on: date
     languages: list[Language] = ["nl"]
+    themes: list[str] = Field(default=[], description="The themes offers of this edition may have (added in v2.1).")
+    requires_approval: bool = Field(
+        default=False, description="Sign-ups wait for their employer's approval before they are matched (v2.1)."
+    )
+    match_at_deadline: bool = Field(
+        default=False, description="Matching starts a run by itself at the sign-up deadline (v2.1)."
+    )
 
 
 class EditionClosed(Event):
+    """Sign-ups ended early by the organiser; what was matched stands, but it is never matched again."""
+
     key_field: ClassVar[str] = "edition"
     event_type: Literal["EditionClosed"] = "EditionClosed"
     reason: str = ""
 
 
+class EditionCancelled(Event):
+    """The whole edition is called off (v2.1): nothing is matched any more, every participant, waiting or
+    placed, and every host is told once, with the organiser's `reason`."""
+
+    key_field: ClassVar[str] = "edition"
+    event_type: Literal["EditionCancelled"] = "EditionCancelled"
+    reason: str = ""
+
+
 # --- offers -----------------------------------------------------------------------------------
-class OfferPublished(Event):
+class HostContact(BaseModel):
+    """Who at the host organisation receives the visitor list and notices (a work contact the host gave
+    for this purpose), in their language."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    email: EmailStr
+    language: Language = "nl"
+
+
+class _OfferDetails(Event):
+    """The fields of an offer as published and as changed (no event of its own)."""
+
     key_field: ClassVar[str] = "offer_id"
-    event_type: Literal["OfferPublished"] = "OfferPublished"
     offer_id: Id
     host_org: Id
     title: str
@@ -49,7 +84,31 @@ class OfferPublished(Event):
     capacity: int = Field(ge=0)
     max_per_org: int | None = Field(default=None, ge=1)
     format: OfferFormat = "visit"
-    location: str = ""
+    location: str = Field(default="", description="The address (on site); blank when online or not yet known.")
+    # --- added in v2.1 ---
+    themes: list[str] = Field(default=[], description="Themes from the edition's list.")
+    attendance: Attendance = "on_site"
+    part_of_day: PartOfDay = "whole_day"
+    starts_at: time | None = Field(default=None, description="Local time in the region's time zone.")
+    ends_at: time | None = None
+    join_url: str | None = Field(default=None, description="How to join an online offer.")
+    what_to_bring: str = ""
+    host_contact: HostContact | None = None
+    sequence: int = Field(
+        default=0, ge=0, description="0 when published, +1 with every change: the calendar entry's SEQUENCE."
+    )
+
+
+class OfferPublished(_OfferDetails):
+    event_type: Literal["OfferPublished"] = "OfferPublished"
+
+
+class OfferChanged(_OfferDetails):
+    """An organiser edited an offer (v2.1): the whole offer as it is now, its `sequence` one higher, and
+    which fields changed. People placed there are told."""
+
+    event_type: Literal["OfferChanged"] = "OfferChanged"
+    changed: list[str] = Field(description="Names of the fields that changed, e.g. ['date', 'starts_at'].")
 
 
 class OfferCancelled(Event):
@@ -73,6 +132,38 @@ class SignupSubmitted(Event):
     available: list[date] | None = None
     max_visits: int = Field(default=1, ge=1)
     signed_up_at: AwareDatetime
+    approval: Approval = Field(
+        default="not_required", description="`pending`: not matched until SignupApproved (v2.1)."
+    )
+
+
+class SignupChanged(Event):
+    """The participant (before the deadline) or an organiser changed a sign-up's choices (v2.1): the
+    choices, dates and visits as they are now."""
+
+    key_field: ClassVar[str] = "signup_id"
+    event_type: Literal["SignupChanged"] = "SignupChanged"
+    signup_id: Id
+    choices: list[Id] = Field(min_length=1)
+    available: list[date] | None = None
+    max_visits: int = Field(default=1, ge=1)
+
+
+class SignupApproved(Event):
+    """The participant's employer approved the sign-up (v2.1): it can be matched now."""
+
+    key_field: ClassVar[str] = "signup_id"
+    event_type: Literal["SignupApproved"] = "SignupApproved"
+    signup_id: Id
+
+
+class SignupRefused(Event):
+    """The participant's employer refused the sign-up (v2.1): it ends, like a withdrawal."""
+
+    key_field: ClassVar[str] = "signup_id"
+    event_type: Literal["SignupRefused"] = "SignupRefused"
+    signup_id: Id
+    reason: str = ""
 
 
 class ParticipantRegistered(Event):
@@ -85,12 +176,16 @@ class ParticipantRegistered(Event):
     name: str
     email: EmailStr
     language: Language = "nl"
+    # --- added in v2.1: what a host's visitor list shows ---
+    org: str | None = Field(default=None, description="The participant's organisation.")
+    learning_goal: str = ""
 
 
 class SignupWithdrawn(Event):
     key_field: ClassVar[str] = "signup_id"
     event_type: Literal["SignupWithdrawn"] = "SignupWithdrawn"
     signup_id: Id
+    reason: str = Field(default="", description="Given by an organiser withdrawing on someone's behalf (v2.1).")
 
 
 # --- matches ----------------------------------------------------------------------------------
@@ -202,7 +297,12 @@ class FeedbackSubmitted(Event):
     signup_id: Id
     offer_id: Id
     rating: int = Field(ge=1, le=5)
-    learned: str = ""
+    learned: str = Field(default="", description="What the participant learned, in their words.")
+    share_publicly: bool = Field(
+        default=False, description="The participant agreed that `learned` may be published after moderation (v2.1)."
+    )
+    language: Language = Field(default="nl", description="The language `learned` is written in (v2.1).")
+    submitted_at: AwareDatetime | None = None
 
 
 class RelayLegStarted(Event):
@@ -238,6 +338,11 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     SeatOffered,
     SeatOfferEnded,
     ParticipantRegistered,
+    EditionCancelled,
+    OfferChanged,
+    SignupChanged,
+    SignupApproved,
+    SignupRefused,
 )
 
 AnyEvent = Annotated[
@@ -258,7 +363,12 @@ AnyEvent = Annotated[
     | RelayLegHandedOver
     | SeatOffered
     | SeatOfferEnded
-    | ParticipantRegistered,
+    | ParticipantRegistered
+    | EditionCancelled
+    | OfferChanged
+    | SignupChanged
+    | SignupApproved
+    | SignupRefused,
     Field(discriminator="event_type"),
 ]
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)
@@ -269,4 +379,6 @@ def decode_event(raw: bytes | str) -> Event:
     return _ADAPTER.validate_json(raw)
 
 
-__all__ = [cls.__name__ for cls in ALL_EVENTS] + ["OfferSummary", "Recipient", "ALL_EVENTS", "decode_event"]
+__all__ = [cls.__name__ for cls in ALL_EVENTS] + [
+    "HostContact", "OfferSummary", "Recipient", "ALL_EVENTS", "decode_event",
+]

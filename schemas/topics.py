@@ -75,9 +75,12 @@ class Topic:
 
 
 # --- regional ---------------------------------------------------------------------------------
-EDITIONS = Topic("editions", "edition", (ev.EditionOpened, ev.EditionClosed))
-OFFERS = Topic("offers", "offer_id", (ev.OfferPublished, ev.OfferCancelled))
-SIGNUPS = Topic("signups", "signup_id", (ev.SignupSubmitted, ev.SignupWithdrawn))
+EDITIONS = Topic("editions", "edition", (ev.EditionOpened, ev.EditionClosed, ev.EditionCancelled))
+OFFERS = Topic("offers", "offer_id", (ev.OfferPublished, ev.OfferChanged, ev.OfferCancelled))
+SIGNUPS = Topic(
+    "signups", "signup_id",
+    (ev.SignupSubmitted, ev.SignupChanged, ev.SignupApproved, ev.SignupRefused, ev.SignupWithdrawn),
+)
 #: Contact details (personal data), compacted and keyed by sign-up id: a tombstone (null value)
 #: removes a person's details from the topic and from every service that keeps them.
 PARTICIPANTS = Topic(

@@ -53,16 +53,18 @@ class ServiceSpec:
 
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
-        "registration", "services.registration.config:RegistrationSettings", "editions, offers, sign-ups (HTTP)",
-        regional=False, writes=(EDITIONS, OFFERS, SIGNUPS, PARTICIPANTS),
+        "registration", "services.registration.config:RegistrationSettings",
+        "editions, offers, sign-ups, approvals, feedback, participants' pages (HTTP)",
+        regional=False, reads=(MATCHES,),
+        writes=(EDITIONS, OFFERS, SIGNUPS, PARTICIPANTS, FEEDBACK, NOTIFICATION_REQUESTS, DEAD_LETTERS),
     ),
     ServiceSpec(
         "matching", "services.matching.config:MatchingSettings", "match runs, assignments, seat offers",
         regional=True, reads=(EDITIONS, OFFERS, SIGNUPS), writes=(MATCHES, DEAD_LETTERS),
     ),
     ServiceSpec(
-        "notifications", "services.notifications.config:NotificationsSettings", "e-mails to participants",
-        regional=True, reads=(MATCHES, PARTICIPANTS, NOTIFICATION_REQUESTS), writes=(NOTIFICATIONS, DEAD_LETTERS),
+        "notifications", "services.notifications.config:NotificationsSettings", "e-mails to participants and hosts",
+        regional=True, reads=(EDITIONS, OFFERS, SIGNUPS, PARTICIPANTS, MATCHES, NOTIFICATION_REQUESTS), writes=(NOTIFICATIONS, DEAD_LETTERS),
     ),
     ServiceSpec(
         "reporting", "services.reporting.config:ReportingSettings", "figures, dashboard",

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -25,6 +26,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from estafette.runtime.auth import Links, key_id_of
+from estafette.runtime.clock import move_clock_file
 from estafette.runtime.kafka import KafkaAccess
 from estafette.tools import keys, regions
 from estafette.tools.devserver import database_passwords, database_url, kafka_passwords
@@ -220,6 +222,29 @@ async def _drop_database() -> None:
         await conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
     finally:
         await conn.close()
+
+
+class TestClock:
+    """A test clock for services started with `env` (ESTAFETTE_CLOCK_FILE): `move_to(t)` sets every such
+    service's "now" to `t`, after which time runs on from there (an offset, not a frozen instant), so
+    timeouts and waits keep working. Each instance has its own file: other tests' services are not moved."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, start: datetime | None = None) -> None:
+        STATE.mkdir(parents=True, exist_ok=True)
+        self.path = STATE / f"clock-{os.getpid()}-{time.monotonic_ns()}.json"
+        self.env = {"ESTAFETTE_CLOCK_FILE": str(self.path), "ESTAFETTE_ENVIRONMENT": "test"}
+        if start is not None:
+            self.move_to(start)
+
+    def move_to(self, at: datetime) -> None:
+        move_clock_file(self.path, offset_seconds=(at - datetime.now(UTC)).total_seconds())
+
+    def now(self) -> datetime:
+        from estafette.runtime.clock import Clock
+
+        return Clock(file=self.path).now()
 
 
 class ServiceProcess:

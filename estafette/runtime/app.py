@@ -151,8 +151,8 @@ class Runtime:
         self.auth = Authenticator(KeyRing(self.kafka), oidc)
         #: The region registry (estafette.regions.v1), kept current.
         self.regions = RegionBook(self.kafka)
-        self.links = Links(settings.link_secret.get_secret_value())
         self.clock = Clock.from_settings(settings)  #: "now" for every use case (a test clock in tests)
+        self.links = Links(settings.link_secret.get_secret_value(), self.clock)
         self.uow: UnitOfWork[Any] = (
             UnitOfWork(settings.db_schema, repository) if repository else UnitOfWork(settings.db_schema)
         )

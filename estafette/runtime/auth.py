@@ -32,6 +32,7 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSaf
 from pydantic import ValidationError
 
 from estafette.runtime.access import ANONYMOUS, Principal, Role
+from estafette.runtime.clock import Now
 from estafette.runtime.errors import Forbidden, Unauthenticated
 from estafette.runtime.compacted import CompactedReader
 from estafette.runtime.kafka import KafkaAccess
@@ -166,20 +167,26 @@ class LinkInvalid(Exception):
 
 
 class Links:
-    """Signed, expiring, purpose-bound participant links: a token is valid for one purpose only."""
+    """Signed, expiring, purpose-bound participant links: a token is valid for one purpose only. Their
+    time (issued, expired) is the platform's clock (runtime/clock.py), so a test clock ages links too."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, clock: Now | None = None) -> None:
         self._secret = secret
+        self._clock = clock
 
     def _serializer(self, purpose: str, issued_at: float | None = None) -> URLSafeTimedSerializer:
-        if issued_at is None:
+        clock = self._clock
+        if issued_at is None and clock is None:
             return URLSafeTimedSerializer(self._secret, salt=f"estafette-link:{purpose}")
 
-        class Backdated(TimestampSigner):  # for tests of expired links
+        class Timed(TimestampSigner):  # the clock's time, or `issued_at` for tests of old links
             def get_timestamp(self) -> int:
-                return int(issued_at)
+                if issued_at is not None:
+                    return int(issued_at)
+                assert clock is not None
+                return int(clock.now().timestamp())
 
-        return URLSafeTimedSerializer(self._secret, salt=f"estafette-link:{purpose}", signer=Backdated)
+        return URLSafeTimedSerializer(self._secret, salt=f"estafette-link:{purpose}", signer=Timed)
 
     def make(self, purpose: str, signup_id: str, edition_id: str, *, ref: str | None = None,
              issued_at: float | None = None) -> str:
