@@ -25,13 +25,38 @@ from estafette.runtime.regions import RegionBook
 from estafette.runtime.uow import Uow
 from services.reporting import service
 from services.reporting.dashboard import Dashboard
-from services.reporting.domain import DayFigures, EditionReport, EditionStatus, NationalTotals, Overview, RegionTotals
+from services.reporting.domain import (
+    DayFigures, EditionFigures, EditionReport, EditionStatus, Overview, RegionTotals, Totals,
+)
 from services.reporting.repository import Repository
 
 
 class FeedbackOut(BaseModel):
     count: int
     average_rating: float | None = Field(description="2 decimals; null without feedback")
+    shareable: int = Field(description="feedback whose participant agreed that what they learned may be shared publicly")
+
+    @classmethod
+    def of(cls, f: EditionFigures | Totals) -> FeedbackOut:
+        return cls(count=f.feedback_count, average_rating=f.average_rating, shareable=f.feedback_shareable)
+
+
+class ApprovalOut(BaseModel):
+    """Active sign-ups by approval (`not_required` + `pending` + `approved` = `signups`), and the refused ones."""
+
+    not_required: int = Field(description="active sign-ups in an edition that needs no approval")
+    pending: int = Field(description="active sign-ups waiting for their employer's answer (not matched yet)")
+    approved: int = Field(description="active sign-ups their employer approved")
+    refused: int = Field(description="sign-ups their employer refused (ended; not in `signups`)")
+
+    @classmethod
+    def of(cls, f: EditionFigures | Totals) -> ApprovalOut:
+        return cls(not_required=f.not_required, pending=f.pending_approval, approved=f.approved, refused=f.refused)
+
+
+class TemplateEmailsOut(BaseModel):
+    sent: int = Field(description="notifications of this template whose latest outcome is sent")
+    failed: int = Field(description="notifications of this template whose latest outcome is failed")
 
 
 class EditionReportOut(BaseModel):
@@ -40,14 +65,17 @@ class EditionReportOut(BaseModel):
     edition: str = Field(description="the edition's id")
     region: str
     name: str | None
-    status: EditionStatus
+    status: EditionStatus = Field(description="unknown, open, closed or cancelled")
+    cancellation_reason: str | None = Field(description="the organiser's reason, when cancelled")
+    cancelled_at: dt.datetime | None = Field(description="when it was cancelled")
     starts_on: dt.date | None
     ends_on: dt.date | None
     offers: int = Field(description="offers not cancelled")
     seats: int = Field(description="the total capacity of those offers")
     offers_cancelled: int = Field(description="offers cancelled")
-    signups: int = Field(description="sign-ups still active")
+    signups: int = Field(description="sign-ups still active (neither withdrawn nor refused)")
     withdrawn: int = Field(description="sign-ups withdrawn")
+    approval: ApprovalOut
     organisations: int = Field(description="distinct organisations with an active sign-up")
     assigned: int = Field(description="active sign-ups whose latest match outcome is an assignment")
     waitlisted: int = Field(description="active sign-ups on the waiting list (an ended seat offer counts here again)")
@@ -57,6 +85,8 @@ class EditionReportOut(BaseModel):
     first_choice_share: float | None = Field(description="of `assigned`, the share with rank 1 (0..1, 3 decimals)")
     emails_sent: int = Field(description="notifications whose latest outcome is sent")
     emails_failed: int = Field(description="notifications whose latest outcome is failed")
+    emails_by_template: dict[str, TemplateEmailsOut] = Field(
+        description="per template (the kind of e-mail, e.g. `reminder`): sent and failed")
     feedback: FeedbackOut
     by_day: list[DayFigures] = Field(description="per date: sign-ups made that day (in REPORTING_TIMEZONE); "
                                                  "offers, seats and assigned for visits on that day")
@@ -68,7 +98,9 @@ class EditionReportOut(BaseModel):
             **asdict(f),
             "edition": f.edition_id,
             "first_choice_share": f.first_choice_share,
-            "feedback": {"count": f.feedback_count, "average_rating": f.average_rating},
+            "approval": ApprovalOut.of(f),
+            "emails_by_template": {t.template: {"sent": t.sent, "failed": t.failed} for t in report.emails},
+            "feedback": FeedbackOut.of(f),
             "by_day": report.days,
         })
 
@@ -82,16 +114,52 @@ class RelayLegOut(BaseModel):
     handed_over_at: dt.datetime | None
 
 
+class _TotalsOut(BaseModel):
+    editions: int
+    offers: int
+    signups: int
+    withdrawn: int
+    assigned: int
+    emails_sent: int
+    approval: ApprovalOut
+    feedback: FeedbackOut
+
+    @staticmethod
+    def fields(t: Totals) -> dict[str, object]:
+        """The JSON fields of a region's or the nation's totals (without `region` / `regions`)."""
+        counts = ("editions", "offers", "signups", "withdrawn", "assigned", "emails_sent")
+        return {name: getattr(t, name) for name in counts} | {"approval": ApprovalOut.of(t), "feedback": FeedbackOut.of(t)}
+
+
+class _RegionOut(BaseModel):
+    region: str
+
+
+class RegionTotalsOut(_TotalsOut, _RegionOut):  # `region` first
+    @classmethod
+    def of(cls, t: RegionTotals) -> RegionTotalsOut:
+        return cls.model_validate({"region": t.region, **cls.fields(t)})
+
+
+class _RegionsCountOut(BaseModel):
+    regions: int = Field(description="the number of region rows summed")
+
+
+class NationalTotalsOut(_TotalsOut, _RegionsCountOut):  # `regions` first
+    pass
+
+
 class RegionsReportOut(BaseModel):
-    regions: list[RegionTotals] = Field(description="per region (by name): editions and the sums of their figures")
-    national: NationalTotals = Field(description="the regions summed, plus the number of regions")
+    regions: list[RegionTotalsOut] = Field(description="per region (by name): editions and the sums of their figures")
+    national: NationalTotalsOut = Field(description="the regions summed, plus the number of regions")
     relay: list[RelayLegOut]
 
     @classmethod
     def of(cls, overview: Overview) -> RegionsReportOut:
+        national = overview.national
         return cls.model_validate({
-            "regions": overview.regions,
-            "national": overview.national,
+            "regions": [RegionTotalsOut.of(r) for r in overview.regions],
+            "national": {"regions": national.regions, **_TotalsOut.fields(national)},
             "relay": [{**asdict(leg), "leg": leg.leg_id, "edition": leg.edition_id} for leg in overview.relay_legs],
         })
 

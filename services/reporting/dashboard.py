@@ -28,7 +28,31 @@ def N_(message: str) -> str:
     return message
 
 
-STATUS_TEXTS: dict[str, str] = {"unknown": N_("unknown"), "open": N_("open"), "closed": N_("closed")}
+STATUS_TEXTS: dict[str, str] = {
+    "unknown": N_("unknown"), "open": N_("open"), "closed": N_("closed"), "cancelled": N_("cancelled"),
+}
+#: The e-mail templates (kinds of message) by name; a template not listed here is shown by its name.
+TEMPLATE_TEXTS: dict[str, str] = {
+    "signup_confirmed": N_("Sign-up confirmation"),
+    "assigned": N_("Match result: placed"),
+    "match_assigned": N_("Match result: placed"),
+    "waitlisted": N_("Match result: waiting list"),
+    "match_waitlisted": N_("Match result: waiting list"),
+    "unmatched": N_("Match result: not placed"),
+    "match_unmatched": N_("Match result: not placed"),
+    "seat_offered": N_("Seat offer"),
+    "reminder": N_("Reminder"),
+    "offer_changed": N_("Offer changed"),
+    "offer_cancelled": N_("Offer cancelled"),
+    "edition_cancelled": N_("Edition cancelled"),
+    "feedback_request": N_("Feedback request"),
+    "approval_refused": N_("Sign-up refused by the employer"),
+    "approval_requested": N_("Approval request to the employer"),
+    "visitor_list": N_("Visitor list (host)"),
+    "visitor_withdrew": N_("Visitor withdrew (host)"),
+    "host_edition_cancelled": N_("Edition cancelled (host)"),
+    "generic": N_("Other message"),
+}
 
 
 def format_number(value: float | None, lang: str, decimals: int = 0) -> str:
@@ -74,8 +98,9 @@ class Dashboard:
                             relay_legs=overview.relay_legs)
 
     def edition(self, lang: str, report: EditionReport) -> str:
-        """One edition's figures and its figures per day."""
-        return self._render(lang, "edition.html.j2", report.figures.edition_id, e=report.figures, days=report.days)
+        """One edition's figures, its e-mails per template and its figures per day."""
+        return self._render(lang, "edition.html.j2", report.figures.edition_id, e=report.figures, days=report.days,
+                            emails=report.emails)
 
     def _render(self, lang: str, template: str, edition_id: str | None, **values: Any) -> str:
         context = {
@@ -86,5 +111,7 @@ class Dashboard:
             "pct": lambda share: format_share(share, lang),
             "day": lambda d: format_date(d, lang),
             "status": lambda status: self.catalogs.gettext(lang, STATUS_TEXTS[status]),
+            "template_name": lambda name: (
+                self.catalogs.gettext(lang, TEMPLATE_TEXTS[name]) if name in TEMPLATE_TEXTS else name),
         }
         return self.catalogs.env(lang).get_template(template).render(**context, **values)

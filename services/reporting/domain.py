@@ -3,24 +3,32 @@ is the latest, derived ratios and roll-ups.
 
 Events of different topics arrive in any order, so each rule takes the stored state (None when the
 entity is not known yet) and returns the state to store: the result must not depend on the order of
-arrival. Closed, cancelled and withdrawn are final; match and notification outcomes are ordered by
-`Version` (the newest wins).
+arrival. A closed or cancelled edition, a cancelled offer, a withdrawn sign-up and an employer's
+answer (approved, refused) are final; an offer's details are ordered by its `sequence`; match and
+notification outcomes are ordered by `Version` (the newest wins).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Literal
 
-EditionStatus = Literal["unknown", "open", "closed"]
+EditionStatus = Literal["unknown", "open", "closed", "cancelled"]
+#: Where a sign-up stands with its employer (README glossary: approval): `not_required` and `pending` as
+#: SignupSubmitted says, then `approved` (SignupApproved) or `refused` (SignupRefused, which ends it).
+ApprovalState = Literal["not_required", "pending", "approved", "refused"]
 #: What a participant was last told (README glossary: match outcome).
 MatchOutcomeName = Literal["assigned", "offered", "waitlisted", "unmatched"]
 NotificationStatus = Literal["sent", "failed"]
 #: The figures that /reports/regions adds up per region and nationally (besides `editions`).
-REGION_FIGURES = ("offers", "signups", "assigned", "emails_sent")
+REGION_FIGURES = (
+    "offers", "signups", "withdrawn", "assigned", "emails_sent",
+    "not_required", "pending_approval", "approved", "refused",
+    "feedback_count", "feedback_shareable", "rating_total",
+)
 
 
 # --- the latest outcome wins ------------------------------------------------------------------
@@ -48,6 +56,13 @@ class Edition:
     name: str | None = None
     starts_on: date | None = None
     ends_on: date | None = None
+    #: The organiser's reason and the moment of EditionCancelled (None unless cancelled).
+    cancellation_reason: str | None = None
+    cancelled_at: datetime | None = None
+
+
+#: Statuses no later event changes (a late EditionOpened does not reopen them).
+FINAL_STATUSES: frozenset[EditionStatus] = frozenset({"closed", "cancelled"})
 
 
 def edition_named(edition_id: str, region: str) -> Edition:
@@ -59,31 +74,60 @@ def edition_named(edition_id: str, region: str) -> Edition:
 def edition_opened(
     stored: Edition | None, edition_id: str, region: str, name: str, starts_on: date, ends_on: date
 ) -> Edition:
-    """EditionOpened fills in the details and opens the edition; a closed edition stays closed (a late
-    EditionOpened does not reopen it)."""
-    status: EditionStatus = "closed" if stored is not None and stored.status == "closed" else "open"
-    return Edition(edition_id, region, status, name, starts_on, ends_on)
+    """EditionOpened fills in the details and opens the edition; a closed or cancelled edition stays so
+    (a late EditionOpened does not reopen it)."""
+    if stored is not None and stored.status in FINAL_STATUSES:
+        return replace(stored, region=region, name=name, starts_on=starts_on, ends_on=ends_on)
+    return Edition(edition_id, region, "open", name, starts_on, ends_on)
 
 
 def edition_closed(stored: Edition | None, edition_id: str, region: str) -> Edition:
-    """EditionClosed is final; the details already known are kept."""
-    return replace(stored or edition_named(edition_id, region), status="closed")
+    """EditionClosed is final; the details already known are kept; a cancelled edition stays cancelled
+    (cancelling says more than closing, whichever arrives first)."""
+    edition = stored or edition_named(edition_id, region)
+    return edition if edition.status == "cancelled" else replace(edition, status="closed")
+
+
+def edition_cancelled(stored: Edition | None, edition_id: str, region: str, reason: str, at: datetime) -> Edition:
+    """EditionCancelled is final, over open and closed alike, with the organiser's reason and its moment;
+    the details already known are kept (and every figure: the sign-ups, assignments and e-mails of a
+    cancelled edition still count as they were). A second cancellation changes nothing."""
+    edition = stored or edition_named(edition_id, region)
+    if edition.status == "cancelled":
+        return edition
+    return replace(edition, status="cancelled", cancellation_reason=reason, cancelled_at=at)
 
 
 @dataclass(frozen=True)
 class Offer:
-    """A host's offer; `day` and `capacity` are None while only its cancellation is known."""
+    """A host's offer; `day`, `capacity` and `sequence` are None while only its cancellation is known."""
 
     offer_id: str
     edition_id: str
     day: date | None = None
     capacity: int | None = None
     cancelled: bool = False
+    #: The offer sequence of `day` and `capacity`: 0 from OfferPublished, one higher per OfferChanged.
+    sequence: int | None = None
 
 
-def offer_published(stored: Offer | None, offer_id: str, edition_id: str, day: date, capacity: int) -> Offer:
-    """OfferPublished fills in the date and capacity; a cancelled offer stays cancelled."""
-    return Offer(offer_id, edition_id, day, capacity, cancelled=stored is not None and stored.cancelled)
+def offer_published(
+    stored: Offer | None, offer_id: str, edition_id: str, day: date, capacity: int, sequence: int = 0
+) -> Offer:
+    """OfferPublished (sequence 0) and OfferChanged (sequence 1, 2, ...) set the date and capacity, unless
+    a higher sequence is stored already (a late, older version changes nothing); a cancelled offer stays
+    cancelled."""
+    if stored is not None and stored.sequence is not None and stored.sequence > sequence:
+        return stored
+    return Offer(offer_id, edition_id, day, capacity, cancelled=stored is not None and stored.cancelled,
+                 sequence=sequence)
+
+
+def offer_changed(
+    stored: Offer | None, offer_id: str, edition_id: str, day: date, capacity: int, sequence: int
+) -> Offer:
+    """OfferChanged carries the whole offer as it is now: the same rule as OfferPublished, by sequence."""
+    return offer_published(stored, offer_id, edition_id, day, capacity, sequence)
 
 
 def offer_cancelled(stored: Offer | None, offer_id: str, edition_id: str) -> Offer:
@@ -93,21 +137,47 @@ def offer_cancelled(stored: Offer | None, offer_id: str, edition_id: str) -> Off
 
 @dataclass(frozen=True)
 class Signup:
-    """A sign-up without personal data: the organisation and the moment only (None while only the
-    withdrawal is known)."""
+    """A sign-up without personal data: the organisation, the moment and the approval only (None while
+    only the withdrawal is known; `approval` also from SignupApproved or SignupRefused alone)."""
 
     signup_id: str
     edition_id: str
     org: str | None = None
     signed_up_at: datetime | None = None
     withdrawn: bool = False
+    approval: ApprovalState | None = None
+
+    @property
+    def active(self) -> bool:
+        """Counted as a sign-up: neither withdrawn nor refused by the employer."""
+        return not self.withdrawn and self.approval != "refused"
+
+
+#: The employer's answers: final, whichever event arrives first.
+ANSWERED: frozenset[str] = frozenset({"approved", "refused"})
 
 
 def signup_submitted(
-    stored: Signup | None, signup_id: str, edition_id: str, org: str, signed_up_at: datetime
+    stored: Signup | None, signup_id: str, edition_id: str, org: str, signed_up_at: datetime,
+    approval: ApprovalState = "not_required",
 ) -> Signup:
-    """SignupSubmitted fills in the organisation and the moment; a withdrawn sign-up stays withdrawn."""
-    return Signup(signup_id, edition_id, org, signed_up_at, withdrawn=stored is not None and stored.withdrawn)
+    """SignupSubmitted fills in the organisation, the moment and the approval it needs (`not_required` or
+    `pending`); a withdrawn sign-up stays withdrawn, an employer's answer already known stays."""
+    if stored is not None and stored.approval in ANSWERED:
+        approval = stored.approval
+    return Signup(signup_id, edition_id, org, signed_up_at, withdrawn=stored is not None and stored.withdrawn,
+                  approval=approval)
+
+
+def signup_approved(stored: Signup | None, signup_id: str, edition_id: str) -> Signup:
+    """SignupApproved: the employer said yes (a refusal already known stays: it ended the sign-up)."""
+    signup = stored or Signup(signup_id, edition_id)
+    return signup if signup.approval == "refused" else replace(signup, approval="approved")
+
+
+def signup_refused(stored: Signup | None, signup_id: str, edition_id: str) -> Signup:
+    """SignupRefused is final: the sign-up ends, like a withdrawal, and counts as `refused`."""
+    return replace(stored or Signup(signup_id, edition_id), approval="refused")
 
 
 def signup_withdrawn(stored: Signup | None, signup_id: str, edition_id: str) -> Signup:
@@ -140,11 +210,12 @@ def relay_leg_handed_over(
 
 @dataclass(frozen=True)
 class Feedback:
-    """A participant's rating (never the free text)."""
+    """A participant's rating and whether they agreed to share what they learned (never the text itself)."""
 
     feedback_id: str
     edition_id: str
     rating: int
+    share_publicly: bool = False
 
 
 # --- match outcomes: what each match event tells the participant ----------------------------
@@ -203,6 +274,8 @@ class NotificationOutcome:
     edition_id: str
     status: NotificationStatus
     version: Version
+    #: The e-mail's template (NotificationSent/NotificationFailed.template): its kind, e.g. `reminder`.
+    template: str | None = None
 
 
 # --- figures ------------------------------------------------------------------------------------
@@ -225,12 +298,19 @@ class EditionFigures:
     status: EditionStatus
     starts_on: date | None
     ends_on: date | None
+    cancellation_reason: str | None
+    cancelled_at: datetime | None
     offers: int
     seats: int
     offers_cancelled: int
     signups: int
     withdrawn: int
     organisations: int
+    #: Active sign-ups by approval (they add up to `signups`), and sign-ups the employer refused.
+    not_required: int
+    pending_approval: int
+    approved: int
+    refused: int
     assigned: int
     first_choice: int
     waitlisted: int
@@ -241,6 +321,8 @@ class EditionFigures:
     emails_failed: int
     feedback_count: int
     rating_total: int
+    #: Feedback whose participant agreed that what they learned may be shared publicly.
+    feedback_shareable: int
 
     @property
     def first_choice_share(self) -> float | None:
@@ -264,31 +346,56 @@ class DayFigures:
 
 
 @dataclass(frozen=True)
+class TemplateFigures:
+    """One e-mail template (a kind of message) of an edition: notifications whose latest outcome is sent or
+    failed."""
+
+    template: str
+    sent: int
+    failed: int
+
+
+@dataclass(frozen=True)
 class EditionReport:
-    """One edition's figures and its figures per day (from one snapshot)."""
+    """One edition's figures, its figures per day and its e-mails per template (from one snapshot)."""
 
     figures: EditionFigures
     days: list[DayFigures]
+    emails: list[TemplateFigures] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
-class RegionTotals:
-    region: str
-    editions: int
-    offers: int
-    signups: int
-    assigned: int
-    emails_sent: int
+class Totals:
+    """Sums of REGION_FIGURES (and the number of editions): zeros unless given."""
+
+    editions: int = 0
+    offers: int = 0
+    signups: int = 0
+    withdrawn: int = 0
+    assigned: int = 0
+    emails_sent: int = 0
+    not_required: int = 0
+    pending_approval: int = 0
+    approved: int = 0
+    refused: int = 0
+    feedback_count: int = 0
+    feedback_shareable: int = 0
+    rating_total: int = 0
+
+    @property
+    def average_rating(self) -> float | None:
+        """Of all feedback summed here (not an average of averages)."""
+        return average(self.rating_total, self.feedback_count)
 
 
 @dataclass(frozen=True)
-class NationalTotals:
-    regions: int
-    editions: int
-    offers: int
-    signups: int
-    assigned: int
-    emails_sent: int
+class RegionTotals(Totals):
+    region: str = ""
+
+
+@dataclass(frozen=True)
+class NationalTotals(Totals):
+    regions: int = 0
 
 
 def region_totals(editions: Iterable[EditionFigures], registered: Iterable[str] = ()) -> list[RegionTotals]:
@@ -300,7 +407,7 @@ def region_totals(editions: Iterable[EditionFigures], registered: Iterable[str] 
         totals["editions"] += 1
         for name in REGION_FIGURES:
             totals[name] += getattr(e, name)
-    return [RegionTotals(region, **totals) for region, totals in sorted(sums.items())]
+    return [RegionTotals(region=region, **totals) for region, totals in sorted(sums.items())]
 
 
 def national_totals(regions: Iterable[RegionTotals]) -> NationalTotals:

@@ -4,7 +4,12 @@ handler is one typed call of the service.
 
 Contract v2: sign-up and match events carry no personal data (names and e-mail addresses travel only on
 the regions' participants topics, which reporting does not read); only ids, the organisation, the
-moment, the offer and the rank are passed on.
+moment, the offer and the rank are passed on; of the journey's events (contract v2.1) also an edition's
+cancellation reason, a sign-up's approval, an offer's date, capacity and sequence, a feedback's rating
+and whether it may be shared, and an e-mail's template.
+
+Every event type of a consumed topic is in its table: handled, or explicitly `ignored` (SignupChanged:
+reporting does not report choices). tests/unit/reporting/test_handlers.py checks it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from estafette.runtime.app import Runtime
 from estafette.runtime.consumer import EventHandler
 from estafette.runtime.uow import Transaction
 from schemas import (
+    EditionCancelled,
     EditionClosed,
     EditionOpened,
     Event,
@@ -25,11 +31,15 @@ from schemas import (
     NotificationFailed,
     NotificationSent,
     OfferCancelled,
+    OfferChanged,
     OfferPublished,
     RelayLegHandedOver,
     RelayLegStarted,
     SeatOfferEnded,
     SeatOffered,
+    SignupApproved,
+    SignupChanged,
+    SignupRefused,
     SignupSubmitted,
     SignupWithdrawn,
 )
@@ -57,8 +67,16 @@ async def edition_closed(tx: Tx, e: EditionClosed) -> None:
     await service.edition_closed(tx, e.region, e.edition)
 
 
+async def edition_cancelled(tx: Tx, e: EditionCancelled) -> None:
+    await service.edition_cancelled(tx, e.region, e.edition, e.reason, e.occurred_at)
+
+
 async def offer_published(tx: Tx, e: OfferPublished) -> None:
-    await service.offer_published(tx, e.region, e.edition, e.offer_id, e.date, e.capacity)
+    await service.offer_published(tx, e.region, e.edition, e.offer_id, e.date, e.capacity, e.sequence)
+
+
+async def offer_changed(tx: Tx, e: OfferChanged) -> None:
+    await service.offer_changed(tx, e.region, e.edition, e.offer_id, e.date, e.capacity, e.sequence)
 
 
 async def offer_cancelled(tx: Tx, e: OfferCancelled) -> None:
@@ -66,7 +84,15 @@ async def offer_cancelled(tx: Tx, e: OfferCancelled) -> None:
 
 
 async def signup_submitted(tx: Tx, e: SignupSubmitted) -> None:
-    await service.signup_submitted(tx, e.region, e.edition, e.signup_id, e.org, e.signed_up_at)
+    await service.signup_submitted(tx, e.region, e.edition, e.signup_id, e.org, e.signed_up_at, e.approval)
+
+
+async def signup_approved(tx: Tx, e: SignupApproved) -> None:
+    await service.signup_approved(tx, e.region, e.edition, e.signup_id)
+
+
+async def signup_refused(tx: Tx, e: SignupRefused) -> None:
+    await service.signup_refused(tx, e.region, e.edition, e.signup_id)
 
 
 async def signup_withdrawn(tx: Tx, e: SignupWithdrawn) -> None:
@@ -94,15 +120,15 @@ async def match_unmatched(tx: Tx, e: MatchUnmatched) -> None:
 
 
 async def notification_sent(tx: Tx, e: NotificationSent) -> None:
-    await service.notification_sent(tx, e.region, e.edition, e.notification_id, _version(e))
+    await service.notification_sent(tx, e.region, e.edition, e.notification_id, _version(e), e.template)
 
 
 async def notification_failed(tx: Tx, e: NotificationFailed) -> None:
-    await service.notification_failed(tx, e.region, e.edition, e.notification_id, _version(e))
+    await service.notification_failed(tx, e.region, e.edition, e.notification_id, _version(e), e.template)
 
 
 async def feedback_submitted(tx: Tx, e: FeedbackSubmitted) -> None:
-    await service.feedback_submitted(tx, e.region, e.edition, e.feedback_id, e.rating)
+    await service.feedback_submitted(tx, e.region, e.edition, e.feedback_id, e.rating, e.share_publicly)
 
 
 async def relay_leg_started(tx: Tx, e: RelayLegStarted) -> None:
@@ -113,11 +139,21 @@ async def relay_leg_handed_over(tx: Tx, e: RelayLegHandedOver) -> None:
     await service.relay_leg_handed_over(tx, e.region, e.edition, e.leg_id, e.to_region, e.occurred_at)
 
 
-#: Per consumed topic: the consumer's name and its dispatch table {event class: handler}.
+async def ignored(tx: Tx, e: Event) -> None:
+    """An event type of a consumed topic that reporting does not need (recorded in the inbox, nothing else)."""
+
+
+#: Per consumed topic: the consumer's name and its dispatch table {event class: handler}, with every event
+#: type of the topic (the ones reporting does not need map to `ignored`).
 SUBSCRIPTIONS: dict[Topic, tuple[str, Mapping[type[Event], EventHandler]]] = {
-    EDITIONS: ("editions", {EditionOpened: edition_opened, EditionClosed: edition_closed}),
-    OFFERS: ("offers", {OfferPublished: offer_published, OfferCancelled: offer_cancelled}),
-    SIGNUPS: ("signups", {SignupSubmitted: signup_submitted, SignupWithdrawn: signup_withdrawn}),
+    EDITIONS: ("editions", {
+        EditionOpened: edition_opened, EditionClosed: edition_closed, EditionCancelled: edition_cancelled,
+    }),
+    OFFERS: ("offers", {OfferPublished: offer_published, OfferChanged: offer_changed, OfferCancelled: offer_cancelled}),
+    SIGNUPS: ("signups", {
+        SignupSubmitted: signup_submitted, SignupApproved: signup_approved, SignupRefused: signup_refused,
+        SignupWithdrawn: signup_withdrawn, SignupChanged: ignored,
+    }),
     MATCHES: ("matches", {
         MatchAssigned: match_assigned, SeatOffered: seat_offered, SeatOfferEnded: seat_offer_ended,
         MatchWaitlisted: match_waitlisted, MatchUnmatched: match_unmatched,

@@ -4,7 +4,9 @@
 Each recording use case reads the stored state through `tx.repo`, lets a domain rule decide the new
 state, and stores it. No personal data comes in: sign-up and match events carry ids (contract v2;
 names and e-mail addresses travel only on the regions' participants topics, which reporting does not
-read), and the handlers pass only ids, the organisation, the moment, the offer and the rank.
+read), and the handlers pass only ids, the organisation, the moment, the offer and the rank (and, of
+the journey's events, an edition's cancellation reason, a sign-up's approval, a feedback's rating and
+whether it may be shared, an e-mail's template: never a refusal's reason or what someone learned).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from estafette.runtime.access import Principal
 from estafette.runtime.errors import NotFound
 from estafette.runtime.uow import Tx, Uow
 from services.reporting import domain
-from services.reporting.domain import MatchOutcome, NotificationOutcome, Placement, Version
+from services.reporting.domain import ApprovalState, MatchOutcome, NotificationOutcome, Placement, Version
 from services.reporting.repository import Repository
 
 log = structlog.get_logger(__name__)
@@ -44,12 +46,27 @@ async def edition_closed(tx: ReportingTx, region: str, edition_id: str) -> None:
     await tx.repo.save_edition(domain.edition_closed(await tx.repo.edition(edition_id), edition_id, region))
 
 
+async def edition_cancelled(tx: ReportingTx, region: str, edition_id: str, reason: str, at: datetime) -> None:
+    """The edition is called off: status `cancelled` with the reason; its figures stay as they are."""
+    stored = await tx.repo.edition(edition_id)
+    await tx.repo.save_edition(domain.edition_cancelled(stored, edition_id, region, reason, at))
+
+
 async def offer_published(
-    tx: ReportingTx, region: str, edition_id: str, offer_id: str, day: date, capacity: int
+    tx: ReportingTx, region: str, edition_id: str, offer_id: str, day: date, capacity: int, sequence: int = 0
 ) -> None:
     await _known(tx, edition_id, region)
     stored = await tx.repo.offer(offer_id)
-    await tx.repo.save_offer(domain.offer_published(stored, offer_id, edition_id, day, capacity))
+    await tx.repo.save_offer(domain.offer_published(stored, offer_id, edition_id, day, capacity, sequence))
+
+
+async def offer_changed(
+    tx: ReportingTx, region: str, edition_id: str, offer_id: str, day: date, capacity: int, sequence: int
+) -> None:
+    """An edited offer: its date and capacity as they are now (the seats and the days follow)."""
+    await _known(tx, edition_id, region)
+    stored = await tx.repo.offer(offer_id)
+    await tx.repo.save_offer(domain.offer_changed(stored, offer_id, edition_id, day, capacity, sequence))
 
 
 async def offer_cancelled(tx: ReportingTx, region: str, edition_id: str, offer_id: str) -> None:
@@ -58,11 +75,22 @@ async def offer_cancelled(tx: ReportingTx, region: str, edition_id: str, offer_i
 
 
 async def signup_submitted(
-    tx: ReportingTx, region: str, edition_id: str, signup_id: str, org: str, signed_up_at: datetime
+    tx: ReportingTx, region: str, edition_id: str, signup_id: str, org: str, signed_up_at: datetime,
+    approval: ApprovalState = "not_required",
 ) -> None:
     await _known(tx, edition_id, region)
     stored = await tx.repo.signup(signup_id)
-    await tx.repo.save_signup(domain.signup_submitted(stored, signup_id, edition_id, org, signed_up_at))
+    await tx.repo.save_signup(domain.signup_submitted(stored, signup_id, edition_id, org, signed_up_at, approval))
+
+
+async def signup_approved(tx: ReportingTx, region: str, edition_id: str, signup_id: str) -> None:
+    await _known(tx, edition_id, region)
+    await tx.repo.save_signup(domain.signup_approved(await tx.repo.signup(signup_id), signup_id, edition_id))
+
+
+async def signup_refused(tx: ReportingTx, region: str, edition_id: str, signup_id: str) -> None:
+    await _known(tx, edition_id, region)
+    await tx.repo.save_signup(domain.signup_refused(await tx.repo.signup(signup_id), signup_id, edition_id))
 
 
 async def signup_withdrawn(tx: ReportingTx, region: str, edition_id: str, signup_id: str) -> None:
@@ -116,21 +144,28 @@ async def _notification_outcome(tx: ReportingTx, region: str, outcome: Notificat
 
 
 async def notification_sent(
-    tx: ReportingTx, region: str, edition_id: str, notification_id: uuid.UUID, version: Version
+    tx: ReportingTx, region: str, edition_id: str, notification_id: uuid.UUID, version: Version,
+    template: str | None = None,
 ) -> None:
-    await _notification_outcome(tx, region, NotificationOutcome(notification_id, edition_id, "sent", version))
+    outcome = NotificationOutcome(notification_id, edition_id, "sent", version, template)
+    await _notification_outcome(tx, region, outcome)
 
 
 async def notification_failed(
-    tx: ReportingTx, region: str, edition_id: str, notification_id: uuid.UUID, version: Version
+    tx: ReportingTx, region: str, edition_id: str, notification_id: uuid.UUID, version: Version,
+    template: str | None = None,
 ) -> None:
-    await _notification_outcome(tx, region, NotificationOutcome(notification_id, edition_id, "failed", version))
+    outcome = NotificationOutcome(notification_id, edition_id, "failed", version, template)
+    await _notification_outcome(tx, region, outcome)
 
 
 # --- feedback and the relay ---------------------------------------------------------------------
-async def feedback_submitted(tx: ReportingTx, region: str, edition_id: str, feedback_id: str, rating: int) -> None:
+async def feedback_submitted(
+    tx: ReportingTx, region: str, edition_id: str, feedback_id: str, rating: int, share_publicly: bool = False
+) -> None:
+    """Once per feedback id: the rating and whether it may be shared (never what was learned)."""
     await _known(tx, edition_id, region)
-    await tx.repo.add_feedback(domain.Feedback(feedback_id, edition_id, rating))
+    await tx.repo.add_feedback(domain.Feedback(feedback_id, edition_id, rating, share_publicly))
 
 
 async def relay_leg_started(tx: ReportingTx, region: str, edition_id: str, leg_id: str, starts_on: date) -> None:
@@ -161,7 +196,9 @@ async def _edition_report(
         figures = await tx.repo.edition_figures(edition_id)
         if figures is None or not sees(figures.region):
             raise NotFound("unknown_edition", f"edition {edition_id} is not known to reporting", "edition_id")
-        return domain.EditionReport(figures, await tx.repo.day_figures(edition_id, timezone))
+        return domain.EditionReport(
+            figures, await tx.repo.day_figures(edition_id, timezone), await tx.repo.template_figures(edition_id)
+        )
 
 
 async def edition_report(

@@ -10,6 +10,7 @@ from typing import Any
 
 from estafette.runtime.access import Principal
 from schemas import (
+    EditionCancelled,
     EditionClosed,
     EditionOpened,
     FeedbackSubmitted,
@@ -19,16 +20,20 @@ from schemas import (
     NotificationFailed,
     NotificationSent,
     OfferCancelled,
+    OfferChanged,
     OfferPublished,
     OfferSummary,
     RelayLegHandedOver,
     RelayLegStarted,
     SeatOfferEnded,
     SeatOffered,
+    SignupApproved,
+    SignupChanged,
+    SignupRefused,
     SignupSubmitted,
     SignupWithdrawn,
 )
-from services.reporting.domain import DayFigures, EditionFigures, Version
+from services.reporting.domain import DayFigures, EditionFigures, TemplateFigures, Version
 
 REGION, EDITION = "twente", "wvdu-2027-twente"
 T0 = datetime(2027, 5, 10, 9, 0, tzinfo=UTC)
@@ -67,18 +72,43 @@ def closed(edition: str = EDITION, region: str = REGION, minutes: float = 0) -> 
     return EditionClosed(**_envelope(minutes, None, edition, region), reason="week over")
 
 
+def cancelled(edition: str = EDITION, region: str = REGION, reason: str = "corona", minutes: float = 0
+              ) -> EditionCancelled:
+    return EditionCancelled(**_envelope(minutes, None, edition, region), reason=reason)
+
+
 def offer(offer_id: str = "o-1", day: date = VISIT_DAY, capacity: int = 5, minutes: float = 0) -> OfferPublished:
     return OfferPublished(**_envelope(minutes, None), offer_id=offer_id, host_org="bakker-bart",
                           title="Een dag in de bakkerij", date=day, capacity=capacity)
+
+
+def offer_changed(offer_id: str = "o-1", day: date = VISIT_DAY, capacity: int = 5, sequence: int = 1,
+                  changed: tuple[str, ...] = ("capacity",), minutes: float = 0) -> OfferChanged:
+    return OfferChanged(**_envelope(minutes, None), offer_id=offer_id, host_org="bakker-bart",
+                        title="Een dag in de bakkerij", date=day, capacity=capacity, sequence=sequence,
+                        changed=list(changed))
 
 
 def offer_cancelled(offer_id: str = "o-1", minutes: float = 0) -> OfferCancelled:
     return OfferCancelled(**_envelope(minutes, None), offer_id=offer_id, reason="host ill")
 
 
-def signup(signup_id: str = "s-1", org: str = "org-a", minutes: float = 0) -> SignupSubmitted:
+def signup(signup_id: str = "s-1", org: str = "org-a", minutes: float = 0, approval: str = "not_required"
+           ) -> SignupSubmitted:
     return SignupSubmitted(**_envelope(minutes, None), signup_id=signup_id, org=org, choices=["o-1"],
-                           signed_up_at=at(minutes))
+                           signed_up_at=at(minutes), approval=approval)
+
+
+def signup_changed(signup_id: str = "s-1", choices: tuple[str, ...] = ("o-2", "o-1")) -> SignupChanged:
+    return SignupChanged(**_envelope(0, None), signup_id=signup_id, choices=list(choices))
+
+
+def approved(signup_id: str = "s-1", minutes: float = 0) -> SignupApproved:
+    return SignupApproved(**_envelope(minutes, None), signup_id=signup_id)
+
+
+def refused(signup_id: str = "s-1", minutes: float = 0) -> SignupRefused:
+    return SignupRefused(**_envelope(minutes, None), signup_id=signup_id, reason="not this year")
 
 
 def withdrawn(signup_id: str = "s-1", minutes: float = 0) -> SignupWithdrawn:
@@ -119,19 +149,21 @@ def unmatched(signup_id: str = "s-1", minutes: float = 0, n: int | None = None) 
 
 
 # --- notifications, feedback, relay ---------------------------------------------------------------
-def sent(notification_id: uuid.UUID, minutes: float = 0, n: int | None = None) -> NotificationSent:
-    return NotificationSent(**_envelope(minutes, n), notification_id=notification_id, template="match_assigned",
+def sent(notification_id: uuid.UUID, minutes: float = 0, n: int | None = None, template: str = "match_assigned"
+         ) -> NotificationSent:
+    return NotificationSent(**_envelope(minutes, n), notification_id=notification_id, template=template,
                             signup_id="s-1")
 
 
-def failed(notification_id: uuid.UUID, minutes: float = 0, n: int | None = None) -> NotificationFailed:
-    return NotificationFailed(**_envelope(minutes, n), notification_id=notification_id, template="match_assigned",
+def failed(notification_id: uuid.UUID, minutes: float = 0, n: int | None = None, template: str = "match_assigned"
+           ) -> NotificationFailed:
+    return NotificationFailed(**_envelope(minutes, n), notification_id=notification_id, template=template,
                               signup_id="s-1", permanent=False, error="451 try again later")
 
 
-def feedback(feedback_id: str = "f-1", rating: int = 4) -> FeedbackSubmitted:
+def feedback(feedback_id: str = "f-1", rating: int = 4, share_publicly: bool = False) -> FeedbackSubmitted:
     return FeedbackSubmitted(**_envelope(0, None), feedback_id=feedback_id, signup_id="s-1", offer_id="o-1",
-                             rating=rating, learned="Veel geleerd.")
+                             rating=rating, learned="Veel geleerd.", share_publicly=share_publicly)
 
 
 def leg_started(
@@ -146,9 +178,10 @@ def handed_over(leg_id: str = "leg-1", to_region: str = "achterhoek", minutes: f
 
 # --- figures --------------------------------------------------------------------------------------
 COUNTS = (
-    "offers", "seats", "offers_cancelled", "signups", "withdrawn", "organisations", "assigned", "first_choice",
-    "waitlisted", "unmatched", "awaiting_rematch", "seat_offers_open", "emails_sent", "emails_failed",
-    "feedback_count", "rating_total",
+    "offers", "seats", "offers_cancelled", "signups", "withdrawn", "organisations", "not_required",
+    "pending_approval", "approved", "refused", "assigned", "first_choice", "waitlisted", "unmatched",
+    "awaiting_rematch", "seat_offers_open", "emails_sent", "emails_failed", "feedback_count", "rating_total",
+    "feedback_shareable",
 )
 
 
@@ -156,9 +189,14 @@ def figures(edition_id: str = EDITION, region: str = REGION, **changes: Any) -> 
     """An edition's figures: all counts 0 unless given."""
     base: dict[str, Any] = {
         "edition_id": edition_id, "region": region, "name": f"Week {edition_id}", "status": "open",
-        "starts_on": date(2027, 6, 7), "ends_on": date(2027, 6, 11), **dict.fromkeys(COUNTS, 0),
+        "starts_on": date(2027, 6, 7), "ends_on": date(2027, 6, 11), "cancellation_reason": None,
+        "cancelled_at": None, **dict.fromkeys(COUNTS, 0),
     }
     return EditionFigures(**(base | changes))
+
+
+def template(name: str, sent: int = 0, failed: int = 0) -> TemplateFigures:
+    return TemplateFigures(template=name, sent=sent, failed=failed)
 
 
 def day(d: date, signups: int = 0, offers: int = 0, seats: int = 0, assigned: int = 0) -> DayFigures:

@@ -23,6 +23,7 @@ from services.reporting.domain import (
     Offer,
     RelayLeg,
     Signup,
+    TemplateFigures,
     Version,
 )
 from services.reporting.handlers import SUBSCRIPTIONS
@@ -55,6 +56,7 @@ class FakeRepository:
         self.legs: dict[str, RelayLeg] = {}
         self.figures: dict[str, EditionFigures] = {}
         self.days: dict[str, list[DayFigures]] = {}
+        self.templates: dict[str, list[TemplateFigures]] = {}
         self.snapshots = 0
 
     # --- editions, offers, sign-ups, relay legs, feedback
@@ -112,7 +114,8 @@ class FakeRepository:
         if e is None:
             return None
         return self.figures.get(edition_id) or builders.figures(
-            edition_id, e.region, name=e.name, status=e.status, starts_on=e.starts_on, ends_on=e.ends_on
+            edition_id, e.region, name=e.name, status=e.status, starts_on=e.starts_on, ends_on=e.ends_on,
+            cancellation_reason=e.cancellation_reason, cancelled_at=e.cancelled_at,
         )
 
     async def all_edition_figures(self) -> list[EditionFigures]:
@@ -121,6 +124,9 @@ class FakeRepository:
 
     async def day_figures(self, edition_id: str, timezone: str) -> list[DayFigures]:
         return self.days.get(edition_id, [])
+
+    async def template_figures(self, edition_id: str) -> list[TemplateFigures]:
+        return self.templates.get(edition_id, [])
 
     async def relay_legs(self) -> list[RelayLeg]:
         return sorted(self.legs.values(), key=lambda leg: (leg.starts_on is None, leg.starts_on, leg.leg_id))

@@ -17,10 +17,19 @@ from tests.unit.reporting.fakes import FakeRegions, FakeRepository, handle
 PRINCIPALS = {"admin": b.ADMIN, "national": b.NATIONAL, "twente": b.organiser(b.REGION), "groningen": b.organiser("groningen")}
 
 EDITION_FIELDS = {
-    "edition", "region", "name", "status", "starts_on", "ends_on", "offers", "seats", "offers_cancelled",
-    "signups", "withdrawn", "organisations", "assigned", "waitlisted", "unmatched", "awaiting_rematch",
-    "seat_offers_open", "first_choice_share", "emails_sent", "emails_failed", "feedback", "by_day",
+    "edition", "region", "name", "status", "cancellation_reason", "cancelled_at", "starts_on", "ends_on", "offers",
+    "seats", "offers_cancelled", "signups", "withdrawn", "approval", "organisations", "assigned", "waitlisted",
+    "unmatched", "awaiting_rematch", "seat_offers_open", "first_choice_share", "emails_sent", "emails_failed",
+    "emails_by_template", "feedback", "by_day",
 }
+NO_APPROVALS = {"not_required": 0, "pending": 0, "approved": 0, "refused": 0}
+NO_FEEDBACK = {"count": 0, "average_rating": None, "shareable": 0}
+
+
+def row(**figures) -> dict:
+    """A /reports/regions row (or the national totals): zeros unless given."""
+    return {"editions": 0, "offers": 0, "signups": 0, "withdrawn": 0, "assigned": 0, "emails_sent": 0,
+            "approval": NO_APPROVALS, "feedback": NO_FEEDBACK, **figures}
 
 
 @pytest.fixture
@@ -33,8 +42,11 @@ async def client(registry):
     repo = FakeRepository()
     uow = FakeUnitOfWork(repo)
     await handle(uow, b.opened(), b.leg_started("leg-1"), b.handed_over("leg-1", "achterhoek", minutes=5))
-    repo.figures[b.EDITION] = b.figures(assigned=4, first_choice=1, feedback_count=2, rating_total=9)
+    repo.figures[b.EDITION] = b.figures(assigned=4, first_choice=1, feedback_count=2, rating_total=9,
+                                        feedback_shareable=1, signups=5, not_required=0, pending_approval=2,
+                                        approved=3, refused=1, withdrawn=1)
     repo.days[b.EDITION] = [b.day(date(2027, 5, 4), signups=2)]
+    repo.templates[b.EDITION] = [b.template("assigned", sent=4), b.template("reminder", sent=3, failed=1)]
     api = build_api(uow, "Europe/Amsterdam", registry)
     api.state.auth = FakeAuthenticator(PRINCIPALS)
     transport = httpx.ASGITransport(app=api)
@@ -50,14 +62,22 @@ async def test_the_edition_report_has_the_documented_shape(client):
     body = (await client.get(f"/reports/editions/{b.EDITION}")).json()
     assert set(body) == EDITION_FIELDS
     assert (body["edition"], body["status"], body["first_choice_share"]) == (b.EDITION, "open", 0.25)
-    assert body["feedback"] == {"count": 2, "average_rating": 4.5}
+    assert (body["cancellation_reason"], body["cancelled_at"]) == (None, None)
+    assert body["feedback"] == {"count": 2, "average_rating": 4.5, "shareable": 1}
+    assert body["approval"] == {"not_required": 0, "pending": 2, "approved": 3, "refused": 1}
+    assert body["approval"]["pending"] + body["approval"]["approved"] == body["signups"]
+    assert body["emails_by_template"] == {"assigned": {"sent": 4, "failed": 0}, "reminder": {"sent": 3, "failed": 1}}
     assert body["by_day"] == [{"date": "2027-05-04", "signups": 2, "offers": 0, "seats": 0, "assigned": 0}]
 
 
 async def test_the_regions_report_has_regions_national_totals_and_relay_legs(client):
     body = (await client.get("/reports/regions")).json()
-    assert body["regions"] == [{"region": b.REGION, "editions": 1, "offers": 0, "signups": 0, "assigned": 4, "emails_sent": 0}]
-    assert body["national"] == {"regions": 1, "editions": 1, "offers": 0, "signups": 0, "assigned": 4, "emails_sent": 0}
+    journey = {"approval": {"not_required": 0, "pending": 2, "approved": 3, "refused": 1},
+               "feedback": {"count": 2, "average_rating": 4.5, "shareable": 1}}
+    assert body["regions"] == [
+        {"region": b.REGION, **row(editions=1, signups=5, withdrawn=1, assigned=4, **journey)}]
+    assert body["national"] == {"regions": 1, **row(editions=1, signups=5, withdrawn=1, assigned=4, **journey)}
+    assert list(body["regions"][0])[0] == "region" and list(body["national"])[0] == "regions"
     assert body["relay"] == [{"leg": "leg-1", "region": b.REGION, "edition": b.EDITION, "starts_on": "2027-06-07",
                               "handed_over_to": "achterhoek", "handed_over_at": b.at(5).isoformat().replace("+00:00", "Z")}]
 
@@ -65,11 +85,9 @@ async def test_the_regions_report_has_regions_national_totals_and_relay_legs(cli
 @pytest.mark.parametrize("registry", [FakeRegions(b.REGION, "groningen")])
 async def test_regions_of_the_registry_without_editions_are_rows_of_zeros(client):
     body = (await client.get("/reports/regions")).json()
-    assert body["regions"] == [
-        {"region": "groningen", "editions": 0, "offers": 0, "signups": 0, "assigned": 0, "emails_sent": 0},
-        {"region": b.REGION, "editions": 1, "offers": 0, "signups": 0, "assigned": 4, "emails_sent": 0},
-    ]
-    assert body["national"] == {"regions": 2, "editions": 1, "offers": 0, "signups": 0, "assigned": 4, "emails_sent": 0}
+    assert body["regions"][0] == {"region": "groningen", **row()}
+    assert [(r["region"], r["editions"], r["assigned"]) for r in body["regions"]] == [("groningen", 0, 0), (b.REGION, 1, 4)]
+    assert (body["national"]["regions"], body["national"]["editions"], body["national"]["assigned"]) == (2, 1, 4)
     own = (await client.get("/reports/regions", headers=bearer("groningen"))).json()
     assert [r["region"] for r in own["regions"]] == ["groningen"] and own["national"]["regions"] == 1
 
@@ -132,7 +150,7 @@ async def test_an_edition_report_is_seen_by_its_region_national_and_admin(client
 async def test_an_organiser_of_another_region_gets_an_empty_regions_report(client):
     body = (await client.get("/reports/regions", headers=bearer("groningen"))).json()
     assert (body["regions"], body["relay"]) == ([], [])
-    assert body["national"] == {"regions": 0, "editions": 0, "offers": 0, "signups": 0, "assigned": 0, "emails_sent": 0}
+    assert body["national"] == {"regions": 0, **row()}
     national = (await client.get("/reports/regions", headers=bearer("national"))).json()
     assert national == (await client.get("/reports/regions")).json()
 
@@ -163,3 +181,23 @@ async def test_the_openapi_document_declares_models_and_errors(client):
     assert {path: op["get"]["x-policy"] for path, op in paths.items()} == {
         "/reports/editions/{edition_id}": "figures", "/reports/regions": "figures", "/dashboard": "public"}
     assert "401" in edition and "401" in regions and "401" in dashboard["responses"]
+
+
+
+async def test_a_cancelled_edition_reports_its_status_and_reason_in_json_and_on_the_dashboard():
+    repo = FakeRepository()
+    uow = FakeUnitOfWork(repo)
+    await handle(uow, b.opened(), b.cancelled(reason="Corona: <geen> bezoeken", minutes=30), b.closed(minutes=40))
+    api = build_api(uow, "Europe/Amsterdam")
+    api.state.auth = FakeAuthenticator(PRINCIPALS)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://reporting",
+                                 headers=bearer("admin")) as client:
+        body = (await client.get(f"/reports/editions/{b.EDITION}")).json()
+        assert (body["status"], body["cancellation_reason"]) == ("cancelled", "Corona: <geen> bezoeken")
+        assert body["cancelled_at"] == b.at(30).isoformat().replace("+00:00", "Z")
+        pages = {lang: (await client.get("/dashboard", params={"lang": lang, "edition": b.EDITION})).text
+                 for lang in ("nl", "de", "en")}
+        overview = (await client.get("/dashboard", params={"lang": "de"})).text
+    assert "geannuleerd" in pages["nl"] and "abgesagt" in pages["de"] and "cancelled" in pages["en"]
+    assert "Corona: &lt;geen&gt; bezoeken" in pages["nl"] and "<geen>" not in pages["nl"]
+    assert "abgesagt" in overview

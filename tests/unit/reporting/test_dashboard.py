@@ -2,14 +2,14 @@
 escaping, no external assets."""
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
 from estafette.runtime.i18n import LANGUAGES
 from services.reporting.dashboard import Dashboard, format_date, format_number, format_share
 from services.reporting.domain import EditionReport, Overview, RelayLeg
-from tests.unit.reporting.builders import day, figures
+from tests.unit.reporting.builders import day, figures, template
 
 TWENTE = figures(
     "wvdu-2027-twente", "twente", name="Week van de Uitwisseling Twente", starts_on=date(2027, 6, 7),
@@ -141,3 +141,42 @@ def test_share_format():
 def test_date_format():
     assert [format_date(date(2027, 6, 8), lang) for lang in LANGUAGES] == ["8 jun 2027", "08.06.2027", "Jun 8, 2027"]
     assert format_date(None, "nl") == "–"
+
+
+# --- the journey (issue 9) ----------------------------------------------------------------------
+CANCELLED = figures(**{**TWENTE.__dict__, "status": "cancelled", "cancellation_reason": "Corona <2020>",
+                       "cancelled_at": datetime(2020, 3, 13, 12, tzinfo=UTC), "pending_approval": 7, "approved": 11,
+                       "refused": 2, "feedback_shareable": 1})
+EMAILS = [template("edition_cancelled", sent=900, failed=3), template("assigned", sent=40),
+          template("some_new_kind", sent=1)]
+
+
+@pytest.mark.parametrize(("lang", "label", "reason_label", "kind"), [
+    ("nl", "geannuleerd", "Geannuleerd", "Editie geannuleerd"),
+    ("de", "abgesagt", "Abgesagt", "Ausgabe abgesagt"),
+    ("en", "cancelled", "Cancelled", "Edition cancelled"),
+])
+def test_a_cancelled_edition_shows_its_status_reason_and_figures(pages, lang, label, reason_label, kind):
+    html = pages.edition(lang, EditionReport(CANCELLED, DAYS, EMAILS))
+    text = visible_text(html)
+    assert f"{pages.catalogs.gettext(lang, 'Status')}: {label}" in text
+    assert reason_label in text and "Corona &lt;2020&gt;" in html and "<2020>" not in html
+    assert format_date(date(2020, 3, 13), lang) in text
+    assert re.search(rf"<dd>{re.escape(format_number(2345, lang))}</dd>", html)  # the sign-ups still count
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", html)
+    assert kind in cells and format_number(900, lang) in cells and "some_new_kind" in cells
+    overview = pages.overview(lang, Overview([CANCELLED], []))
+    assert label in re.findall(r"<td[^>]*>(.*?)</td>", overview)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_approval_and_feedback_figures_are_shown_when_the_edition_asks_for_approval(pages, lang):
+    html = pages.edition(lang, EditionReport(CANCELLED, DAYS))
+    text = visible_text(html)
+    for label, value in (("Awaiting approval", 7), ("Approved", 11), ("Refused by the employer", 2),
+                         ("Feedback that may be shared", 1)):
+        assert pages.catalogs.gettext(lang, label) in text
+        assert f"<dt>{pages.catalogs.gettext(lang, label)}</dt><dd>{format_number(value, lang)}</dd>" in html
+    without = visible_text(pages.edition(lang, EditionReport(TWENTE, DAYS)))
+    assert pages.catalogs.gettext(lang, "Awaiting approval") not in without  # an edition without approval
+    assert pages.catalogs.gettext(lang, "E-mails by kind") not in without  # no e-mails per kind known

@@ -92,15 +92,16 @@ def test_closing_keeps_the_details():
 def test_a_cancelled_offer_stays_cancelled_and_gets_its_details():
     cancelled = domain.offer_cancelled(None, "o-1", EDITION)
     assert cancelled == Offer("o-1", EDITION, cancelled=True)
-    assert domain.offer_published(cancelled, "o-1", EDITION, date(2027, 6, 8), 4) == Offer("o-1", EDITION, date(2027, 6, 8), 4, True)
+    assert domain.offer_published(cancelled, "o-1", EDITION, date(2027, 6, 8), 4) == Offer("o-1", EDITION, date(2027, 6, 8), 4, True, 0)
     published = domain.offer_published(None, "o-1", EDITION, date(2027, 6, 8), 4)
     assert not published.cancelled
-    assert domain.offer_cancelled(published, "o-1", EDITION) == Offer("o-1", EDITION, date(2027, 6, 8), 4, True)
+    assert domain.offer_cancelled(published, "o-1", EDITION) == Offer("o-1", EDITION, date(2027, 6, 8), 4, True, 0)
 
 
 def test_a_withdrawn_signup_stays_withdrawn_and_gets_its_details():
     withdrawn = domain.signup_withdrawn(None, "s-1", EDITION)
-    assert domain.signup_submitted(withdrawn, "s-1", EDITION, "org-a", at(1)) == Signup("s-1", EDITION, "org-a", at(1), True)
+    assert domain.signup_submitted(withdrawn, "s-1", EDITION, "org-a", at(1)) == Signup(
+        "s-1", EDITION, "org-a", at(1), True, "not_required")
     assert not domain.signup_submitted(None, "s-1", EDITION, "org-a", at(1)).withdrawn
 
 
@@ -146,7 +147,7 @@ def test_regions_add_up_their_editions_and_the_nation_adds_up_the_regions():
 
 def test_no_editions_make_zero_totals():
     assert region_totals([]) == []
-    assert national_totals([]) == domain.NationalTotals(0, 0, 0, 0, 0, 0)
+    assert national_totals([]) == domain.NationalTotals()
 
 
 def test_a_registered_region_without_editions_is_a_row_of_zeros():
@@ -175,4 +176,60 @@ def test_what_a_caller_sees_of_the_overview_is_their_regions_and_totals_of_those
     assert [r.region for r in twente.regions] == ["twente"]
     assert (twente.national.regions, twente.national.editions, twente.national.signups) == (1, 2, 15)
     assert overview.seen_by(lambda region: True) == overview
-    assert overview.seen_by(lambda region: False).national == domain.NationalTotals(0, 0, 0, 0, 0, 0)
+    assert overview.seen_by(lambda region: False).national == domain.NationalTotals()
+
+
+# --- the journey (issue 9): cancellation, approval, offer changes --------------------------------
+def test_a_cancelled_edition_keeps_its_details_reason_and_moment_and_nothing_reopens_it():
+    opened = Edition(EDITION, REGION, "open", "W", date(2027, 6, 7), date(2027, 6, 11))
+    cancelled = domain.edition_cancelled(opened, EDITION, REGION, "corona", at(3))
+    assert cancelled == Edition(EDITION, REGION, "cancelled", "W", date(2027, 6, 7), date(2027, 6, 11), "corona", at(3))
+    assert domain.edition_closed(cancelled, EDITION, REGION) == cancelled
+    assert domain.edition_cancelled(cancelled, EDITION, REGION, "again", at(9)) == cancelled
+    late = domain.edition_opened(domain.edition_cancelled(None, EDITION, REGION, "corona", at(3)), EDITION, REGION, "W",
+                                 date(2027, 6, 7), date(2027, 6, 11))
+    assert late == cancelled
+
+
+def test_a_closed_edition_can_still_be_cancelled():
+    closed = domain.edition_closed(None, EDITION, REGION)
+    assert domain.edition_cancelled(closed, EDITION, REGION, "corona", at(1)).status == "cancelled"
+
+
+def test_an_offer_keeps_the_details_of_its_highest_sequence_in_any_order():
+    published = (date(2027, 6, 8), 4, 0)
+    changes = [(date(2027, 6, 9), 6, 1), (date(2027, 6, 10), 2, 2)]
+
+    def apply(stored, details):
+        day, capacity, sequence = details
+        return domain.offer_changed(stored, "o-1", EDITION, day, capacity, sequence) if sequence else \
+            domain.offer_published(stored, "o-1", EDITION, day, capacity)
+
+    for order in ([published, *changes], [changes[1], published, changes[0]], [*changes[::-1], published]):
+        assert reduce(apply, order, None) == Offer("o-1", EDITION, date(2027, 6, 10), 2, False, 2)
+    cancelled = domain.offer_cancelled(None, "o-1", EDITION)
+    assert domain.offer_changed(cancelled, "o-1", EDITION, date(2027, 6, 9), 6, 1).cancelled
+
+
+def test_approval_pending_then_approved_or_refused_and_an_answer_is_final_in_any_order():
+    pending = domain.signup_submitted(None, "s-1", EDITION, "org-a", at(0), "pending")
+    assert (pending.approval, pending.active) == ("pending", True)
+    assert domain.signup_approved(pending, "s-1", EDITION).approval == "approved"
+    refused = domain.signup_refused(pending, "s-1", EDITION)
+    assert (refused.approval, refused.active, refused.withdrawn) == ("refused", False, False)
+    # the answer first, the submission late: the answer stays, the details fill in
+    late = domain.signup_submitted(domain.signup_approved(None, "s-1", EDITION), "s-1", EDITION, "org-a", at(0), "pending")
+    assert (late.approval, late.org, late.signed_up_at) == ("approved", "org-a", at(0))
+    assert domain.signup_approved(refused, "s-1", EDITION) == refused
+    assert domain.signup_submitted(None, "s-1", EDITION, "org-a", at(0)).approval == "not_required"
+
+
+def test_region_rows_add_up_approvals_and_feedback_with_an_average_of_all_ratings():
+    editions = [figures("t1", "twente", pending_approval=2, approved=3, refused=1, feedback_count=1, rating_total=5,
+                        feedback_shareable=1),
+                figures("t2", "twente", not_required=4, feedback_count=3, rating_total=6)]
+    (row,) = region_totals(editions)
+    assert (row.pending_approval, row.approved, row.refused, row.not_required) == (2, 3, 1, 4)
+    assert (row.feedback_count, row.feedback_shareable, row.average_rating) == (4, 1, 2.75)
+    assert national_totals([row]).average_rating == 2.75
+    assert domain.NationalTotals().average_rating is None

@@ -250,3 +250,76 @@ async def test_the_public_dashboard_shows_every_regions_aggregates(uow, repo):
 async def test_editions_are_counted_by_status(uow):
     await handle(uow, b.opened("e1"), b.opened("e2"), b.closed("e2"), b.offer())
     assert await service.editions_by_status(uow) == {"open": 1, "closed": 1, "unknown": 1}
+
+
+# --- the journey (issue 9) ----------------------------------------------------------------------
+async def test_a_cancelled_edition_is_reported_cancelled_with_its_reason_and_keeps_its_figures(uow, repo):
+    await handle(uow, b.opened(), b.offer(), b.signup("s-1"), b.signup("s-2"), b.assigned("s-1"))
+    before = (dict(repo.signups), dict(repo.matches), dict(repo.offers))
+    await handle(uow, b.cancelled(reason="corona", minutes=60))
+    report = await service.edition_report(uow, b.ADMIN, b.EDITION, "Europe/Amsterdam")
+    assert (report.figures.status, report.figures.cancellation_reason, report.figures.cancelled_at) == (
+        "cancelled", "corona", b.at(60))
+    assert (dict(repo.signups), dict(repo.matches), dict(repo.offers)) == before  # nothing else is touched
+    await handle(uow, b.closed(minutes=90), b.opened())  # neither closes nor reopens it
+    assert repo.editions[b.EDITION].status == "cancelled"
+    assert await service.editions_by_status(uow) == {"cancelled": 1}
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+async def test_a_cancellation_wins_over_opening_and_closing_whatever_the_order(order):
+    events = (b.opened(), b.closed(minutes=10), b.cancelled(reason="storm", minutes=20))
+    repo = FakeRepository()
+    await handle(FakeUnitOfWork(repo), *(events[i] for i in order))
+    e = repo.editions[b.EDITION]
+    assert (e.status, e.cancellation_reason, e.name) == ("cancelled", "storm", "Week van de Uitwisseling Twente")
+
+
+async def test_an_employers_answer_is_kept_whatever_the_order_and_a_refusal_ends_the_signup():
+    for events in itertools.permutations((b.signup("s-1", approval="pending"), b.approved("s-1"))):
+        repo = FakeRepository()
+        await handle(FakeUnitOfWork(repo), *events)
+        assert (repo.signups["s-1"].approval, repo.signups["s-1"].org) == ("approved", "org-a")
+    for events in itertools.permutations((b.signup("s-2", approval="pending"), b.refused("s-2"))):
+        repo = FakeRepository()
+        await handle(FakeUnitOfWork(repo), *events)
+        s = repo.signups["s-2"]
+        assert (s.approval, s.active, s.withdrawn) == ("refused", False, False)
+        assert "not this year" not in repr(repo.signups)  # the refusal's reason is not kept
+
+
+async def test_a_signup_without_approval_is_not_required_and_a_changed_signup_changes_nothing(uow, repo):
+    await handle(uow, b.signup("s-1"))
+    stored = repo.signups["s-1"]
+    assert stored.approval == "not_required"
+    await handle(uow, b.signup_changed("s-1"))
+    assert repo.signups["s-1"] == stored and uow.commits == 2  # handled (ignored), not dead-lettered
+
+
+async def test_an_offer_change_updates_date_and_capacity_and_a_late_publication_does_not_undo_it(uow, repo):
+    await handle(uow, b.offer_changed("o-1", day=date(2027, 6, 9), capacity=8, sequence=2),
+                 b.offer_changed("o-1", day=date(2027, 6, 10), capacity=3, sequence=1),
+                 b.offer("o-1", capacity=5))
+    o = repo.offers["o-1"]
+    assert (o.day, o.capacity, o.sequence, o.cancelled) == (date(2027, 6, 9), 8, 2, False)
+    await handle(uow, b.offer_cancelled("o-1"), b.offer_changed("o-1", capacity=9, sequence=3))
+    assert (repo.offers["o-1"].cancelled, repo.offers["o-1"].capacity) == (True, 9)
+
+
+async def test_feedback_keeps_whether_it_may_be_shared_but_not_what_was_learned(uow, repo):
+    await handle(uow, b.feedback("f-1", rating=5, share_publicly=True), b.feedback("f-2", rating=2))
+    assert [(f.rating, f.share_publicly) for f in repo.feedback.values()] == [(5, True), (2, False)]
+    assert "Veel geleerd" not in repr(repo.feedback)
+
+
+async def test_each_notification_keeps_the_template_of_its_latest_outcome(uow, repo):
+    nid = uuid.uuid4()
+    await handle(uow, b.failed(nid, minutes=0, template="reminder"), b.sent(nid, minutes=5, template="reminder"))
+    assert (repo.notifications[nid].status, repo.notifications[nid].template) == ("sent", "reminder")
+
+
+async def test_an_edition_report_has_its_emails_per_template(uow, repo):
+    await handle(uow, b.opened())
+    repo.templates[b.EDITION] = [b.template("assigned", sent=3), b.template("reminder", sent=2, failed=1)]
+    report = await service.edition_report(uow, b.ADMIN, b.EDITION, "Europe/Amsterdam")
+    assert report.emails == [b.template("assigned", sent=3), b.template("reminder", sent=2, failed=1)]
