@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from estafette.runtime.access import Principal
 from estafette.runtime.auth import LinkExpired, LinkInvalid, Links, Organiser, link_policy
+from estafette.runtime.clock import Now
 from estafette.runtime.errors import NotFound
 from estafette.runtime.http import CorrelationId, create_http_api, errors
 from estafette.runtime.inputs import PathId
@@ -40,13 +41,16 @@ class Out(BaseModel):
 class EditionOut(Out):
     id: str
     region: str
-    status: Literal["open", "closed"]
+    status: Literal["open", "closed", "cancelled"] = Field(
+        description="closed or cancelled: never matched again (a run is refused with 409).")
     rematch_pending: bool = Field(description="Changed after publication; the re-matcher will run it shortly.")
     offers: int = Field(description="Published offers received.")
     seats: int = Field(description="Seats on the published offers (sum of their capacities).")
-    participants: int = Field(description="Active participants received.")
+    participants: int = Field(description="Active participants received that a run takes in (approved or not needing approval).")
     assignments: int
     seat_offers_open: int
+    awaiting_approval: int = Field(description="Active sign-ups waiting for their employer's approval: not matched yet.")
+    match_at_deadline: bool = Field(description="A run starts by itself at the sign-up deadline.")
 
 
 class MatchRunOut(Out):
@@ -149,8 +153,10 @@ LINK_PAGES: dict[int | str, dict[str, Any]] = {
 
 
 def build_api(
-    uow: Uow[Repository], runner: service.Runner, links: Links, pages: LinkPages, link_max_age_seconds: float
+    uow: Uow[Repository], runner: service.Runner, links: Links, pages: LinkPages, link_max_age_seconds: float,
+    *, clock: Now,
 ) -> FastAPI:
+    """`clock`: the platform clock (`rt.clock`): seat offers are answered and shown as of its now."""
     api = create_http_api(
         "Estafette matching",
         "Optimal matching of participants to offers: runs, their progress and figures, assignments, the waiting"
@@ -169,7 +175,8 @@ def build_api(
         """Start a match run. Published assignments are kept; only free seats are distributed.
         The answer is the run as recorded: `running` when this instance serves the edition's region,
         else `queued`: an instance that serves the region starts it (follow it at /match-runs/{id}).
-        409 when a run of the edition is already queued or running."""
+        409 `run_in_progress` when a run of the edition is already queued or running; 409
+        `edition_closed` / `edition_cancelled`: a closed or cancelled edition is never matched again."""
         return MatchRunOut.of(await runner.start(principal, edition_id, correlation_id))
 
     @api.get("/editions/{edition_id}/match-runs", responses=errors(401, 403, 404))
@@ -191,8 +198,9 @@ def build_api(
     @api.get("/editions/{edition_id}/seat-offers", responses=errors(401, 403, 404))
     async def seat_offers(principal: Organiser, edition_id: PathId) -> SeatOffersOut:
         """Seats offered to people on the waiting list and what became of each: open, accepted,
-        declined, expired, withdrawn (the participant withdrew) or cancelled (the host cancelled)."""
-        return SeatOffersOut.model_validate(await service.seat_offers(uow, principal, edition_id))
+        declined, expired, withdrawn (the participant withdrew) or cancelled (the host cancelled the offer,
+        or the organisers the whole edition)."""
+        return SeatOffersOut.model_validate(await service.seat_offers(uow, principal, edition_id, clock.now()))
 
     @api.post("/editions/{edition_id}/seat-offers/{signup_id}/accept", responses=errors(401, 403, 404, 409))
     async def accept_seat_offer(
@@ -201,7 +209,7 @@ def build_api(
         """Take the seat on the participant's behalf: it becomes an assignment (MatchAssigned). 409
         when the seat offer is not open (seat_offer_expired, _declined, _accepted, _withdrawn,
         _cancelled); 404 when the sign-up never had one."""
-        answered = await service.accept_seat_offer(uow, principal, edition_id, signup_id, correlation_id)
+        answered = await service.accept_seat_offer(uow, principal, edition_id, signup_id, correlation_id, clock.now())
         return SeatOfferOut.model_validate(answered)
 
     @api.post("/editions/{edition_id}/seat-offers/{signup_id}/decline", responses=errors(401, 403, 404, 409))
@@ -210,7 +218,7 @@ def build_api(
     ) -> SeatOfferOut:
         """Let the seat go to the next person on the waiting list, on the participant's behalf; they keep
         waiting for their other choices. 409 when the seat offer is not open; 404 when there was none."""
-        answered = await service.decline_seat_offer(uow, principal, edition_id, signup_id, correlation_id)
+        answered = await service.decline_seat_offer(uow, principal, edition_id, signup_id, correlation_id, clock.now())
         return SeatOfferOut.model_validate(answered)
 
     async def link_page(
@@ -238,13 +246,15 @@ def build_api(
                  description=f"The participant's page to {answer} their seat offer: the offer, its date, until when"
                              " it is held, and one button. Changes nothing (a mail scanner may open it).")
         async def show(request: Request, token: LinkToken) -> HTMLResponse:
-            return await link_page(request, token, answer, lambda p: service.seat_offer_link(uow, p, answer))
+            return await link_page(request, token, answer, lambda p: service.seat_offer_link(uow, p, answer, clock.now()))
 
         @api.post(path, **common, operation_id=f"{answer}_seat_offer_by_link", summary=f"{answer.capitalize()} a seat offer (the page's button)",
                   description=f"The page's button: {answer} the seat offer. Pressed again: the same answer, nothing"
                               " changes; a seat offer that is not open any more: 409, a page saying what happened.")
         async def act(request: Request, token: LinkToken, correlation_id: CorrelationId) -> HTMLResponse:
-            return await link_page(request, token, answer, lambda p: service.answer_by_link(uow, p, answer, correlation_id))
+            return await link_page(
+                request, token, answer, lambda p: service.answer_by_link(uow, p, answer, correlation_id, clock.now())
+            )
 
     link_routes("accept")
     link_routes("decline")

@@ -22,6 +22,20 @@ Each rule is a function that returns a decision; the repository executes it.
   placed again; an offer that can no longer be made in time (`offer_expiry` is None) is not placed
   either, so the person keeps waiting and the seat stays free for a direct assignment.
 - `correlation_of`: the correlation id an event about a participant carries: their sign-up's.
+- Editions that are never matched again: `check_matchable` / `matchable` (a closed or cancelled
+  edition refuses runs, 409 `edition_closed` / `edition_cancelled`; it is never marked for re-match;
+  its queued runs fail, `take_over`; a run in flight writes nothing), `cancel_edition` (its open seat
+  offers end, status `cancelled`, without an event).
+- `deadline_run`: the run an edition with `match_at_deadline` gets by itself at its sign-up deadline
+  (unless it is closed, cancelled, or has a queued, running or published run).
+- Approval: `may_be_matched` (a `pending` sign-up is left out of every run), `approve` (pending →
+  approved: matched from now on, re-match if published); a refusal ends a sign-up like a withdrawal
+  (`withdraw`, status `refused`).
+- `change_signup`: new choices, dates and visits for a participant who holds no seat (re-match if
+  published); a placed participant keeps their assignment, frozen, and the change is not applied.
+- `change_offer`: an offer's new version (a higher `sequence`) replaces the copy; more seats after
+  publication re-match. Fewer seats than are taken: those placed keep their seats (frozen pairs are
+  facts, engine.py), nobody new is placed there.
 - Regions and runs: `serves` (does an instance serve an edition's region), `requested_status` (a
   run requested on an instance that does not serve the edition's region is queued for one that does),
   `take_over` (what an instance does with a queued run, or with a running one whose executor is gone:
@@ -53,8 +67,11 @@ Pair = tuple[str, str]  # (signup_id, offer_id)
 class Edition:
     id: str
     region: str
-    status: str = "open"  # open | closed
+    status: str = "open"  # open | closed | cancelled
     rematch_pending: bool = False  # changed after publication, waiting for the re-matcher
+    requires_approval: bool = False  # sign-ups wait for their employer's approval
+    match_at_deadline: bool = False  # a run by itself at the sign-up deadline
+    signup_deadline: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,7 @@ class Offer:
     format: str
     location: str
     status: str = "published"  # published | cancelled
+    sequence: int = 0  # the offer's version: 0 when published, +1 per change (OfferChanged)
 
 
 @dataclass(frozen=True)
@@ -83,8 +101,9 @@ class Participant:
     available: list[date] | None
     max_visits: int
     signed_up_at: datetime
-    status: str = "active"  # active | withdrawn
+    status: str = "active"  # active | withdrawn | refused (by the employer)
     correlation_id: uuid.UUID | None = None  # the sign-up request's; None for rows from before it was kept
+    approval: str = "not_required"  # not_required | pending | approved: pending sign-ups are not matched
 
 
 @dataclass(frozen=True)
@@ -94,7 +113,7 @@ class Assignment:
     signup_id: str
     offer_id: str
     rank: int
-    status: str  # active | released | displaced | offered | declined | expired
+    status: str  # active | released | displaced | offered | declined | expired | cancelled (the edition)
     run_id: uuid.UUID | None = None
     assigned_at: datetime | None = None
 
@@ -170,6 +189,8 @@ class EditionOverview:
     participants: int
     assignments: int
     seat_offers_open: int
+    awaiting_approval: int = 0
+    match_at_deadline: bool = False
 
 
 @dataclass(frozen=True)
@@ -220,19 +241,95 @@ def requested_status(regions: Regions, region: str) -> Literal["running", "queue
     return "running" if serves(regions, region) else "queued"
 
 
-def take_over(run: MatchRun) -> TakeOver:
+def take_over(run: MatchRun, edition: Edition | None = None) -> TakeOver:
     """What an instance does with a run of its regions that nobody executes (it got the run's lock):
-    a queued run is started; a running one was interrupted (its instance died), and since a run writes
-    its result in one transaction, nothing of it was written: it is resumed, or failed once it was
-    started MAX_RUN_ATTEMPTS times."""
+    a run of an edition that is closed or cancelled meanwhile is failed with that reason; a queued run
+    is started; a running one was interrupted (its instance died), and since a run writes its result in
+    one transaction, nothing of it was written: it is resumed, or failed once it was started
+    MAX_RUN_ATTEMPTS times."""
+    if edition is not None and not matchable(edition):
+        return "fail"
     if run.status == "queued":
         return "start"
     return "resume" if run.attempt < MAX_RUN_ATTEMPTS else "fail"
 
 
 def interrupted_error(run: MatchRun) -> str:
-    """The error of a run failed by `take_over`."""
+    """The error of a run failed by `take_over` after too many starts."""
     return f"interrupted: the instance executing it stopped {run.attempt} times"
+
+
+def take_over_error(run: MatchRun, edition: Edition | None = None) -> str:
+    """Why `take_over` failed a run: its edition is not matched any more, or it was interrupted too often."""
+    if edition is not None and (refused := not_matchable(edition)) is not None:
+        return run_error(refused)
+    return interrupted_error(run)
+
+
+# --- closed and cancelled editions: never matched again ---------------------------------------------
+EDITION_STATES = ("open", "closed", "cancelled")
+_NOT_MATCHED = {
+    "closed": "edition {edition} is closed: it is never matched again",
+    "cancelled": "edition {edition} was cancelled: it is never matched again",
+}
+
+
+def matchable(edition: Edition) -> bool:
+    """Only an open edition is matched: a closed or cancelled one never again (no run, no re-match)."""
+    return edition.status == "open"
+
+
+def not_matchable(edition: Edition) -> Conflict | None:
+    """Conflict `edition_closed` / `edition_cancelled` for an edition that is never matched again."""
+    if matchable(edition):
+        return None
+    message = _NOT_MATCHED.get(edition.status, "edition {edition} is not open: it is never matched again")
+    return Conflict(f"edition_{edition.status}", message.format(edition=edition.id))
+
+
+def check_matchable(edition: Edition) -> None:
+    """A run of a closed or cancelled edition is refused (409 `edition_closed` / `edition_cancelled`)."""
+    if (refused := not_matchable(edition)) is not None:
+        raise refused
+
+
+def run_error(refused: Conflict) -> str:
+    """A run's `error` when its edition is not matched any more: the code first, then the sentence."""
+    return f"{refused.code}: {refused.message}"
+
+
+def cancel_edition(edition: Edition | None, held: Iterable[Assignment]) -> FreedSeats:
+    """Cancelling an edition: it is never matched again, and its open seat offers end (status
+    `cancelled`; no event: notifications tells everyone once). Assignments stay as they were (the
+    record of who was placed where). Known and not cancelled yet, else nothing happens."""
+    if edition is None or edition.status == "cancelled":
+        return FreedSeats(applies=False)
+    return FreedSeats(True, tuple(sorted((a.signup_id, a.offer_id) for a in held if a.status == "offered")), "cancelled")
+
+
+def close(edition: Edition | None) -> bool:
+    """Closing applies to an open edition only (a cancelled one stays cancelled)."""
+    return edition is not None and edition.status == "open"
+
+
+#: Runs that stop an automatic run at the sign-up deadline: one in progress, or a published one.
+_DEADLINE_BLOCKERS = frozenset({"queued", "running", "done"})
+
+
+def deadline_run(edition: Edition | None, runs: Iterable[MatchRun]) -> bool:
+    """Does an edition get its automatic run at the sign-up deadline (step `match_at_deadline`)? Only if
+    it is known, open, still asks for it, and has no queued, running or published run."""
+    return (
+        edition is not None
+        and matchable(edition)
+        and edition.match_at_deadline
+        and not any(r.status in _DEADLINE_BLOCKERS for r in runs)
+    )
+
+
+def deadline_run_id(edition_id: str, due_at: datetime) -> uuid.UUID:
+    """The id of the run recorded at an edition's deadline: the same for the same step occurrence."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"estafette:matching:match_at_deadline:{edition_id}:{due_at.isoformat()}")
 
 
 # --- re-match marking, cancellation cascade, withdrawal release ----------------------------------
@@ -248,7 +345,8 @@ class FreedSeats:
 
     applies: bool  # the offer becomes cancelled / the participant withdrawn (False: unknown or done already)
     pairs: tuple[Pair, ...] = ()  # the rows holding a seat (assignments and open seat offers) ...
-    status: Literal["displaced", "released", ""] = ""  # ... become displaced (cancelled offer) or released (withdrawal)
+    # ... become displaced (cancelled offer), released (withdrawal, refusal) or cancelled (cancelled edition)
+    status: Literal["displaced", "released", "cancelled", ""] = ""
     forget_outcome: bool = False  # a withdrawal: what the participant was told no longer counts
     rematch: bool = False
 
@@ -268,8 +366,50 @@ def cancel_offer(offer: Offer | None, held: Iterable[Assignment], has_published_
     return FreedSeats(True, _holding(held, offer_id=offer.id), "displaced", rematch=needs_rematch(has_published_run))
 
 
+# --- approval, changed sign-ups and offers -----------------------------------------------------------
+def may_be_matched(participant: Participant) -> bool:
+    """Active, and not waiting for the employer's approval: a `pending` sign-up is left out of every run."""
+    return participant.status == "active" and participant.approval != "pending"
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an approval or a changed sign-up or offer does: whether it applies, and whether the edition
+    is marked for re-match."""
+
+    applies: bool
+    rematch: bool = False
+
+
+def approve(participant: Participant | None, has_published_run: bool) -> Change:
+    """The employer approved a pending sign-up: it is matched from now on (re-match if published)."""
+    if participant is None or participant.status != "active" or participant.approval != "pending":
+        return Change(applies=False)
+    return Change(True, rematch=needs_rematch(has_published_run))
+
+
+def change_signup(participant: Participant | None, held: Iterable[Assignment], has_published_run: bool) -> Change:
+    """New choices, dates and visits apply to an active participant who holds no seat (no assignment,
+    no open seat offer); re-match if published and the sign-up may be matched. A placed participant
+    keeps their assignment (frozen): the change is not applied."""
+    if participant is None or participant.status != "active" or _holding(held, signup_id=participant.signup_id):
+        return Change(applies=False)
+    return Change(True, rematch=needs_rematch(has_published_run) and may_be_matched(participant))
+
+
+def change_offer(old: Offer | None, new: Offer, has_published_run: bool) -> Change:
+    """An offer's new version (`sequence` higher than the copy's) replaces the copy; a cancelled offer
+    stays cancelled. More seats after publication re-match (the waiting list may move up); fewer seats
+    than are taken leave those placed in their seats and place nobody new there (engine.py: frozen
+    pairs keep their seats)."""
+    if old is None or old.status != "published" or new.sequence <= old.sequence:
+        return Change(applies=False)
+    return Change(True, rematch=needs_rematch(has_published_run, new.capacity > old.capacity))
+
+
 def withdraw(participant: Participant | None, held: Iterable[Assignment], has_published_run: bool) -> FreedSeats:
-    """A withdrawal releases the participant's seats (active and offered rows) and forgets their outcome."""
+    """A withdrawal (or the employer's refusal) releases the participant's seats (active and offered
+    rows) and forgets their outcome."""
     if participant is None or participant.status != "active":
         return FreedSeats(applies=False)
     released = _holding(held, signup_id=participant.signup_id)
@@ -286,6 +426,10 @@ def seat_offer_state(status: str, expires_at: datetime, now: datetime) -> str:
     return {"active": "accepted", "released": "withdrawn", "displaced": "cancelled"}.get(status, status)
 
 
+#: A cancelled edition's seat offers are `cancelled` too, with their own sentence.
+_EDITION_CANCELLED = "the edition was cancelled, so the seat offer on {offer} is void"
+
+
 _NOT_OPEN = {
     "expired": "the seat offer on {offer} expired at {expires_at}; the seat has been offered to the next person on the waiting list",
     "accepted": "the seat offer on {offer} has been accepted already: the place is yours",
@@ -299,7 +443,8 @@ def check_open(seat_offer: SeatOffer) -> None:
     """An answer needs an open seat offer: otherwise Conflict `seat_offer_<state>` saying what happened."""
     state = seat_offer.state
     if state != "open":
-        message = _NOT_OPEN[state].format(offer=seat_offer.offer_id, expires_at=seat_offer.expires_at.isoformat())
+        text = _EDITION_CANCELLED if seat_offer.status == "cancelled" else _NOT_OPEN[state]
+        message = text.format(offer=seat_offer.offer_id, expires_at=seat_offer.expires_at.isoformat())
         raise Conflict(f"seat_offer_{state}", message)
 
 

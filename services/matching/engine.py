@@ -38,6 +38,11 @@ the rest through a "general hub", so it cannot trade priority placements for ran
 Pinned and frozen pairs are fixed before the flow is built: they take their seat, their
 organisation slot and their date, and the flow only distributes what is left. Frozen
 participants with visits left (max_visits > 1) may get more visits, on other dates only.
+A pinned pair must be feasible (MatchingError otherwise). A frozen pair is a published fact: it
+keeps its seat even when the offer changed since it was published (its capacity or organisation
+cap lowered below the seats taken, a new date the participant did not give as available); the
+offer then has no room left for anybody else. Only a frozen pair the participant did not choose
+is refused.
 
 Explanations: everyone who is not placed gets an explanation whose `code` is a published
 unmatched reason (schemas/reasons.py: all_full, own_org, unavailable, org_cap, forbidden,
@@ -346,11 +351,11 @@ class _Indexed:
                 problem_text = "the participant has no visits left"
             if problem_text is None and (i, int(self.offer_date[j])) in taken_dates:
                 problem_text = "the participant already visits another offer that day"
-            if problem_text is not None:
+            if problem_text is not None and kind == "pinned":
                 raise MatchingError(f'{kind} pair (participant "{pair[0]}", offer "{pair[1]}") cannot be placed: {problem_text}')
-            self.fixed[c] = True
-            self.visits_left[i] -= 1
-            self.seats_left[j] -= 1
+            self.fixed[c] = True  # a frozen pair keeps its seat whatever changed since (module doc)
+            self.visits_left[i] = max(self.visits_left[i] - 1, 0)
+            self.seats_left[j] = max(self.seats_left[j] - 1, 0)
             self.org_used[j, int(self.org[i])] += 1
             taken_dates.add((i, int(self.offer_date[j])))
         self.date_taken = np.isin(

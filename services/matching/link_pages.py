@@ -72,6 +72,8 @@ NOT_OPEN: dict[str, str] = {
     "withdrawn": N_("Your sign-up was withdrawn, so this place is no longer held for you."),
     "cancelled": N_("The host cancelled this offer, so this place is no longer available."),
 }
+#: A seat offer ended because the whole edition was cancelled (its state is `cancelled` too).
+EDITION_CANCELLED = N_("The organisers cancelled this edition, so this place is no longer available.")
 #: Pages of a link that cannot be used: expired (410), not valid (404), no seat offer behind it (404).
 LINK_EXPIRED = (
     N_("This link has expired"),
@@ -107,7 +109,8 @@ class LinkPages:
         details = [(_("Offer"), offer.title), (_("Host"), offer.host_org),
                    (_("Date"), format_date(offer.date, "full", locale=_babel(language)))]
         if link.result == "not_open":
-            text = _(NOT_OPEN[seat_offer.state]) % {"expires": self._moment(seat_offer.expires_at, language)}
+            said = EDITION_CANCELLED if seat_offer.status == "cancelled" else NOT_OPEN[seat_offer.state]
+            text = _(said) % {"expires": self._moment(seat_offer.expires_at, language)}
             return Page(language, _(NOT_OPEN_TITLE), [text], details), STATUS[link.result]
         title, text = TEXTS[answer, link.result]
         if link.result != "open":

@@ -8,6 +8,7 @@ from pathlib import Path
 import asyncpg
 
 from estafette.runtime.app import Runtime, ServiceApp
+from estafette.runtime.scheduler import Scheduler
 from schemas.topics import MATCHES
 from services.matching import handlers
 from services.matching.api import build_api
@@ -30,12 +31,17 @@ def create_app(settings: MatchingSettings | None = None) -> ServiceApp:
     runner = Runner(
         rt.uow, RunMetrics(rt.registry), SeatOfferRules(settings.seat_offer_hours, settings.zone),
         RunLocks(lock_session), regions=rt.served_regions, stall_runs=settings.failpoint("match_run_stalls"),
+        clock=rt.clock,
     )
 
     async def rematch(stopping: asyncio.Event) -> None:
         await runner.rematch_loop(stopping, settings.rematch_debounce_seconds, settings.rematch_poll_seconds)
 
     rt.background(rematch)
+    # Scheduled steps (the automatic run at an edition's sign-up deadline), due on the platform clock.
+    rt.background(Scheduler(rt.uow, handlers.STEPS, rt.clock, poll_seconds=settings.rematch_poll_seconds).run)
     pages = LinkPages(settings.zone)
-    http_api = build_api(rt.uow, runner, rt.links, pages, link_max_age_seconds=settings.link_max_age_hours * 3600)
+    http_api = build_api(
+        rt.uow, runner, rt.links, pages, link_max_age_seconds=settings.link_max_age_hours * 3600, clock=rt.clock
+    )
     return rt.asgi_app(http_api=http_api)

@@ -3,7 +3,9 @@ session advisory locks an instance holds on the runs it executes.
 
 It reads facts and executes the decisions of `domain.py`; it decides nothing. Every method returns
 domain types (dataclasses), never asyncpg Records or dicts. `regions` arguments are the regions an
-instance serves (None: every region).
+instance serves (None: every region). `now` arguments are the platform clock's time (`rt.clock`),
+passed in by the use cases: seat offers are made, checked and expired against it. Only the re-match
+debounce (a real-time wait for more changes) and bookkeeping stamps use the database's `now()`.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 import asyncpg
 import structlog
 
+from estafette.runtime import scheduler
 from services.matching import engine
 from services.matching.domain import (
     Assignment,
@@ -32,12 +35,20 @@ from services.matching.domain import (
     StillValid,
 )
 
-_OFFER_COLUMNS = "id, host_org, title, date, capacity, max_per_org, format, location, status"
-_PARTICIPANT_COLUMNS = "signup_id, org, language, choices, available, max_visits, signed_up_at, status, correlation_id"
+_OFFER_COLUMNS = "id, host_org, title, date, capacity, max_per_org, format, location, status, sequence"
+_PARTICIPANT_COLUMNS = (
+    "signup_id, org, language, choices, available, max_visits, signed_up_at, status, correlation_id, approval"
+)
+#: `$1` is the clock's now (the moment a seat offer's state is read at).
 _SEAT_OFFER_COLUMNS = (
     "signup_id, offer_id, rank, run_id, status, offered_at, offer_expires_at AS expires_at,"
-    " offer_ended_at AS ended_at, now() AS checked_at"
+    " offer_ended_at AS ended_at, $1::timestamptz AS checked_at"
 )
+_EDITION_COLUMNS = (
+    "id, region, status, dirty_since IS NOT NULL AS rematch_pending, requires_approval, match_at_deadline, signup_deadline"
+)
+#: Participants a run takes in: active, and not waiting for their employer's approval (domain.may_be_matched).
+_MATCHED = "status = 'active' AND approval <> 'pending'"
 _RUN_COLUMNS = (
     "id, edition_id, kind, status, stage, progress, started_at, finished_at, error, attempt, correlation_id,"
     " input_hash, participants, offers, assigned, newly_assigned, coalesce(newly_offered, 0) AS newly_offered,"
@@ -62,20 +73,26 @@ class Repository:
 
     # --- editions ----------------------------------------------------------------------------
     async def upsert_edition(self, edition: Edition) -> None:
+        """The edition as opened (its status is left as it is: a redelivery never reopens it)."""
         await self.conn.execute(
-            "INSERT INTO editions (id, region) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET region = $2",
-            edition.id, edition.region,
+            "INSERT INTO editions (id, region, requires_approval, match_at_deadline, signup_deadline)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET region = $2, requires_approval = $3,"
+            " match_at_deadline = $4, signup_deadline = $5",
+            edition.id, edition.region, edition.requires_approval, edition.match_at_deadline, edition.signup_deadline,
         )
 
-    async def close_edition(self, edition_id: str) -> None:
-        await self.conn.execute("UPDATE editions SET status = 'closed' WHERE id = $1", edition_id)
+    async def set_edition_status(self, edition_id: str, status: str) -> None:
+        """closed or cancelled: never matched again, so a pending re-match is dropped too."""
+        await self.conn.execute(
+            "UPDATE editions SET status = $2, dirty_since = NULL WHERE id = $1", edition_id, status
+        )
 
     async def edition(self, edition_id: str, lock: bool | Literal["share"] = False) -> Edition | None:
         """`lock`: serialise with the runs, answers and consumers that change this edition (they lock it too);
         "share": only with those that lock it wholly (a run writing its result), not with each other, so
         that instances adding sign-ups of one edition side by side do not wait for one another."""
         row = await self.conn.fetchrow(
-            "SELECT id, region, status, dirty_since IS NOT NULL AS rematch_pending FROM editions WHERE id = $1"
+            f"SELECT {_EDITION_COLUMNS} FROM editions WHERE id = $1"
             + {False: "", True: " FOR UPDATE", "share": " FOR SHARE"}[lock],
             edition_id,
         )
@@ -94,9 +111,9 @@ class Repository:
         await self.conn.execute("UPDATE editions SET dirty_since = NULL WHERE id = $1", edition_id)
 
     async def editions_to_rematch(self, older_than_seconds: float, regions: Collection[str] | None = None) -> list[str]:
-        """Editions of `regions` marked for re-match at least `older_than_seconds` ago."""
+        """Open editions of `regions` marked for re-match at least `older_than_seconds` ago."""
         rows = await self.conn.fetch(
-            "SELECT id FROM editions WHERE dirty_since < now() - make_interval(secs => $1)"
+            "SELECT id FROM editions WHERE status = 'open' AND dirty_since < now() - make_interval(secs => $1)"
             " AND ($2::text[] IS NULL OR region = ANY($2)) ORDER BY dirty_since",
             older_than_seconds, _regions(regions),
         )
@@ -107,27 +124,41 @@ class Repository:
             "SELECT e.id, e.region, e.status, e.dirty_since IS NOT NULL AS rematch_pending,"
             " (SELECT count(*) FROM offers o WHERE o.edition_id = e.id AND o.status = 'published') AS offers,"
             " (SELECT coalesce(sum(capacity), 0) FROM offers o WHERE o.edition_id = e.id AND o.status = 'published') AS seats,"
-            " (SELECT count(*) FROM participants p WHERE p.edition_id = e.id AND p.status = 'active') AS participants,"
+            f" (SELECT count(*) FROM participants p WHERE p.edition_id = e.id AND p.{_MATCHED}) AS participants,"
             " (SELECT count(*) FROM assignments a WHERE a.edition_id = e.id AND a.status = 'active') AS assignments,"
-            " (SELECT count(*) FROM assignments a WHERE a.edition_id = e.id AND a.status = 'offered') AS seat_offers_open"
+            " (SELECT count(*) FROM assignments a WHERE a.edition_id = e.id AND a.status = 'offered') AS seat_offers_open,"
+            " (SELECT count(*) FROM participants p WHERE p.edition_id = e.id AND p.status = 'active'"
+            "  AND p.approval = 'pending') AS awaiting_approval, e.match_at_deadline"
             " FROM editions e WHERE e.id = $1",
             edition_id,
         )
         return EditionOverview(**dict(row)) if row else None
 
-    async def now(self) -> datetime:
-        """The database's clock: seat offers are made, checked and expired against this one clock."""
-        return await self.conn.fetchval("SELECT now()")
+    # --- scheduled steps (runtime/scheduler.py), in the use case's transaction ---------------------
+    async def schedule(self, kind: str, key: str, due_at: datetime) -> None:
+        await scheduler.schedule(self, kind, key, due_at)
+
+    async def cancel_step(self, kind: str, key: str) -> None:
+        await scheduler.cancel(self, kind, key)
 
     # --- offers and participants (matching's copy of registration's data) ---------------------
     async def add_offer(self, edition_id: str, offer: Offer) -> bool:
         """False when the offer is known already."""
         return bool(await self.conn.fetchval(
-            "INSERT INTO offers (id, edition_id, host_org, title, date, capacity, max_per_org, format, location)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (id) DO NOTHING RETURNING 1",
+            "INSERT INTO offers (id, edition_id, host_org, title, date, capacity, max_per_org, format, location, sequence)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT (id) DO NOTHING RETURNING 1",
             offer.id, edition_id, offer.host_org, offer.title, offer.date, offer.capacity, offer.max_per_org,
-            offer.format, offer.location,
+            offer.format, offer.location, offer.sequence,
         ))
+
+    async def update_offer(self, offer: Offer) -> None:
+        """The offer's new version (OfferChanged): every field of the copy but its status."""
+        o = offer
+        await self.conn.execute(
+            "UPDATE offers SET host_org = $2, title = $3, date = $4, capacity = $5, max_per_org = $6, format = $7,"
+            " location = $8, sequence = $9 WHERE id = $1",
+            o.id, o.host_org, o.title, o.date, o.capacity, o.max_per_org, o.format, o.location, o.sequence,
+        )
 
     async def offer(self, offer_id: str) -> Offer | None:
         row = await self.conn.fetchrow(f"SELECT {_OFFER_COLUMNS} FROM offers WHERE id = $1", offer_id)
@@ -146,10 +177,10 @@ class Repository:
         p = participant
         return bool(await self.conn.fetchval(
             "INSERT INTO participants (signup_id, edition_id, org, language, choices, available,"
-            " max_visits, signed_up_at, correlation_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"
+            " max_visits, signed_up_at, correlation_id, approval) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
             " ON CONFLICT (signup_id) DO NOTHING RETURNING 1",
             p.signup_id, edition_id, p.org, p.language, p.choices, p.available, p.max_visits,
-            p.signed_up_at, p.correlation_id,
+            p.signed_up_at, p.correlation_id, p.approval,
         ))
 
     async def participant(self, signup_id: str) -> Participant | None:
@@ -157,14 +188,26 @@ class Repository:
         return Participant(**dict(row)) if row else None
 
     async def participants_of(self, edition_id: str) -> list[Participant]:
-        """The active participants."""
+        """The participants a run takes in: active and not waiting for approval (domain.may_be_matched)."""
         rows = await self.conn.fetch(
-            f"SELECT {_PARTICIPANT_COLUMNS} FROM participants WHERE edition_id = $1 AND status = 'active'", edition_id
+            f"SELECT {_PARTICIPANT_COLUMNS} FROM participants WHERE edition_id = $1 AND {_MATCHED}", edition_id
         )
         return [Participant(**dict(r)) for r in rows]
 
     async def set_participant_status(self, signup_id: str, status: str) -> None:
         await self.conn.execute("UPDATE participants SET status = $2 WHERE signup_id = $1", signup_id, status)
+
+    async def set_approval(self, signup_id: str, approval: str) -> None:
+        await self.conn.execute("UPDATE participants SET approval = $2 WHERE signup_id = $1", signup_id, approval)
+
+    async def change_participant(
+        self, signup_id: str, choices: Sequence[str], available: Sequence[date] | None, max_visits: int
+    ) -> None:
+        """New choices, dates and visits (SignupChanged)."""
+        await self.conn.execute(
+            "UPDATE participants SET choices = $2, available = $3, max_visits = $4 WHERE signup_id = $1",
+            signup_id, list(choices), None if available is None else list(available), max_visits,
+        )
 
     # --- assignments -------------------------------------------------------------------------
     async def held_assignments(
@@ -221,21 +264,21 @@ class Repository:
         )
 
     async def insert_seat_offers(
-        self, edition_id: str, run_id: uuid.UUID, seat_offers: Sequence[tuple[engine.Assignment, datetime]]
+        self, edition_id: str, run_id: uuid.UUID, seat_offers: Sequence[tuple[engine.Assignment, datetime]], now: datetime
     ) -> None:
-        """(assignment, expires_at): the pair holds its seat until it is answered or expires."""
+        """(assignment, expires_at): the pair holds its seat until it is answered or expires; offered `now`."""
         await self.conn.executemany(
             "INSERT INTO assignments (signup_id, offer_id, edition_id, rank, run_id, status, offered_at, offer_expires_at)"
-            " VALUES ($1, $2, $3, $4, $5, 'offered', now(), $6)"
+            " VALUES ($1, $2, $3, $4, $5, 'offered', $7, $6)"
             " ON CONFLICT (signup_id, offer_id) DO UPDATE SET status = 'offered', rank = $4, run_id = $5,"
-            " assigned_at = now(), offered_at = now(), offer_expires_at = $6, offer_ended_at = NULL",
-            [(a.participant, a.offer, edition_id, a.rank, run_id, expires) for a, expires in seat_offers],
+            " assigned_at = $7, offered_at = $7, offer_expires_at = $6, offer_ended_at = NULL",
+            [(a.participant, a.offer, edition_id, a.rank, run_id, expires, now) for a, expires in seat_offers],
         )
 
     async def still_valid(self, edition_id: str) -> StillValid:
         offers = await self.conn.fetch("SELECT id FROM offers WHERE edition_id = $1 AND status = 'published'", edition_id)
         people = await self.conn.fetch(
-            "SELECT signup_id FROM participants WHERE edition_id = $1 AND status = 'active'", edition_id
+            f"SELECT signup_id FROM participants WHERE edition_id = $1 AND {_MATCHED}", edition_id
         )
         open_seat_offers = _pairs(await self.conn.fetch(
             "SELECT signup_id, offer_id FROM assignments WHERE edition_id = $1 AND status = 'offered'", edition_id
@@ -339,6 +382,14 @@ class Repository:
             f.rank_cost, f.duration_ms, f.newly_offered,
         )
 
+    async def fail_queued_runs(self, edition_id: str, error: str) -> None:
+        """The edition's queued runs fail (it is never matched again)."""
+        await self.conn.execute(
+            "UPDATE match_runs SET status = 'failed', stage = 'failed', error = $2, finished_at = now()"
+            " WHERE edition_id = $1 AND status = 'queued'",
+            edition_id, error[:2000],
+        )
+
     async def fail_run(self, run_id: uuid.UUID, error: str, attempt: int | None = None) -> None:
         """Fail a queued or running run (`attempt`: only if that execution still has it)."""
         await self.conn.execute(
@@ -348,39 +399,39 @@ class Repository:
         )
 
     # --- seat offers -------------------------------------------------------------------------
-    async def seat_offer_of(self, edition_id: str, signup_id: str) -> SeatOffer | None:
-        """The participant's open seat offer, else their latest one (for saying what became of it)."""
+    async def seat_offer_of(self, edition_id: str, signup_id: str, now: datetime) -> SeatOffer | None:
+        """The participant's open seat offer, else their latest one (for saying what became of it), as of `now`."""
         row = await self.conn.fetchrow(
-            f"SELECT {_SEAT_OFFER_COLUMNS} FROM assignments WHERE edition_id = $1 AND signup_id = $2"
+            f"SELECT {_SEAT_OFFER_COLUMNS} FROM assignments WHERE edition_id = $2 AND signup_id = $3"
             " AND offered_at IS NOT NULL ORDER BY status = 'offered' DESC, offered_at DESC LIMIT 1",
-            edition_id, signup_id,
+            now, edition_id, signup_id,
         )
         return SeatOffer(**dict(row)) if row else None
 
-    async def seat_offers_of(self, edition_id: str, open_only: bool = False) -> list[SeatOffer]:
-        """Every seat offer of the edition (or only the open ones), oldest first."""
+    async def seat_offers_of(self, edition_id: str, now: datetime, open_only: bool = False) -> list[SeatOffer]:
+        """Every seat offer of the edition (or only the open ones), oldest first, as of `now`."""
         rows = await self.conn.fetch(
-            f"SELECT {_SEAT_OFFER_COLUMNS} FROM assignments WHERE edition_id = $1 AND offered_at IS NOT NULL"
-            " AND (NOT $2 OR status = 'offered') ORDER BY offered_at, signup_id",
-            edition_id, open_only,
+            f"SELECT {_SEAT_OFFER_COLUMNS} FROM assignments WHERE edition_id = $2 AND offered_at IS NOT NULL"
+            " AND (NOT $3 OR status = 'offered') ORDER BY offered_at, signup_id",
+            now, edition_id, open_only,
         )
         return [SeatOffer(**dict(r)) for r in rows]
 
-    async def end_seat_offer(self, signup_id: str, offer_id: str, status: str) -> None:
-        """Accepted ('active'), declined ('declined') or expired ('expired')."""
+    async def end_seat_offer(self, signup_id: str, offer_id: str, status: str, now: datetime) -> None:
+        """Accepted ('active'), declined ('declined') or expired ('expired') at `now`."""
         await self.conn.execute(
-            "UPDATE assignments SET status = $3, offer_ended_at = now()"
+            "UPDATE assignments SET status = $3, offer_ended_at = $4"
             " WHERE signup_id = $1 AND offer_id = $2 AND status = 'offered'",
-            signup_id, offer_id, status,
+            signup_id, offer_id, status, now,
         )
 
-    async def editions_with_expired_seat_offers(self, regions: Collection[str] | None = None) -> list[str]:
-        """Editions of `regions` with open seat offers whose time is up."""
+    async def editions_with_expired_seat_offers(self, now: datetime, regions: Collection[str] | None = None) -> list[str]:
+        """Editions of `regions` with open seat offers whose time is up at `now`."""
         rows = await self.conn.fetch(
             "SELECT DISTINCT a.edition_id FROM assignments a JOIN editions e ON e.id = a.edition_id"
-            " WHERE a.status = 'offered' AND a.offer_expires_at <= now() AND ($1::text[] IS NULL OR e.region = ANY($1))"
+            " WHERE a.status = 'offered' AND a.offer_expires_at <= $1 AND ($2::text[] IS NULL OR e.region = ANY($2))"
             " ORDER BY a.edition_id",
-            _regions(regions),
+            now, _regions(regions),
         )
         return [r["edition_id"] for r in rows]
 

@@ -1,13 +1,22 @@
 """Matching use cases, one transaction each: the only door to the matching service's state.
 
 - From Kafka (inside the consumer's transaction, `tx`): `open_edition`, `close_edition`,
-  `publish_offer`, `cancel_offer`, `add_participant`, `withdraw_participant`.
+  `cancel_edition`, `publish_offer`, `change_offer`, `cancel_offer`, `add_participant`,
+  `change_participant`, `approve_participant`, `refuse_participant`, `withdraw_participant`.
+- Scheduled steps (runtime/scheduler.py, in the step's transaction): `match_at_deadline`.
 - From HTTP (`uow`, and the caller's `Principal`): `edition`, `runs`, `run`, `assignments`,
   `seat_offers`, `accept_seat_offer`, `decline_seat_offer`, and `Runner.start` for a match run; from a
   participant's link: `seat_offer_link` (what the page shows) and `answer_by_link` (the same answer
   use case, with the participant's principal).
 - Background (`Runner`): executing a run, taking over runs nobody executes (`take_over_runs`), the
   re-match loop, `expire_seat_offers`.
+
+"Now" is the platform clock's (`rt.clock.now()`, a test clock in tests), passed into the use cases
+that need it (`now`): seat offers are made, checked, answered and expired against it.
+
+Closed and cancelled editions are never matched again (`domain.check_matchable`): a run is refused
+(409), no re-match is marked or started, queued runs fail with the reason, and a run in flight writes
+nothing (`record_result` checks under the edition's lock).
 
 A run reads a snapshot of the edition (one transaction), solves it with the engine in a worker
 thread (progress written to `match_runs` while it runs), and writes the result in one transaction:
@@ -35,17 +44,19 @@ The rules are in `domain.py`; `tx.repo` (repository.py) reads the facts and exec
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from estafette.runtime.access import Principal
+from estafette.runtime.clock import Now
 from estafette.runtime.errors import Conflict, NotFound
 from estafette.runtime.loops import pause
 from estafette.runtime.uow import Tx, Uow
@@ -63,56 +74,159 @@ SELF = Principal("admin", subject="service:matching")
 
 
 # --- the copy of registration's data (Kafka) ---------------------------------------------------
+#: The scheduled step of an edition's automatic run at its sign-up deadline (key: the edition id).
+MATCH_AT_DEADLINE = "match_at_deadline"
+
+
 async def open_edition(tx: Tx[Repository], edition: Edition) -> None:
+    """Keep the edition; with `match_at_deadline`, schedule its automatic run at the sign-up deadline
+    (scheduling again at the same time changes nothing; without it, a scheduled one is cancelled)."""
     await tx.repo.upsert_edition(edition)
+    if edition.match_at_deadline and edition.signup_deadline is not None:
+        await tx.repo.schedule(MATCH_AT_DEADLINE, edition.id, edition.signup_deadline)
+    else:
+        await tx.repo.cancel_step(MATCH_AT_DEADLINE, edition.id)
 
 
 async def close_edition(tx: Tx[Repository], edition_id: str) -> None:
-    await tx.repo.close_edition(edition_id)
+    """Sign-ups ended early: what was matched stands, but the edition is never matched again."""
+    found = await tx.repo.edition(edition_id, lock=True)
+    if domain.close(found):
+        assert found is not None
+        await _end_matching(tx, dataclasses.replace(found, status="closed"))
+
+
+async def cancel_edition(tx: Tx[Repository], edition_id: str) -> None:
+    """The edition is called off: never matched again, and its open seat offers end (status
+    `cancelled`, no event: notifications tells everyone once). Assignments stay as they were."""
+    found = await tx.repo.edition(edition_id, lock=True)
+    ended = domain.cancel_edition(found, await tx.repo.held_assignments(edition_id=edition_id))
+    if not ended.applies:
+        return
+    assert found is not None
+    await _end_matching(tx, dataclasses.replace(found, status="cancelled"))
+    if ended.pairs:
+        await tx.repo.set_assignment_status(ended.pairs, ended.status)
+
+
+async def _end_matching(tx: Tx[Repository], edition: Edition) -> None:
+    """A closed or cancelled edition: its status (a pending re-match is dropped with it), its queued runs
+    failed with the reason, and no run at the deadline."""
+    await tx.repo.set_edition_status(edition.id, edition.status)
+    refused = domain.not_matchable(edition)
+    assert refused is not None
+    await tx.repo.fail_queued_runs(edition.id, domain.run_error(refused))
+    await tx.repo.cancel_step(MATCH_AT_DEADLINE, edition.id)
 
 
 async def publish_offer(tx: Tx[Repository], edition_id: str, offer: Offer) -> None:
-    await tx.repo.edition(edition_id, lock=True)  # a run writing its result waits, or we wait for it
-    await _changed(tx, edition_id, await tx.repo.add_offer(edition_id, offer))
+    found = await tx.repo.edition(edition_id, lock=True)  # a run writing its result waits, or we wait for it
+    await _changed(tx, found, await tx.repo.add_offer(edition_id, offer))
+
+
+async def change_offer(tx: Tx[Repository], edition_id: str, offer: Offer) -> None:
+    """An offer's new version (OfferChanged) replaces the copy: later events carry it. More seats after
+    publication: re-match. Fewer seats than are taken: those placed keep them, nobody new is placed."""
+    found = await tx.repo.edition(edition_id, lock=True)
+    change = domain.change_offer(await tx.repo.offer(offer.id), offer, await tx.repo.has_published_run(edition_id))
+    if change.applies:
+        await tx.repo.update_offer(offer)
+    await _mark(tx, found, change.rematch)
 
 
 async def add_participant(tx: Tx[Repository], edition_id: str, participant: Participant) -> None:
+    """A sign-up; one waiting for its employer's approval is kept but not matched (and marks nothing)."""
     # Shared: sign-ups of one edition are added side by side (instances of a region scale out); a run
     # writing its result still waits for them, or they for it.
-    await tx.repo.edition(edition_id, lock="share")
-    await _changed(tx, edition_id, await tx.repo.add_participant(edition_id, participant))
+    found = await tx.repo.edition(edition_id, lock="share")
+    added = await tx.repo.add_participant(edition_id, participant)
+    await _changed(tx, found, added and domain.may_be_matched(participant))
+
+
+async def change_participant(
+    tx: Tx[Repository], edition_id: str, signup_id: str, choices: list[str], available: list[date] | None, max_visits: int
+) -> None:
+    """New choices, dates and visits (SignupChanged) for a participant who holds no seat; a placed one
+    keeps their assignment and the change is not applied."""
+    found = await tx.repo.edition(edition_id, lock=True)
+    held = await tx.repo.held_assignments(signup_id=signup_id)
+    change = domain.change_signup(await tx.repo.participant(signup_id), held, await tx.repo.has_published_run(edition_id))
+    if change.applies:
+        await tx.repo.change_participant(signup_id, choices, available, max_visits)
+    elif held:
+        log.info("sign-up changed while placed: the assignment stays", signup_id=signup_id, edition_id=edition_id)
+    await _mark(tx, found, change.rematch)
+
+
+async def approve_participant(tx: Tx[Repository], edition_id: str, signup_id: str) -> None:
+    """The employer approved: the sign-up is matched from now on (re-match if published)."""
+    found = await tx.repo.edition(edition_id, lock=True)
+    change = domain.approve(await tx.repo.participant(signup_id), await tx.repo.has_published_run(edition_id))
+    if change.applies:
+        await tx.repo.set_approval(signup_id, "approved")
+    await _mark(tx, found, change.rematch)
+
+
+async def refuse_participant(tx: Tx[Repository], edition_id: str, signup_id: str) -> None:
+    """The employer refused: the sign-up ends like a withdrawal (status `refused`)."""
+    await _end_participant(tx, edition_id, signup_id, "refused")
 
 
 async def cancel_offer(tx: Tx[Repository], edition_id: str, offer_id: str) -> None:
-    await tx.repo.edition(edition_id, lock=True)
+    found = await tx.repo.edition(edition_id, lock=True)
     held = await tx.repo.held_assignments(offer_id=offer_id)
     freed = domain.cancel_offer(await tx.repo.offer(offer_id), held, await tx.repo.has_published_run(edition_id))
     if freed.applies:
         await tx.repo.set_offer_status(offer_id, "cancelled")
-    await _free_seats(tx, edition_id, freed)
+    await _free_seats(tx, found, freed)
 
 
 async def withdraw_participant(tx: Tx[Repository], edition_id: str, signup_id: str) -> None:
-    await tx.repo.edition(edition_id, lock=True)
+    await _end_participant(tx, edition_id, signup_id, "withdrawn")
+
+
+async def _end_participant(tx: Tx[Repository], edition_id: str, signup_id: str, status: str) -> None:
+    found = await tx.repo.edition(edition_id, lock=True)
     held = await tx.repo.held_assignments(signup_id=signup_id)
     freed = domain.withdraw(await tx.repo.participant(signup_id), held, await tx.repo.has_published_run(edition_id))
     if freed.applies:
-        await tx.repo.set_participant_status(signup_id, "withdrawn")
+        await tx.repo.set_participant_status(signup_id, status)
     if freed.forget_outcome:
         await tx.repo.forget_outcome(signup_id)
-    await _free_seats(tx, edition_id, freed)
+    await _free_seats(tx, found, freed)
 
 
-async def _changed(tx: Tx[Repository], edition_id: str, changed: bool) -> None:
-    if domain.needs_rematch(await tx.repo.has_published_run(edition_id), changed):
-        await tx.repo.mark_for_rematch(edition_id)
+async def _changed(tx: Tx[Repository], edition: Edition | None, changed: bool) -> None:
+    if edition is not None:
+        await _mark(tx, edition, domain.needs_rematch(await tx.repo.has_published_run(edition.id), changed))
 
 
-async def _free_seats(tx: Tx[Repository], edition_id: str, freed: domain.FreedSeats) -> None:
+async def _mark(tx: Tx[Repository], edition: Edition | None, rematch: bool) -> None:
+    """Mark the edition for re-match, if asked and it is matched at all (a closed or cancelled one never)."""
+    if rematch and edition is not None and domain.matchable(edition):
+        await tx.repo.mark_for_rematch(edition.id)
+
+
+async def _free_seats(tx: Tx[Repository], edition: Edition | None, freed: domain.FreedSeats) -> None:
     if freed.pairs:
         await tx.repo.set_assignment_status(freed.pairs, freed.status)
-    if freed.rematch:
-        await tx.repo.mark_for_rematch(edition_id)
+    await _mark(tx, edition, freed.rematch)
+
+
+# --- scheduled: the automatic run at the sign-up deadline -----------------------------------------
+async def match_at_deadline(tx: Tx[Repository], edition_id: str, due_at: datetime) -> MatchRun | None:
+    """Step `match_at_deadline` (in the step's transaction: recorded once). Records a queued run, which
+    an instance of the edition's region starts (the take-over loop), unless the edition is closed or
+    cancelled, no longer asks for it, or has a queued, running or published run (`domain.deadline_run`)."""
+    found = await tx.repo.edition(edition_id, lock=True)
+    run_id = domain.deadline_run_id(edition_id, due_at)
+    if not domain.deadline_run(found, await tx.repo.runs_of(edition_id)) or await tx.repo.run(run_id) is not None:
+        log.info("no match run at the sign-up deadline", edition_id=edition_id)
+        return None
+    if not await tx.repo.start_run(run_id, edition_id, await _run_kind(tx, edition_id), "queued", run_id):
+        return None
+    log.info("match run at the sign-up deadline queued", edition_id=edition_id, run_id=str(run_id))
+    return await tx.repo.run(run_id)
 
 
 # --- what organisers see (HTTP) ------------------------------------------------------------------
@@ -187,29 +301,29 @@ class SeatOffers:
     seat_offers: list[SeatOffer]
 
 
-async def seat_offers(uow: Uow[Repository], principal: Principal, edition_id: str) -> SeatOffers:
-    """Every seat offer of the edition and what became of it, oldest first, with counts per state."""
+async def seat_offers(uow: Uow[Repository], principal: Principal, edition_id: str, now: datetime) -> SeatOffers:
+    """Every seat offer of the edition and what became of it (as of `now`), oldest first, with counts per state."""
     async with uow.transaction() as tx:
         await _visible_edition(tx, principal, edition_id)
-        found = await tx.repo.seat_offers_of(edition_id)
+        found = await tx.repo.seat_offers_of(edition_id, now)
     return SeatOffers(domain.count_seat_offers(found), found)
 
 
 # --- seat offers: accept, decline, expire ---------------------------------------------------------
 async def accept_seat_offer(
-    uow: Uow[Repository], principal: Principal, edition_id: str, signup_id: str, correlation_id: uuid.UUID
+    uow: Uow[Repository], principal: Principal, edition_id: str, signup_id: str, correlation_id: uuid.UUID, now: datetime
 ) -> SeatOffer:
     """The seat becomes the participant's assignment: MatchAssigned, as if a run had placed them.
     By an organiser (on the participant's behalf) or the participant through their link. 404 unknown
-    (or not visible) edition or no seat offer; 409 when it is not open."""
-    return await _answer(uow, principal, edition_id, signup_id, domain.accept, correlation_id)
+    (or not visible) edition or no seat offer; 409 when it is not open at `now`."""
+    return await _answer(uow, principal, edition_id, signup_id, domain.accept, correlation_id, now)
 
 
 async def decline_seat_offer(
-    uow: Uow[Repository], principal: Principal, edition_id: str, signup_id: str, correlation_id: uuid.UUID
+    uow: Uow[Repository], principal: Principal, edition_id: str, signup_id: str, correlation_id: uuid.UUID, now: datetime
 ) -> SeatOffer:
     """The participant waits for their other choices; the seat goes to the next person (re-match)."""
-    return await _answer(uow, principal, edition_id, signup_id, domain.decline, correlation_id)
+    return await _answer(uow, principal, edition_id, signup_id, domain.decline, correlation_id, now)
 
 
 async def _answer(
@@ -219,18 +333,22 @@ async def _answer(
     signup_id: str,
     answer: Callable[[SeatOffer], domain.SeatOfferDecision],
     correlation_id: uuid.UUID,
+    now: datetime,
 ) -> SeatOffer:
     async with uow.transaction() as tx:
         # Locked: runs and consumers of the edition wait.
         found = await _visible_edition(tx, principal, edition_id, signup_id, lock=True)
-        await _execute(tx, found, answer(await _seat_offer(tx, edition_id, signup_id, principal)), correlation_id)
-        return await _seat_offer(tx, edition_id, signup_id)
+        decision = answer(await _seat_offer(tx, edition_id, signup_id, now, principal))
+        await _execute(tx, found, decision, correlation_id, now)
+        return await _seat_offer(tx, edition_id, signup_id, now)
 
 
-async def _seat_offer(tx: Tx[Repository], edition_id: str, signup_id: str, principal: Principal | None = None) -> SeatOffer:
-    """The sign-up's open seat offer, else its latest; 404 when none, or when `principal`'s link was
-    made for a seat offer on another offer (an old e-mail never answers a later seat offer)."""
-    found = await tx.repo.seat_offer_of(edition_id, signup_id)
+async def _seat_offer(
+    tx: Tx[Repository], edition_id: str, signup_id: str, now: datetime, principal: Principal | None = None
+) -> SeatOffer:
+    """The sign-up's open seat offer, else its latest (as of `now`); 404 when none, or when `principal`'s
+    link was made for a seat offer on another offer (an old e-mail never answers a later seat offer)."""
+    found = await tx.repo.seat_offer_of(edition_id, signup_id, now)
     if found is None or (principal is not None and not principal.reaches(found.offer_id)):
         raise NotFound("unknown_seat_offer", f"sign-up {signup_id} has no seat offer in edition {edition_id}")
     return found
@@ -248,23 +366,23 @@ class SeatOfferLink:
     result: domain.LinkResult
 
 
-async def seat_offer_link(uow: Uow[Repository], principal: Principal, answer: domain.Answer) -> SeatOfferLink:
-    """A link opened (GET): the participant's seat offer as it is now. Changes nothing."""
-    return await _link_view(uow, principal, answer, answered_now=False)
+async def seat_offer_link(uow: Uow[Repository], principal: Principal, answer: domain.Answer, now: datetime) -> SeatOfferLink:
+    """A link opened (GET): the participant's seat offer as it is `now`. Changes nothing."""
+    return await _link_view(uow, principal, answer, now, answered_now=False)
 
 
 async def answer_by_link(
-    uow: Uow[Repository], principal: Principal, answer: domain.Answer, correlation_id: uuid.UUID
+    uow: Uow[Repository], principal: Principal, answer: domain.Answer, correlation_id: uuid.UUID, now: datetime
 ) -> SeatOfferLink:
     """A link's button pressed (POST): one call of the organisers' answer use case, with the
     participant's principal. A second press, or a seat offer that is not open any more, changes
     nothing: the page then says so (`again`, `not_open`)."""
     signup_id, edition_id = _linked(principal)
     try:
-        await _ANSWERS[answer](uow, principal, edition_id, signup_id, correlation_id)
+        await _ANSWERS[answer](uow, principal, edition_id, signup_id, correlation_id, now)
     except Conflict:
-        return await _link_view(uow, principal, answer, answered_now=False)
-    return await _link_view(uow, principal, answer, answered_now=True)
+        return await _link_view(uow, principal, answer, now, answered_now=False)
+    return await _link_view(uow, principal, answer, now, answered_now=True)
 
 
 def _linked(principal: Principal) -> tuple[str, str]:
@@ -273,11 +391,13 @@ def _linked(principal: Principal) -> tuple[str, str]:
     return principal.signup_id, principal.edition_id
 
 
-async def _link_view(uow: Uow[Repository], principal: Principal, answer: domain.Answer, answered_now: bool) -> SeatOfferLink:
+async def _link_view(
+    uow: Uow[Repository], principal: Principal, answer: domain.Answer, now: datetime, answered_now: bool
+) -> SeatOfferLink:
     signup_id, edition_id = _linked(principal)
     async with uow.transaction() as tx:
         await _visible_edition(tx, principal, edition_id, signup_id)
-        seat_offer = await _seat_offer(tx, edition_id, signup_id, principal)
+        seat_offer = await _seat_offer(tx, edition_id, signup_id, now, principal)
         offer = await tx.repo.offer(seat_offer.offer_id)
         participant = await tx.repo.participant(signup_id)
     assert offer is not None and participant is not None
@@ -287,30 +407,31 @@ async def _link_view(uow: Uow[Repository], principal: Principal, answer: domain.
 _ANSWERS = {"accept": accept_seat_offer, "decline": decline_seat_offer}
 
 
-async def expire_seat_offers(uow: Uow[Repository], regions: domain.Regions = None) -> int:
-    """End the seat offers whose time is up in editions of `regions`, one transaction per edition;
-    return how many."""
+async def expire_seat_offers(uow: Uow[Repository], now: datetime, regions: domain.Regions = None) -> int:
+    """End the seat offers whose time is up at `now` (the platform clock) in editions of `regions`, one
+    transaction per edition; return how many."""
     async with uow.transaction() as tx:
-        editions = await tx.repo.editions_with_expired_seat_offers(regions)
+        editions = await tx.repo.editions_with_expired_seat_offers(now, regions)
     ended = 0
     for edition_id in editions:
         async with uow.transaction() as tx:
             found = await _known_edition(tx, edition_id, lock=True)
-            decisions = domain.expire_due(await tx.repo.seat_offers_of(edition_id, open_only=True))
+            decisions = domain.expire_due(await tx.repo.seat_offers_of(edition_id, now, open_only=True))
             fallback = uuid.uuid4()
             for decision in decisions:
-                await _execute(tx, found, decision, fallback)
+                await _execute(tx, found, decision, fallback, now)
         ended += len(decisions)
     return ended
 
 
-async def _execute(tx: Tx[Repository], edition: Edition, decision: domain.SeatOfferDecision, fallback: uuid.UUID) -> None:
+async def _execute(
+    tx: Tx[Repository], edition: Edition, decision: domain.SeatOfferDecision, fallback: uuid.UUID, now: datetime
+) -> None:
     """Carry out what an answer or an expiry means, and announce it."""
     seat_offer = decision.seat_offer
-    await tx.repo.end_seat_offer(seat_offer.signup_id, seat_offer.offer_id, decision.status)
+    await tx.repo.end_seat_offer(seat_offer.signup_id, seat_offer.offer_id, decision.status, now)
     await tx.repo.set_outcome(seat_offer.signup_id, decision.outcome)
-    if decision.rematch:
-        await tx.repo.mark_for_rematch(edition.id)
+    await _mark(tx, edition, decision.rematch)
     participant = await tx.repo.participant(seat_offer.signup_id)
     assert participant is not None
     envelope = {
@@ -340,18 +461,25 @@ async def start_run(
     regions: domain.Regions = None,
     correlation_id: uuid.UUID | None = None,
 ) -> MatchRun:
-    """Record a new run: 404 unknown (or not visible) edition, 409 one already queued or running.
-    Incremental once seats are held. Running when this instance serves the edition's region (`regions`),
-    otherwise queued for an instance that does (`domain.requested_status`)."""
+    """Record a new run: 404 unknown (or not visible) edition, 409 `edition_closed` / `edition_cancelled`
+    (never matched again) or `run_in_progress` (one already queued or running). Incremental once seats
+    are held. Running when this instance serves the edition's region (`regions`), otherwise queued for
+    an instance that does (`domain.requested_status`)."""
     async with uow.transaction() as tx:
         found = await _visible_edition(tx, principal, edition_id)
-        kind = "incremental" if await tx.repo.held_assignments(edition_id=edition_id) else "full"
+        domain.check_matchable(found)
+        kind = await _run_kind(tx, edition_id)
         status = domain.requested_status(regions, found.region)
         if not await tx.repo.start_run(run_id, edition_id, kind, status, correlation_id):
             raise Conflict("run_in_progress", f"a match run of edition {edition_id} is already queued or running")
         started = await tx.repo.run(run_id)
     assert started is not None
     return started
+
+
+async def _run_kind(tx: Tx[Repository], edition_id: str) -> str:
+    """Incremental once seats are held (published assignments or open seat offers), else full."""
+    return "incremental" if await tx.repo.held_assignments(edition_id=edition_id) else "full"
 
 
 @dataclass(frozen=True)
@@ -365,12 +493,15 @@ class Snapshot:
     open_seat_offers: set[domain.Pair]
     declined: set[domain.Pair]
     expiry: dict[str, datetime | None]  # per offer: when a seat offer made now would end
+    now: datetime  # the platform clock's, when the snapshot was taken: seat offers are made at it
 
 
-async def take_snapshot(uow: Uow[Repository], edition_id: str, rules: SeatOfferRules) -> Snapshot:
+async def take_snapshot(uow: Uow[Repository], edition_id: str, rules: SeatOfferRules, now: datetime) -> Snapshot:
+    """What a run reads (one transaction), at `now` on the platform clock. 409 `edition_closed` /
+    `edition_cancelled`: the edition is not matched any more."""
     async with uow.transaction() as tx:
+        domain.check_matchable(await _known_edition(tx, edition_id))
         await tx.repo.clear_rematch(edition_id)
-        now = await tx.repo.now()
         offers = {o.id: o for o in await tx.repo.offers_of(edition_id)}
         participants = {p.signup_id: p for p in await tx.repo.participants_of(edition_id)}
         held = await tx.repo.held_assignments(edition_id=edition_id)
@@ -385,7 +516,7 @@ async def take_snapshot(uow: Uow[Repository], edition_id: str, rules: SeatOfferR
         displaced & participants.keys(), declined, waiting, too_late,
     )
     open_seat_offers = {(a.signup_id, a.offer_id) for a in held if a.status == "offered"}
-    return Snapshot(problem, offers, participants, previous, open_seat_offers, declined, expiry)
+    return Snapshot(problem, offers, participants, previous, open_seat_offers, declined, expiry, now)
 
 
 async def record_result(
@@ -400,12 +531,15 @@ async def record_result(
 ) -> domain.RunFigures:
     """Write a run's result and announce it. `correlation_id`: for participants whose own is unknown.
     `attempt`: the execution writing it; if the run was taken over by another instance meanwhile
-    (it lost its lock), nothing is written: Conflict `run_taken_over`."""
+    (it lost its lock), nothing is written: Conflict `run_taken_over`. If the edition was closed or
+    cancelled while the engine worked, nothing is written either: Conflict `edition_closed` /
+    `edition_cancelled` (checked under the edition's lock, which closing and cancelling take too)."""
     async with uow.transaction() as tx:
         found = await _known_edition(tx, edition_id, lock=True)
         ours = await tx.repo.run(run_id, lock=True)
         if ours is None or ours.status != "running" or ours.attempt != attempt:
             raise Conflict("run_taken_over", f"match run {run_id} was taken over by another instance")
+        domain.check_matchable(found)
         # Whatever changed while the engine ran is not overwritten: such pairs are left for the next run.
         # That includes people whose seat offer was answered or expired meanwhile.
         still_valid = await tx.repo.still_valid(edition_id)
@@ -419,7 +553,7 @@ async def record_result(
         await tx.repo.insert_assignments(edition_id, run_id, new)
         # Never None here: build_problem kept waiting people off the offers that are too late to offer.
         expiry: dict[str, datetime] = {a.participant: snap.expiry[a.offer] for a in offered}  # type: ignore[misc]
-        await tx.repo.insert_seat_offers(edition_id, run_id, [(a, expiry[a.participant]) for a in offered])
+        await tx.repo.insert_seat_offers(edition_id, run_id, [(a, expiry[a.participant]) for a in offered], snap.now)
         await tx.repo.upsert_outcomes(edition_id, run_id, [o for o in plan.outcomes if o.signup_id in current])
 
         def about(signup_id: str) -> dict[str, Any]:
@@ -476,7 +610,7 @@ class Locks(Protocol):
 @dataclass(frozen=True)
 class TakenOver:
     execute: list[MatchRun]  # started (queued) or resumed (interrupted) here: their locks are held now
-    failed: list[MatchRun]  # interrupted too often (domain.take_over): failed, their locks released
+    failed: list[MatchRun]  # edition closed or cancelled, or interrupted too often (domain.take_over): failed
     busy: int = 0  # runs of the regions a live instance executes (this one included): left alone
 
 
@@ -497,8 +631,9 @@ async def take_over_runs(uow: Uow[Repository], locks: Locks, regions: domain.Reg
                     busy += 1  # executed by a live instance (or this one)
                     continue
                 taken.append(run.id)
-                if domain.take_over(run) == "fail":
-                    await tx.repo.fail_run(run.id, domain.interrupted_error(run))
+                edition = await tx.repo.edition(run.edition_id)
+                if domain.take_over(run, edition) == "fail":
+                    await tx.repo.fail_run(run.id, domain.take_over_error(run, edition))
                     failed.append(run)
                     continue
                 await tx.repo.begin_run(run.id)
@@ -521,6 +656,7 @@ async def editions_to_rematch(uow: Uow[Repository], debounce: float, regions: do
 
 
 def _summary(o: Offer) -> OfferSummary:
+    """The offer as events show it: matching's copy, changed by OfferChanged."""
     return OfferSummary(offer_id=o.id, host_org=o.host_org, title=o.title, date=o.date, format=o.format, location=o.location)
 
 
@@ -537,8 +673,9 @@ class Runner:
     instance's loop (taking over runs, seat-offer expiry, re-matches). Every step is a use case above.
 
     `regions`: the regions this instance serves (None: every region). `locks`: the run locks it holds.
-    `stall_runs`: crash tests only (failpoint `match_run_stalls`): a run stops after its snapshot and
-    waits until the process is killed, holding its lock."""
+    `clock`: the platform clock (`rt.clock`). `stall_runs`: crash tests only (failpoint
+    `match_run_stalls`): a run stops after its snapshot and waits until the process is killed, holding
+    its lock."""
 
     def __init__(
         self,
@@ -548,8 +685,11 @@ class Runner:
         locks: Locks,
         regions: domain.Regions = None,
         stall_runs: bool = False,
+        *,
+        clock: Now,
     ) -> None:
         self.uow = uow
+        self.clock = clock
         self.metrics = metrics
         self.seat_offer_rules = seat_offer_rules
         self.locks = locks
@@ -601,7 +741,7 @@ class Runner:
         progress = {"stage": "loading", "fraction": 0.0}
         writer = asyncio.create_task(self._write_progress(run, progress))
         try:
-            snap = await take_snapshot(self.uow, run.edition_id, self.seat_offer_rules)
+            snap = await take_snapshot(self.uow, run.edition_id, self.seat_offer_rules, self.clock.now())
             if self.stall_runs:
                 log.warning("failpoint match_run_stalls: the run waits until the process is killed")
                 await asyncio.Event().wait()
@@ -622,6 +762,11 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 - recorded on the run, visible to the organiser
             if isinstance(exc, Conflict) and exc.code == "run_taken_over":
                 log.warning("match run taken over by another instance: its result is not written here")
+                return
+            if isinstance(exc, Conflict) and exc.code in ("edition_closed", "edition_cancelled"):
+                log.info("match run stopped: the edition is not matched any more", error=exc.code)
+                await fail_run(self.uow, run.id, domain.run_error(exc), run.attempt)
+                self.metrics.runs.labels(run.kind, "failed").inc()
                 return
             log.exception("match run failed")
             await fail_run(self.uow, run.id, f"{type(exc).__name__}: {exc}", run.attempt)
@@ -651,7 +796,8 @@ class Runner:
                 failed=len(taken.failed), executing_elsewhere=taken.busy,
             )
         for run in taken.failed:
-            log.warning("interrupted match run failed", run_id=str(run.id), edition_id=run.edition_id, attempts=run.attempt)
+            log.warning("match run failed on take-over (edition closed or cancelled, or interrupted too often)",
+                        run_id=str(run.id), edition_id=run.edition_id, attempts=run.attempt)
             self.metrics.runs.labels(run.kind, "failed").inc()
         for run in taken.execute:
             how = "queued match run started" if run.attempt == 1 else "interrupted match run resumed"
@@ -660,13 +806,14 @@ class Runner:
 
     async def rematch_loop(self, stopping: asyncio.Event, debounce: float, poll: float) -> None:
         """Every `poll` seconds, for the editions of the served regions only: take over runs nobody
-        executes (queued ones, interrupted ones), end seat offers whose time is up, and re-match
-        editions that changed after publication (withdrawals, cancellations, late sign-ups, declined
-        and expired seat offers). At shutdown: wait for the runs executing here."""
+        executes (queued ones, interrupted ones), end seat offers whose time is up on the platform
+        clock, and re-match open editions that changed after publication (withdrawals, cancellations,
+        late or approved sign-ups, changed sign-ups, more seats, declined and expired seat offers). At
+        shutdown: wait for the runs executing here."""
         while not stopping.is_set():
             try:
                 await self.take_over()
-                if expired := await expire_seat_offers(self.uow, self.regions):
+                if expired := await expire_seat_offers(self.uow, self.clock.now(), self.regions):
                     log.info("seat offers expired", count=expired)
                 for edition_id in await editions_to_rematch(self.uow, debounce, self.regions):
                     try:

@@ -1,6 +1,8 @@
 """`FakeRepository`: matching's repository in memory, with the same methods as
 `services.matching.repository.Repository` (tests/unit/matching/test_service.py checks that). It
-executes what it is told, like the SQL; the rules stay in domain.py. `clock` is the database's now().
+executes what it is told, like the SQL; the rules stay in domain.py. `clock` is the database's now()
+(bookkeeping stamps and the re-match debounce); the platform clock's time comes in as `now` arguments.
+`steps`: the scheduled steps, (kind, key) -> due time.
 `FakeRunLocks`: the run locks (`RunLocks`), with the locks other live instances hold.
 `given()` / `with_seat_offer()`: a fake unit of work over a seeded edition.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from services.matching import domain, engine
 from services.matching.domain import (
@@ -56,15 +58,17 @@ class FakeRepository:
         self.rows: dict[Pair, Row] = {}
         self.outcomes: dict[str, tuple[str, MatchOutcome]] = {}
         self.runs: dict[uuid.UUID, MatchRun] = {}
+        self.steps: dict[tuple[str, str], datetime] = {}
 
     # --- editions ----------------------------------------------------------------------------
     async def upsert_edition(self, edition: Edition) -> None:
         old = self.editions.get(edition.id)
-        self.editions[edition.id] = replace(old, region=edition.region) if old else edition
+        self.editions[edition.id] = replace(edition, status=old.status) if old else edition
 
-    async def close_edition(self, edition_id: str) -> None:
+    async def set_edition_status(self, edition_id: str, status: str) -> None:
         if edition_id in self.editions:
-            self.editions[edition_id] = replace(self.editions[edition_id], status="closed")
+            self.editions[edition_id] = replace(self.editions[edition_id], status=status)
+            self.rematch_since.pop(edition_id, None)
 
     async def edition(self, edition_id: str, lock: bool | str = False) -> Edition | None:
         found = self.editions.get(edition_id)
@@ -87,6 +91,7 @@ class FakeRepository:
         due = [
             (since, e) for e, since in self.rematch_since.items()
             if since < self.clock - timedelta(seconds=older_than_seconds) and self._in(e, regions)
+            and self.editions[e].status == "open"
         ]
         return [e for _, e in sorted(due)]
 
@@ -96,14 +101,19 @@ class FakeRepository:
             return None
         offers = [o for e, o in self.offers.values() if e == edition_id and o.status == "published"]
         rows = [r for r in self.rows.values() if r.edition_id == edition_id]
+        waiting = [p for e, p in self.participants.values() if e == edition_id and p.status == "active" and p.approval == "pending"]
         return EditionOverview(
             found.id, found.region, found.status, found.rematch_pending, len(offers), sum(o.capacity for o in offers),
             len(await self.participants_of(edition_id)), sum(r.status == "active" for r in rows),
-            sum(r.status == "offered" for r in rows),
+            sum(r.status == "offered" for r in rows), len(waiting), found.match_at_deadline,
         )
 
-    async def now(self) -> datetime:
-        return self.clock
+    # --- scheduled steps ---------------------------------------------------------------------
+    async def schedule(self, kind: str, key: str, due_at: datetime) -> None:
+        self.steps[kind, key] = due_at
+
+    async def cancel_step(self, kind: str, key: str) -> None:
+        self.steps.pop((kind, key), None)
 
     # --- offers and participants -------------------------------------------------------------
     async def add_offer(self, edition_id: str, offer: Offer) -> bool:
@@ -117,6 +127,10 @@ class FakeRepository:
 
     async def offers_of(self, edition_id: str) -> list[Offer]:
         return [o for e, o in self.offers.values() if e == edition_id]
+
+    async def update_offer(self, offer: Offer) -> None:
+        edition_id, old = self.offers[offer.id]
+        self.offers[offer.id] = (edition_id, replace(offer, status=old.status))
 
     async def set_offer_status(self, offer_id: str, status: str) -> None:
         edition_id, offer = self.offers[offer_id]
@@ -132,11 +146,22 @@ class FakeRepository:
         return self.participants[signup_id][1] if signup_id in self.participants else None
 
     async def participants_of(self, edition_id: str) -> list[Participant]:
-        return [p for e, p in self.participants.values() if e == edition_id and p.status == "active"]
+        return [p for e, p in self.participants.values() if e == edition_id and domain.may_be_matched(p)]
 
     async def set_participant_status(self, signup_id: str, status: str) -> None:
         edition_id, p = self.participants[signup_id]
         self.participants[signup_id] = (edition_id, replace(p, status=status))
+
+    async def set_approval(self, signup_id: str, approval: str) -> None:
+        edition_id, p = self.participants[signup_id]
+        self.participants[signup_id] = (edition_id, replace(p, approval=approval))
+
+    async def change_participant(
+        self, signup_id: str, choices: Sequence[str], available: Sequence[date] | None, max_visits: int
+    ) -> None:
+        edition_id, p = self.participants[signup_id]
+        changed = replace(p, choices=list(choices), available=None if available is None else list(available), max_visits=max_visits)
+        self.participants[signup_id] = (edition_id, changed)
 
     # --- assignments -------------------------------------------------------------------------
     def _assignment(self, pair: Pair) -> Assignment:
@@ -175,10 +200,10 @@ class FakeRepository:
                 if old else Row(edition_id, a.rank, run_id, assigned_at=self.clock)
 
     async def insert_seat_offers(
-        self, edition_id: str, run_id: uuid.UUID, seat_offers: Sequence[tuple[engine.Assignment, datetime]]
+        self, edition_id: str, run_id: uuid.UUID, seat_offers: Sequence[tuple[engine.Assignment, datetime]], now: datetime
     ) -> None:
         for a, expires in seat_offers:
-            self.rows[a.participant, a.offer] = Row(edition_id, a.rank, run_id, "offered", self.clock, self.clock, expires)
+            self.rows[a.participant, a.offer] = Row(edition_id, a.rank, run_id, "offered", now, now, expires)
 
     async def still_valid(self, edition_id: str) -> StillValid:
         return StillValid(
@@ -243,39 +268,54 @@ class FakeRepository:
     async def finish_run(self, run_id: uuid.UUID, figures: RunFigures) -> None:
         self.runs[run_id] = replace(self.runs[run_id], status="done", stage="done", progress=1.0, finished_at=self.clock, figures=figures)
 
+    async def fail_queued_runs(self, edition_id: str, error: str) -> None:
+        for run in list(self.runs.values()):
+            if run.edition_id == edition_id and run.status == "queued":
+                await self.fail_run(run.id, error)
+
     async def fail_run(self, run_id: uuid.UUID, error: str, attempt: int | None = None) -> None:
         run = self.runs[run_id]
         if run.status in ("queued", "running") and attempt in (None, run.attempt):
             self.runs[run_id] = replace(run, status="failed", stage="failed", error=error[:2000], finished_at=self.clock)
 
     # --- seat offers -------------------------------------------------------------------------
-    def _seat_offer(self, pair: Pair) -> SeatOffer:
+    def _seat_offer(self, pair: Pair, now: datetime) -> SeatOffer:
         row = self.rows[pair]
         assert row.offered_at is not None and row.expires_at is not None
-        return SeatOffer(pair[0], pair[1], row.rank, row.run_id, row.status, row.offered_at, row.expires_at, row.ended_at, self.clock)
+        return SeatOffer(pair[0], pair[1], row.rank, row.run_id, row.status, row.offered_at, row.expires_at, row.ended_at, now)
 
-    async def seat_offer_of(self, edition_id: str, signup_id: str) -> SeatOffer | None:
+    async def seat_offer_of(self, edition_id: str, signup_id: str, now: datetime) -> SeatOffer | None:
         mine = [p for p, r in self.rows.items() if p[0] == signup_id and r.edition_id == edition_id and r.offered_at]
         mine.sort(key=lambda p: (self.rows[p].status == "offered", self.rows[p].offered_at), reverse=True)
-        return self._seat_offer(mine[0]) if mine else None
+        return self._seat_offer(mine[0], now) if mine else None
 
-    async def seat_offers_of(self, edition_id: str, open_only: bool = False) -> list[SeatOffer]:
+    async def seat_offers_of(self, edition_id: str, now: datetime, open_only: bool = False) -> list[SeatOffer]:
         found = [
             p for p, r in self.rows.items()
             if r.edition_id == edition_id and r.offered_at and (not open_only or r.status == "offered")
         ]
-        return [self._seat_offer(p) for p in sorted(found, key=lambda p: (self.rows[p].offered_at, p[0]))]
+        return [self._seat_offer(p, now) for p in sorted(found, key=lambda p: (self.rows[p].offered_at, p[0]))]
 
-    async def end_seat_offer(self, signup_id: str, offer_id: str, status: str) -> None:
+    async def end_seat_offer(self, signup_id: str, offer_id: str, status: str, now: datetime) -> None:
         row = self.rows.get((signup_id, offer_id))
         if row and row.status == "offered":
-            row.status, row.ended_at = status, self.clock
+            row.status, row.ended_at = status, now
 
-    async def editions_with_expired_seat_offers(self, regions: Collection[str] | None = None) -> list[str]:
+    async def editions_with_expired_seat_offers(self, now: datetime, regions: Collection[str] | None = None) -> list[str]:
         return sorted({
             r.edition_id for r in self.rows.values()
-            if r.status == "offered" and r.expires_at and r.expires_at <= self.clock and self._in(r.edition_id, regions)
+            if r.status == "offered" and r.expires_at and r.expires_at <= now and self._in(r.edition_id, regions)
         })
+
+
+class FakeClock:
+    """The platform clock (`rt.clock`) at a moment of the test's choosing; `now` is read on every call."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.at = now
+
+    def now(self) -> datetime:
+        return self.at
 
 
 class FakeRunLocks:

@@ -25,7 +25,7 @@ from services.matching.link_pages import LinkPages
 from .builders import ADMIN, EDITION, NATIONAL, participant
 from tests.unit.fakes import FakeAuthenticator
 
-from .fakes import FakeRunLocks, given, with_seat_offer
+from .fakes import FakeClock, FakeRunLocks, given, with_seat_offer
 
 RULES = service.SeatOfferRules(hours=48, timezone=ZoneInfo("Europe/Amsterdam"))
 LINKS = Links("unit-test-link-secret")
@@ -40,8 +40,8 @@ KEYS = {
 
 def client(uow, key: str | None = "admin", regions: tuple[str, ...] | None = None) -> TestClient:
     """The API of an instance serving `regions` (None: every region)."""
-    runner = service.Runner(uow, service.RunMetrics(CollectorRegistry()), RULES, FakeRunLocks(), regions)
-    api = build_api(uow, runner, LINKS, PAGES, MAX_AGE)
+    runner = service.Runner(uow, service.RunMetrics(CollectorRegistry()), RULES, FakeRunLocks(), regions, clock=FakeClock())
+    api = build_api(uow, runner, LINKS, PAGES, MAX_AGE, clock=FakeClock())
     api.state.auth = FakeAuthenticator(KEYS)
     return TestClient(api, headers={"Authorization": f"Bearer {key}"} if key else None)
 
@@ -63,7 +63,8 @@ def test_a_run_started_over_http_and_the_views_keep_their_field_names() -> None:
         assert http.get(f"/editions/{EDITION}/match-runs").json() == [run]
         edition = http.get(f"/editions/{EDITION}").json()
         assert edition == {"id": EDITION, "region": "twente", "status": "open", "rematch_pending": False, "offers": 1,
-                           "seats": 1, "participants": 2, "assignments": 1, "seat_offers_open": 0}
+                           "seats": 1, "participants": 2, "assignments": 1, "seat_offers_open": 0,
+                           "awaiting_approval": 0, "match_at_deadline": False}
         result = http.get(f"/editions/{EDITION}/assignments").json()
         assert [(a["signup_id"], a["offer_id"], a["rank"]) for a in result["assignments"]] == [("p1", "a", 1)]
         assert result["waiting_list"] == [{"signup_id": "p2", "state": "waitlisted", "reason_code": "all_full", "position": 1}]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import dataclasses
 import inspect
 import uuid
@@ -28,7 +29,7 @@ from services.matching.repository import Repository, RunLocks
 from tests.unit.fakes import FakeUnitOfWork
 
 from .builders import ADMIN, RUN, T0, link_of, offer, organiser, participant
-from .fakes import EDITION, FakeRepository, FakeRunLocks, Row, cid, given, with_seat_offer
+from .fakes import EDITION, FakeClock, FakeRepository, FakeRunLocks, Row, cid, given, with_seat_offer
 
 CID = uuid.UUID("00000000-0000-4000-8000-00000000c1d0")  # the request's correlation id
 RULES = service.SeatOfferRules(hours=48, timezone=ZoneInfo("Europe/Amsterdam"))
@@ -64,7 +65,7 @@ def test_the_fakes_have_the_methods_of_what_they_stand_for() -> None:
 # --- seat offers: accept -------------------------------------------------------------------------
 async def test_accept_makes_the_assignment_and_announces_it_with_the_participants_correlation_id() -> None:
     uow = with_seat_offer()
-    answered = await service.accept_seat_offer(uow, ADMIN, EDITION, "p1", CID)
+    answered = await service.accept_seat_offer(uow, ADMIN, EDITION, "p1", CID, T0)
 
     assert answered.state == "accepted" and answered.ended_at == T0
     assert uow.repo.rows["p1", "a"].status == "active"
@@ -81,14 +82,14 @@ async def test_an_event_falls_back_to_the_requests_correlation_id_for_a_particip
     uow = with_seat_offer()
     _, p = uow.repo.participants["p1"]
     uow.repo.participants["p1"] = (EDITION, domain.Participant(**{**vars(p), "correlation_id": None}))
-    await service.accept_seat_offer(uow, ADMIN, EDITION, "p1", CID)
+    await service.accept_seat_offer(uow, ADMIN, EDITION, "p1", CID, T0)
     assert uow.published[0].correlation_id == CID
 
 
 # --- decline and expiry ----------------------------------------------------------------------------
 async def test_decline_ends_the_seat_offer_the_person_waits_and_the_edition_is_marked_for_rematch() -> None:
     uow = with_seat_offer()
-    answered = await service.decline_seat_offer(uow, ADMIN, EDITION, "p1", CID)
+    answered = await service.decline_seat_offer(uow, ADMIN, EDITION, "p1", CID, T0)
 
     assert answered.state == "declined"
     assert uow.repo.outcomes["p1"][1].state == "waitlisted"
@@ -105,7 +106,7 @@ async def test_expiry_ends_only_the_seat_offers_whose_time_is_up() -> None:
     uow.repo.participants["p2"] = (EDITION, participant("p2", ["b"], correlation_id=cid("p2")))
     uow.repo.rows["p2", "b"] = Row(EDITION, 1, RUN, "offered", T0, T0, T0 + timedelta(minutes=1))
 
-    assert await service.expire_seat_offers(uow) == 1
+    assert await service.expire_seat_offers(uow, T0) == 1
 
     assert (uow.repo.rows["p1", "a"].status, uow.repo.rows["p2", "b"].status) == ("expired", "offered")
     assert uow.repo.outcomes["p1"][1].state == "waitlisted"
@@ -113,7 +114,7 @@ async def test_expiry_ends_only_the_seat_offers_whose_time_is_up() -> None:
     [event] = uow.published
     assert isinstance(event, SeatOfferEnded)
     assert (event.signup_id, event.reason, event.correlation_id) == ("p1", "expired", cid("p1"))
-    assert await service.expire_seat_offers(uow) == 0  # nothing left to end
+    assert await service.expire_seat_offers(uow, T0) == 0  # nothing left to end
 
 
 @pytest.mark.parametrize(
@@ -132,27 +133,27 @@ async def test_a_seat_offer_that_is_not_open_answers_409(
     answer: Callable[..., Awaitable[Any]], status: str, expires_in: timedelta, code: str, says: str
 ) -> None:
     uow = with_seat_offer(status=status, expires_in=expires_in)
-    error = await refused(uow, answer(uow, ADMIN, EDITION, "p1", CID), Conflict, code)
+    error = await refused(uow, answer(uow, ADMIN, EDITION, "p1", CID, T0), Conflict, code)
     assert says in error.message
 
 
 async def test_unknown_edition_or_no_seat_offer_answers_404() -> None:
     uow = with_seat_offer()
-    await refused(uow, service.accept_seat_offer(uow, ADMIN, "nowhere", "p1", CID), NotFound, "unknown_edition")
-    await refused(uow, service.decline_seat_offer(uow, ADMIN, EDITION, "p9", CID), NotFound, "unknown_seat_offer")
+    await refused(uow, service.accept_seat_offer(uow, ADMIN, "nowhere", "p1", CID, T0), NotFound, "unknown_edition")
+    await refused(uow, service.decline_seat_offer(uow, ADMIN, EDITION, "p9", CID, T0), NotFound, "unknown_seat_offer")
     uow.repo.rows["p1", "a"] = Row(EDITION, 1, RUN)  # assigned by a run: never a seat offer
-    await refused(uow, service.accept_seat_offer(uow, ADMIN, EDITION, "p1", CID), NotFound, "unknown_seat_offer")
+    await refused(uow, service.accept_seat_offer(uow, ADMIN, EDITION, "p1", CID, T0), NotFound, "unknown_seat_offer")
 
 
 async def test_the_organisers_view_counts_what_became_of_each_seat_offer() -> None:
     uow = with_seat_offer()
-    await service.decline_seat_offer(uow, ADMIN, EDITION, "p1", CID)
-    view = await service.seat_offers(uow, ADMIN, EDITION)
+    await service.decline_seat_offer(uow, ADMIN, EDITION, "p1", CID, T0)
+    view = await service.seat_offers(uow, ADMIN, EDITION, T0)
     assert [s.state for s in view.seat_offers] == ["declined"]
     assert {k: v for k, v in view.counts.items() if v} == {"declined": 1}
     assert list(view.counts) == list(domain.SEAT_OFFER_STATES)
     with pytest.raises(NotFound):
-        await service.seat_offers(uow, ADMIN, "nowhere")
+        await service.seat_offers(uow, ADMIN, "nowhere", T0)
 
 
 # --- re-match marking ------------------------------------------------------------------------------
@@ -208,7 +209,7 @@ async def test_a_withdrawal_releases_the_seats_and_forgets_the_outcome() -> None
     assert "p1" not in uow.repo.outcomes
     assert EDITION in uow.repo.rematch_since
     # The seat offer is void now: answering it is a 409 that says so.
-    await refused(uow, service.accept_seat_offer(uow, ADMIN, EDITION, "p1", CID), Conflict, "seat_offer_withdrawn")
+    await refused(uow, service.accept_seat_offer(uow, ADMIN, EDITION, "p1", CID, T0), Conflict, "seat_offer_withdrawn")
 
 
 async def test_a_withdrawal_before_publication_marks_nothing() -> None:
@@ -222,7 +223,7 @@ async def run_once(uow: FakeUnitOfWork[FakeRepository], correlation_id: uuid.UUI
     """A run as the Runner does it: start, snapshot, solve, record."""
     run_id = uuid.uuid4()
     await service.start_run(uow, ADMIN, EDITION, run_id)
-    snap = await service.take_snapshot(uow, EDITION, RULES)
+    snap = await service.take_snapshot(uow, EDITION, RULES, T0)
     return await service.record_result(uow, run_id, EDITION, correlation_id, snap, engine.solve(snap.problem), 0.0)
 
 
@@ -262,7 +263,7 @@ async def test_after_publication_a_freed_seat_is_offered_to_the_waiting_person()
     assert isinstance(event, SeatOffered)
     assert (event.signup_id, event.correlation_id, event.expires_at) == ("p2", cid("p2"), T0 + timedelta(hours=48))
     assert EDITION not in uow.repo.rematch_since
-    assert (await service.accept_seat_offer(uow, ADMIN, EDITION, "p2", CID)).state == "accepted"
+    assert (await service.accept_seat_offer(uow, ADMIN, EDITION, "p2", CID, T0)).state == "accepted"
 
 
 async def test_a_second_run_while_one_is_running_is_a_conflict_and_unknown_editions_404() -> None:
@@ -285,7 +286,7 @@ async def test_the_runner_executes_a_run_in_the_background_with_its_log_lines_bo
         await finish(run_id, figures)
 
     monkeypatch.setattr(uow.repo, "finish_run", finish_and_look)
-    runner = service.Runner(uow, service.RunMetrics(CollectorRegistry()), RULES, FakeRunLocks())
+    runner = service.Runner(uow, service.RunMetrics(CollectorRegistry()), RULES, FakeRunLocks(), clock=FakeClock())
     started = await runner.start(ADMIN, EDITION)
     await asyncio.gather(*runner.tasks.values())
 
@@ -314,10 +315,10 @@ def _views(principal: Principal, edition_id: str) -> list[Awaitable[Any]]:
     uow = with_seat_offer()
     return [
         service.edition(uow, principal, edition_id), service.runs(uow, principal, edition_id),
-        service.assignments(uow, principal, edition_id), service.seat_offers(uow, principal, edition_id),
+        service.assignments(uow, principal, edition_id), service.seat_offers(uow, principal, edition_id, T0),
         service.start_run(uow, principal, edition_id, uuid.uuid4()),
-        service.accept_seat_offer(uow, principal, edition_id, "p1", CID),
-        service.decline_seat_offer(uow, principal, edition_id, "p1", CID),
+        service.accept_seat_offer(uow, principal, edition_id, "p1", CID, T0),
+        service.decline_seat_offer(uow, principal, edition_id, "p1", CID, T0),
     ]
 
 
@@ -334,16 +335,16 @@ async def test_an_edition_the_caller_may_not_see_is_refused_exactly_like_an_unkn
 
 async def test_a_refused_answer_changes_nothing() -> None:
     uow = with_seat_offer()
-    await refused(uow, service.accept_seat_offer(uow, organiser("groningen"), EDITION, "p1", CID), NotFound, "unknown_edition")
-    await refused(uow, service.decline_seat_offer(uow, link_of("p2"), EDITION, "p1", CID), NotFound, "unknown_edition")
+    await refused(uow, service.accept_seat_offer(uow, organiser("groningen"), EDITION, "p1", CID, T0), NotFound, "unknown_edition")
+    await refused(uow, service.decline_seat_offer(uow, link_of("p2"), EDITION, "p1", CID, T0), NotFound, "unknown_edition")
 
 
 @pytest.mark.parametrize("who", [ADMIN, organiser("twente")], ids=["admin", "org-A"])
 async def test_an_organiser_of_the_region_and_an_admin_see_and_answer_on_the_participants_behalf(who: Principal) -> None:
     uow = with_seat_offer()
     assert (await service.edition(uow, who, EDITION)).seat_offers_open == 1
-    assert [s.signup_id for s in (await service.seat_offers(uow, who, EDITION)).seat_offers] == ["p1"]
-    assert (await service.accept_seat_offer(uow, who, EDITION, "p1", CID)).state == "accepted"
+    assert [s.signup_id for s in (await service.seat_offers(uow, who, EDITION, T0)).seat_offers] == ["p1"]
+    assert (await service.accept_seat_offer(uow, who, EDITION, "p1", CID, T0)).state == "accepted"
     assert [type(e) for e in uow.published] == [MatchAssigned]
 
 
@@ -362,7 +363,7 @@ async def test_a_run_is_scoped_by_its_editions_region() -> None:
 
 async def test_the_participant_of_a_link_sees_no_organisers_view() -> None:
     uow = with_seat_offer()
-    for view in (service.edition, service.assignments, service.seat_offers, service.runs):
+    for view in (service.edition, service.assignments, functools.partial(service.seat_offers, now=T0), service.runs):
         with pytest.raises(NotFound):
             await view(uow, link_of("p1"), EDITION)
 
@@ -372,29 +373,29 @@ async def test_opening_a_link_shows_the_seat_offer_and_changes_nothing() -> None
     uow = with_seat_offer()
     before = copy.deepcopy(vars(uow.repo))
     for answer in ("accept", "decline"):
-        shown = await service.seat_offer_link(uow, link_of("p1"), answer)
+        shown = await service.seat_offer_link(uow, link_of("p1"), answer, T0)
         assert (shown.result, shown.seat_offer.state, shown.offer.title, shown.language) == ("open", "open", "Offer a", "nl")
     assert vars(uow.repo) == before and uow.published == []
 
 
 async def test_pressing_accept_answers_once_and_pressing_again_changes_nothing() -> None:
     uow = with_seat_offer()
-    pressed = await service.answer_by_link(uow, link_of("p1"), "accept", CID)
+    pressed = await service.answer_by_link(uow, link_of("p1"), "accept", CID, T0)
     assert (pressed.result, pressed.seat_offer.state) == ("answered", "accepted")
     [event] = uow.published
     assert isinstance(event, MatchAssigned) and event.signup_id == "p1" and event.correlation_id == cid("p1")
 
     before = copy.deepcopy(vars(uow.repo))
-    again = await service.answer_by_link(uow, link_of("p1"), "accept", CID)
+    again = await service.answer_by_link(uow, link_of("p1"), "accept", CID, T0)
     assert (again.result, again.seat_offer.state) == ("again", "accepted")
-    assert (await service.seat_offer_link(uow, link_of("p1"), "accept")).result == "again"
+    assert (await service.seat_offer_link(uow, link_of("p1"), "accept", T0)).result == "again"
     assert vars(uow.repo) == before and len(uow.published) == 1  # no second MatchAssigned
 
 
 async def test_pressing_decline_answers_once_and_pressing_again_changes_nothing() -> None:
     uow = with_seat_offer()
-    assert (await service.answer_by_link(uow, link_of("p1"), "decline", CID)).result == "answered"
-    again = await service.answer_by_link(uow, link_of("p1"), "decline", CID)
+    assert (await service.answer_by_link(uow, link_of("p1"), "decline", CID, T0)).result == "answered"
+    again = await service.answer_by_link(uow, link_of("p1"), "decline", CID, T0)
     assert (again.result, again.seat_offer.state) == ("again", "declined")
     assert [type(e) for e in uow.published] == [SeatOfferEnded]
 
@@ -415,16 +416,16 @@ async def test_a_link_to_a_seat_offer_that_is_not_open_any_more_says_what_happen
 ) -> None:
     uow = with_seat_offer(status=status, expires_in=expires_in)
     before = copy.deepcopy(vars(uow.repo))
-    pressed = await service.answer_by_link(uow, link_of("p1"), answer, CID)
+    pressed = await service.answer_by_link(uow, link_of("p1"), answer, CID, T0)
     assert (pressed.result, pressed.seat_offer.state) == ("not_open", state)
     assert vars(uow.repo) == before and uow.published == []
 
 
 async def test_a_link_without_a_seat_offer_behind_it_is_not_found() -> None:
     uow = given(people=(participant("p1", ["a"]),))
-    for call in (service.seat_offer_link(uow, link_of("p1"), "accept"), service.answer_by_link(uow, link_of("p1"), "accept", CID)):
+    for call in (service.seat_offer_link(uow, link_of("p1"), "accept", T0), service.answer_by_link(uow, link_of("p1"), "accept", CID, T0)):
         await refused(uow, call, NotFound, "unknown_seat_offer")
-    await refused(uow, service.answer_by_link(uow, ADMIN, "accept", CID), NotFound, "unknown_seat_offer")  # not a link
+    await refused(uow, service.answer_by_link(uow, ADMIN, "accept", CID, T0), NotFound, "unknown_seat_offer")  # not a link
 
 
 async def test_a_link_bound_to_one_seat_offer_answers_only_that_one() -> None:
@@ -432,12 +433,12 @@ async def test_a_link_bound_to_one_seat_offer_answers_only_that_one() -> None:
     a later seat offer of the same person (on another offer)."""
     uow = with_seat_offer(offer_id="a")
     before = copy.deepcopy(vars(uow.repo))
-    for call in (service.seat_offer_link(uow, link_of("p1", offer_id="b"), "accept"),
-                 service.answer_by_link(uow, link_of("p1", offer_id="b"), "accept", CID)):
+    for call in (service.seat_offer_link(uow, link_of("p1", offer_id="b"), "accept", T0),
+                 service.answer_by_link(uow, link_of("p1", offer_id="b"), "accept", CID, T0)):
         await refused(uow, call, NotFound, "unknown_seat_offer")
     assert vars(uow.repo) == before and uow.published == []
 
-    pressed = await service.answer_by_link(uow, link_of("p1", offer_id="a"), "accept", CID)
+    pressed = await service.answer_by_link(uow, link_of("p1", offer_id="a"), "accept", CID, T0)
     assert (pressed.result, pressed.seat_offer.state) == ("answered", "accepted")
 
 
@@ -469,7 +470,7 @@ def two_regions(**kwargs: Any) -> FakeUnitOfWork[FakeRepository]:
 
 def runner_of(uow: FakeUnitOfWork[FakeRepository], regions: tuple[str, ...] | None, locks: FakeRunLocks | None = None) -> service.Runner:
     """The runner of an instance serving `regions` (None: every region)."""
-    return service.Runner(uow, service.RunMetrics(CollectorRegistry()), RULES, locks or FakeRunLocks(), regions)
+    return service.Runner(uow, service.RunMetrics(CollectorRegistry()), RULES, locks or FakeRunLocks(), regions, clock=FakeClock())
 
 
 async def settle(runner: service.Runner) -> None:
@@ -587,7 +588,7 @@ async def test_a_result_is_written_only_by_the_execution_that_still_has_the_run(
     uow = given(people=(participant("p1", ["a"]),), published=False)
     run_id = uuid.uuid4()
     await service.start_run(uow, ADMIN, EDITION, run_id)
-    snap = await service.take_snapshot(uow, EDITION, RULES)
+    snap = await service.take_snapshot(uow, EDITION, RULES, T0)
     uow.repo.runs[run_id] = dataclasses.replace(uow.repo.runs[run_id], attempt=2)  # resumed by another instance
     before = copy.deepcopy(vars(uow.repo))
     call = service.record_result(uow, run_id, EDITION, CID, snap, engine.solve(snap.problem), 0.0, attempt=1)
@@ -618,9 +619,9 @@ async def test_rematch_and_seat_offer_expiry_touch_only_the_served_regions() -> 
     assert await service.editions_to_rematch(uow, 2.0, ("groningen",)) == [GRONINGEN]
     assert await service.editions_to_rematch(uow, 2.0, ("twente", "drenthe")) == [EDITION]
     assert set(await service.editions_to_rematch(uow, 2.0)) == {EDITION, GRONINGEN}
-    assert await service.expire_seat_offers(uow, ("groningen",)) == 0
+    assert await service.expire_seat_offers(uow, T0, ("groningen",)) == 0
     assert uow.repo.rows["p1", "a"].status == "offered" and uow.published == []
-    assert await service.expire_seat_offers(uow, ("twente",)) == 1
+    assert await service.expire_seat_offers(uow, T0, ("twente",)) == 1
     assert uow.repo.rows["p1", "a"].status == "expired"
 
 
