@@ -39,7 +39,7 @@ def create_app(settings: MatchingSettings | None = None) -> ServiceApp:
 
     rt.background(rematch)
     # Scheduled steps (the automatic run at an edition's sign-up deadline), due on the platform clock.
-    rt.background(Scheduler(rt.uow, handlers.STEPS, rt.clock, poll_seconds=settings.rematch_poll_seconds).run)
+    rt.background(Scheduler(rt.uow, handlers.STEPS, rt.clock, poll_seconds=settings.scheduler_poll_seconds).run)
     pages = LinkPages(settings.zone)
     http_api = build_api(
         rt.uow, runner, rt.links, pages, link_max_age_seconds=settings.link_max_age_hours * 3600, clock=rt.clock

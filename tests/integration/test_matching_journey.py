@@ -39,7 +39,7 @@ from tests.support import Infra, ServiceProcess, TestClock, eventually, services
 pytestmark = pytest.mark.integration
 
 REGION = "twente"
-ENV = {"MATCHING_REMATCH_DEBOUNCE_SECONDS": "0.3", "MATCHING_REMATCH_POLL_SECONDS": "0.2"}
+ENV = {"MATCHING_REMATCH_DEBOUNCE_SECONDS": "0.3", "MATCHING_REMATCH_POLL_SECONDS": "0.2", "ESTAFETTE_SCHEDULER_POLL_SECONDS": "0.2"}
 VISIT = date(2099, 5, 2)
 
 
