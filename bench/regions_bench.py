@@ -440,7 +440,7 @@ async def open_edition(ctx: Ctx, url: str, edition_id: str, region_id: str, capa
 
 def signup_body(edition_id: str, offer_id: str, i: int, tag: str) -> dict[str, Any]:
     return {"org": f"org-{i % 97}", "name": f"Deelnemer {i}", "email": f"{tag}{i}@{edition_id}.example.org",
-            "language": "nl", "choices": [offer_id]}
+            "language": "nl", "choices": [offer_id], "consent": True}
 
 
 async def steady_signups(ctx: Ctx, url: str, edition_id: str, offer_id: str, count: int, rate: float) -> tuple[list[str], list[float]]:

@@ -6,7 +6,7 @@ from estafette.runtime.settings import ServiceSettings
 
 class RegistrationSettings(ServiceSettings):
     """Env vars: REGISTRATION_KAFKA_BOOTSTRAP, REGISTRATION_DATABASE_URL, REGISTRATION_HTTP_PORT, ...,
-    REGISTRATION_PUBLIC_URL."""
+    REGISTRATION_PUBLIC_URL, REGISTRATION_MATCHING_PUBLIC_URL."""
 
     model_config = SettingsConfigDict(env_prefix="REGISTRATION_", extra="ignore")
 
@@ -14,6 +14,9 @@ class RegistrationSettings(ServiceSettings):
     http_port: int = 8001
     #: Where participants reach this service: the base of the `manage_url` of a sign-up's link page.
     public_url: str = Field(default="http://127.0.0.1:8001", pattern=r"^https?://[^\s/]+(/\S*)?$")
+    #: Where participants reach the matching service: the base of a seat offer's accept/decline links
+    #: on the "my sign-up" page (matching's `/links/seat-offers/{token}/{answer}` pages).
+    matching_public_url: str = Field(default="http://127.0.0.1:8002", pattern=r"^https?://[^\s/]+(/\S*)?$")
     #: Just started: how long a request that needs the region registry waits for it to be read (then 503).
     regions_ready_timeout_seconds: float = Field(default=10.0, gt=0)
 

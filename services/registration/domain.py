@@ -7,18 +7,50 @@ edition, the offers a participant chose, the current state. A rule either raises
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from datetime import date, datetime
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time
 from typing import Literal
 
 from estafette.runtime.access import Principal
 from estafette.runtime.errors import Conflict, Forbidden, RuleViolation
 from schemas.regions import RegionRecord
 
-EditionStatus = Literal["open", "closed"]
+EditionStatus = Literal["open", "closed", "cancelled"]
 OfferStatus = Literal["published", "cancelled"]
-SignupStatus = Literal["submitted", "withdrawn"]
+#: `refused`: the employer refused the sign-up (it has ended, like a withdrawal).
+SignupStatus = Literal["submitted", "withdrawn", "refused"]
+#: The employer's approval of a sign-up: `not_required` (the edition does not ask for it), `pending`
+#: (not matched until approved), `approved`, `refused`.
+ApprovalState = Literal["not_required", "pending", "approved", "refused"]
+Attendance = Literal["on_site", "online"]
+PartOfDay = Literal["morning", "afternoon", "whole_day"]
+#: What a participant was last told by matching (the glossary's match outcome).
+Outcome = Literal["assigned", "offered", "waitlisted", "unmatched"]
+#: An approval link's answer.
+Answer = Literal["approve", "refuse"]
+
+#: The namespace of the ids this service derives (approval requests' notification ids, feedback ids).
+NAMESPACE = uuid.UUID("5b0c8f7e-3c1d-4f55-9a44-2f5d7c1e9b20")
+#: The fields of an offer an organiser may change (`PATCH .../offers/{offer_id}`), in the order
+#: `OfferChanged.changed` names them.
+CHANGEABLE = (
+    "title", "date", "part_of_day", "starts_at", "ends_at", "location", "join_url", "capacity",
+    "what_to_bring", "host_contact", "themes", "attendance",
+)
+#: At most this many themes per edition.
+MAX_THEMES = 30
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A person to write to, in their language: an offer's host contact, or a participating
+    organisation's contact (who approves its employees' sign-ups)."""
+
+    name: str
+    email: str
+    language: str = "nl"
 
 
 @dataclass(frozen=True)
@@ -33,6 +65,9 @@ class Edition:
     ends_on: date
     languages: list[str]
     status: EditionStatus = "open"
+    themes: list[str] = field(default_factory=list)
+    requires_approval: bool = False
+    match_at_deadline: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,6 +84,17 @@ class Offer:
     format: str = "visit"
     location: str = ""
     status: OfferStatus = "published"
+    themes: list[str] = field(default_factory=list)
+    attendance: Attendance = "on_site"
+    part_of_day: PartOfDay = "whole_day"
+    #: Local times in the region's time zone, when known.
+    starts_at: time | None = None
+    ends_at: time | None = None
+    join_url: str | None = None
+    what_to_bring: str = ""
+    host_contact: Contact | None = None
+    #: 0 when published, one higher with every change.
+    sequence: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,6 +114,53 @@ class Signup:
     signed_up_at: datetime
     status: SignupStatus = "submitted"
     erased_at: datetime | None = None
+    learning_goal: str = ""
+    #: When the participant agreed to the processing of their data (required: None is refused).
+    consented_at: datetime | None = None
+    approval: ApprovalState = "not_required"
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """A participating organisation of an edition (an employer), with the contact who approves its
+    employees' sign-ups. Only in this service's database."""
+
+    edition_id: str
+    id: str
+    name: str
+    contact: Contact
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What matching last told a participant (from the region's matches topic): assigned to an offer
+    (`offer_id`, `rank`), on the waiting list (`position`), unmatched (`reason_code`), or holding a seat
+    offer (`seat_offer_id` until `seat_offer_expires_at`, while still on the waiting list)."""
+
+    signup_id: str
+    outcome: Outcome
+    updated_at: datetime
+    offer_id: str | None = None
+    rank: int | None = None
+    position: int | None = None
+    reason_code: str | None = None
+    seat_offer_id: str | None = None
+    seat_offer_rank: int | None = None
+    seat_offer_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A participant's feedback on one visit (once per sign-up and offer); `learned` is kept for the relay."""
+
+    id: str
+    signup_id: str
+    offer_id: str
+    rating: int
+    learned: str
+    share_publicly: bool
+    language: str
+    submitted_at: datetime
 
 
 @dataclass(frozen=True)
@@ -92,6 +185,43 @@ class SignupDetails:
     edition: Edition
     signup: Signup
     choices: list[Offer]
+    #: What matching last told the participant (None: nothing yet).
+    placement: Placement | None = None
+    #: The offers the placement names (the assigned one, the seat offer's), by id.
+    placed_offers: Mapping[str, Offer] = field(default_factory=dict)
+    #: Why the choices cannot be changed now (a refusal code), None when they can.
+    change_refused: str | None = None
+    #: The edition's published offers the participant may choose from (for the change form).
+    choosable: list[Offer] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ApprovalDetails:
+    """What the approval page shows the organisation's contact."""
+
+    edition: Edition
+    signup: Signup
+    organisation: Organisation
+    choices: list[Offer]
+
+
+@dataclass(frozen=True)
+class FeedbackDetails:
+    """What the feedback page shows: the visit (edition, sign-up, offer) and the feedback, once given."""
+
+    edition: Edition
+    signup: Signup
+    offer: Offer
+    feedback: Feedback | None = None
+
+
+@dataclass(frozen=True)
+class OfferChange:
+    """The decision on an offer edit: the offer as it is now and the fields that changed (empty: no
+    difference, nothing to store or announce)."""
+
+    offer: Offer
+    changed: list[str]
 
 
 #: Who may act on an edition's things: `granted`; `hidden` (a region the caller may not see: answered
@@ -130,7 +260,22 @@ def check_region(edition: Edition, region: RegionRecord | None) -> None:
         )
 
 
+def check_themes(edition: Edition) -> None:
+    """An edition has at most MAX_THEMES themes, each once."""
+    if len(edition.themes) > MAX_THEMES:
+        raise RuleViolation("too_many_themes", f"an edition has at most {MAX_THEMES} themes", "themes")
+    if len(set(edition.themes)) != len(edition.themes):
+        raise RuleViolation("duplicate_theme", "each theme may be listed once", "themes")
+
+
+def check_not_cancelled(edition: Edition) -> None:
+    """Nothing of a cancelled edition changes any more (offers, edits, sign-ups, approvals, feedback)."""
+    if edition.status == "cancelled":
+        raise Conflict("edition_cancelled", f"edition {edition.id} is cancelled")
+
+
 def _check_open(edition: Edition) -> None:
+    check_not_cancelled(edition)
     if edition.status != "open":
         raise Conflict("edition_closed", f"edition {edition.id} is closed")
 
@@ -144,37 +289,218 @@ def _check_within(edition: Edition, day: date, what: str, field: str) -> None:
         )
 
 
-def check_offer(edition: Edition, offer: Offer) -> None:
-    """An offer is published only in an open edition, on one of the edition's days."""
-    _check_open(edition)
+def _check_offer_fields(edition: Edition, offer: Offer) -> None:
     _check_within(edition, offer.date, "date", "date")
+    for i, theme in enumerate(offer.themes):
+        if theme not in edition.themes:
+            raise RuleViolation("unknown_theme", f"theme {theme} is not a theme of edition {edition.id}", f"themes.{i}")
+    if len(set(offer.themes)) != len(offer.themes):
+        raise RuleViolation("duplicate_theme", "each theme may be listed once", "themes")
+    if offer.starts_at is not None and offer.ends_at is not None and offer.ends_at <= offer.starts_at:
+        raise RuleViolation("invalid_times", "ends_at is not after starts_at", "ends_at")
 
 
-def check_signup(edition: Edition, signup: Signup, offers: Mapping[str, Offer]) -> None:
-    """A sign-up is taken while the edition is open and before its deadline (at `signup.signed_up_at`);
-    its choices are distinct, published offers of this edition, not hosted by the participant's own
-    organisation; its available dates are days of the edition.
-
-    `offers`: the offers named in the choices that exist (in any edition).
-    """
+def check_offer(edition: Edition, offer: Offer) -> None:
+    """An offer is published only in an open edition, on one of the edition's days, with themes of the
+    edition and an end after its start (when both times are given). An online offer needs no location."""
     _check_open(edition)
-    if signup.signed_up_at > edition.signup_deadline:
-        raise Conflict(
-            "deadline_passed",
-            f"the sign-up deadline of edition {edition.id} passed at {edition.signup_deadline.isoformat()}",
-        )
-    if len(set(signup.choices)) != len(signup.choices):
+    _check_offer_fields(edition, offer)
+
+
+def offer_change(edition: Edition, offer: Offer, changes: Mapping[str, object]) -> OfferChange:
+    """An organiser's edit of an offer (`changes`: new values of CHANGEABLE fields). Refused in a
+    cancelled edition (409 `edition_cancelled`) and for a cancelled offer (409 `offer_cancelled`); the
+    new offer follows the rules of `check_offer` (but the edition may be closed: times and places still
+    change after the match). The fields whose value differs are `changed`, the sequence one higher; no
+    difference: nothing changes."""
+    check_not_cancelled(edition)
+    if offer.status != "published":
+        raise Conflict("offer_cancelled", f"offer {offer.id} was cancelled")
+    unknown = set(changes) - set(CHANGEABLE)
+    if unknown:
+        raise RuleViolation("not_changeable", f"{', '.join(sorted(unknown))} cannot be changed", sorted(unknown)[0])
+    new = replace(offer, **changes)  # type: ignore[arg-type]
+    _check_offer_fields(edition, new)
+    changed = [name for name in CHANGEABLE if getattr(new, name) != getattr(offer, name)]
+    if not changed:
+        return OfferChange(offer, [])
+    return OfferChange(replace(new, sequence=offer.sequence + 1), changed)
+
+
+def _check_choices(edition: Edition, org: str, choices: Sequence[str], offers: Mapping[str, Offer]) -> None:
+    if len(set(choices)) != len(choices):
         raise RuleViolation("duplicate_choice", "each offer may be chosen once", "choices")
-    for i, offer_id in enumerate(signup.choices):
+    for i, offer_id in enumerate(choices):
         offer = offers.get(offer_id)
         if offer is None or offer.edition_id != edition.id:
             raise RuleViolation("unknown_offer", f"offer {offer_id} is not an offer of edition {edition.id}", f"choices.{i}")
         if offer.status != "published":
             raise RuleViolation("offer_cancelled", f"offer {offer_id} was cancelled", f"choices.{i}")
-        if offer.host_org == signup.org:
+        if offer.host_org == org:
             raise RuleViolation("own_organisation", f"offer {offer_id} is hosted by your own organisation", f"choices.{i}")
+
+
+def _check_deadline(edition: Edition, now: datetime) -> None:
+    if now > edition.signup_deadline:
+        raise Conflict(
+            "deadline_passed",
+            f"the sign-up deadline of edition {edition.id} passed at {edition.signup_deadline.isoformat()}",
+        )
+
+
+def check_signup(
+    edition: Edition, signup: Signup, offers: Mapping[str, Offer], organisation: Organisation | None = None
+) -> None:
+    """A sign-up is taken while the edition is open and before its deadline (at `signup.signed_up_at`),
+    with the participant's consent (`consented_at`), in one of the edition's languages; its choices are
+    distinct, published offers of this edition, not hosted by the participant's own organisation; its
+    available dates are days of the edition. In an edition that requires approval, its `org` is a
+    participating organisation of the edition (`organisation`: the one registered under `org`, if any).
+
+    `offers`: the offers named in the choices that exist (in any edition).
+    """
+    _check_open(edition)
+    _check_deadline(edition, signup.signed_up_at)
+    if signup.consented_at is None:
+        raise RuleViolation("consent_required", "signing up needs your consent to the processing of your data", "consent")
+    if signup.language not in edition.languages:
+        raise RuleViolation(
+            "language_not_offered",
+            f"edition {edition.id} speaks {', '.join(edition.languages)}, not {signup.language}",
+            "language",
+        )
+    _check_choices(edition, signup.org, signup.choices, offers)
     for i, day in enumerate(signup.available or []):
         _check_within(edition, day, "available date", f"available.{i}")
+    if edition.requires_approval and organisation is None:
+        raise RuleViolation(
+            "unknown_organisation", f"{signup.org} is not a participating organisation of edition {edition.id}", "org"
+        )
+
+
+def approval_of(edition: Edition) -> ApprovalState:
+    """A new sign-up waits for its employer's approval when the edition requires it."""
+    return "pending" if edition.requires_approval else "not_required"
+
+
+def approval_request_id(signup_id: str) -> uuid.UUID:
+    """The notification id of a sign-up's approval request: one per sign-up, whatever happens."""
+    return uuid.uuid5(NAMESPACE, f"approval:{signup_id}")
+
+
+def feedback_id(signup_id: str, offer_id: str) -> str:
+    """The id of a participant's feedback on one visit: one per sign-up and offer."""
+    return "f-" + uuid.uuid5(NAMESPACE, f"{signup_id}:{offer_id}").hex[:20]
+
+
+def change_refusal(edition: Edition, signup: Signup, placement: Placement | None, now: datetime) -> str | None:
+    """Why the participant may not change their choices now (a refusal code), or None: only while the
+    edition is open, until its deadline, while the sign-up is active, and while they are not placed
+    (assigned, or holding a seat offer)."""
+    if edition.status == "cancelled":
+        return "edition_cancelled"
+    if edition.status != "open":
+        return "edition_closed"
+    if now > edition.signup_deadline:
+        return "deadline_passed"
+    if signup.status != "submitted":
+        return "signup_ended"
+    if placement is not None and placement.outcome in ("assigned", "offered"):
+        return "already_placed"
+    return None
+
+
+def check_choices_change(
+    edition: Edition, signup: Signup, placement: Placement | None, choices: Sequence[str],
+    offers: Mapping[str, Offer], now: datetime,
+) -> bool:
+    """May the participant change their choices to `choices` now (`change_refusal`: 409 with its code),
+    and are the new choices valid (the sign-up's rules)? True when they differ from the current ones
+    (False: nothing to store or announce)."""
+    refusal = change_refusal(edition, signup, placement, now)
+    if refusal is not None:
+        raise Conflict(refusal, CHANGE_REFUSALS[refusal])
+    _check_choices(edition, signup.org, choices, offers)
+    return list(choices) != list(signup.choices)
+
+
+#: What each refusal of a choices change means (the API's message; the page has its own texts).
+CHANGE_REFUSALS = {
+    "edition_cancelled": "the edition is cancelled",
+    "edition_closed": "the edition is closed for changes",
+    "deadline_passed": "the sign-up deadline has passed",
+    "signup_ended": "the sign-up is no longer active",
+    "already_placed": "you have been placed: your choices can no longer change",
+}
+
+
+ApprovalResult = Literal["answer", "again", "already_answered", "ended"]
+
+
+def approval_answer(signup: Signup, answer: Answer) -> ApprovalResult:
+    """An employer's answer to a pending sign-up: `answer` (store and announce it); the same answer
+    again: `again` (nothing changes); the other answer after one was given: `already_answered` (409);
+    a sign-up withdrawn before it was answered: `ended` (409)."""
+    if signup.approval == "pending":
+        return "answer" if signup.status == "submitted" else "ended"
+    if signup.approval == ("approved" if answer == "approve" else "refused"):
+        return "again"
+    return "already_answered"
+
+
+def answered(signup: Signup, answer: Answer) -> Signup:
+    """The sign-up after its employer's answer: approved, or refused (which ends it)."""
+    if answer == "approve":
+        return replace(signup, approval="approved")
+    return replace(signup, approval="refused", status="refused")
+
+
+# --- placements (what matching told a participant) -----------------------------------------------
+def _open_seat_offer(previous: Placement | None) -> dict[str, object]:
+    if previous is None or previous.seat_offer_id is None:
+        return {}
+    return {
+        "seat_offer_id": previous.seat_offer_id, "seat_offer_rank": previous.seat_offer_rank,
+        "seat_offer_expires_at": previous.seat_offer_expires_at,
+    }
+
+
+def placed_assigned(signup_id: str, offer_id: str, rank: int, at: datetime) -> Placement:
+    """Assigned to an offer (a run's assignment, or an accepted seat offer): any seat offer has ended."""
+    return Placement(signup_id, "assigned", at, offer_id=offer_id, rank=rank)
+
+
+def placed_waitlisted(previous: Placement | None, signup_id: str, position: int, reason_code: str, at: datetime) -> Placement:
+    """On the waiting list at `position`; a seat offer still open stays shown (outcome `offered`)."""
+    seat_offer = _open_seat_offer(previous)
+    outcome: Outcome = "offered" if seat_offer else "waitlisted"
+    return Placement(signup_id, outcome, at, position=position, reason_code=reason_code, **seat_offer)  # type: ignore[arg-type]
+
+
+def placed_unmatched(signup_id: str, reason_code: str, at: datetime) -> Placement:
+    """Not placed (and not waiting): why, as a reason code."""
+    return Placement(signup_id, "unmatched", at, reason_code=reason_code)
+
+
+def seat_offered(
+    previous: Placement | None, signup_id: str, offer_id: str, rank: int, expires_at: datetime, at: datetime
+) -> Placement:
+    """A seat held for the participant until `expires_at`; they stay on the waiting list meanwhile."""
+    position = previous.position if previous is not None else None
+    reason = previous.reason_code if previous is not None else None
+    return Placement(
+        signup_id, "offered", at, position=position, reason_code=reason, seat_offer_id=offer_id, seat_offer_rank=rank,
+        seat_offer_expires_at=expires_at,
+    )
+
+
+def seat_offer_ended(previous: Placement | None, signup_id: str, offer_id: str, at: datetime) -> Placement | None:
+    """A seat offer declined or expired: back on the waiting list. None when `previous` holds no such
+    seat offer (nothing to change)."""
+    if previous is None or previous.seat_offer_id != offer_id:
+        return None
+    return replace(previous, outcome="waitlisted", updated_at=at, seat_offer_id=None, seat_offer_rank=None,
+                   seat_offer_expires_at=None)
 
 
 def check_opening(principal: Principal, region: str) -> None:
@@ -200,8 +526,13 @@ def access(principal: Principal, region: str, *, signup_id: str | None = None) -
 
 
 def closing(edition: Edition) -> Ending:
-    """Closing an open edition announces EditionClosed; closing a closed one changes nothing."""
+    """Closing an open edition announces EditionClosed; closing a closed (or cancelled) one changes nothing."""
     return Ending("closed", announce=edition.status == "open")
+
+
+def cancelling(edition: Edition) -> Ending:
+    """Cancelling an edition (open or closed) announces EditionCancelled once; again: nothing changes."""
+    return Ending("cancelled", announce=edition.status != "cancelled")
 
 
 def cancellation(offer: Offer) -> Ending:
@@ -222,5 +553,5 @@ def erasure(signup: Signup) -> bool:
 
 
 def erased(signup: Signup, at: datetime) -> Signup:
-    """The sign-up without personal data: name and e-mail address blank, erased at `at`."""
-    return replace(signup, name="", email="", erased_at=at)
+    """The sign-up without personal data: name, e-mail address and learning goal blank, erased at `at`."""
+    return replace(signup, name="", email="", learning_goal="", erased_at=at)

@@ -2,19 +2,64 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import asyncpg
 
-from services.registration.domain import Counts, Edition, Offer, Signup
+from services.registration.domain import (
+    Contact,
+    Counts,
+    Edition,
+    Feedback,
+    Offer,
+    Organisation,
+    Placement,
+    Signup,
+)
 
-_EDITION = "id, region, name, signup_deadline, starts_on, ends_on, languages, status"
-_OFFER = "id, edition_id, host_org, title, date, capacity, max_per_org, format, location, status"
-_SIGNUP = "id, edition_id, org, name, email, language, choices, available, max_visits, signed_up_at, status, erased_at"
+_EDITION = (
+    "id, region, name, signup_deadline, starts_on, ends_on, languages, status, themes, requires_approval,"
+    " match_at_deadline"
+)
+_OFFER = (
+    "id, edition_id, host_org, title, date, capacity, max_per_org, format, location, status, themes, attendance,"
+    " part_of_day, starts_at, ends_at, join_url, what_to_bring, host_contact, sequence"
+)
+_SIGNUP = (
+    "id, edition_id, org, name, email, language, choices, available, max_visits, signed_up_at, status, erased_at,"
+    " learning_goal, consented_at, approval"
+)
+_ORGANISATION = "edition_id, id, name, contact_name, contact_email, contact_language"
+_PLACEMENT = (
+    "signup_id, outcome, updated_at, offer_id, rank, position, reason_code, seat_offer_id, seat_offer_rank,"
+    " seat_offer_expires_at"
+)
+_FEEDBACK = "id, signup_id, offer_id, rating, learned, share_publicly, language, submitted_at"
 #: Outbox rows that carry a participant's name and e-mail address (SignupSubmitted did until contract v2).
 _PERSONAL_EVENTS = ["ParticipantRegistered", "SignupSubmitted"]
 
 _TABLES = {Edition: "editions", Offer: "offers", Signup: "signups"}
+
+
+def _offer(row: Mapping[str, Any]) -> Offer:
+    fields = dict(row)
+    contact = fields.pop("host_contact")
+    return Offer(**fields, host_contact=Contact(**json.loads(contact)) if contact else None)
+
+
+def _offer_values(o: Offer) -> tuple[object, ...]:
+    contact = json.dumps(vars(o.host_contact)) if o.host_contact else None
+    return (
+        o.id, o.edition_id, o.host_org, o.title, o.date, o.capacity, o.max_per_org, o.format, o.location, o.status,
+        o.themes, o.attendance, o.part_of_day, o.starts_at, o.ends_at, o.join_url, o.what_to_bring, contact, o.sequence,
+    )
+
+
+def _organisation(row: Mapping[str, Any]) -> Organisation:
+    return Organisation(row["edition_id"], row["id"], row["name"],
+                        Contact(row["contact_name"], row["contact_email"], row["contact_language"]))
 
 
 def _lock(for_update: bool) -> str:
@@ -40,7 +85,10 @@ class Repository:
     # --- editions -------------------------------------------------------------------------------
     async def insert_edition(self, e: Edition) -> bool:
         """False when an edition with this id exists."""
-        values = (e.id, e.region, e.name, e.signup_deadline, e.starts_on, e.ends_on, e.languages, e.status)
+        values = (
+            e.id, e.region, e.name, e.signup_deadline, e.starts_on, e.ends_on, e.languages, e.status, e.themes,
+            e.requires_approval, e.match_at_deadline,
+        )
         return await self._insert("editions", _EDITION, values)
 
     async def edition(self, edition_id: str, *, for_update: bool = False) -> Edition | None:
@@ -59,23 +107,28 @@ class Repository:
     # --- offers ---------------------------------------------------------------------------------
     async def insert_offer(self, o: Offer) -> bool:
         """False when an offer with this id exists (in any edition)."""
-        values = (o.id, o.edition_id, o.host_org, o.title, o.date, o.capacity, o.max_per_org, o.format, o.location, o.status)
-        return await self._insert("offers", _OFFER, values)
+        return await self._insert("offers", _OFFER, _offer_values(o))
+
+    async def update_offer(self, o: Offer) -> None:
+        """Store an edited offer (`domain.offer_change`): every field, its sequence too."""
+        columns = _OFFER.replace(" ", "").split(",")
+        assignments = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, 1) if c not in ("id", "edition_id"))
+        await self.conn.execute(f"UPDATE offers SET {assignments} WHERE id = $1 AND edition_id = $2", *_offer_values(o))
 
     async def offer(self, edition_id: str, offer_id: str, *, for_update: bool = False) -> Offer | None:
         row = await self.conn.fetchrow(
             f"SELECT {_OFFER} FROM offers WHERE id = $2 AND edition_id = $1{_lock(for_update)}", edition_id, offer_id
         )
-        return Offer(**row) if row else None
+        return _offer(row) if row else None
 
     async def offers_by_id(self, ids: list[str]) -> dict[str, Offer]:
         """The offers with these ids that exist, in any edition."""
         rows = await self.conn.fetch(f"SELECT {_OFFER} FROM offers WHERE id = ANY($1::text[])", ids)
-        return {r["id"]: Offer(**r) for r in rows}
+        return {r["id"]: _offer(r) for r in rows}
 
     async def offers(self, edition_id: str) -> list[Offer]:
         rows = await self.conn.fetch(f"SELECT {_OFFER} FROM offers WHERE edition_id = $1 ORDER BY date, id", edition_id)
-        return [Offer(**r) for r in rows]
+        return [_offer(r) for r in rows]
 
 
     # --- sign-ups -------------------------------------------------------------------------------
@@ -83,7 +136,7 @@ class Repository:
         """False when this e-mail address already has an active sign-up for the edition (unique index)."""
         values = (
             s.id, s.edition_id, s.org, s.name, s.email, s.language, s.choices, s.available, s.max_visits,
-            s.signed_up_at, s.status, s.erased_at,
+            s.signed_up_at, s.status, s.erased_at, s.learning_goal, s.consented_at, s.approval,
         )
         return await self._insert("signups", _SIGNUP, values)
 
@@ -98,12 +151,63 @@ class Repository:
         row = await self.conn.fetchrow(f"SELECT {_SIGNUP} FROM signups WHERE id = $1{_lock(for_update)}", signup_id)
         return Signup(**row) if row else None
 
+    async def set_approval(self, s: Signup) -> None:
+        """Store an employer's answer (`domain.answered`): the approval, and the status it leaves."""
+        await self.conn.execute("UPDATE signups SET approval = $2, status = $3 WHERE id = $1", s.id, s.approval, s.status)
+
+    async def set_choices(self, s: Signup) -> None:
+        await self.conn.execute("UPDATE signups SET choices = $2 WHERE id = $1", s.id, s.choices)
+
+    # --- participating organisations ------------------------------------------------------------
+    async def insert_organisation(self, o: Organisation) -> bool:
+        """False when the edition has an organisation with this id."""
+        values = (o.edition_id, o.id, o.name, o.contact.name, o.contact.email, o.contact.language)
+        return await self._insert("organisations", _ORGANISATION, values)
+
+    async def organisation(self, edition_id: str, org_id: str) -> Organisation | None:
+        row = await self.conn.fetchrow(
+            f"SELECT {_ORGANISATION} FROM organisations WHERE edition_id = $1 AND id = $2", edition_id, org_id
+        )
+        return _organisation(row) if row else None
+
+    async def organisations(self, edition_id: str) -> list[Organisation]:
+        rows = await self.conn.fetch(f"SELECT {_ORGANISATION} FROM organisations WHERE edition_id = $1 ORDER BY id", edition_id)
+        return [_organisation(r) for r in rows]
+
+    # --- placements -------------------------------------------------------------------------------
+    async def placement(self, signup_id: str, *, for_update: bool = False) -> Placement | None:
+        row = await self.conn.fetchrow(f"SELECT {_PLACEMENT} FROM placements WHERE signup_id = $1{_lock(for_update)}", signup_id)
+        return Placement(**row) if row else None
+
+    async def store_placement(self, p: Placement) -> None:
+        """Insert or replace the participant's placement (one row per sign-up)."""
+        columns = _PLACEMENT.replace(" ", "").split(",")
+        params = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
+        await self.conn.execute(
+            f"INSERT INTO placements ({_PLACEMENT}) VALUES ({params}) ON CONFLICT (signup_id) DO UPDATE SET {updates}",
+            *(getattr(p, c) for c in columns),
+        )
+
+    # --- feedback ---------------------------------------------------------------------------------
+    async def insert_feedback(self, f: Feedback) -> bool:
+        """False when this sign-up already gave feedback on this offer."""
+        values = (f.id, f.signup_id, f.offer_id, f.rating, f.learned, f.share_publicly, f.language, f.submitted_at)
+        return await self._insert("feedback", _FEEDBACK, values)
+
+    async def feedback(self, signup_id: str, offer_id: str) -> Feedback | None:
+        row = await self.conn.fetchrow(
+            f"SELECT {_FEEDBACK} FROM feedback WHERE signup_id = $1 AND offer_id = $2", signup_id, offer_id
+        )
+        return Feedback(**row) if row else None
+
     async def erase_personal_data(self, s: Signup) -> None:
         """Store the erased sign-up (`domain.erased`: name and e-mail address blank) and blank them in the
         outbox too: published rows lose them; a ParticipantRegistered not yet published is dropped (the
         erasure's tombstone, queued after it, is published instead)."""
         await self.conn.execute(
-            "UPDATE signups SET name = $2, email = $3, erased_at = $4 WHERE id = $1", s.id, s.name, s.email, s.erased_at
+            "UPDATE signups SET name = $2, email = $3, learning_goal = $4, erased_at = $5 WHERE id = $1",
+            s.id, s.name, s.email, s.learning_goal, s.erased_at,
         )
         await self.conn.execute(
             "DELETE FROM outbox WHERE key = $1 AND event_type = 'ParticipantRegistered' AND published_at IS NULL", s.id
@@ -112,4 +216,18 @@ class Repository:
             "UPDATE outbox SET payload = payload || jsonb_build_object('name', $2::text, 'email', $3::text)"
             " WHERE key = $1 AND event_type = ANY($4::text[]) AND payload ?| array['name', 'email']",
             s.id, s.name, s.email, _PERSONAL_EVENTS,
+        )
+        await self.conn.execute(
+            "UPDATE outbox SET payload = payload || jsonb_build_object('learning_goal', '')"
+            " WHERE key = $1 AND event_type = 'ParticipantRegistered' AND payload ? 'learning_goal'", s.id,
+        )
+
+    async def erase_approval_request(self, notification_key: str) -> None:
+        """Blank the participant's name and learning goal in their approval request (the outbox row keyed
+        by its notification id); the organisation contact's own details stay."""
+        await self.conn.execute(
+            "UPDATE outbox SET payload = jsonb_set(jsonb_set(payload, '{context,participant_name}', '\"\"'),"
+            " '{context,learning_goal}', '\"\"')"
+            " WHERE key = $1 AND event_type = 'NotificationRequested' AND payload ? 'context'",
+            notification_key,
         )

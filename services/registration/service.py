@@ -17,20 +17,29 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
-from dataclasses import replace
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, TypeVar
 
 from estafette.runtime.access import Principal
 from estafette.runtime.errors import Conflict, Forbidden, NotFound
 from estafette.runtime.uow import Tx, Uow
 from schemas import (
+    EditionCancelled,
     EditionClosed,
     EditionOpened,
     Event,
+    FeedbackSubmitted,
+    HostContact,
+    NotificationRequested,
     OfferCancelled,
+    OfferChanged,
     OfferPublished,
     ParticipantRegistered,
+    Recipient,
+    SignupApproved,
+    SignupChanged,
+    SignupRefused,
     SignupSubmitted,
     SignupWithdrawn,
 )
@@ -51,6 +60,12 @@ class Regions(Protocol):
     def regions(self) -> Mapping[str, RegionRecord]: ...
 
     def get(self, region: str) -> RegionRecord | None: ...
+
+
+#: Makes the approval link of a sign-up for its organisation: (signup_id, edition_id, org_id) -> URL.
+ApprovalUrl = Callable[[str, str, str], str]
+#: The template of the approval request (notifications renders it).
+APPROVAL_TEMPLATE = "approval_requested"
 
 
 def _new_id(prefix: str, hex_digits: int) -> str:
@@ -88,9 +103,22 @@ async def _signup(
     return edition, _found(signup, "unknown_signup", f"sign-up {signup_id} is not a sign-up of edition {edition_id}")
 
 
-async def _details(tx: Tx[Repository], edition: domain.Edition, signup: domain.Signup) -> domain.SignupDetails:
+async def _details(
+    tx: Tx[Repository], edition: domain.Edition, signup: domain.Signup, now: dt.datetime | None = None
+) -> domain.SignupDetails:
+    """The sign-up as its page shows it; without `now` its choices count as not changeable."""
     offers = await tx.repo.offers_by_id(signup.choices)
-    return domain.SignupDetails(edition, signup, [offers[i] for i in signup.choices if i in offers])
+    placement = await tx.repo.placement(signup.id)
+    placed_ids = [i for i in (placement.offer_id, placement.seat_offer_id) if i] if placement else []
+    placed = await tx.repo.offers_by_id(placed_ids) if placed_ids else {}
+    refusal = domain.change_refusal(edition, signup, placement, now) if now is not None else "deadline_passed"
+    choosable = (
+        [o for o in await tx.repo.offers(edition.id) if o.status == "published" and o.host_org != signup.org]
+        if refusal is None else []
+    )
+    return domain.SignupDetails(
+        edition, signup, [offers[i] for i in signup.choices if i in offers], placement, placed, refusal, choosable
+    )
 
 
 async def _end(
@@ -115,6 +143,7 @@ async def open_edition(
     domain.check_opening(principal, edition.region)
     domain.check_region(edition, registry.get(edition.region))
     domain.check_edition_dates(edition)
+    domain.check_themes(edition)
     async with uow.transaction() as tx:
         if not await tx.repo.insert_edition(edition):
             raise Conflict("edition_exists", f"edition {edition.id} already exists")
@@ -122,7 +151,8 @@ async def open_edition(
             EditionOpened(
                 region=edition.region, edition=edition.id, correlation_id=correlation_id, name=edition.name,
                 signup_deadline=edition.signup_deadline, starts_on=edition.starts_on, ends_on=edition.ends_on,
-                languages=edition.languages,
+                languages=edition.languages, themes=edition.themes, requires_approval=edition.requires_approval,
+                match_at_deadline=edition.match_at_deadline,
             )
         )
     return edition
@@ -135,6 +165,29 @@ async def close_edition(
         edition = await _edition(tx, edition_id, principal, for_update=True)
         event = EditionClosed(region=edition.region, edition=edition_id, correlation_id=correlation_id, reason=reason)
         await _end(tx, edition, domain.closing(edition), event)
+
+
+async def cancel_edition(
+    uow: Uow[Repository], edition_id: str, *, principal: Principal, reason: str, correlation_id: uuid.UUID
+) -> None:
+    """Call off a whole edition (open or closed), with the organiser's reason: `EditionCancelled` once;
+    again: nothing changes. Nothing of it changes afterwards (409 `edition_cancelled`)."""
+    async with uow.transaction() as tx:
+        edition = await _edition(tx, edition_id, principal, for_update=True)
+        event = EditionCancelled(region=edition.region, edition=edition_id, correlation_id=correlation_id, reason=reason)
+        await _end(tx, edition, domain.cancelling(edition), event)
+
+
+def _offer_fields(offer: domain.Offer) -> dict[str, Any]:
+    """An offer's fields as `OfferPublished` / `OfferChanged` carry them."""
+    contact = offer.host_contact
+    return dict(
+        offer_id=offer.id, host_org=offer.host_org, title=offer.title, date=offer.date, capacity=offer.capacity,
+        max_per_org=offer.max_per_org, format=offer.format, location=offer.location, themes=offer.themes,
+        attendance=offer.attendance, part_of_day=offer.part_of_day, starts_at=offer.starts_at, ends_at=offer.ends_at,
+        join_url=offer.join_url, what_to_bring=offer.what_to_bring, sequence=offer.sequence,
+        host_contact=HostContact(name=contact.name, email=contact.email, language=contact.language) if contact else None,
+    )
 
 
 async def publish_offer(
@@ -151,10 +204,13 @@ async def publish_offer(
     format: str = "visit",  # noqa: A002 - the field's name in the API and the event
     location: str = "",
     correlation_id: uuid.UUID,
+    **details: Any,
 ) -> domain.Offer:
+    """Publish an offer. `details`: the offer's other fields (themes, attendance, part_of_day, starts_at,
+    ends_at, join_url, what_to_bring, host_contact: `domain.Offer`)."""
     offer = domain.Offer(
         id=offer_id or _new_id("o", 12), edition_id=edition_id, host_org=host_org, title=title, date=date,
-        capacity=capacity, max_per_org=max_per_org, format=format, location=location,
+        capacity=capacity, max_per_org=max_per_org, format=format, location=location, **details,
     )
     async with uow.transaction() as tx:
         edition = await _edition(tx, edition_id, principal)
@@ -162,13 +218,29 @@ async def publish_offer(
         if not await tx.repo.insert_offer(offer):
             raise Conflict("offer_exists", f"offer {offer.id} already exists")
         tx.publish(
-            OfferPublished(
-                region=edition.region, edition=edition_id, correlation_id=correlation_id, offer_id=offer.id,
-                host_org=offer.host_org, title=offer.title, date=offer.date, capacity=offer.capacity,
-                max_per_org=offer.max_per_org, format=offer.format, location=offer.location,
-            )
+            OfferPublished(region=edition.region, edition=edition_id, correlation_id=correlation_id, **_offer_fields(offer))
         )
     return offer
+
+
+async def change_offer(
+    uow: Uow[Repository], edition_id: str, offer_id: str, *, principal: Principal, changes: Mapping[str, Any],
+    correlation_id: uuid.UUID,
+) -> domain.Offer:
+    """An organiser edits an offer (`changes`: new values of `domain.CHANGEABLE` fields): `OfferChanged`
+    with the whole offer, its sequence one higher and the fields that differ; no difference: nothing."""
+    async with uow.transaction() as tx:
+        edition = await _edition(tx, edition_id, principal)
+        offer = await tx.repo.offer(edition_id, offer_id, for_update=True)
+        offer = _found(offer, "unknown_offer", f"offer {offer_id} is not an offer of edition {edition_id}")
+        change = domain.offer_change(edition, offer, changes)
+        if change.changed:
+            await tx.repo.update_offer(change.offer)
+            tx.publish(OfferChanged(
+                region=edition.region, edition=edition_id, correlation_id=correlation_id,
+                changed=change.changed, **_offer_fields(change.offer),
+            ))
+        return change.offer
 
 
 async def cancel_offer(
@@ -179,10 +251,34 @@ async def cancel_offer(
         edition = await _edition(tx, edition_id, principal)
         offer = await tx.repo.offer(edition_id, offer_id, for_update=True)
         offer = _found(offer, "unknown_offer", f"offer {offer_id} is not an offer of edition {edition_id}")
+        domain.check_not_cancelled(edition)
         event = OfferCancelled(
             region=edition.region, edition=edition_id, correlation_id=correlation_id, offer_id=offer_id, reason=reason
         )
         await _end(tx, offer, domain.cancellation(offer), event)
+
+
+async def register_organisation(
+    uow: Uow[Repository], organisation: domain.Organisation, *, principal: Principal
+) -> domain.Organisation:
+    """Register a participating organisation with an edition (organiser): its contact approves its
+    employees' sign-ups where the edition requires approval. 409 `organisation_exists`."""
+    async with uow.transaction() as tx:
+        edition = await _edition(tx, organisation.edition_id, principal)
+        domain.check_not_cancelled(edition)
+        if not await tx.repo.insert_organisation(organisation):
+            raise Conflict(
+                "organisation_exists",
+                f"organisation {organisation.id} is already registered with edition {organisation.edition_id}", "id",
+            )
+    return organisation
+
+
+async def organisations(uow: Uow[Repository], edition_id: str, *, principal: Principal) -> list[domain.Organisation]:
+    """The participating organisations of an edition, by id (organiser: they name their contacts)."""
+    async with uow.transaction() as tx:
+        await _edition(tx, edition_id, principal)
+        return await tx.repo.organisations(edition_id)
 
 
 async def submit_signup(
@@ -196,53 +292,194 @@ async def submit_signup(
     choices: list[str],
     available: list[dt.date] | None = None,
     max_visits: int = 1,
+    learning_goal: str = "",
+    consent: bool = False,
     correlation_id: uuid.UUID,
-    now: dt.datetime | None = None,
+    now: dt.datetime,
+    approval_url: ApprovalUrl | None = None,
 ) -> domain.Signup:
-    signup = domain.Signup(
-        id=_new_id("s", 16), edition_id=edition_id, org=org, name=name, email=email, language=language,
-        choices=choices, available=available, max_visits=max_visits, signed_up_at=now or dt.datetime.now(dt.UTC),
-    )
+    """Sign up (public) at `now` (the platform clock). In an edition that requires approval the sign-up
+    is `pending` and its organisation's contact gets an approval request (`NotificationRequested`,
+    with the link `approval_url(signup_id, edition_id, org)`) in the same transaction."""
     async with uow.transaction() as tx:
         edition = await _edition(tx, edition_id)
-        domain.check_signup(edition, signup, await tx.repo.offers_by_id(choices))
+        signup = domain.Signup(
+            id=_new_id("s", 16), edition_id=edition_id, org=org, name=name, email=email, language=language,
+            choices=choices, available=available, max_visits=max_visits, signed_up_at=now,
+            learning_goal=learning_goal, consented_at=now if consent else None, approval=domain.approval_of(edition),
+        )
+        organisation = await tx.repo.organisation(edition_id, org) if edition.requires_approval else None
+        domain.check_signup(edition, signup, await tx.repo.offers_by_id(choices), organisation)
         if not await tx.repo.insert_signup(signup):
             raise Conflict("already_signed_up", f"this e-mail address already signed up for edition {edition_id}", "email")
+        envelope = dict(region=edition.region, edition=edition_id, correlation_id=correlation_id)
         tx.publish(
             SignupSubmitted(
-                region=edition.region, edition=edition_id, correlation_id=correlation_id, signup_id=signup.id,
-                org=org, language=language, choices=choices, available=available, max_visits=max_visits,
-                signed_up_at=signup.signed_up_at,
+                **envelope, signup_id=signup.id, org=org, language=language, choices=choices, available=available,
+                max_visits=max_visits, signed_up_at=signup.signed_up_at,
+                approval="pending" if signup.approval == "pending" else "not_required",
             ),
             # The person's contact details: only on the region's (compacted) participants topic.
             ParticipantRegistered(
-                region=edition.region, edition=edition_id, correlation_id=correlation_id, signup_id=signup.id,
-                name=name, email=email, language=language,
+                **envelope, signup_id=signup.id, name=name, email=email, language=language, org=org,
+                learning_goal=learning_goal,
             ),
         )
+        if organisation is not None:
+            if approval_url is None:
+                raise ValueError("an edition that requires approval needs approval links")
+            contact = organisation.contact
+            tx.publish(NotificationRequested(
+                **envelope, notification_id=domain.approval_request_id(signup.id), template=APPROVAL_TEMPLATE,
+                recipient=Recipient(name=contact.name, email=contact.email, language=contact.language),
+                context={
+                    "participant_name": name, "organisation_name": organisation.name, "edition_name": edition.name,
+                    "learning_goal": learning_goal, "approval_url": approval_url(signup.id, edition_id, org),
+                },
+            ))
     return signup
 
 
 async def withdraw_signup(
-    uow: Uow[Repository], edition_id: str, signup_id: str, *, principal: Principal, correlation_id: uuid.UUID
+    uow: Uow[Repository], edition_id: str, signup_id: str, *, principal: Principal, reason: str = "",
+    correlation_id: uuid.UUID, now: dt.datetime | None = None,
 ) -> domain.SignupDetails:
-    """Withdraw a sign-up: by its region's organiser (on the participant's behalf), an admin, or the
-    participant through their link. Withdrawing again changes nothing. Returns the sign-up as it is now."""
+    """Withdraw a sign-up: by its region's organiser (on the participant's behalf, with an optional
+    reason), an admin, or the participant through their link. Withdrawing again changes nothing.
+    Returns the sign-up as it is now (`now`: for the page's "may the choices change")."""
     async with uow.transaction() as tx:
         edition, signup = await _signup(tx, edition_id, signup_id, principal, for_update=True)
-        event = SignupWithdrawn(region=edition.region, edition=edition_id, correlation_id=correlation_id, signup_id=signup_id)
+        event = SignupWithdrawn(
+            region=edition.region, edition=edition_id, correlation_id=correlation_id, signup_id=signup_id, reason=reason
+        )
         ending = domain.withdrawal(signup)
         await _end(tx, signup, ending, event)
-        return await _details(tx, edition, replace(signup, status=ending.status))
+        return await _details(tx, edition, replace(signup, status=ending.status) if ending.announce else signup, now)
+
+
+async def change_choices(
+    uow: Uow[Repository], edition_id: str, signup_id: str, *, principal: Principal, choices: list[str],
+    now: dt.datetime, correlation_id: uuid.UUID,
+) -> domain.SignupDetails:
+    """The participant changes their choices (their link): until the deadline, while the edition is open,
+    the sign-up active and they are not placed (409 with the reason's code, `domain.change_refusal`);
+    the choices follow the sign-up's rules. `SignupChanged` when they differ; the same choices: nothing."""
+    async with uow.transaction() as tx:
+        edition, signup = await _signup(tx, edition_id, signup_id, principal, for_update=True)
+        placement = await tx.repo.placement(signup_id)
+        offers = await tx.repo.offers_by_id(choices)
+        if domain.check_choices_change(edition, signup, placement, choices, offers, now):
+            signup = replace(signup, choices=list(choices))
+            await tx.repo.set_choices(signup)
+            tx.publish(SignupChanged(
+                region=edition.region, edition=edition_id, correlation_id=correlation_id, signup_id=signup_id,
+                choices=signup.choices, available=signup.available, max_visits=signup.max_visits,
+            ))
+        return await _details(tx, edition, signup, now)
+
+
+@dataclass(frozen=True)
+class ApprovalOutcome:
+    """An employer's answer as the approval page shows it: the sign-up now, and what the answer did."""
+
+    details: domain.ApprovalDetails
+    result: domain.ApprovalResult
+
+
+async def _approval(
+    tx: Tx[Repository], edition_id: str, signup_id: str, org_id: str, *, for_update: bool = False
+) -> domain.ApprovalDetails:
+    """The sign-up an approval link names, for its organisation only (anything else: 404, as unknown)."""
+    unknown = ("unknown_signup", f"sign-up {signup_id} is not a sign-up of edition {edition_id}")
+    edition = _found(await tx.repo.edition(edition_id), *unknown)
+    signup = await tx.repo.signup(edition_id, signup_id, for_update=for_update)
+    organisation = await tx.repo.organisation(edition_id, org_id)
+    if signup is None or organisation is None or signup.org != org_id:
+        raise NotFound(*unknown)
+    offers = await tx.repo.offers_by_id(signup.choices)
+    return domain.ApprovalDetails(edition, signup, organisation, [offers[i] for i in signup.choices if i in offers])
+
+
+async def approval_details(uow: Uow[Repository], edition_id: str, signup_id: str, org_id: str) -> domain.ApprovalDetails:
+    """What the approval link's page shows (the link is the capability; a GET changes nothing)."""
+    async with uow.transaction() as tx:
+        return await _approval(tx, edition_id, signup_id, org_id)
+
+
+async def answer_approval(
+    uow: Uow[Repository], edition_id: str, signup_id: str, org_id: str, *, answer: domain.Answer, reason: str = "",
+    correlation_id: uuid.UUID,
+) -> ApprovalOutcome:
+    """The organisation's contact approves (`SignupApproved`) or refuses (`SignupRefused`, the sign-up
+    ends) a pending sign-up; the same answer again changes nothing; the other answer after one was given
+    changes nothing either (`already_answered`). Refused in a cancelled edition (409 `edition_cancelled`)."""
+    async with uow.transaction() as tx:
+        details = await _approval(tx, edition_id, signup_id, org_id, for_update=True)
+        domain.check_not_cancelled(details.edition)
+        result = domain.approval_answer(details.signup, answer)
+        if result == "answer":
+            signup = domain.answered(details.signup, answer)
+            await tx.repo.set_approval(signup)
+            envelope = dict(
+                region=details.edition.region, edition=edition_id, correlation_id=correlation_id, signup_id=signup_id
+            )
+            tx.publish(SignupApproved(**envelope) if answer == "approve" else SignupRefused(**envelope, reason=reason))
+            details = replace(details, signup=signup)
+        return ApprovalOutcome(details, result)
+
+
+async def feedback_details(
+    uow: Uow[Repository], edition_id: str, signup_id: str, offer_id: str, *, principal: Principal
+) -> domain.FeedbackDetails:
+    """What the feedback link's page shows: the visit, and the feedback if it was given."""
+    async with uow.transaction() as tx:
+        return await _feedback_details(tx, edition_id, signup_id, offer_id, principal)
+
+
+async def _feedback_details(
+    tx: Tx[Repository], edition_id: str, signup_id: str, offer_id: str, principal: Principal
+) -> domain.FeedbackDetails:
+    edition, signup = await _signup(tx, edition_id, signup_id, principal)
+    offer = _found(await tx.repo.offer(edition_id, offer_id), "unknown_offer",
+                   f"offer {offer_id} is not an offer of edition {edition_id}")
+    return domain.FeedbackDetails(edition, signup, offer, await tx.repo.feedback(signup_id, offer_id))
+
+
+async def submit_feedback(
+    uow: Uow[Repository], edition_id: str, signup_id: str, offer_id: str, *, principal: Principal, rating: int,
+    learned: str = "", share_publicly: bool = False, now: dt.datetime, correlation_id: uuid.UUID,
+) -> tuple[domain.FeedbackDetails, bool]:
+    """A participant's feedback on one visit (their feedback link), stored (the text is kept for the
+    relay) and announced (`FeedbackSubmitted`) once per sign-up and offer; again: nothing changes
+    (False). Refused in a cancelled edition (409 `edition_cancelled`)."""
+    async with uow.transaction() as tx:
+        details = await _feedback_details(tx, edition_id, signup_id, offer_id, principal)
+        domain.check_not_cancelled(details.edition)
+        if details.feedback is not None:
+            return details, False
+        signup = details.signup
+        feedback = domain.Feedback(
+            id=domain.feedback_id(signup_id, offer_id), signup_id=signup_id, offer_id=offer_id, rating=rating,
+            learned=learned, share_publicly=share_publicly, language=signup.language, submitted_at=now,
+        )
+        if not await tx.repo.insert_feedback(feedback):
+            return details, False
+        tx.publish(FeedbackSubmitted(
+            region=details.edition.region, edition=edition_id, correlation_id=correlation_id, feedback_id=feedback.id,
+            signup_id=signup_id, offer_id=offer_id, rating=rating, learned=learned, share_publicly=share_publicly,
+            language=signup.language, submitted_at=now,  # type: ignore[arg-type]
+        ))
+        return replace(details, feedback=feedback), True
 
 
 async def erase_personal_data(
-    uow: Uow[Repository], signup_id: str, *, principal: Principal, now: dt.datetime | None = None
+    uow: Uow[Repository], signup_id: str, *, principal: Principal, now: dt.datetime
 ) -> None:
-    """Erase a participant's name and e-mail address (an admin, or the organiser of the sign-up's
-    region): blank them in this service's tables and publish a tombstone under the sign-up id on the
-    region's participants topic, so every service that keeps them forgets them. Again: nothing changes.
-    Another region's sign-up is answered exactly like an unknown one (404 `unknown_signup`)."""
+    """Erase a participant's name, e-mail address and learning goal (an admin, or the organiser of the
+    sign-up's region): blank them in this service's tables (and in their approval request in the
+    outbox) and publish a tombstone under the sign-up id on the region's participants topic, so every
+    service that keeps them forgets them. Again: nothing changes. Another region's sign-up is answered
+    exactly like an unknown one (404 `unknown_signup`)."""
     unknown = ("unknown_signup", f"sign-up {signup_id} does not exist")
     async with uow.transaction() as tx:
         signup = _found(await tx.repo.signup_by_id(signup_id, for_update=True), *unknown)
@@ -252,17 +489,19 @@ async def erase_personal_data(
             raise Forbidden("forbidden", f"the {principal.role} role may not do this")
         _found(signup if decision == "granted" else None, *unknown)
         if domain.erasure(signup):
-            await tx.repo.erase_personal_data(domain.erased(signup, now or dt.datetime.now(dt.UTC)))
+            await tx.repo.erase_personal_data(domain.erased(signup, now))
+            await tx.repo.erase_approval_request(str(domain.approval_request_id(signup_id)))
             tx.publish_raw(PARTICIPANTS.name_in(edition.region), signup_id, PARTICIPANT_ERASED, None)
 
 
 async def signup_details(
-    uow: Uow[Repository], edition_id: str, signup_id: str, *, principal: Principal
+    uow: Uow[Repository], edition_id: str, signup_id: str, *, principal: Principal, now: dt.datetime | None = None
 ) -> domain.SignupDetails:
-    """A sign-up with its edition and chosen offers, for its participant (link) or its organisers."""
+    """A sign-up with its edition, chosen offers and placement, for its participant (link) or its
+    organisers; `now` (the platform clock) decides whether its choices may still change."""
     async with uow.transaction() as tx:
         edition, signup = await _signup(tx, edition_id, signup_id, principal)
-        return await _details(tx, edition, signup)
+        return await _details(tx, edition, signup, now)
 
 
 async def edition_overview(uow: Uow[Repository], edition_id: str) -> domain.EditionOverview:
@@ -275,3 +514,36 @@ async def offers(uow: Uow[Repository], edition_id: str) -> list[domain.Offer]:
     async with uow.transaction() as tx:
         await _edition(tx, edition_id)
         return await tx.repo.offers(edition_id)
+
+
+# --- what matching told participants (the region's matches topic; in the consumer's transaction) ---
+async def _place(tx: Tx[Repository], placement: domain.Placement | None) -> None:
+    if placement is not None:
+        await tx.repo.store_placement(placement)
+
+
+async def placement_assigned(tx: Tx[Repository], signup_id: str, *, offer_id: str, rank: int, at: dt.datetime) -> None:
+    await _place(tx, domain.placed_assigned(signup_id, offer_id, rank, at))
+
+
+async def placement_waitlisted(
+    tx: Tx[Repository], signup_id: str, *, position: int, reason_code: str, at: dt.datetime
+) -> None:
+    previous = await tx.repo.placement(signup_id, for_update=True)
+    await _place(tx, domain.placed_waitlisted(previous, signup_id, position, reason_code, at))
+
+
+async def placement_unmatched(tx: Tx[Repository], signup_id: str, *, reason_code: str, at: dt.datetime) -> None:
+    await _place(tx, domain.placed_unmatched(signup_id, reason_code, at))
+
+
+async def placement_seat_offered(
+    tx: Tx[Repository], signup_id: str, *, offer_id: str, rank: int, expires_at: dt.datetime, at: dt.datetime
+) -> None:
+    previous = await tx.repo.placement(signup_id, for_update=True)
+    await _place(tx, domain.seat_offered(previous, signup_id, offer_id, rank, expires_at, at))
+
+
+async def placement_seat_offer_ended(tx: Tx[Repository], signup_id: str, *, offer_id: str, at: dt.datetime) -> None:
+    previous = await tx.repo.placement(signup_id, for_update=True)
+    await _place(tx, domain.seat_offer_ended(previous, signup_id, offer_id, at))

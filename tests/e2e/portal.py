@@ -72,7 +72,7 @@ class Portal:
 
     async def signup(self, edition_id: str, name: str, email: str, choices: list[str], language: str = "nl") -> str:
         r = await self.call("POST", "registration", f"/editions/{edition_id}/signups", 201, json={
-            "org": "gemeente-hengelo", "name": name, "email": email, "language": language, "choices": choices})
+            "org": "gemeente-hengelo", "name": name, "email": email, "language": language, "choices": choices, "consent": True})
         return r.json()["signup_id"]
 
     async def withdraw(self, edition_id: str, signup_id: str) -> None:

@@ -167,7 +167,7 @@ def _new_offer(w: World, p: str) -> Call:
 
 def _new_signup(w: World, p: str) -> Call:
     return f"/editions/{w.scratch}/signups", {"org": "gemeente", "name": f"Nieuw {p}", "language": "nl",
-                                              "email": f"{unique(p.lower())}@example.org", "choices": [w.scratch_offer]}
+                                              "email": f"{unique(p.lower())}@example.org", "choices": [w.scratch_offer], "consent": True}
 
 
 def _answer(answer: str) -> Callable[[World, str], Call]:

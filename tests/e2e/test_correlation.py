@@ -68,7 +68,7 @@ async def test_a_signups_correlation_id_follows_it_to_its_email(infra: Infra) ->
                 "capacity": 1})
             assert r.status_code == 201, r.text
             r = await http.post(f"{reg}/editions/{edition}/signups", headers={"X-Correlation-ID": cid}, json={
-                "org": "gemeente", "name": "Anna", "email": f"anna-{edition}@example.org", "choices": [f"{edition}-bakery"]})
+                "org": "gemeente", "name": "Anna", "email": f"anna-{edition}@example.org", "choices": [f"{edition}-bakery"], "consent": True})
             assert r.status_code == 201 and r.headers["x-correlation-id"] == cid, r.text
             signup_id = r.json()["signup_id"]
 

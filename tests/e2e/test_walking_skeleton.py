@@ -45,7 +45,7 @@ def test_signup_to_email_and_report(infra: Infra) -> None:
         emails = {}
         for i, (org, lang, picks) in enumerate(PEOPLE):
             email = f"person{i}-{edition}@example.org"
-            body = {"org": org, "name": f"Person {i}", "email": email, "language": lang, "choices": [f"{edition}-{p}" for p in picks]}
+            body = {"org": org, "name": f"Person {i}", "email": email, "language": lang, "choices": [f"{edition}-{p}" for p in picks], "consent": True}
             r = httpx.post(f"{reg}/editions/{edition}/signups", json=body)
             assert r.status_code == 201, r.text
             emails[r.json()["signup_id"]] = (email, lang)

@@ -199,7 +199,7 @@ def test_outbox_row_written_while_kafka_is_down_is_published_when_kafka_is_back(
         script("kafka.sh", "stop")
         try:
             assert httpx.get(f"{api}/healthz", timeout=10).status_code == 503
-            signup = httpx.post(f"{api}/editions/{edition}/signups", json={"org": "org-b", "name": "Bea", "email": "bea@example.org", "choices": [f"{edition}-o1"]}, timeout=10)
+            signup = httpx.post(f"{api}/editions/{edition}/signups", json={"org": "org-b", "name": "Bea", "email": "bea@example.org", "choices": [f"{edition}-o1"], "consent": True}, timeout=10)
             assert signup.status_code == 201, signup.text  # accepted: it only needs the database
             signup_id = signup.json()["signup_id"]
 

@@ -46,7 +46,7 @@ def test_bad_input_is_refused_with_a_clear_message_and_nothing_is_stored(infra: 
             r = httpx.post(f"{api}/editions/{edition}/offers", headers=admin, json={"id": f"{edition}-o", "host_org": "org-h", "title": "Visit", "date": "2099-05-02", "capacity": 4})
             assert r.status_code == 201, r.text
         before = asyncio.run(_stored())
-        signup = {"org": "org-a", "name": "Ann", "email": "ann@example.org", "choices": [f"{open_e}-o"]}
+        signup = {"org": "org-a", "name": "Ann", "email": "ann@example.org", "choices": [f"{open_e}-o"], "consent": True}
 
         cases = [
             # (what, method, path, body or raw text, status, error code, field)
@@ -124,7 +124,7 @@ def test_lifecycle_answers_typed_json_and_announces_each_ending_once(infra: Infr
             assert {k: r.json()[k] for k in ("edition_id", "host_org", "capacity", "max_per_org", "format", "location", "status")} == {
                 "edition_id": edition, "host_org": host, "capacity": 2, "max_per_org": None, "format": "visit", "location": "", "status": "published"}
             offers.append(r.json()["id"])
-        r = httpx.post(f"{api}/editions/{edition}/signups", headers={"X-Correlation-ID": str(cid)}, json={"org": "org-a", "name": "Ann", "email": "ann@example.org", "choices": offers})
+        r = httpx.post(f"{api}/editions/{edition}/signups", headers={"X-Correlation-ID": str(cid)}, json={"org": "org-a", "name": "Ann", "email": "ann@example.org", "choices": offers, "consent": True})
         assert r.status_code == 201, r.text
         signup = r.json()
         assert (signup["edition"], signup["status"], signup["choices"]) == (edition, "submitted", offers)
@@ -278,11 +278,11 @@ def test_a_signups_name_and_email_travel_only_on_the_participants_topic_and_eras
         offer = {"id": f"{e}-o", "host_org": "org-h", "title": "Visit", "date": "2099-05-02", "capacity": 4}
         assert http.post(f"/editions/{e}/offers", json=offer, headers=who["admin"]).status_code == 201
         r = http.post(f"/editions/{e}/signups", json={"org": "org-a", "name": name, "email": email, "language": "nl",
-                                                       "choices": [offer["id"]]})
+                                                       "choices": [offer["id"]], "consent": True})
         assert r.status_code == 201, r.text
         sid = r.json()["signup_id"]
         other = http.post(f"/editions/{e}/signups", json={"org": "org-a", "name": "Bea", "email": f"bea-{email}",
-                                                           "choices": [offer["id"]]}).json()["signup_id"]
+                                                           "choices": [offer["id"]], "consent": True}).json()["signup_id"]
 
         participants = PARTICIPANTS.name_in(where)
         registered = eventually(lambda: [json.loads(v) for k, v in records(infra, participants) if k == sid and v], timeout=30)

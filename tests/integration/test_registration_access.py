@@ -26,7 +26,7 @@ def _edition(edition_id: str, region: str = REGION_A) -> dict[str, object]:
 
 
 def _signup(offer_id: str, email: str, **changes: object) -> dict[str, object]:
-    return {"org": "org-a", "name": "Anna de Vries", "email": email, "choices": [offer_id], "language": "nl", **changes}
+    return {"org": "org-a", "name": "Anna de Vries", "email": email, "choices": [offer_id], "language": "nl", "consent": True, **changes}
 
 
 async def _withdrawals(signup_id: str) -> int:
@@ -105,7 +105,8 @@ def test_the_participants_link(infra: Infra) -> None:
     admin = {"Authorization": f"Bearer {infra.key('admin')}"}
     e = f"link-{uuid.uuid4().hex[:6]}"
     with services(infra, "registration") as svc, httpx.Client(base_url=svc["registration"].url, timeout=10) as http:
-        assert http.post("/editions", json=_edition(e), headers=admin).status_code == 201
+        # (in Dutch and English: a sign-up's language must be one of its edition's)
+        assert http.post("/editions", json={**_edition(e), "languages": ["nl", "en"]}, headers=admin).status_code == 201
         offer = {"id": f"{e}-o", "host_org": "org-h", "title": "Een dag in de bakkerij", "date": "2099-05-02", "capacity": 4}
         assert http.post(f"/editions/{e}/offers", json=offer, headers=admin).status_code == 201
 
@@ -122,7 +123,8 @@ def test_the_participants_link(infra: Infra) -> None:
             r = http.get(page)
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
             assert "Je inschrijving" in r.text and f"Week {e}" in r.text and "Een dag in de bakkerij" in r.text
-            assert r.text.count("<button") == 1 and f'action="{token}/withdraw"' in r.text
+            # two forms: change the choices, withdraw
+            assert r.text.count("<button") == 2 and f'action="{token}/withdraw"' in r.text and f'action="{token}/choices"' in r.text
         assert asyncio.run(_withdrawals(sid)) == 0
 
         for _ in range(2):  # pressing the button; again: the same page, nothing changes

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from estafette.runtime.access import Principal
-from services.registration.domain import Edition, Offer, Signup
+from services.registration.domain import Contact, Edition, Offer, Organisation, Signup
 from tests.unit.registration.fakes import FakeRegions, region
 
 EDITION_ID = "e1"
@@ -66,11 +66,18 @@ def signup_request(**overrides: Any) -> dict[str, Any]:
     """Keyword arguments of `service.submit_signup` (what the API passes)."""
     fields: dict[str, Any] = dict(
         org="org-z", name="Anna de Vries", email="anna@example.org", language="nl", choices=["o1"], available=None,
-        max_visits=1,
+        max_visits=1, learning_goal="", consent=True,
     )
     return {**fields, **overrides}
 
 
 def signup(id: str = "s1", **overrides: Any) -> Signup:  # noqa: A002 - the domain's field name
-    fields: dict[str, Any] = {**signup_request(), "edition_id": EDITION_ID, "signed_up_at": NOW}
+    fields: dict[str, Any] = {**signup_request(), "edition_id": EDITION_ID, "signed_up_at": NOW, "consented_at": NOW}
+    del fields["consent"]
     return Signup(id=id, **{**fields, **overrides})
+
+
+def organisation(id: str = "org-z", **overrides: Any) -> Organisation:  # noqa: A002 - the domain's field name
+    fields: dict[str, Any] = dict(edition_id=EDITION_ID, name="Gemeente Zwolle",
+                                  contact=Contact("Carla Chef", "carla@example.org", "de"))
+    return Organisation(id=id, **{**fields, **overrides})

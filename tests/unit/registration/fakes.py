@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from schemas.regions import RegionNames, RegionRecord
-from services.registration.domain import Counts, Edition, Offer, Signup
+from services.registration.domain import Counts, Edition, Feedback, Offer, Organisation, Placement, Signup
 from tests.unit.fakes import FakeUnitOfWork
 
 #: The shared fake unit of work: committed transactions' tombstones are in `raw`.
@@ -40,10 +40,18 @@ class FakeRegions:
 
 
 class FakeRepository:
-    def __init__(self, editions: Iterable[Edition] = (), offers: Iterable[Offer] = (), signups: Iterable[Signup] = ()) -> None:
+    def __init__(
+        self, editions: Iterable[Edition] = (), offers: Iterable[Offer] = (), signups: Iterable[Signup] = (),
+        organisations: Iterable[Organisation] = (), placements: Iterable[Placement] = (),
+    ) -> None:
         self.edition_rows = {e.id: e for e in editions}
         self.offer_rows = {o.id: o for o in offers}
         self.signup_rows = {s.id: s for s in signups}
+        self.organisation_rows = {(o.edition_id, o.id): o for o in organisations}
+        self.placement_rows = {p.signup_id: p for p in placements}
+        self.feedback_rows: dict[tuple[str, str], Feedback] = {}
+        #: Outbox keys of approval requests whose participant data was blanked (erasure).
+        self.erased_requests: list[str] = []
 
     async def set_status(self, thing: Edition | Offer | Signup, status: str) -> None:
         rows: dict[str, Any] = {Edition: self.edition_rows, Offer: self.offer_rows, Signup: self.signup_rows}[type(thing)]
@@ -70,6 +78,9 @@ class FakeRepository:
         found = self.offer_rows.get(offer_id)
         return found if found and found.edition_id == edition_id else None
 
+    async def update_offer(self, o: Offer) -> None:
+        self.offer_rows[o.id] = o
+
     async def offers_by_id(self, ids: list[str]) -> dict[str, Offer]:
         return {i: self.offer_rows[i] for i in ids if i in self.offer_rows}
 
@@ -95,5 +106,37 @@ class FakeRepository:
     async def signup_by_id(self, signup_id: str, *, for_update: bool = False) -> Signup | None:
         return self.signup_rows.get(signup_id)
 
+    async def set_approval(self, s: Signup) -> None:
+        self.signup_rows[s.id] = replace(self.signup_rows[s.id], approval=s.approval, status=s.status)
+
+    async def set_choices(self, s: Signup) -> None:
+        self.signup_rows[s.id] = replace(self.signup_rows[s.id], choices=s.choices)
+
     async def erase_personal_data(self, s: Signup) -> None:
         self.signup_rows[s.id] = s
+
+    async def erase_approval_request(self, notification_key: str) -> None:
+        self.erased_requests.append(notification_key)
+
+    # --- participating organisations ------------------------------------------------------------
+    async def insert_organisation(self, o: Organisation) -> bool:
+        return self.organisation_rows.setdefault((o.edition_id, o.id), o) is o
+
+    async def organisation(self, edition_id: str, org_id: str) -> Organisation | None:
+        return self.organisation_rows.get((edition_id, org_id))
+
+    async def organisations(self, edition_id: str) -> list[Organisation]:
+        return sorted((o for o in self.organisation_rows.values() if o.edition_id == edition_id), key=lambda o: o.id)
+
+    # --- placements and feedback ----------------------------------------------------------------
+    async def placement(self, signup_id: str, *, for_update: bool = False) -> Placement | None:
+        return self.placement_rows.get(signup_id)
+
+    async def store_placement(self, p: Placement) -> None:
+        self.placement_rows[p.signup_id] = p
+
+    async def insert_feedback(self, f: Feedback) -> bool:
+        return self.feedback_rows.setdefault((f.signup_id, f.offer_id), f) is f
+
+    async def feedback(self, signup_id: str, offer_id: str) -> Feedback | None:
+        return self.feedback_rows.get((signup_id, offer_id))

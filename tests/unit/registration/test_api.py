@@ -70,7 +70,7 @@ def link(signup_id: str = "s1", purpose: str = "signup", age_seconds: float = 0)
 
 EDITION = {"id": "twente-2099", "region": "twente", "name": "Week", "signup_deadline": "2099-01-01T00:00:00Z",
            "starts_on": "2099-05-01", "ends_on": "2099-05-05"}
-SIGNUP = {"org": "org-z", "name": "Anna de Vries", "email": "new@example.org", "choices": ["o1"]}
+SIGNUP = {"org": "org-z", "name": "Anna de Vries", "email": "new@example.org", "choices": ["o1"], "consent": True}
 
 
 # --- inputs ---------------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ async def test_the_signup_answer_has_the_participants_link(client, uow):
     assert token not in repr(logs)
 
 
-async def test_the_link_page_shows_the_signup_with_one_button_and_changes_nothing(client, uow):
+async def test_the_link_page_shows_the_signup_with_its_forms_and_changes_nothing(client, uow):
     token = link("s-de")
     with capture_logs() as logs:
         r = await client.get(f"/links/signup/{token}")
@@ -216,8 +216,9 @@ async def test_the_link_page_shows_the_signup_with_one_button_and_changes_nothin
     page = r.text
     assert "Deine Anmeldung" in page and "Week van de Uitwisseling" in page
     assert "Een dag in de bakkerij" in page and "Digitale Führung" in page and "angemeldet" in page
-    assert page.count("<button") == 1 and "Anmeldung zurückziehen" in page
-    assert f'action="{token}/withdraw"' in page
+    assert page.count("<button") == 2 and "Anmeldung zurückziehen" in page and "Meine Wahl speichern" in page
+    assert f'action="{token}/withdraw"' in page and f'action="{token}/choices"' in page
+    assert '<html lang="de">' in page and "<script" not in page
     assert uow.published == [] and uow.repo.signup_rows["s-de"].status == "submitted"
     assert token not in repr(logs)
 

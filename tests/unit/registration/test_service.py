@@ -310,15 +310,15 @@ async def test_who_may_erase_personal_data(principal, error, code):
         await service.erase_personal_data(uow, "s1", principal=principal, now=NOW)
         assert [key for _, key, _, _ in uow.raw] == ["s1"]
     else:
-        hidden = await refused(uow, lambda: service.erase_personal_data(uow, "s1", principal=principal), error, code)
+        hidden = await refused(uow, lambda: service.erase_personal_data(uow, "s1", principal=principal, now=NOW), error, code)
         if error is NotFound:
-            unknown = await refused(uow, lambda: service.erase_personal_data(uow, "s9", principal=principal), NotFound, code)
+            unknown = await refused(uow, lambda: service.erase_personal_data(uow, "s9", principal=principal, now=NOW), NotFound, code)
             assert (hidden.message, hidden.field) == (unknown.message.replace("s9", "s1"), unknown.field)
 
 
 async def test_erasing_an_unknown_signup_is_not_found():
     uow = given(signups=(signup("s1"),))
-    await refused(uow, lambda: service.erase_personal_data(uow, "s9", principal=ADMIN), NotFound, "unknown_signup")
+    await refused(uow, lambda: service.erase_personal_data(uow, "s9", principal=ADMIN, now=NOW), NotFound, "unknown_signup")
 
 
 async def test_withdraw_signup_publishes_signup_withdrawn_only_when_it_was_submitted():
