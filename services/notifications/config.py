@@ -34,4 +34,7 @@ class NotificationsSettings(ServiceSettings):
     #: Where participants reach the matching service: a seat offer e-mail shows its accept and
     #: decline addresses under this URL.
     matching_public_url: str = "http://127.0.0.1:8002"
+    #: Where participants reach the registration service: the "my sign-up" and feedback links of the
+    #: e-mails are `{REGISTRATION_PUBLIC_URL}/links/signup/{token}` and `.../links/feedback/{token}`.
+    registration_public_url: str = "http://127.0.0.1:8001"
 

@@ -7,6 +7,11 @@ sign-up id, and its recipient is looked up when it is sent. `addressing` decides
 can be queued (`pending`), must wait for the contact (`awaiting_contact`) or can never be sent (the
 contact was erased: `failed`).
 
+The journey (issue 9): what this service keeps of editions, offers, sign-ups and visits (`Edition`,
+`Offer`, `Signup`, `Visit`), the local times of a visit and of its scheduled steps (`visit_steps`),
+and every message of a participant's and a host's journey with its data (the renderer's input) and
+its id, derived from the trigger (`notification_id`, `fanout_id`, `host_id`, `step_id`).
+
 The SMTP side (which exceptions are permanent) lives in the mail adapter (`mail.classify`); here a
 failure is only a `Failure(permanent, error)`, and `after_failure` decides what happens next.
 """
@@ -16,24 +21,43 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from email.utils import parseaddr
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from schemas import (
+    EditionCancelled,
+    EditionOpened,
     MatchAssigned,
     MatchUnmatched,
     MatchWaitlisted,
     NotificationRequested,
+    OfferChanged,
+    OfferPublished,
+    OfferSummary,
     ParticipantRegistered,
     SeatOffered,
+    SignupRefused,
+    SignupSubmitted,
+    SignupWithdrawn,
 )
+from services.notifications import calendar as ics
 
 #: Namespace of the notification ids derived from source event ids (never change it).
 NAMESPACE = uuid.UUID("c51480a5-a976-47e6-9ff4-6b6df51b4362")
 
-Kind = Literal["assigned", "waitlisted", "unmatched", "seat_offered", "generic"]
+Kind = Literal[
+    # participants (addressed through their sign-up's contact)
+    "signup_confirmed", "assigned", "waitlisted", "unmatched", "seat_offered", "reminder", "offer_changed",
+    "offer_cancelled", "edition_cancelled", "feedback_request", "approval_refused",
+    # hosts (addressed to the offer's host contact)
+    "visitor_list", "visitor_withdrew", "host_edition_cancelled",
+    # requested by another pipeline (addressed to the request's recipient)
+    "generic", "approval_requested",
+]
+KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
 #: `awaiting_contact`: a participant's message whose contact details have not arrived yet (the
 #: participants topic is read apart from the match topic); it becomes `pending` when they arrive.
 Status = Literal["awaiting_contact", "pending", "sent", "failed"]
@@ -43,6 +67,10 @@ ANSWERS: tuple[Answer, ...] = ("accept", "decline")
 #: The address of the page where a participant gives `answer` to the seat offer of (signup_id,
 #: edition_id) on offer_id: made by the links adapter (`links.SeatOfferLinks`), which signs it.
 AnswerLink = Callable[[Answer, str, str, str], str]
+#: The "my sign-up" page of (signup_id, edition_id), signed (links.ParticipantLinks.signup).
+SignupLink = Callable[[str, str], str]
+#: The feedback page of (signup_id, edition_id, offer_id), signed (links.ParticipantLinks.feedback).
+FeedbackLink = Callable[[str, str, str], str]
 MatchEvent = MatchAssigned | MatchWaitlisted | MatchUnmatched
 
 _ADDRESS = re.compile(r"[^\s<>\"'@,;:]+@[^\s<>\"',;:]+")
@@ -94,7 +122,8 @@ class Due(NewNotification):
 @dataclass(frozen=True)
 class Contact:
     """A participant's contact details (personal data: never logged, never served by the API), kept
-    from the region's participants topic until a tombstone erases them."""
+    from the region's participants topic until a tombstone erases them; `org` and `learning_goal` are
+    what a host's visitor list shows."""
 
     signup_id: str
     region: str
@@ -102,12 +131,14 @@ class Contact:
     name: str
     email: str
     language: str
+    org: str | None = None
+    learning_goal: str = ""
 
 
 def contact_from(event: ParticipantRegistered) -> Contact:
     return Contact(
         signup_id=event.signup_id, region=event.region, edition=event.edition, name=event.name,
-        email=str(event.email), language=event.language,
+        email=str(event.email), language=event.language, org=event.org, learning_goal=event.learning_goal,
     )
 
 
@@ -197,10 +228,6 @@ def page(items: list[NotificationView], limit: int) -> NotificationPage:
     return NotificationPage(items, items[-1].id if items and len(items) == limit else None)
 
 
-def _assigned(event: MatchAssigned) -> dict[str, Any]:
-    return {"offer": event.offer.model_dump(mode="json"), "rank": event.rank}
-
-
 def _waitlisted(event: MatchWaitlisted) -> dict[str, Any]:
     return {"position": event.position}
 
@@ -211,7 +238,6 @@ def _unmatched(event: MatchUnmatched) -> dict[str, Any]:
 
 #: Which message each match event asks for: its kind and the template data taken from the event.
 MATCH_MESSAGES: dict[type[Any], tuple[Kind, Callable[[Any], dict[str, Any]]]] = {
-    MatchAssigned: ("assigned", _assigned),
     MatchWaitlisted: ("waitlisted", _waitlisted),
     MatchUnmatched: ("unmatched", _unmatched),
 }
@@ -229,18 +255,19 @@ def _participant_message(
     )
 
 
-def from_match(event: MatchEvent) -> NewNotification:
-    """An assignment, a place on the waiting list or no place: one message of that kind."""
+def from_match(event: MatchWaitlisted | MatchUnmatched) -> NewNotification:
+    """A place on the waiting list or no place: one message of that kind (an assignment:
+    `from_assignment`, it needs the offer and the links)."""
     kind, data = MATCH_MESSAGES[type(event)]
     return _participant_message(event, kind=kind, template=f"match_{kind}", data=data(event))
 
 
-def from_seat_offer(event: SeatOffered, answer_link: AnswerLink) -> NewNotification:
+def from_seat_offer(event: SeatOffered, answer_link: AnswerLink, offer: Offer | None = None) -> NewNotification:
     """What is offered, until when, and the addresses of the pages where the participant accepts or
     declines it (`answer_link`, one per answer: the links are part of the e-mail, so they are stored
-    with the message)."""
+    with the message). `offer`: the offer as this service keeps it (else the event's summary)."""
     data = {
-        "offer": event.offer.model_dump(mode="json"),
+        "offer": (offer or offer_from_summary(event.offer, event.region, event.edition)).data(),
         "rank": event.rank,
         "expires_at": event.expires_at.isoformat(),
         **{f"{answer}_url": answer_link(answer, event.signup_id, event.edition, event.offer.offer_id) for answer in ANSWERS},
@@ -250,9 +277,11 @@ def from_seat_offer(event: SeatOffered, answer_link: AnswerLink) -> NewNotificat
 
 def from_request(event: NotificationRequested) -> NewNotification:
     """A message another pipeline asked for, to the recipient the request names (no sign-up); its own
-    notification_id is the id (idempotent per request)."""
+    notification_id is the id (idempotent per request). The template `approval_requested` (an
+    employer's approval, asked by registration) is its own kind; every other template is `generic`."""
+    kind: Kind = "approval_requested" if event.template == "approval_requested" else "generic"
     return NewNotification(
-        id=event.notification_id, source_event_id=event.event_id, kind="generic", template=event.template,
+        id=event.notification_id, source_event_id=event.event_id, kind=kind, template=event.template,
         region=event.region, edition=event.edition, signup_id=None, correlation_id=event.correlation_id,
         name=event.recipient.name, email=str(event.recipient.email), language=event.recipient.language,
         data=dict(event.context),
@@ -304,3 +333,467 @@ def after_failure(failure: Failure, attempt: int, policy: RetryPolicy) -> RetryD
     if failure.permanent or attempt >= policy.max_attempts:
         return RetryDecision("failed")
     return RetryDecision("pending", policy.delay(attempt))
+
+
+# --- the journey: what this service keeps of editions, offers, sign-ups and visits -------------------
+EditionStatus = Literal["open", "closed", "cancelled"]
+OfferStatus = Literal["published", "cancelled"]
+SignupStatus = Literal["submitted", "withdrawn", "refused"]
+ApprovalState = Literal["not_required", "pending", "approved", "refused"]
+#: A visit is `current` from the assignment until the sign-up is withdrawn or refused, or the offer or
+#: the edition is cancelled (`ended`); `seat_offered` while the person holds an open seat offer on it.
+VisitStatus = Literal["seat_offered", "current", "ended"]
+StepKind = Literal["reminder", "visitor_list", "feedback_request"]
+STEP_KINDS: tuple[StepKind, ...] = ("reminder", "visitor_list", "feedback_request")
+#: Local time of the reminder and of the host's visitor list, on the day before the visit.
+DAY_BEFORE_AT = time(9, 0)
+#: Changed fields (OfferChanged.changed) that change nothing for the people placed there: a change of
+#: only these sends no `offer_changed`, and they are not named in one.
+UNSEEN_CHANGES = frozenset({"capacity", "max_per_org", "host_contact", "themes"})
+
+
+@dataclass(frozen=True)
+class Edition:
+    edition: str
+    region: str
+    name: str
+    starts_on: date | None = None
+    ends_on: date | None = None
+    signup_deadline: datetime | None = None
+    languages: tuple[str, ...] = ()
+    status: EditionStatus = "open"
+    reason: str = ""
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status == "cancelled"
+
+    def data(self) -> dict[str, Any]:
+        """`edition` of a `signup_confirmed` message (unknown dates: null)."""
+        return {
+            "name": self.name,
+            "starts_on": self.starts_on.isoformat() if self.starts_on else None,
+            "ends_on": self.ends_on.isoformat() if self.ends_on else None,
+            "signup_deadline": self.signup_deadline.isoformat() if self.signup_deadline else None,
+        }
+
+
+def edition_from(event: EditionOpened) -> Edition:
+    return Edition(
+        edition=event.edition, region=event.region, name=event.name, starts_on=event.starts_on,
+        ends_on=event.ends_on, signup_deadline=event.signup_deadline, languages=tuple(event.languages),
+    )
+
+
+def unknown_edition(edition: str, region: str) -> Edition:
+    """An edition whose EditionOpened has not been seen (topics are read apart): named by its id."""
+    return Edition(edition=edition, region=region, name=edition)
+
+
+@dataclass(frozen=True)
+class HostContact:
+    """Who at the host organisation gets the visitor list and notices (a work contact, not a participant)."""
+
+    name: str
+    email: str
+    language: str = "nl"
+
+
+@dataclass(frozen=True)
+class Offer:
+    """An offer as this service keeps it (OfferPublished, then each OfferChanged; OfferCancelled)."""
+
+    offer_id: str
+    region: str
+    edition: str
+    title: str
+    host_org: str
+    date: date
+    format: str = "visit"
+    attendance: str = "on_site"
+    part_of_day: str = "whole_day"
+    starts_at: time | None = None
+    ends_at: time | None = None
+    location: str = ""
+    join_url: str | None = None
+    what_to_bring: str = ""
+    themes: tuple[str, ...] = ()
+    sequence: int = 0
+    host_contact: HostContact | None = None
+    status: OfferStatus = "published"
+    reason: str = ""
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status == "cancelled"
+
+    def data(self) -> dict[str, Any]:
+        """The `offer` of every message about it (JSON)."""
+        return {
+            "offer_id": self.offer_id, "title": self.title, "host_org": self.host_org,
+            "date": self.date.isoformat(), "format": self.format, "attendance": self.attendance,
+            "part_of_day": self.part_of_day,
+            "starts_at": ics.hhmm(self.starts_at) if self.starts_at else None,
+            "ends_at": ics.hhmm(self.ends_at) if self.ends_at else None,
+            "location": self.location, "join_url": self.join_url, "what_to_bring": self.what_to_bring,
+            "themes": list(self.themes), "sequence": self.sequence,
+        }
+
+
+def offer_from(event: OfferPublished | OfferChanged) -> Offer:
+    host = event.host_contact
+    return Offer(
+        offer_id=event.offer_id, region=event.region, edition=event.edition, title=event.title,
+        host_org=event.host_org, date=event.date, format=event.format, attendance=event.attendance,
+        part_of_day=event.part_of_day, starts_at=event.starts_at, ends_at=event.ends_at, location=event.location,
+        join_url=event.join_url, what_to_bring=event.what_to_bring, themes=tuple(event.themes),
+        sequence=event.sequence,
+        host_contact=HostContact(host.name, str(host.email), host.language) if host else None,
+    )
+
+
+def offer_from_data(
+    details: dict[str, Any], *, region: str, edition: str, host_contact: HostContact | None = None,
+    status: OfferStatus = "published", reason: str = "",
+) -> Offer:
+    """An offer from its stored `data()` (the repository's row)."""
+    return Offer(
+        offer_id=details["offer_id"], region=region, edition=edition, title=details["title"],
+        host_org=details["host_org"], date=date.fromisoformat(details["date"]),
+        format=details.get("format") or "visit", attendance=details.get("attendance") or "on_site",
+        part_of_day=details.get("part_of_day") or "whole_day",
+        starts_at=ics.parse_time(details.get("starts_at")), ends_at=ics.parse_time(details.get("ends_at")),
+        location=details.get("location") or "", join_url=details.get("join_url"),
+        what_to_bring=details.get("what_to_bring") or "", themes=tuple(details.get("themes") or ()),
+        sequence=int(details.get("sequence") or 0), host_contact=host_contact, status=status, reason=reason,
+    )
+
+
+def offer_from_summary(summary: OfferSummary, region: str, edition: str) -> Offer:
+    """An offer whose OfferPublished has not been seen yet: what a match event says of it."""
+    return Offer(
+        offer_id=summary.offer_id, region=region, edition=edition, title=summary.title, host_org=summary.host_org,
+        date=summary.date, format=summary.format, location=summary.location,
+    )
+
+
+@dataclass(frozen=True)
+class Signup:
+    """A sign-up as this service keeps it (no personal data: the contact is in `contacts`)."""
+
+    signup_id: str
+    region: str
+    edition: str
+    org: str
+    language: str
+    choices: tuple[str, ...]
+    status: SignupStatus = "submitted"
+    approval: ApprovalState = "not_required"
+
+    @property
+    def ended(self) -> bool:
+        """Withdrawn or refused: told nothing more."""
+        return self.status != "submitted"
+
+
+def signup_from(event: SignupSubmitted) -> Signup:
+    return Signup(
+        signup_id=event.signup_id, region=event.region, edition=event.edition, org=event.org,
+        language=event.language, choices=tuple(event.choices), approval=event.approval,
+    )
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A participant placed on an offer (`current`), or holding an open seat offer on it."""
+
+    signup_id: str
+    offer_id: str
+    region: str
+    edition: str
+    status: VisitStatus = "current"
+    #: An open seat offer's end.
+    expires_at: datetime | None = None
+    correlation_id: uuid.UUID | None = None
+
+    def holds_seat_offer(self, now: datetime) -> bool:
+        return self.status == "seat_offered" and (self.expires_at is None or self.expires_at > now)
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """What a host's visitor list shows of a participant (from their contact)."""
+
+    signup_id: str
+    name: str
+    org: str | None
+    learning_goal: str = ""
+
+
+# --- times: all local to the region's time zone ----------------------------------------------------
+def visit_window(offer: Offer, zone: str) -> tuple[datetime, datetime]:
+    """When the visit starts and ends (aware, in `zone`): its times, else its part of the day's
+    (calendar.visit_times, the same as the `.ics`)."""
+    start, end = ics.visit_times(offer.part_of_day, offer.starts_at, offer.ends_at)
+    tz = ZoneInfo(zone)
+    return datetime.combine(offer.date, start, tzinfo=tz), datetime.combine(offer.date, end, tzinfo=tz)
+
+
+def day_before(offer: Offer, zone: str) -> datetime:
+    """09:00 local on the day before the visit: the reminder and the host's visitor list."""
+    return datetime.combine(offer.date - timedelta(days=1), DAY_BEFORE_AT, tzinfo=ZoneInfo(zone))
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A step to schedule at `due_at`, or to cancel (`due_at` None)."""
+
+    kind: StepKind
+    key: str
+    due_at: datetime | None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def visit_key(signup_id: str, offer_id: str) -> str:
+    """The key of a visit's reminder and feedback request."""
+    return f"{signup_id}:{offer_id}"
+
+
+def visit_steps(
+    signup_id: str, offer: Offer, zone: str, now: datetime, correlation_id: uuid.UUID
+) -> list[Planned]:
+    """A current visit's steps: its reminder (09:00 the day before), its feedback request (at the
+    visit's end) and its offer's visitor list (09:00 the day before). A step whose moment has passed
+    `now` is cancelled instead (someone placed after 09:00 the day before gets no reminder; someone
+    placed after the visit ended, no feedback request)."""
+    key = visit_key(signup_id, offer.offer_id)
+    payload = {"signup_id": signup_id, "offer_id": offer.offer_id, "region": offer.region,
+               "edition": offer.edition, "correlation_id": str(correlation_id)}
+    before, end = day_before(offer, zone), visit_window(offer, zone)[1]
+    return [
+        Planned("reminder", key, before if before > now else None, payload),
+        Planned("feedback_request", key, end if end > now else None, payload),
+        offer_steps(offer, zone, now, correlation_id),
+    ]
+
+
+def offer_steps(offer: Offer, zone: str, now: datetime, correlation_id: uuid.UUID) -> Planned:
+    """The offer's visitor list, 09:00 the day before (cancelled when that moment has passed)."""
+    before = day_before(offer, zone)
+    payload = {"offer_id": offer.offer_id, "region": offer.region, "edition": offer.edition,
+               "correlation_id": str(correlation_id)}
+    return Planned("visitor_list", offer.offer_id, before if before > now else None, payload)
+
+
+def ended_visit_steps(signup_id: str, offer_id: str) -> list[Planned]:
+    """A visit that ended: its reminder and feedback request are cancelled."""
+    key = visit_key(signup_id, offer_id)
+    return [Planned("reminder", key, None), Planned("feedback_request", key, None)]
+
+
+# --- ids: the same trigger always makes the same message ----------------------------------------------
+def fanout_id(event_id: uuid.UUID, name: str) -> uuid.UUID:
+    """One message per person of an event that tells several (`name`: a sign-up id)."""
+    return uuid.uuid5(event_id, name)
+
+
+def host_id(event_id: uuid.UUID, offer_id: str) -> uuid.UUID:
+    """The message of an event to the host contact of `offer_id` (prefixed: never a sign-up's id)."""
+    return uuid.uuid5(event_id, f"host:{offer_id}")
+
+
+def step_id(kind: str, key: str, due_at: datetime) -> uuid.UUID:
+    """The message of one occurrence of a scheduled step (a step moved to a new time is a new one)."""
+    return uuid.uuid5(NAMESPACE, f"{kind}:{key}:{due_at.astimezone(UTC).isoformat()}")
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """A scheduled step as its message needs it (its id and correlation id)."""
+
+    kind: StepKind
+    key: str
+    due_at: datetime
+    correlation_id: uuid.UUID
+
+    @property
+    def id(self) -> uuid.UUID:
+        return step_id(self.kind, self.key, self.due_at)
+
+
+# --- the journey's messages --------------------------------------------------------------------------
+def _to_participant(
+    id: uuid.UUID, source: uuid.UUID, kind: Kind, region: str, edition: str, signup_id: str,
+    correlation_id: uuid.UUID, data: dict[str, Any],
+) -> NewNotification:
+    return NewNotification(
+        id=id, source_event_id=source, kind=kind, template=kind, region=region, edition=edition,
+        signup_id=signup_id, correlation_id=correlation_id, name=None, email=None, language=None, data=data,
+    )
+
+
+def _to_host(
+    id: uuid.UUID, source: uuid.UUID, kind: Kind, offer: Offer, correlation_id: uuid.UUID, data: dict[str, Any]
+) -> NewNotification | None:
+    """A message to the offer's host contact (its own recipient, in the contact's language; no sign-up:
+    a participant's erasure never touches it). None when the offer has no host contact."""
+    host = offer.host_contact
+    if host is None:
+        return None
+    return NewNotification(
+        id=id, source_event_id=source, kind=kind, template=kind, region=offer.region, edition=offer.edition,
+        signup_id=None, correlation_id=correlation_id, name=host.name, email=host.email, language=host.language,
+        data=data,
+    )
+
+
+def participant_calendar(signup_id: str, offer: Offer, zone: str, *, cancel: bool = False) -> dict[str, Any]:
+    """The participant's calendar entry of a visit (UID `<signup_id>.<offer_id>@estafette`, SEQUENCE
+    the offer's sequence); the renderer writes its description in the recipient's language."""
+    return ics.calendar_entry(
+        offer.data(), uid=ics.participant_uid(signup_id, offer.offer_id), timezone=zone, cancelled=cancel
+    )
+
+
+def host_calendar(offer: Offer, zone: str) -> dict[str, Any]:
+    return ics.calendar_entry(offer.data(), uid=ics.host_uid(offer.offer_id), timezone=zone)
+
+
+def signup_confirmed(
+    event: SignupSubmitted, edition: Edition, choices: list[Offer], manage_url: str
+) -> NewNotification:
+    """The sign-up is received: the edition, the choices (those this service knows), the "my sign-up"
+    link, and whether the employer's approval is awaited."""
+    data = {
+        "edition": edition.data(), "choices": [o.data() for o in choices], "manage_url": manage_url,
+        "approval": event.approval,
+    }
+    return _to_participant(
+        notification_id(event.event_id), event.event_id, "signup_confirmed", event.region, event.edition,
+        event.signup_id, event.correlation_id, data,
+    )
+
+
+def from_assignment(event: MatchAssigned, offer: Offer, zone: str, manage_url: str) -> NewNotification:
+    """Where to go, with the calendar entry and the "my sign-up" link."""
+    data = {"offer": offer.data(), "rank": event.rank, "calendar": participant_calendar(event.signup_id, offer, zone),
+            "manage_url": manage_url}
+    return _participant_message(event, kind="assigned", template="match_assigned", data=data)
+
+
+def reminder(step: Occurrence, signup_id: str, offer: Offer, zone: str, manage_url: str) -> NewNotification:
+    data = {"offer": offer.data(), "calendar": participant_calendar(signup_id, offer, zone), "manage_url": manage_url}
+    return _to_participant(step.id, step.id, "reminder", offer.region, offer.edition, signup_id, step.correlation_id, data)
+
+
+def feedback_request(step: Occurrence, signup_id: str, offer: Offer, feedback_url: str) -> NewNotification:
+    data = {"offer": offer.data(), "feedback_url": feedback_url}
+    return _to_participant(
+        step.id, step.id, "feedback_request", offer.region, offer.edition, signup_id, step.correlation_id, data
+    )
+
+
+def seen_changes(changed: list[str]) -> list[str]:
+    """The changed fields the people placed on an offer are told about (none: no message)."""
+    return [f for f in dict.fromkeys(changed) if f not in UNSEEN_CHANGES]
+
+
+def offer_changed(
+    event: OfferChanged, offer: Offer, signup_id: str, zone: str, manage_url: str
+) -> NewNotification:
+    """What changed, the offer as it is now, and the new calendar entry (same UID, higher SEQUENCE)."""
+    data = {"offer": offer.data(), "changed": seen_changes(event.changed),
+            "calendar": participant_calendar(signup_id, offer, zone), "manage_url": manage_url}
+    return _to_participant(
+        fanout_id(event.event_id, signup_id), event.event_id, "offer_changed", event.region, event.edition,
+        signup_id, event.correlation_id, data,
+    )
+
+
+def offer_cancelled(
+    event_id: uuid.UUID, correlation_id: uuid.UUID, offer: Offer, signup_id: str, zone: str, *, placed: bool
+) -> NewNotification:
+    """The offer is off, with the organiser's reason; a CANCEL calendar entry for those placed (someone
+    who only held a seat offer on it has no entry: null)."""
+    data = {"offer": offer.data(), "reason": offer.reason,
+            "calendar": participant_calendar(signup_id, offer, zone, cancel=True) if placed else None}
+    return _to_participant(
+        fanout_id(event_id, signup_id), event_id, "offer_cancelled", offer.region, offer.edition, signup_id,
+        correlation_id, data,
+    )
+
+
+def edition_cancelled(
+    event: EditionCancelled, edition: Edition, signup_id: str, placed: tuple[Offer, str] | None
+) -> NewNotification:
+    """The whole edition is off, with the organiser's reason; for someone placed, a CANCEL calendar
+    entry of their (first) visit (`placed`: the offer and the region's time zone)."""
+    calendar = participant_calendar(signup_id, placed[0], placed[1], cancel=True) if placed else None
+    data = {"edition": {"name": edition.name}, "reason": event.reason, "calendar": calendar}
+    return _to_participant(
+        fanout_id(event.event_id, signup_id), event.event_id, "edition_cancelled", event.region, event.edition,
+        signup_id, event.correlation_id, data,
+    )
+
+
+def host_edition_cancelled(event: EditionCancelled, edition: Edition, offer: Offer) -> NewNotification | None:
+    data = {"edition": {"name": edition.name}, "offer": offer.data(), "reason": event.reason}
+    return _to_host(host_id(event.event_id, offer.offer_id), event.event_id, "host_edition_cancelled", offer,
+                    event.correlation_id, data)
+
+
+def approval_refused(event: SignupRefused, edition: Edition) -> NewNotification:
+    data = {"edition": {"name": edition.name}, "reason": event.reason}
+    return _to_participant(
+        notification_id(event.event_id), event.event_id, "approval_refused", event.region, event.edition,
+        event.signup_id, event.correlation_id, data,
+    )
+
+
+def visitor_list(step: Occurrence, offer: Offer, visitor_ids: list[str], zone: str) -> NewNotification | None:
+    """Who is coming, to the host contact, with the host's calendar entry. The visitors are stored by
+    sign-up id and named from their contacts when the message is sent (`with_visitors`): a visitor's
+    personal data stays in one place, and an erasure takes it out of the list."""
+    data = {"offer": offer.data(), "visitor_ids": visitor_ids, "calendar": host_calendar(offer, zone)}
+    return _to_host(step.id, step.id, "visitor_list", offer, step.correlation_id, data)
+
+
+def visitor_withdrew(event: SignupWithdrawn, offer: Offer, remaining: int) -> NewNotification | None:
+    """Someone who was coming withdrew (named when the message is sent, see `visitor_list`)."""
+    data = {"offer": offer.data(), "visitor_id": event.signup_id, "remaining": remaining}
+    return _to_host(host_id(event.event_id, offer.offer_id), event.event_id, "visitor_withdrew", offer,
+                    event.correlation_id, data)
+
+
+def visit_not_started(offer: Offer, zone: str, now: datetime) -> bool:
+    return visit_window(offer, zone)[0] > now
+
+
+def names_visitors(data: dict[str, Any]) -> bool:
+    """A host's message whose visitors are named when it is sent (`with_visitors`)."""
+    return "visitor_ids" in data or "visitor_id" in data
+
+
+def visitor_ids_of(data: dict[str, Any]) -> list[str]:
+    """The sign-up ids a host's message names (to look up their contacts when it is sent)."""
+    ids = list(data.get("visitor_ids") or ())
+    if data.get("visitor_id"):
+        ids.append(data["visitor_id"])
+    return ids
+
+
+def with_visitors(data: dict[str, Any], visitors: dict[str, Visitor]) -> dict[str, Any]:
+    """The renderer's data of a host's message: the visitors' names, organisations and learning goals
+    from their contacts as they are now (an erased visitor is left out of a list, and unnamed in a
+    withdrawal notice)."""
+    if not names_visitors(data):
+        return data
+    out = {k: v for k, v in data.items() if k not in ("visitor_ids", "visitor_id")}
+    if "visitor_ids" in data:
+        found = [visitors[i] for i in data["visitor_ids"] if i in visitors]
+        out["visitors"] = [{"name": v.name, "org": v.org, "learning_goal": v.learning_goal}
+                           for v in sorted(found, key=lambda v: (v.name.casefold(), v.signup_id))]
+    if "visitor_id" in data:
+        v = visitors.get(data["visitor_id"])
+        out["visitor"] = {"name": v.name if v else "", "org": v.org if v else None}
+    return out

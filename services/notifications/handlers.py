@@ -1,36 +1,113 @@
-"""Kafka subscribers: each event type is one call of the service (inside the consumer's transaction)."""
+"""Kafka subscribers and scheduled steps: each event type (and each step kind) is one call of the
+service, inside the consumer's (or the step's) transaction."""
 
 from __future__ import annotations
 
 from estafette.runtime.consumer import EventHandler
+from estafette.runtime.scheduler import Step, StepHandler
 from estafette.runtime.uow import Tx
 from schemas import (
+    EditionCancelled,
+    EditionClosed,
+    EditionOpened,
     Event,
     MatchAssigned,
     MatchUnmatched,
     MatchWaitlisted,
     NotificationRequested,
+    OfferCancelled,
+    OfferChanged,
+    OfferPublished,
     ParticipantRegistered,
     SeatOffered,
+    SeatOfferEnded,
+    SignupApproved,
+    SignupChanged,
+    SignupRefused,
+    SignupSubmitted,
+    SignupWithdrawn,
 )
 from services.notifications import service
 from services.notifications.domain import AnswerLink
 from services.notifications.repository import Repository
+from services.notifications.service import Journey
 
 
-def matches(answer_link: AnswerLink) -> dict[type[Event], EventHandler]:
+def editions(journey: Journey) -> dict[type[Event], EventHandler]:
+    """The region's editions: kept (name, dates, status); a cancellation tells everyone once."""
+
+    async def cancelled(tx: Tx[Repository], event: EditionCancelled) -> None:
+        await service.edition_cancelled(tx, event, journey)
+
+    return {EditionOpened: service.edition_opened, EditionClosed: service.edition_closed, EditionCancelled: cancelled}
+
+
+def offers(journey: Journey) -> dict[type[Event], EventHandler]:
+    """The region's offers: kept (with the host contact); a change or cancellation tells those placed."""
+
+    async def published(tx: Tx[Repository], event: OfferPublished) -> None:
+        await service.offer_published(tx, event, journey)
+
+    async def changed(tx: Tx[Repository], event: OfferChanged) -> None:
+        await service.offer_changed(tx, event, journey)
+
+    async def cancelled(tx: Tx[Repository], event: OfferCancelled) -> None:
+        await service.offer_cancelled(tx, event, journey)
+
+    return {OfferPublished: published, OfferChanged: changed, OfferCancelled: cancelled}
+
+
+def signups(journey: Journey) -> dict[type[Event], EventHandler]:
+    """The region's sign-ups: kept (status, approval, choices); confirmation, refusal, withdrawal."""
+
+    async def submitted(tx: Tx[Repository], event: SignupSubmitted) -> None:
+        await service.signup_submitted(tx, event, journey)
+
+    async def withdrawn(tx: Tx[Repository], event: SignupWithdrawn) -> None:
+        await service.signup_withdrawn(tx, event, journey)
+
+    return {
+        SignupSubmitted: submitted,
+        SignupChanged: service.signup_changed,
+        SignupApproved: service.signup_approved,
+        SignupRefused: service.signup_refused,
+        SignupWithdrawn: withdrawn,
+    }
+
+
+def matches(answer_link: AnswerLink, journey: Journey) -> dict[type[Event], EventHandler]:
     """Match events and seat offers (whose e-mail carries the signed links `answer_link` makes).
-    SeatOfferEnded is not e-mailed."""
+    SeatOfferEnded is not e-mailed (the seat offer is no longer held)."""
+
+    async def assigned(tx: Tx[Repository], event: MatchAssigned) -> None:
+        await service.match_assigned(tx, event, journey)
 
     async def seat_offered(tx: Tx[Repository], event: SeatOffered) -> None:
         await service.seat_offered(tx, event, answer_link)
 
     return {
-        MatchAssigned: service.match_decided,
+        MatchAssigned: assigned,
         MatchWaitlisted: service.match_decided,
         MatchUnmatched: service.match_decided,
         SeatOffered: seat_offered,
+        SeatOfferEnded: service.seat_offer_ended,
     }
+
+
+def steps(journey: Journey) -> dict[str, StepHandler]:
+    """The scheduled steps (runtime/scheduler.py), by kind: the message is recorded in the transaction
+    that marks the step done."""
+
+    async def reminder(tx: Tx[Repository], step: Step) -> None:
+        await service.reminder_due(tx, step, journey)
+
+    async def visitor_list(tx: Tx[Repository], step: Step) -> None:
+        await service.visitor_list_due(tx, step, journey)
+
+    async def feedback_request(tx: Tx[Repository], step: Step) -> None:
+        await service.feedback_due(tx, step, journey)
+
+    return {"reminder": reminder, "visitor_list": visitor_list, "feedback_request": feedback_request}
 
 
 REQUESTS: dict[type[Event], EventHandler] = {NotificationRequested: service.notification_requested}

@@ -17,8 +17,12 @@ from services.notifications.rendering import Rendered
 
 
 def build_message(
-    notification_id: uuid.UUID, sender: str, name: str, email: str, language: str, rendered: Rendered
+    notification_id: uuid.UUID, sender: str, name: str, email: str, language: str, rendered: Rendered,
+    kind: str | None = None,
 ) -> EmailMessage:
+    """Text and HTML (multipart/alternative), then the rendered attachments (multipart/mixed), with a
+    stable Message-ID, `Content-Language` and `X-Estafette-Kind` (the message's kind, for filters and
+    tests)."""
     msg = EmailMessage()
     msg["From"] = sender
     local, _, domain = email.rpartition("@")
@@ -27,11 +31,33 @@ def build_message(
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = message_id(notification_id, sender)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: auto-responders should not answer
+    if kind:
+        msg["X-Estafette-Kind"] = kind
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
-    # After the body: add_alternative() moves every Content-* header into the first part.
+    # Attachments (a calendar entry) after the alternative parts: multipart/mixed around them.
+    for attachment in getattr(rendered, "attachments", ()):
+        maintype, subtype, params = _content_type(attachment.content_type)
+        msg.add_attachment(
+            attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename, params=params
+        )
+    # After the body and attachments: add_alternative()/add_attachment() move every Content-* header
+    # into the first part.
     msg["Content-Language"] = language
     return msg
+
+
+def _content_type(value: str) -> tuple[str, str, dict[str, str]]:
+    """'text/calendar; method=REQUEST; charset=utf-8' -> ('text', 'calendar', {'method': 'REQUEST',
+    'charset': 'utf-8'})."""
+    kind, *rest = (part.strip() for part in value.split(";"))
+    maintype, _, subtype = kind.partition("/")
+    params = {}
+    for param in rest:
+        name, _, val = param.partition("=")
+        if name.strip():
+            params[name.strip().lower()] = val.strip().strip('"')
+    return maintype.lower(), subtype.lower() or "octet-stream", params
 
 
 def classify(exc: BaseException) -> Failure:

@@ -5,22 +5,38 @@ from __future__ import annotations
 from pathlib import Path
 
 from estafette.runtime.app import Runtime, ServiceApp
-from schemas.topics import MATCHES, NOTIFICATION_REQUESTS, NOTIFICATIONS, PARTICIPANTS
+from estafette.runtime.scheduler import Scheduler
+from schemas.topics import EDITIONS, MATCHES, NOTIFICATION_REQUESTS, NOTIFICATIONS, OFFERS, PARTICIPANTS, SIGNUPS
 from services.notifications import handlers
 from services.notifications.api import build_api
 from services.notifications.config import NotificationsSettings
-from services.notifications.links import SeatOfferLinks
+from services.notifications.links import ParticipantLinks, SeatOfferLinks
 from services.notifications.rendering import Renderer
 from services.notifications.repository import Repository
 from services.notifications.sender import Sender, SenderMetrics
+from services.notifications.service import Journey
 
 
 def create_app(settings: NotificationsSettings | None = None) -> ServiceApp:
     settings = settings or NotificationsSettings()
     rt = Runtime(settings, migrations=Path(__file__).parent / "migrations", repository=Repository)
-    rt.subscribe(MATCHES, "matches", handlers.matches(SeatOfferLinks(rt.links, settings.matching_public_url)))
+
+    def zone(region: str) -> str:
+        """The region's time zone (region registry), else the service's TIMEZONE (Europe/Amsterdam)."""
+        record = rt.regions.get(region)
+        return record.timezone if record is not None else settings.timezone
+
+    participant_links = ParticipantLinks(rt.links, settings.registration_public_url)
+    journey = Journey(rt.clock, zone, participant_links.signup, participant_links.feedback)
+    rt.subscribe(EDITIONS, "editions", handlers.editions(journey))
+    rt.subscribe(OFFERS, "offers", handlers.offers(journey))
+    rt.subscribe(SIGNUPS, "signups", handlers.signups(journey))
+    rt.subscribe(
+        MATCHES, "matches", handlers.matches(SeatOfferLinks(rt.links, settings.matching_public_url), journey)
+    )
     rt.subscribe(PARTICIPANTS, "participants", handlers.PARTICIPANTS, tombstone=handlers.participant_erased)
     rt.subscribe(NOTIFICATION_REQUESTS, "requests", handlers.REQUESTS)
     rt.produces(NOTIFICATIONS)
     rt.background(Sender(rt.uow, settings, SenderMetrics(rt.registry), Renderer(timezone=settings.zone)).run)
+    rt.background(Scheduler(rt.uow, handlers.steps(journey), rt.clock, settings.scheduler_poll_seconds).run)
     return rt.asgi_app(http_api=build_api(rt.uow))

@@ -4,11 +4,32 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import asyncpg
 
+from estafette.runtime import scheduler
 from schemas.topics import PARTICIPANTS
-from services.notifications.domain import Backlog, Contact, Due, Ended, NewNotification, NotificationView, Status
+from services.notifications.domain import (
+    ApprovalState,
+    Backlog,
+    Contact,
+    Due,
+    Edition,
+    EditionStatus,
+    Ended,
+    HostContact,
+    NewNotification,
+    NotificationView,
+    Offer,
+    Planned,
+    Signup,
+    SignupStatus,
+    Status,
+    Visit,
+    Visitor,
+    offer_from_data,
+)
 
 #: NOTIFY channel that wakes the sender when a message was queued (delivered at commit).
 PENDING_CHANNEL = "notifications_pending"
@@ -51,7 +72,9 @@ class Repository:
 
     async def contact(self, signup_id: str) -> Contact | None:
         row = await self.conn.fetchrow(
-            "SELECT signup_id, region, edition, name, email, language FROM contacts WHERE signup_id = $1", signup_id
+            "SELECT signup_id, region, edition, name, email, language, org, learning_goal FROM contacts"
+            " WHERE signup_id = $1",
+            signup_id,
         )
         return Contact(**dict(row)) if row else None
 
@@ -62,11 +85,13 @@ class Repository:
         """Keep (or replace) a participant's contact details; a sign-up registered again after an
         erasure is no longer erased."""
         await self.conn.execute(
-            "INSERT INTO contacts (signup_id, region, edition, name, email, language) VALUES ($1,$2,$3,$4,$5,$6)"
+            "INSERT INTO contacts (signup_id, region, edition, name, email, language, org, learning_goal)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
             " ON CONFLICT (signup_id) DO UPDATE SET region = excluded.region, edition = excluded.edition,"
-            " name = excluded.name, email = excluded.email, language = excluded.language,"
-            " registered_at = clock_timestamp()",
+            " name = excluded.name, email = excluded.email, language = excluded.language, org = excluded.org,"
+            " learning_goal = excluded.learning_goal, registered_at = clock_timestamp()",
             contact.signup_id, contact.region, contact.edition, contact.name, contact.email, contact.language,
+            contact.org, contact.learning_goal,
         )
         await self.conn.execute("DELETE FROM erased_participants WHERE signup_id = $1", contact.signup_id)
 
@@ -196,3 +221,165 @@ class Repository:
             list(regions) if regions is not None else None,
         )
         return Backlog(row["pending"], float(row["age"]), row["awaiting"])
+
+
+    # --- the journey: editions, offers, sign-ups and visits as this service keeps them --------------
+    async def lock_edition(self, edition: str) -> None:
+        """Serialise, until the transaction ends, what concerns one edition's journey (its offers,
+        sign-ups, visits and steps): an edition cancelled while someone is being placed on one of its
+        offers either sees that visit or is seen by it."""
+        await self.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('notifications.edition:' || $1, 0))", edition
+        )
+
+    async def save_edition(self, edition: Edition) -> None:
+        """Keep an opened edition (again: its details; a status it reached stays)."""
+        await self.conn.execute(
+            "INSERT INTO editions (edition, region, name, starts_on, ends_on, signup_deadline, languages)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7::jsonb) ON CONFLICT (edition) DO UPDATE SET region = excluded.region,"
+            " name = excluded.name, starts_on = excluded.starts_on, ends_on = excluded.ends_on,"
+            " signup_deadline = excluded.signup_deadline, languages = excluded.languages",
+            edition.edition, edition.region, edition.name, edition.starts_on, edition.ends_on,
+            edition.signup_deadline, json.dumps(list(edition.languages)),
+        )
+
+    async def set_edition_status(self, edition: str, region: str, status: EditionStatus, reason: str = "") -> None:
+        """Closed or cancelled (an edition not seen yet is kept by its id); cancelled stays cancelled."""
+        await self.conn.execute(
+            "INSERT INTO editions (edition, region, name, status, reason) VALUES ($1,$2,$1,$3,$4)"
+            " ON CONFLICT (edition) DO UPDATE SET status = CASE WHEN editions.status = 'cancelled'"
+            " THEN editions.status ELSE excluded.status END, reason = CASE WHEN editions.status = 'cancelled'"
+            " THEN editions.reason ELSE excluded.reason END",
+            edition, region, status, reason,
+        )
+
+    async def edition(self, edition: str) -> Edition | None:
+        row = await self.conn.fetchrow(
+            "SELECT edition, region, name, starts_on, ends_on, signup_deadline, languages::text AS languages,"
+            " status, reason FROM editions WHERE edition = $1",
+            edition,
+        )
+        if row is None:
+            return None
+        return Edition(**{**dict(row), "languages": tuple(json.loads(row["languages"]))})
+
+    async def save_offer(self, offer: Offer) -> None:
+        """Keep an offer as published or changed (a cancelled offer stays cancelled)."""
+        host = offer.host_contact
+        await self.conn.execute(
+            "INSERT INTO offers (offer_id, region, edition, details, host_contact, sequence)"
+            " VALUES ($1,$2,$3,$4::jsonb,$5::jsonb,$6) ON CONFLICT (offer_id) DO UPDATE SET"
+            " region = excluded.region, edition = excluded.edition, details = excluded.details,"
+            " host_contact = excluded.host_contact, sequence = excluded.sequence",
+            offer.offer_id, offer.region, offer.edition, json.dumps(offer.data()),
+            json.dumps({"name": host.name, "email": host.email, "language": host.language}) if host else None,
+            offer.sequence,
+        )
+
+    async def cancel_offer(self, offer_id: str, reason: str) -> bool:
+        """Mark a kept offer cancelled; False when it is unknown or was cancelled already."""
+        result = await self.conn.execute(
+            "UPDATE offers SET status = 'cancelled', reason = $2 WHERE offer_id = $1 AND status <> 'cancelled'",
+            offer_id, reason,
+        )
+        return result != "UPDATE 0"
+
+    async def offer(self, offer_id: str) -> Offer | None:
+        row = await self.conn.fetchrow(f"SELECT {_OFFER_COLUMNS} FROM offers WHERE offer_id = $1", offer_id)
+        return _offer(row) if row else None
+
+    async def offers_of(self, edition: str) -> list[Offer]:
+        rows = await self.conn.fetch(f"SELECT {_OFFER_COLUMNS} FROM offers WHERE edition = $1 ORDER BY offer_id", edition)
+        return [_offer(r) for r in rows]
+
+    async def save_signup(self, signup: Signup) -> None:
+        """Keep a submitted sign-up (again: its details; a status it reached stays)."""
+        await self.conn.execute(
+            "INSERT INTO signups (signup_id, region, edition, org, language, choices, approval)"
+            " VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7) ON CONFLICT (signup_id) DO UPDATE SET org = excluded.org,"
+            " language = excluded.language, choices = excluded.choices",
+            signup.signup_id, signup.region, signup.edition, signup.org, signup.language,
+            json.dumps(list(signup.choices)), signup.approval,
+        )
+
+    async def signup(self, signup_id: str) -> Signup | None:
+        row = await self.conn.fetchrow(f"SELECT {_SIGNUP_COLUMNS} FROM signups WHERE signup_id = $1", signup_id)
+        return _signup(row) if row else None
+
+    async def signups_of(self, edition: str) -> list[Signup]:
+        rows = await self.conn.fetch(
+            f"SELECT {_SIGNUP_COLUMNS} FROM signups WHERE edition = $1 ORDER BY signup_id", edition
+        )
+        return [_signup(r) for r in rows]
+
+    async def change_signup(
+        self, signup_id: str, *, choices: list[str] | None = None, status: SignupStatus | None = None,
+        approval: ApprovalState | None = None,
+    ) -> None:
+        await self.conn.execute(
+            "UPDATE signups SET choices = coalesce($2::jsonb, choices), status = coalesce($3, status),"
+            " approval = coalesce($4, approval) WHERE signup_id = $1",
+            signup_id, json.dumps(choices) if choices is not None else None, status, approval,
+        )
+
+    async def save_visit(self, visit: Visit) -> None:
+        """A visit starts (or a seat offer opens) for (sign-up, offer); it replaces what was there."""
+        await self.conn.execute(
+            "INSERT INTO visits (signup_id, offer_id, region, edition, status, expires_at, correlation_id)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (signup_id, offer_id) DO UPDATE SET"
+            " status = excluded.status, expires_at = excluded.expires_at, correlation_id = excluded.correlation_id",
+            visit.signup_id, visit.offer_id, visit.region, visit.edition, visit.status, visit.expires_at,
+            visit.correlation_id,
+        )
+
+    async def end_visit(self, signup_id: str, offer_id: str, only: str | None = None) -> None:
+        """The visit (or seat offer) ends; `only`: only if it has that status."""
+        await self.conn.execute(
+            "UPDATE visits SET status = 'ended' WHERE signup_id = $1 AND offer_id = $2"
+            " AND status <> 'ended' AND ($3::text IS NULL OR status = $3)",
+            signup_id, offer_id, only,
+        )
+
+    async def visits(
+        self, *, signup_id: str | None = None, offer_id: str | None = None, edition: str | None = None
+    ) -> list[Visit]:
+        """The visits and open seat offers (not ended) of a sign-up, an offer or an edition."""
+        rows = await self.conn.fetch(
+            "SELECT signup_id, offer_id, region, edition, status, expires_at, correlation_id FROM visits"
+            " WHERE status <> 'ended' AND ($1::text IS NULL OR signup_id = $1)"
+            " AND ($2::text IS NULL OR offer_id = $2) AND ($3::text IS NULL OR edition = $3)"
+            " ORDER BY signup_id, offer_id",
+            signup_id, offer_id, edition,
+        )
+        return [Visit(**dict(r)) for r in rows]
+
+    async def visitors(self, signup_ids: list[str]) -> dict[str, Visitor]:
+        """What a host's message shows of these participants (those whose contact is known)."""
+        rows = await self.conn.fetch(
+            "SELECT signup_id, name, org, learning_goal FROM contacts WHERE signup_id = ANY($1::text[])", signup_ids
+        )
+        return {r["signup_id"]: Visitor(**dict(r)) for r in rows}
+
+    # --- scheduled steps (runtime/scheduler.py, table scheduled_steps) ---------------------------
+    async def plan(self, step: Planned) -> None:
+        """Schedule the step at its due time (or move it there), or cancel it when it has none."""
+        if step.due_at is None:
+            await scheduler.cancel(self, step.kind, step.key)
+        else:
+            await scheduler.schedule(self, step.kind, step.key, step.due_at, step.payload)
+
+
+_OFFER_COLUMNS = "offer_id, region, edition, details::text AS details, host_contact::text AS host_contact, status, reason"
+_SIGNUP_COLUMNS = "signup_id, region, edition, org, language, choices::text AS choices, status, approval"
+
+
+def _offer(row: Any) -> Offer:
+    host = json.loads(row["host_contact"]) if row["host_contact"] else None
+    return offer_from_data(
+        json.loads(row["details"]), region=row["region"], edition=row["edition"],
+        host_contact=HostContact(**host) if host else None, status=row["status"], reason=row["reason"],
+    )
+
+
+def _signup(row: Any) -> Signup:
+    return Signup(**{**dict(row), "choices": tuple(json.loads(row["choices"]))})

@@ -1,10 +1,12 @@
-"""Notification use cases, the service's only door: record the message an event asks for and keep or
-erase participants' contact details (inside the consumer's transaction), send the next due message,
-read statuses."""
+"""Notification use cases, the service's only door: keep the region's editions, offers, sign-ups,
+visits and participants' contact details, record the messages of the journey an event or a scheduled
+step asks for (inside the consumer's or the step's transaction), erase a participant, send the next
+due message, read statuses."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -13,9 +15,32 @@ from typing import Protocol
 import structlog
 
 from estafette.runtime.access import Principal
+from estafette.runtime.clock import Now
 from estafette.runtime.errors import Forbidden, NotFound
+from estafette.runtime.scheduler import Step
 from estafette.runtime.uow import Tx, Uow
-from schemas import NotificationFailed, NotificationRequested, NotificationSent, ParticipantRegistered, SeatOffered
+from schemas import (
+    EditionCancelled,
+    EditionClosed,
+    EditionOpened,
+    MatchAssigned,
+    MatchUnmatched,
+    MatchWaitlisted,
+    NotificationFailed,
+    NotificationRequested,
+    NotificationSent,
+    OfferCancelled,
+    OfferChanged,
+    OfferPublished,
+    ParticipantRegistered,
+    SeatOffered,
+    SeatOfferEnded,
+    SignupApproved,
+    SignupChanged,
+    SignupRefused,
+    SignupSubmitted,
+    SignupWithdrawn,
+)
 from services.notifications import domain
 from services.notifications.mail import build_message, classify
 from services.notifications.rendering import Renderer
@@ -59,14 +84,301 @@ async def record(tx: Tx[Repository], notification: domain.NewNotification) -> No
         tx.publish(_failed_event(_ended(notification), permanent=True, error=start.error))
 
 
-async def match_decided(tx: Tx[Repository], event: domain.MatchEvent) -> None:
-    """MatchAssigned, MatchWaitlisted or MatchUnmatched: tell the participant."""
-    await record(tx, domain.from_match(event))
+@dataclass(frozen=True)
+class Journey:
+    """What the journey's use cases need besides their transaction: the platform clock (every "now"),
+    the time zone of a region (its visits' local times), and the participants' links."""
+
+    clock: Now
+    #: region id -> IANA time zone name (the region registry's, else the service's TIMEZONE).
+    zone: Callable[[str], str]
+    #: (signup_id, edition) -> the "my sign-up" page (registration), signed.
+    signup_url: domain.SignupLink
+    #: (signup_id, edition, offer_id) -> the feedback page of one visit (registration), signed.
+    feedback_url: domain.FeedbackLink
+
+
+# --- editions ---------------------------------------------------------------------------------------------
+async def edition_opened(tx: Tx[Repository], event: EditionOpened) -> None:
+    await tx.repo.save_edition(domain.edition_from(event))
+
+
+async def edition_closed(tx: Tx[Repository], event: EditionClosed) -> None:
+    await tx.repo.set_edition_status(event.edition, event.region, "closed", event.reason)
+
+
+async def edition_cancelled(tx: Tx[Repository], event: EditionCancelled, journey: Journey) -> None:
+    """The whole edition is off: every participant whose sign-up is not withdrawn or refused (placed,
+    holding a seat offer, waiting or not matched yet) gets one `edition_cancelled` (a CANCEL calendar
+    entry for those placed), each offer's host contact one `host_edition_cancelled`; every visit ends
+    and every step of the edition is cancelled. An edition cancelled already: nothing."""
+    await tx.repo.lock_edition(event.edition)
+    known = await tx.repo.edition(event.edition)
+    if known is not None and known.cancelled:
+        return
+    await tx.repo.set_edition_status(event.edition, event.region, "cancelled", event.reason)
+    edition = await tx.repo.edition(event.edition) or domain.unknown_edition(event.edition, event.region)
+    zone, now = journey.zone(event.region), journey.clock.now()
+    offers = {o.offer_id: o for o in await tx.repo.offers_of(event.edition)}
+    signups = {s.signup_id: s for s in await tx.repo.signups_of(event.edition)}
+    visits = await tx.repo.visits(edition=event.edition)
+    placed: dict[str, list[domain.Offer]] = {}
+    for visit in visits:
+        if visit.status == "current" and visit.offer_id in offers:
+            placed.setdefault(visit.signup_id, []).append(offers[visit.offer_id])
+    people = {s.signup_id for s in signups.values() if not s.ended}
+    people |= {v.signup_id for v in visits if (v.status == "current" or v.holds_seat_offer(now))
+               and not (v.signup_id in signups and signups[v.signup_id].ended)}
+    for signup_id in sorted(people):
+        first = min(placed[signup_id], key=lambda o: (o.date, o.offer_id)) if signup_id in placed else None
+        await record(tx, domain.edition_cancelled(event, edition, signup_id, (first, zone) if first else None))
+    for offer in offers.values():
+        host = domain.host_edition_cancelled(event, edition, offer) if not offer.cancelled else None
+        if host is not None:
+            await record(tx, host)
+    for visit in visits:
+        await _end_visit(tx, visit)
+    for offer_id in offers:
+        await tx.repo.plan(domain.Planned("visitor_list", offer_id, None))
+    log.info("edition cancelled", edition=event.edition, participants=len(people), offers=len(offers))
+
+
+# --- offers ---------------------------------------------------------------------------------------------
+async def offer_published(tx: Tx[Repository], event: OfferPublished, journey: Journey) -> None:
+    """Keep the offer; visits placed on it before it arrived (topics are read apart) get its times."""
+    await tx.repo.lock_edition(event.edition)
+    await tx.repo.save_offer(domain.offer_from(event))
+    offer = await tx.repo.offer(event.offer_id)
+    if offer is not None and not offer.cancelled:
+        await _move_steps(tx, journey, offer, event.correlation_id)
+
+
+async def offer_changed(tx: Tx[Repository], event: OfferChanged, journey: Journey) -> None:
+    """Keep the offer as it is now, move its visits' steps to its new times, and tell everyone placed
+    there what changed (one `offer_changed` each, with the new calendar entry), unless only fields they
+    do not see changed (`domain.UNSEEN_CHANGES`), the offer was cancelled or the edition was."""
+    await tx.repo.lock_edition(event.edition)
+    await tx.repo.save_offer(domain.offer_from(event))
+    offer = await tx.repo.offer(event.offer_id)
+    edition = await tx.repo.edition(event.edition)
+    if offer is None or offer.cancelled or (edition is not None and edition.cancelled):
+        return
+    placed = await _move_steps(tx, journey, offer, event.correlation_id)
+    if not domain.seen_changes(event.changed):
+        return
+    zone = journey.zone(offer.region)
+    for visit in placed:
+        manage_url = journey.signup_url(visit.signup_id, visit.edition)
+        await record(tx, domain.offer_changed(event, offer, visit.signup_id, zone, manage_url))
+
+
+async def offer_cancelled(tx: Tx[Repository], event: OfferCancelled, journey: Journey) -> None:
+    """Tell everyone placed on the offer (with a CANCEL calendar entry) or holding an open seat offer
+    on it, once each, with the reason; their visits end and their steps and the visitor list are
+    cancelled. Nobody is told when the edition was cancelled (they were told that)."""
+    await tx.repo.lock_edition(event.edition)
+    await tx.repo.cancel_offer(event.offer_id, event.reason)
+    offer = await tx.repo.offer(event.offer_id)
+    edition = await tx.repo.edition(event.edition)
+    tell = offer is not None and not (edition is not None and edition.cancelled)
+    zone, now = journey.zone(event.region), journey.clock.now()
+    for visit in await tx.repo.visits(offer_id=event.offer_id):
+        placed = visit.status == "current"
+        if tell and (placed or visit.holds_seat_offer(now)):
+            assert offer is not None
+            await record(tx, domain.offer_cancelled(
+                event.event_id, event.correlation_id, offer, visit.signup_id, zone, placed=placed
+            ))
+        await _end_visit(tx, visit)
+    await tx.repo.plan(domain.Planned("visitor_list", event.offer_id, None))
+
+
+async def _move_steps(
+    tx: Tx[Repository], journey: Journey, offer: domain.Offer, correlation_id: uuid.UUID
+) -> list[domain.Visit]:
+    """Schedule (or move) the steps of the offer's current visits and its visitor list at the offer's
+    times; the current visits."""
+    placed = [v for v in await tx.repo.visits(offer_id=offer.offer_id) if v.status == "current"]
+    zone, now = journey.zone(offer.region), journey.clock.now()
+    for visit in placed:
+        for step in domain.visit_steps(visit.signup_id, offer, zone, now, visit.correlation_id or correlation_id):
+            await tx.repo.plan(step)
+    return placed
+
+
+async def _end_visit(tx: Tx[Repository], visit: domain.Visit) -> None:
+    await tx.repo.end_visit(visit.signup_id, visit.offer_id)
+    for step in domain.ended_visit_steps(visit.signup_id, visit.offer_id):
+        await tx.repo.plan(step)
+
+
+# --- sign-ups -------------------------------------------------------------------------------------------
+async def signup_submitted(tx: Tx[Repository], event: SignupSubmitted, journey: Journey) -> None:
+    """Keep the sign-up and confirm it: the edition, the choices, the "my sign-up" link, and whether
+    the employer's approval is awaited."""
+    await tx.repo.lock_edition(event.edition)
+    await tx.repo.save_signup(domain.signup_from(event))
+    edition = await tx.repo.edition(event.edition) or domain.unknown_edition(event.edition, event.region)
+    if edition.cancelled:
+        return
+    choices = [offer for offer in [await tx.repo.offer(c) for c in event.choices] if offer is not None]
+    manage_url = journey.signup_url(event.signup_id, event.edition)
+    await record(tx, domain.signup_confirmed(event, edition, choices, manage_url))
+
+
+async def signup_changed(tx: Tx[Repository], event: SignupChanged) -> None:
+    await tx.repo.change_signup(event.signup_id, choices=list(event.choices))
+
+
+async def signup_approved(tx: Tx[Repository], event: SignupApproved) -> None:
+    await tx.repo.change_signup(event.signup_id, approval="approved")
+
+
+async def signup_refused(tx: Tx[Repository], event: SignupRefused) -> None:
+    """The employer refused: the sign-up ends (like a withdrawal, without a host notice: it was never
+    placed) and the participant is told, with the reason."""
+    await tx.repo.lock_edition(event.edition)
+    await tx.repo.change_signup(event.signup_id, status="refused", approval="refused")
+    for visit in await tx.repo.visits(signup_id=event.signup_id):
+        await _end_visit(tx, visit)
+    edition = await tx.repo.edition(event.edition) or domain.unknown_edition(event.edition, event.region)
+    if not edition.cancelled:
+        await record(tx, domain.approval_refused(event, edition))
+
+
+async def signup_withdrawn(tx: Tx[Repository], event: SignupWithdrawn, journey: Journey) -> None:
+    """The sign-up ends: its visits end and their steps are cancelled; the host contact of each visit
+    that had not started yet gets `visitor_withdrew` (not when the offer or the edition was cancelled)."""
+    await tx.repo.lock_edition(event.edition)
+    await tx.repo.change_signup(event.signup_id, status="withdrawn")
+    edition = await tx.repo.edition(event.edition)
+    zone, now = journey.zone(event.region), journey.clock.now()
+    for visit in await tx.repo.visits(signup_id=event.signup_id):
+        await _end_visit(tx, visit)
+        if visit.status != "current" or (edition is not None and edition.cancelled):
+            continue
+        offer = await tx.repo.offer(visit.offer_id)
+        if offer is None or offer.cancelled or not domain.visit_not_started(offer, zone, now):
+            continue
+        remaining = sum(v.status == "current" for v in await tx.repo.visits(offer_id=offer.offer_id))
+        notice = domain.visitor_withdrew(event, offer, remaining)
+        if notice is not None:
+            await record(tx, notice)
+
+
+# --- matches --------------------------------------------------------------------------------------------
+async def _goes_on(tx: Tx[Repository], edition_id: str, signup_id: str) -> bool:
+    """Neither the edition is cancelled nor the sign-up ended (a match event read after those)."""
+    edition = await tx.repo.edition(edition_id)
+    signup = await tx.repo.signup(signup_id)
+    return not (edition is not None and edition.cancelled) and not (signup is not None and signup.ended)
+
+
+async def match_decided(tx: Tx[Repository], event: MatchWaitlisted | MatchUnmatched) -> None:
+    """MatchWaitlisted or MatchUnmatched: tell the participant."""
+    await tx.repo.lock_edition(event.edition)
+    if await _goes_on(tx, event.edition, event.signup_id):
+        await record(tx, domain.from_match(event))
+
+
+async def match_assigned(tx: Tx[Repository], event: MatchAssigned, journey: Journey) -> None:
+    """Tell the participant where to go (with the calendar entry); the visit starts, with its reminder,
+    feedback request and the offer's visitor list scheduled."""
+    await tx.repo.lock_edition(event.edition)
+    if not await _goes_on(tx, event.edition, event.signup_id):
+        return
+    offer = await tx.repo.offer(event.offer.offer_id) or domain.offer_from_summary(event.offer, event.region, event.edition)
+    if offer.cancelled:
+        return
+    await tx.repo.save_visit(domain.Visit(
+        event.signup_id, offer.offer_id, event.region, event.edition, "current", correlation_id=event.correlation_id
+    ))
+    zone = journey.zone(event.region)
+    for step in domain.visit_steps(event.signup_id, offer, zone, journey.clock.now(), event.correlation_id):
+        await tx.repo.plan(step)
+    await record(tx, domain.from_assignment(event, offer, zone, journey.signup_url(event.signup_id, event.edition)))
 
 
 async def seat_offered(tx: Tx[Repository], event: SeatOffered, answer_link: domain.AnswerLink) -> None:
-    """Offer the freed seat, with the signed links (`answer_link`) to accept or decline it."""
-    await record(tx, domain.from_seat_offer(event, answer_link))
+    """Offer the freed seat, with the signed links (`answer_link`) to accept or decline it; the seat
+    offer is kept (an offer cancelled meanwhile tells its holder)."""
+    await tx.repo.lock_edition(event.edition)
+    if not await _goes_on(tx, event.edition, event.signup_id):
+        return
+    offer = await tx.repo.offer(event.offer.offer_id)
+    current = await tx.repo.visits(signup_id=event.signup_id, offer_id=event.offer.offer_id)
+    if not any(v.status == "current" for v in current):
+        await tx.repo.save_visit(domain.Visit(
+            event.signup_id, event.offer.offer_id, event.region, event.edition, "seat_offered",
+            expires_at=event.expires_at, correlation_id=event.correlation_id,
+        ))
+    await record(tx, domain.from_seat_offer(event, answer_link, offer))
+
+
+async def seat_offer_ended(tx: Tx[Repository], event: SeatOfferEnded) -> None:
+    """Declined or expired: not e-mailed; the seat offer is no longer held."""
+    await tx.repo.end_visit(event.signup_id, event.offer_id, only="seat_offered")
+
+
+# --- scheduled steps: each in the transaction that marks it done --------------------------------------
+def _occurrence(step: Step) -> domain.Occurrence:
+    return domain.Occurrence(step.kind, step.key, step.due_at, uuid.UUID(step.payload["correlation_id"]))  # type: ignore[arg-type]
+
+
+async def _still_on(tx: Tx[Repository], offer_id: str, signup_id: str | None, journey: Journey) -> domain.Offer | None:
+    """The offer, if its visit (of `signup_id`; else any) still goes ahead: the offer and the edition
+    are not cancelled, the visit is current, and (for what is sent before it) it has not started yet."""
+    offer = await tx.repo.offer(offer_id)
+    if offer is None or offer.cancelled:
+        return None
+    edition = await tx.repo.edition(offer.edition)
+    if edition is not None and edition.cancelled:
+        return None
+    if signup_id is not None:
+        visits = await tx.repo.visits(signup_id=signup_id, offer_id=offer_id)
+        if not any(v.status == "current" for v in visits):
+            return None
+    return offer
+
+
+async def reminder_due(tx: Tx[Repository], step: Step, journey: Journey) -> None:
+    """The day before the visit: the `reminder` with the calendar entry (not for a visit that ended
+    or has started already)."""
+    signup_id = step.payload["signup_id"]
+    offer = await _still_on(tx, step.payload["offer_id"], signup_id, journey)
+    zone = journey.zone(offer.region) if offer else ""
+    if offer is None or not domain.visit_not_started(offer, zone, journey.clock.now()):
+        log.info("reminder not sent: the visit is off or has started", key=step.key)
+        return
+    manage_url = journey.signup_url(signup_id, offer.edition)
+    await record(tx, domain.reminder(_occurrence(step), signup_id, offer, zone, manage_url))
+
+
+async def feedback_due(tx: Tx[Repository], step: Step, journey: Journey) -> None:
+    """After the visit: the `feedback_request` with the feedback link (not for a visit that ended)."""
+    signup_id = step.payload["signup_id"]
+    offer = await _still_on(tx, step.payload["offer_id"], signup_id, journey)
+    if offer is None:
+        log.info("feedback request not sent: the visit is off", key=step.key)
+        return
+    feedback_url = journey.feedback_url(signup_id, offer.edition, offer.offer_id)
+    await record(tx, domain.feedback_request(_occurrence(step), signup_id, offer, feedback_url))
+
+
+async def visitor_list_due(tx: Tx[Repository], step: Step, journey: Journey) -> None:
+    """The day before: the host contact gets who is coming (in the contact's language) and the host's
+    calendar entry. No host contact, nobody coming, or the visit off or started: no message."""
+    offer = await _still_on(tx, step.key, None, journey)
+    zone = journey.zone(offer.region) if offer else ""
+    if offer is None or not domain.visit_not_started(offer, zone, journey.clock.now()):
+        log.info("visitor list not sent: the offer is off or has started", key=step.key)
+        return
+    visitors = [v.signup_id for v in await tx.repo.visits(offer_id=offer.offer_id) if v.status == "current"]
+    message = domain.visitor_list(_occurrence(step), offer, visitors, zone) if visitors else None
+    if message is None:
+        log.info("visitor list not sent: no host contact or nobody coming", key=step.key)
+        return
+    await record(tx, message)
 
 
 async def notification_requested(tx: Tx[Repository], event: NotificationRequested) -> None:
@@ -133,9 +445,12 @@ async def _attempt(
     number = due.attempts + 1
     if due.name is None or due.email is None or due.language is None:
         return await _failed(tx, due, number, domain.Failure(True, domain.NO_ADDRESS), policy)
+    data = due.data
+    if domain.names_visitors(data):  # a host's message names its visitors as they are now
+        data = domain.with_visitors(data, await tx.repo.visitors(domain.visitor_ids_of(data)))
     try:
-        rendered = renderer.render(due.kind, due.language, due.name, due.data)
-        await mailer.send(build_message(due.id, sender, due.name, due.email, due.language, rendered))
+        rendered = renderer.render(due.kind, due.language, due.name, data)
+        await mailer.send(build_message(due.id, sender, due.name, due.email, due.language, rendered, due.kind))
     except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
         return await _failed(tx, due, number, classify(exc), policy)
     await tx.repo.mark_sent(due.id, due.language)

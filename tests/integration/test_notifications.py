@@ -287,7 +287,8 @@ async def test_a_tombstone_erases_the_person_from_every_table_and_fails_a_waitin
     infra: Infra, notifications: ServiceProcess, producer: AIOKafkaProducer
 ) -> None:
     name, email = f"Erika {uuid.uuid4().hex[:8]}", address("erased")
-    person = participant(email, "de", name=name)
+    org, goal = f"org-{uuid.uuid4().hex[:8]}", f"wil leren {uuid.uuid4().hex[:8]}"  # what a host's list shows
+    person = participant(email, "de", name=name).model_copy(update={"org": org, "learning_goal": goal})
     # A record of hers that cannot be read (a language this version does not know) is dead-lettered
     # WITHOUT its value: a record of the personal-data topic is never copied (runtime/consumer.py).
     unreadable = json.dumps(person.model_dump(mode="json") | {"language": "fr"}).encode()
@@ -303,11 +304,11 @@ async def test_a_tombstone_erases_the_person_from_every_table_and_fails_a_waitin
     conn = await database(infra)
     try:
         async def kept() -> dict[str, set[str]] | None:
-            found = await tables_holding(conn, name, email)
+            found = await tables_holding(conn, name, email, org, goal)
             return found if found.get(name, set()) >= {"contacts"} else None
 
         before = await until(kept)
-        assert before[email] == {"contacts"}  # the search finds her where she is, and only there
+        assert before[email] == before[org] == before[goal] == {"contacts"}  # found where she is, and only there
         withheld = await conn.fetch("SELECT value FROM dead_letters WHERE topic = $1", PARTICIPANTS.name_in(REGION))
         assert withheld and all(row["value"] is None for row in withheld)
 
@@ -318,7 +319,7 @@ async def test_a_tombstone_erases_the_person_from_every_table_and_fails_a_waitin
             return not await conn.fetchval("SELECT count(*) FROM contacts WHERE signup_id = $1", person.signup_id)
 
         await until(erased)
-        assert await tables_holding(conn, name, email) == {}
+        assert await tables_holding(conn, name, email, org, goal) == {}
         assert await conn.fetchval("SELECT count(*) FROM erased_participants WHERE signup_id = $1", person.signup_id) == 1
     finally:
         await conn.close()

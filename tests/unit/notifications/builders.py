@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from estafette.runtime.access import Principal
 from estafette.runtime.auth import Links
+from estafette.runtime.clock import Clock
+from estafette.runtime.scheduler import Step
 from schemas import (
+    EditionCancelled,
+    EditionOpened,
+    HostContact,
     MatchAssigned,
     MatchUnmatched,
     MatchWaitlisted,
     NotificationRequested,
+    OfferCancelled,
+    OfferChanged,
+    OfferPublished,
     OfferSummary,
     ParticipantRegistered,
     Recipient,
     SeatOffered,
     SeatOfferEnded,
+    SignupRefused,
+    SignupSubmitted,
+    SignupWithdrawn,
 )
 from services.notifications.domain import Answer
-from services.notifications.links import SeatOfferLinks
+from services.notifications.links import ParticipantLinks, SeatOfferLinks
+from services.notifications.service import Journey
 
 EDITION = "wvdu-2026-twente"
 RUN_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
@@ -28,6 +40,18 @@ MATCHING_URL = "https://matching.example.org/"
 LANGUAGES = ("nl", "de", "en")
 #: Signs the participant links of the unit tests (the services get ESTAFETTE_LINK_SECRET).
 LINKS = Links("unit-test-link-secret")
+
+
+REGISTRATION_URL = "https://registration.example.org/"
+#: The journey's "now" in the unit tests: well before the visits (15 September 2026).
+NOW = datetime(2026, 9, 1, 10, 0, tzinfo=UTC)
+
+
+def journey(clock: Clock | None = None, zone: str = "Europe/Amsterdam") -> Journey:
+    """The journey's dependencies as main.py wires them: the clock (fixed at NOW unless given), one
+    time zone for every region, and the participant links signed with LINKS."""
+    links = ParticipantLinks(LINKS, REGISTRATION_URL)
+    return Journey(clock or Clock(fixed_now=NOW), lambda region: zone, links.signup, links.feedback)
 
 
 def answer_links(matching_url: str = MATCHING_URL) -> SeatOfferLinks:
@@ -133,3 +157,76 @@ def seat_offer_data(**changes: Any) -> dict[str, Any]:
     data = {"offer": OFFER, "rank": 1, "expires_at": "2026-09-14T21:59:00+00:00", "accept_url": ACCEPT,
             "decline_url": DECLINE}
     return {**data, **changes}
+
+
+# --- the journey's events --------------------------------------------------------------------------------
+def host_contact(name: str = "Henk Host", email: str = "henk@bakkerij.example.org", language: str = "en") -> HostContact:
+    return HostContact(name=name, email=email, language=language)
+
+
+def edition_opened(edition: str = EDITION, **changes: Any) -> EditionOpened:
+    fields: dict[str, Any] = {
+        "region": "twente", "edition": edition, "name": "Week van de Uitwisseling 2026",
+        "signup_deadline": datetime(2026, 8, 31, 22, 0, tzinfo=UTC), "starts_on": date(2026, 9, 14),
+        "ends_on": date(2026, 9, 18), "languages": ["nl", "de", "en"],
+    }
+    return EditionOpened(**{**fields, **changes})
+
+
+def _offer_fields(offer_id: str, **changes: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "region": "twente", "edition": EDITION, "offer_id": offer_id, "host_org": "bakkerij-van-dam",
+        "title": "Een dag in de bakkerij", "date": date(2026, 9, 15), "capacity": 3, "location": "Marktstraat 1",
+        "part_of_day": "morning", "starts_at": time(9, 30), "ends_at": time(12, 0), "what_to_bring": "Schoenen",
+        "host_contact": host_contact(),
+    }
+    return {**fields, **changes}
+
+
+def offer_published(offer_id: str = "o-1", **changes: Any) -> OfferPublished:
+    return OfferPublished(**_offer_fields(offer_id, **changes))
+
+
+def offer_changed(offer_id: str = "o-1", *, changed: list[str], sequence: int = 1, **changes: Any) -> OfferChanged:
+    return OfferChanged(**_offer_fields(offer_id, **changes), changed=changed, sequence=sequence)
+
+
+def offer_cancelled(offer_id: str = "o-1", reason: str = "De bakker is ziek") -> OfferCancelled:
+    return OfferCancelled(region="twente", edition=EDITION, offer_id=offer_id, reason=reason)
+
+
+def edition_cancelled(reason: str = "Corona") -> EditionCancelled:
+    return EditionCancelled(region="twente", edition=EDITION, reason=reason)
+
+
+def signup_submitted(signup_id: str = "s-1", *, choices: tuple[str, ...] = ("o-1",), **changes: Any) -> SignupSubmitted:
+    fields: dict[str, Any] = {
+        "region": "twente", "edition": EDITION, "signup_id": signup_id, "org": "gemeente", "language": "nl",
+        "choices": list(choices), "signed_up_at": NOW,
+    }
+    return SignupSubmitted(**{**fields, **changes})
+
+
+def signup_withdrawn(signup_id: str = "s-1") -> SignupWithdrawn:
+    return SignupWithdrawn(region="twente", edition=EDITION, signup_id=signup_id)
+
+
+def signup_refused(signup_id: str = "s-1", reason: str = "Te druk") -> SignupRefused:
+    return SignupRefused(region="twente", edition=EDITION, signup_id=signup_id, reason=reason)
+
+
+def assigned_to(signup_id: str, offer_id: str = "o-1", **summary: Any) -> MatchAssigned:
+    """An assignment to `offer_id` (the summary as matching publishes it)."""
+    return MatchAssigned(**_envelope(signup_id, None), rank=1, offer=offer_summary(offer_id=offer_id, **summary))
+
+
+def seat_offered_on(signup_id: str, offer_id: str = "o-1", expires_at: datetime | None = None) -> SeatOffered:
+    return SeatOffered(
+        **_envelope(signup_id, None), rank=1, offer=offer_summary(offer_id=offer_id),
+        expires_at=expires_at or datetime(2026, 9, 5, 21, 59, tzinfo=UTC),
+    )
+
+
+def step(kind: str, key: str, due_at: datetime, payload: dict[str, Any]) -> Step:
+    """A due step as the scheduler hands it to its handler."""
+    return Step(id=1, kind=kind, key=key, due_at=due_at, payload=payload)

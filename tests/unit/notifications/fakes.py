@@ -9,7 +9,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
-from services.notifications.domain import Backlog, Contact, Due, Ended, NewNotification, NotificationView, Status
+from services.notifications.domain import (
+    ApprovalState,
+    Backlog,
+    Contact,
+    Due,
+    Edition,
+    EditionStatus,
+    Ended,
+    NewNotification,
+    NotificationView,
+    Offer,
+    Planned,
+    Signup,
+    SignupStatus,
+    Status,
+    Visit,
+    Visitor,
+)
+from services.notifications.rendering import Rendered
 
 
 @dataclass
@@ -40,9 +58,20 @@ class FakeRepository:
         self.locks: list[str] = []
         self.wakes = 0
         self.now = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
+        # --- the journey's copies (editions, offers, sign-ups, visits) and scheduled steps ---
+        self.editions: dict[str, Edition] = {}
+        self.offers: dict[str, Offer] = {}
+        self.signups: dict[str, Signup] = {}
+        self.visit_rows: dict[tuple[str, str], Visit] = {}
+        #: The editions whose lock was taken, in order.
+        self.edition_locks: list[str] = []
+        #: Scheduled steps (kind, key) -> the last plan that scheduled them (cancelled: removed).
+        self.steps: dict[tuple[str, str], Planned] = {}
+        #: Every plan, in order (scheduled and cancelled).
+        self.plans: list[Planned] = []
 
     async def insert(self, n: NewNotification, status: Status, language: str | None, error: str | None = None) -> bool:
-        if n.id in self.rows or any(r.message.source_event_id == n.source_event_id for r in self.rows.values()):
+        if n.id in self.rows:
             return False
         self.rows[n.id] = Row(
             n, created_at=self.now, language=language, status=status, next_attempt_at=self.now, last_error=error,
@@ -153,6 +182,96 @@ class FakeRepository:
     def later(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
 
+    # --- the journey -----------------------------------------------------------------------------
+    async def lock_edition(self, edition: str) -> None:
+        self.edition_locks.append(edition)
+
+    async def save_edition(self, edition: Edition) -> None:
+        known = self.editions.get(edition.edition)
+        status, reason = (known.status, known.reason) if known else ("open", "")
+        self.editions[edition.edition] = dataclasses.replace(edition, status=status, reason=reason)
+
+    async def set_edition_status(self, edition: str, region: str, status: EditionStatus, reason: str = "") -> None:
+        known = self.editions.get(edition) or Edition(edition, region, edition)
+        if known.status != "cancelled":
+            self.editions[edition] = dataclasses.replace(known, status=status, reason=reason)
+
+    async def edition(self, edition: str) -> Edition | None:
+        return self.editions.get(edition)
+
+    async def save_offer(self, offer: Offer) -> None:
+        known = self.offers.get(offer.offer_id)
+        status, reason = (known.status, known.reason) if known else ("published", "")
+        self.offers[offer.offer_id] = dataclasses.replace(offer, status=status, reason=reason)
+
+    async def cancel_offer(self, offer_id: str, reason: str) -> bool:
+        known = self.offers.get(offer_id)
+        if known is None or known.cancelled:
+            return False
+        self.offers[offer_id] = dataclasses.replace(known, status="cancelled", reason=reason)
+        return True
+
+    async def offer(self, offer_id: str) -> Offer | None:
+        return self.offers.get(offer_id)
+
+    async def offers_of(self, edition: str) -> list[Offer]:
+        return sorted((o for o in self.offers.values() if o.edition == edition), key=lambda o: o.offer_id)
+
+    async def save_signup(self, signup: Signup) -> None:
+        known = self.signups.get(signup.signup_id)
+        self.signups[signup.signup_id] = (
+            dataclasses.replace(known, org=signup.org, language=signup.language, choices=signup.choices)
+            if known else signup
+        )
+
+    async def signup(self, signup_id: str) -> Signup | None:
+        return self.signups.get(signup_id)
+
+    async def signups_of(self, edition: str) -> list[Signup]:
+        return sorted((s for s in self.signups.values() if s.edition == edition), key=lambda s: s.signup_id)
+
+    async def change_signup(
+        self, signup_id: str, *, choices: list[str] | None = None, status: SignupStatus | None = None,
+        approval: ApprovalState | None = None,
+    ) -> None:
+        known = self.signups.get(signup_id)
+        if known is None:
+            return
+        self.signups[signup_id] = dataclasses.replace(
+            known, choices=tuple(choices) if choices is not None else known.choices, status=status or known.status,
+            approval=approval or known.approval,
+        )
+
+    async def save_visit(self, visit: Visit) -> None:
+        self.visit_rows[(visit.signup_id, visit.offer_id)] = visit
+
+    async def end_visit(self, signup_id: str, offer_id: str, only: str | None = None) -> None:
+        visit = self.visit_rows.get((signup_id, offer_id))
+        if visit is not None and visit.status != "ended" and only in (None, visit.status):
+            self.visit_rows[(signup_id, offer_id)] = dataclasses.replace(visit, status="ended")
+
+    async def visits(
+        self, *, signup_id: str | None = None, offer_id: str | None = None, edition: str | None = None
+    ) -> list[Visit]:
+        return sorted(
+            (v for v in self.visit_rows.values() if v.status != "ended" and signup_id in (None, v.signup_id)
+             and offer_id in (None, v.offer_id) and edition in (None, v.edition)),
+            key=lambda v: (v.signup_id, v.offer_id),
+        )
+
+    async def visitors(self, signup_ids: list[str]) -> dict[str, Visitor]:
+        return {
+            c.signup_id: Visitor(c.signup_id, c.name, c.org, c.learning_goal)
+            for c in self.contacts.values() if c.signup_id in signup_ids
+        }
+
+    async def plan(self, step: Planned) -> None:
+        self.plans.append(step)
+        if step.due_at is None:
+            self.steps.pop((step.kind, step.key), None)
+        else:
+            self.steps[(step.kind, step.key)] = step
+
 
 def _view(row: Row) -> NotificationView:
     m = row.message
@@ -176,3 +295,15 @@ class FakeMailer:
         if self.errors:
             raise self.errors.pop(0)
         self.sent.append(message)
+
+
+class FakeRenderer:
+    """Renders every kind: records (kind, language, name, data) and makes a subject of them (the real
+    templates are tested in test_rendering.py)."""
+
+    def __init__(self) -> None:
+        self.rendered: list[tuple[str, str, str, dict]] = []
+
+    def render(self, kind: str, language: str, name: str, data: dict) -> Rendered:
+        self.rendered.append((kind, language, name, data))
+        return Rendered(f"{kind} {language}", f"{name}\n", f"<p>{name}</p>")

@@ -26,7 +26,7 @@ GRONINGEN_EDITION = "wvdu-2026-groningen"
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     uow = FakeUnitOfWork(FakeRepository())
-    handle = dispatch(handlers.matches(builders.answer_links()))
+    handle = dispatch(handlers.matches(builders.answer_links(), builders.journey()))
     for event in (builders.assigned("s-t"), builders.assigned("s-g", region="groningen", edition=GRONINGEN_EDITION)):
         async with uow.transaction() as tx:
             await handle(tx, event)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email
 import email.policy
 import socket
@@ -27,7 +28,7 @@ from aiosmtplib import (
 from services.notifications import domain
 from services.notifications.config import NotificationsSettings
 from services.notifications.mail import SmtpMailer, build_message, classify
-from services.notifications.rendering import Rendered
+from services.notifications.rendering import Attachment, Rendered
 
 RENDERED = Rendered(subject="Ihr Estafette-Platz: Bäckerei", text="Guten Tag Jürgen,\n", html="<p>Guten Tag J&uuml;rgen,</p>")
 SENDER = "Estafette <no-reply@estafette.example>"
@@ -86,6 +87,25 @@ def test_message_is_multipart_text_and_html_with_language_and_stable_id() -> Non
     assert msg["To"].addresses[0].addr_spec == "juergen@example.org"
     assert msg.get_body(("plain",)).get_content() == RENDERED.text
     assert msg.get_body(("html",)).get_content().strip() == RENDERED.html
+
+
+def test_attachments_follow_the_text_and_html_and_the_language_stays_on_the_message() -> None:
+    invite = b"BEGIN:VCALENDAR\r\nMETHOD:CANCEL\r\nEND:VCALENDAR\r\n"
+    rendered = dataclasses.replace(
+        RENDERED, attachments=(Attachment("invite.ics", "text/calendar; method=CANCEL; charset=utf-8", invite),)
+    )
+    msg = build_message(uuid.uuid4(), SENDER, "Jürgen Müller", "juergen@example.org", "de", rendered, "offer_cancelled")
+    parsed = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+    assert parsed["X-Estafette-Kind"] == "offer_cancelled"
+
+    assert parsed.get_content_type() == "multipart/mixed" and parsed["Content-Language"] == "de"
+    assert [p.get_content_type() for p in parsed.walk()] == [
+        "multipart/mixed", "multipart/alternative", "text/plain", "text/html", "text/calendar"]
+    (attachment,) = parsed.iter_attachments()
+    assert (attachment.get_filename(), attachment.get_param("method"), attachment.get_content_charset()) == (
+        "invite.ics", "CANCEL", "utf-8")
+    assert attachment.get_payload(decode=True) == invite
+    assert parsed.get_body(("plain",)).get_content() == RENDERED.text
 
 
 @pytest.mark.parametrize(

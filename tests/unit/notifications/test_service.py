@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import structlog
@@ -13,15 +13,17 @@ from aiosmtplib import SMTPRecipientRefused, SMTPRecipientsRefused
 from structlog.testing import LogCapture
 
 from estafette.runtime.access import Principal
+from estafette.runtime.clock import Clock
 from estafette.runtime.consumer import dispatch
 from estafette.runtime.errors import NotFound
 from schemas import NotificationFailed, NotificationSent
 from estafette.runtime.errors import Forbidden
 from services.notifications import domain, handlers, service
 from services.notifications.rendering import Renderer
+from services.notifications.repository import Repository
 from tests.unit.fakes import FakeUnitOfWork
 from tests.unit.notifications import builders
-from tests.unit.notifications.fakes import FakeMailer, FakeRepository
+from tests.unit.notifications.fakes import FakeMailer, FakeRenderer, FakeRepository
 
 SENDER = "Estafette <no-reply@estafette.example>"
 GRONINGEN_EDITION = "wvdu-2026-groningen"
@@ -41,7 +43,7 @@ def uow() -> FakeUnitOfWork[FakeRepository]:
 
 async def record(uow: FakeUnitOfWork[FakeRepository], *events: object) -> None:
     """As the consumers do: each event through the service's dispatch tables, in one transaction."""
-    handle = dispatch({**handlers.matches(builders.answer_links()), **handlers.PARTICIPANTS, **handlers.REQUESTS})
+    handle = dispatch({**handlers.matches(builders.answer_links(), builders.journey()), **handlers.PARTICIPANTS, **handlers.REQUESTS})
     async with uow.transaction() as tx:
         for event in events:
             await handle(tx, event)  # type: ignore[arg-type]
@@ -495,3 +497,274 @@ async def test_who_may_not_see_personal_data_is_refused(uow: FakeUnitOfWork[Fake
     if principal.role != "organiser":
         with pytest.raises(Forbidden):
             await service.notification(uow, principal, messages["s-0"].id)
+
+
+# --- the journey ------------------------------------------------------------------------------------------
+DAY_BEFORE = datetime(2026, 9, 14, 7, 0, tzinfo=UTC)  # 09:00 in Amsterdam, the day before the visit
+VISIT_END = datetime(2026, 9, 15, 10, 0, tzinfo=UTC)  # 12:00 in Amsterdam
+
+
+class Journey:
+    """The journey's consumers and steps over one fake unit of work, with a clock the test moves."""
+
+    def __init__(self, uow: FakeUnitOfWork[FakeRepository]) -> None:
+        self.uow = uow
+        self.clock = Clock(fixed_now=builders.NOW)
+        self.journey = builders.journey(self.clock)
+        self.handle = dispatch({
+            **handlers.editions(self.journey), **handlers.offers(self.journey), **handlers.signups(self.journey),
+            **handlers.matches(builders.answer_links(), self.journey), **handlers.PARTICIPANTS, **handlers.REQUESTS,
+        })
+        self.steps = handlers.steps(self.journey)
+
+    async def events(self, *events: object) -> None:
+        async with self.uow.transaction() as tx:
+            for event in events:
+                await self.handle(tx, event)  # type: ignore[arg-type]
+
+    def at(self, moment: datetime) -> None:
+        self.clock = Clock(fixed_now=moment)
+        object.__setattr__(self.journey, "clock", self.clock)
+
+    async def run_due(self) -> list[str]:
+        """Run every scheduled step due on the clock, as the scheduler does (the step is done after)."""
+        ran = []
+        for (kind, key), planned in sorted(self.uow.repo.steps.items(), key=lambda i: i[1].due_at):
+            if planned.due_at is not None and planned.due_at <= self.clock.now():
+                async with self.uow.transaction() as tx:
+                    await self.steps[kind](tx, builders.step(kind, key, planned.due_at, planned.payload))
+                del self.uow.repo.steps[(kind, key)]
+                ran.append(f"{kind}:{key}")
+        return ran
+
+    def messages(self, kind: str | None = None) -> list[domain.NewNotification]:
+        return [r.message for r in self.uow.repo.rows.values() if kind in (None, r.message.kind)]
+
+    def kinds_of(self, signup_id: str) -> list[str]:
+        return [m.kind for m in self.messages() if m.signup_id == signup_id]
+
+
+@pytest.fixture
+async def journey(uow: FakeUnitOfWork[FakeRepository]) -> Journey:
+    """An edition with two offers (o-1 with a host contact in English, o-2 without) and s-1..s-3 signed up."""
+    j = Journey(uow)
+    await j.events(
+        builders.edition_opened(), builders.offer_published("o-1"),
+        builders.offer_published("o-2", title="Webinar", host_contact=None),
+        *(builders.participant(s, language="nl") for s in ("s-1", "s-2", "s-3")),
+    )
+    return j
+
+
+def claims(url: str, prefix: str, purpose: str) -> tuple[str, str, str | None]:
+    assert url.startswith(prefix), url
+    c = builders.LINKS.read(url.removeprefix(prefix), purpose, 3600)
+    return c.signup_id, c.edition_id, c.ref
+
+
+async def test_a_sign_up_is_confirmed_with_its_edition_choices_and_my_sign_up_link(journey: Journey) -> None:
+    event = builders.signup_submitted("s-1", choices=("o-2", "o-1", "o-unknown"), approval="pending")
+    await journey.events(event, event)
+
+    (n,) = journey.messages()
+    assert (n.kind, n.id, n.signup_id, n.for_participant) == ("signup_confirmed", domain.notification_id(event.event_id), "s-1", True)
+    assert n.data["edition"] == {"name": "Week van de Uitwisseling 2026", "starts_on": "2026-09-14", "ends_on": "2026-09-18",
+                                 "signup_deadline": "2026-08-31T22:00:00+00:00"}
+    assert [c["offer_id"] for c in n.data["choices"]] == ["o-2", "o-1"] and n.data["approval"] == "pending"
+    assert claims(n.data["manage_url"], "https://registration.example.org/links/signup/", "signup") == ("s-1", builders.EDITION, None)
+    assert journey.uow.repo.signups["s-1"].approval == "pending" and journey.uow.repo.edition_locks
+
+
+async def test_an_assignment_tells_where_with_a_calendar_entry_starts_the_visit_and_schedules_its_steps(journey: Journey) -> None:
+    event = builders.assigned_to("s-1")
+    await journey.events(event)
+
+    (n,) = journey.messages()
+    assert (n.kind, n.template, n.data["rank"], n.data["offer"]["starts_at"]) == ("assigned", "match_assigned", 1, "09:30")
+    assert (n.data["calendar"]["uid"], n.data["calendar"]["method"]) == ("s-1.o-1@estafette", "REQUEST")
+    assert claims(n.data["manage_url"], "https://registration.example.org/links/signup/", "signup")[0] == "s-1"
+    assert [v.status for v in await journey.uow.repo.visits(signup_id="s-1")] == ["current"]
+    steps = {k: p.due_at for k, p in journey.uow.repo.steps.items()}
+    assert steps == {("reminder", "s-1:o-1"): DAY_BEFORE, ("feedback_request", "s-1:o-1"): VISIT_END,
+                     ("visitor_list", "o-1"): DAY_BEFORE}
+    assert journey.uow.repo.steps[("reminder", "s-1:o-1")].payload["correlation_id"] == str(event.correlation_id)
+
+
+async def test_the_day_before_the_participant_is_reminded_and_the_host_gets_the_visitor_list_in_their_language(
+    journey: Journey,
+) -> None:
+    await journey.events(
+        builders.participant("s-1", name="Bo", language="de").model_copy(update={"org": "gemeente", "learning_goal": "Deeg"}),
+        builders.assigned_to("s-1"), builders.assigned_to("s-2"),
+    )
+    journey.at(DAY_BEFORE)
+    assert sorted(await journey.run_due()) == ["reminder:s-1:o-1", "reminder:s-2:o-1", "visitor_list:o-1"]
+
+    reminder = next(m for m in journey.messages("reminder") if m.signup_id == "s-1")
+    assert reminder.id == domain.step_id("reminder", "s-1:o-1", DAY_BEFORE)
+    assert reminder.data["calendar"]["uid"] == "s-1.o-1@estafette"
+    (listing,) = journey.messages("visitor_list")
+    assert (listing.email, listing.language, listing.signup_id) == ("henk@bakkerij.example.org", "en", None)
+    assert listing.data["visitor_ids"] == ["s-1", "s-2"]
+
+    renderer, mailer = FakeRenderer(), FakeMailer()
+    while await service.send_next(journey.uow, mailer, renderer, SENDER, POLICY):  # type: ignore[arg-type]
+        pass
+    (host,) = [r for r in renderer.rendered if r[0] == "visitor_list"]
+    assert host[1:3] == ("en", "Henk Host")
+    assert host[3]["visitors"] == [{"name": "Anna", "org": None, "learning_goal": ""},
+                                   {"name": "Bo", "org": "gemeente", "learning_goal": "Deeg"}]
+    assert len(mailer.sent) == 5  # two assignments, two reminders, the list
+    assert [str(m["To"]) for m in mailer.sent if m["Subject"] == "visitor_list en"] == ["Henk Host <henk@bakkerij.example.org>"]
+
+
+async def test_a_step_that_runs_again_records_no_second_message(journey: Journey) -> None:
+    await journey.events(builders.assigned_to("s-1"))
+    payload = journey.uow.repo.steps[("reminder", "s-1:o-1")].payload
+    journey.at(DAY_BEFORE)
+    for _ in range(2):  # e.g. the process died after recording the message, before the scheduler's commit
+        async with journey.uow.transaction() as tx:
+            await journey.steps["reminder"](tx, builders.step("reminder", "s-1:o-1", DAY_BEFORE, payload))
+    assert len(journey.messages("reminder")) == 1
+
+
+async def test_after_the_visit_the_participant_is_asked_for_feedback_with_a_signed_link(journey: Journey) -> None:
+    await journey.events(builders.assigned_to("s-1"))
+    journey.at(VISIT_END)
+    await journey.run_due()
+
+    (n,) = journey.messages("feedback_request")
+    assert n.id == domain.step_id("feedback_request", "s-1:o-1", VISIT_END) and n.signup_id == "s-1"
+    assert claims(n.data["feedback_url"], "https://registration.example.org/links/feedback/", "feedback") == (
+        "s-1", builders.EDITION, "o-1")
+
+
+async def test_someone_placed_after_the_reminders_moment_gets_no_reminder(journey: Journey) -> None:
+    journey.at(DAY_BEFORE + timedelta(hours=1))
+    await journey.events(builders.assigned_to("s-1"))
+    assert set(journey.uow.repo.steps) == {("feedback_request", "s-1:o-1")}
+
+
+async def test_an_offer_change_tells_each_person_placed_there_once_and_moves_their_steps(journey: Journey) -> None:
+    await journey.events(builders.assigned_to("s-1"), builders.assigned_to("s-2"), builders.assigned_to("s-3", "o-2"))
+    change = builders.offer_changed(changed=["date", "capacity"], date=datetime(2026, 9, 16).date())
+    await journey.events(change, change)
+
+    changed = journey.messages("offer_changed")
+    assert sorted((m.signup_id, m.id) for m in changed) == [
+        ("s-1", domain.fanout_id(change.event_id, "s-1")), ("s-2", domain.fanout_id(change.event_id, "s-2"))]
+    assert changed[0].data["changed"] == ["date"] and changed[0].data["calendar"]["sequence"] == 1
+    steps = journey.uow.repo.steps
+    assert steps[("reminder", "s-1:o-1")].due_at == DAY_BEFORE + timedelta(days=1)
+    assert steps[("feedback_request", "s-2:o-1")].due_at == VISIT_END + timedelta(days=1)
+    assert steps[("visitor_list", "o-1")].due_at == DAY_BEFORE + timedelta(days=1)
+
+    await journey.events(builders.offer_changed(changed=["capacity"], sequence=2, capacity=10))
+    assert len(journey.messages("offer_changed")) == 2  # nothing they see changed
+
+
+async def test_an_offer_cancellation_tells_those_placed_and_holding_a_seat_offer_and_ends_their_steps(journey: Journey) -> None:
+    expired = datetime(2026, 8, 31, tzinfo=UTC)
+    await journey.events(
+        builders.assigned_to("s-1"), builders.seat_offered_on("s-2"), builders.seat_offered_on("s-3", expires_at=expired),
+    )
+    cancel = builders.offer_cancelled("o-1", "De bakker is ziek")
+    await journey.events(cancel, cancel)
+
+    told = {m.signup_id: m for m in journey.messages("offer_cancelled")}
+    assert set(told) == {"s-1", "s-2"}  # s-3's seat offer had expired
+    assert told["s-1"].data["calendar"]["method"] == "CANCEL" and told["s-1"].data["reason"] == "De bakker is ziek"
+    assert told["s-2"].data["calendar"] is None
+    assert journey.uow.repo.steps == {} and await journey.uow.repo.visits(offer_id="o-1") == []
+    journey.at(VISIT_END)
+    assert await journey.run_due() == []
+
+
+async def test_an_edition_cancellation_tells_every_participant_and_host_exactly_once(journey: Journey) -> None:
+    await journey.events(
+        *(builders.signup_submitted(s) for s in ("s-1", "s-2", "s-3", "s-4", "s-5")),
+        builders.assigned_to("s-1"), builders.assigned_to("s-2", "o-2"), builders.waitlisted("s-3"),
+        builders.signup_withdrawn("s-4"), builders.signup_refused("s-5"),
+        builders.assigned_to("s-6"),  # placed, its SignupSubmitted not seen
+    )
+    cancel = builders.edition_cancelled("Corona")
+    await journey.events(cancel, cancel, builders.edition_cancelled("again"))
+
+    told = {m.signup_id: m for m in journey.messages("edition_cancelled")}
+    assert sorted(told) == ["s-1", "s-2", "s-3", "s-6"] and len(journey.messages("edition_cancelled")) == 4
+    assert told["s-1"].data["calendar"]["uid"] == "s-1.o-1@estafette" and told["s-3"].data["calendar"] is None
+    assert {m.id for m in told.values()} == {domain.fanout_id(cancel.event_id, s) for s in told}
+    (host,) = journey.messages("host_edition_cancelled")  # o-2 has no host contact
+    assert (host.email, host.data["reason"], host.id) == ("henk@bakkerij.example.org", "Corona", domain.host_id(cancel.event_id, "o-1"))
+    assert journey.uow.repo.steps == {} and journey.uow.repo.editions[builders.EDITION].status == "cancelled"
+
+    before = len(journey.messages())
+    await journey.events(builders.assigned_to("s-3"), builders.unmatched("s-3"), builders.signup_submitted("s-7"),
+                         builders.offer_cancelled("o-1"))
+    assert len(journey.messages()) == before  # nothing more for a cancelled edition
+
+
+async def test_a_withdrawal_ends_the_visit_and_tells_the_host_who_is_still_coming(journey: Journey) -> None:
+    await journey.events(builders.signup_submitted("s-1"), builders.assigned_to("s-1"), builders.assigned_to("s-2"))
+    withdrawal = builders.signup_withdrawn("s-1")
+    await journey.events(withdrawal)
+
+    (notice,) = journey.messages("visitor_withdrew")
+    assert (notice.email, notice.language, notice.signup_id) == ("henk@bakkerij.example.org", "en", None)
+    assert (notice.data["visitor_id"], notice.data["remaining"], notice.id) == ("s-1", 1, domain.host_id(withdrawal.event_id, "o-1"))
+    assert ("reminder", "s-1:o-1") not in journey.uow.repo.steps and ("reminder", "s-2:o-1") in journey.uow.repo.steps
+    journey.at(DAY_BEFORE)
+    await journey.run_due()
+    assert journey.kinds_of("s-1") == ["signup_confirmed", "assigned"]
+    assert journey.messages("visitor_list")[0].data["visitor_ids"] == ["s-2"]
+
+
+async def test_a_withdrawal_after_the_visit_started_tells_the_host_nothing(journey: Journey) -> None:
+    await journey.events(builders.assigned_to("s-1"))
+    journey.at(VISIT_END)
+    await journey.events(builders.signup_withdrawn("s-1"))
+    assert journey.messages("visitor_withdrew") == []
+
+
+async def test_a_refused_sign_up_is_told_with_the_reason(journey: Journey) -> None:
+    refusal = builders.signup_refused("s-1", "Te druk")
+    await journey.events(builders.signup_submitted("s-1", approval="pending"), refusal)
+    (n,) = journey.messages("approval_refused")
+    assert (n.id, n.data) == (domain.notification_id(refusal.event_id), {"edition": {"name": "Week van de Uitwisseling 2026"}, "reason": "Te druk"})
+    assert journey.uow.repo.signups["s-1"].status == "refused"
+
+
+async def test_an_erased_visitor_leaves_the_hosts_list_with_their_organisation_and_learning_goal(journey: Journey) -> None:
+    await journey.events(
+        builders.participant("s-1").model_copy(update={"org": "gemeente", "learning_goal": "Deeg"}),
+        builders.assigned_to("s-1"), builders.assigned_to("s-2"),
+    )
+    journey.at(DAY_BEFORE)
+    await journey.run_due()
+    await erase(journey.uow, "s-1")
+    assert "s-1" not in journey.uow.repo.contacts
+
+    renderer = FakeRenderer()
+    while await service.send_next(journey.uow, FakeMailer(), renderer, SENDER, POLICY):  # type: ignore[arg-type]
+        pass
+    (listing,) = [r[3] for r in renderer.rendered if r[0] == "visitor_list"]
+    assert listing["visitors"] == [{"name": "Anna", "org": None, "learning_goal": ""}]
+
+
+def test_the_step_handlers_cover_every_step_kind() -> None:
+    assert set(handlers.steps(builders.journey())) == set(domain.STEP_KINDS)
+
+
+async def test_steps_are_scheduled_through_the_repository_in_the_use_cases_transaction() -> None:
+    """The real repository schedules with the runtime's scheduler on its own connection."""
+    executed: list[str] = []
+
+    class Conn:
+        async def execute(self, sql: str, *args: object) -> str:
+            executed.append(sql.split()[0])
+            return "DELETE 1"
+
+    repo = Repository(Conn())  # type: ignore[arg-type]
+    await repo.plan(domain.Planned("reminder", "s-1:o-1", DAY_BEFORE, {"signup_id": "s-1"}))
+    await repo.plan(domain.Planned("reminder", "s-1:o-1", None))
+    assert executed == ["INSERT", "DELETE"]
