@@ -160,10 +160,11 @@ class Infra:
         _run(keys.revoke(self.kafka, key_id))
 
     @staticmethod
-    def link(purpose: str, signup_id: str, edition_id: str, *, age_seconds: float = 0) -> str:
-        """A participant link token as the services sign them (`age_seconds` old)."""
+    def link(purpose: str, signup_id: str, edition_id: str, *, age_seconds: float = 0, ref: str | None = None) -> str:
+        """A participant link token as the services sign them (`age_seconds` old; `ref`: what in the
+        sign-up it is for, e.g. an offer id)."""
         issued = time.time() - age_seconds if age_seconds else None
-        return Links(LINK_SECRET).make(purpose, signup_id, edition_id, issued_at=issued)
+        return Links(LINK_SECRET).make(purpose, signup_id, edition_id, ref=ref, issued_at=issued)
 
 
 async def group_assignments(kafka: KafkaAccess, group: str) -> list[set[tuple[str, int]]]:

@@ -51,7 +51,9 @@ _PAGE_STATUSES: dict[int | str, dict[str, Any]] = {
 _ACTION_STATUSES: dict[int | str, dict[str, Any]] = {
     **_PAGE_STATUSES,
     409: {"content": {"text/html": {}}, "description": "A page saying why this is no longer possible."},
-    422: {"content": {"text/html": {}}, "description": "A page saying what was wrong with the form, with the form again."},
+    422: {"content": {"text/html": {}, "application/json": {}},
+          "description": "A page saying what was wrong with the form, with the form again; a malformed request "
+                         "(e.g. its X-Correlation-ID header) gets the JSON error shape."},
 }
 _ID = re.compile(ID_PATTERN)
 

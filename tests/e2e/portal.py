@@ -61,8 +61,9 @@ class Portal:
         assert r.status_code == expect, f"set-up: {method} {service} {path} -> {r.status_code} {r.text[:500]}"
         return r
 
-    async def edition(self, edition_id: str, region: str = "twente") -> str:
-        await self.call("POST", "registration", "/editions", 201, json={"id": edition_id, "region": region, **EDITION})
+    async def edition(self, edition_id: str, region: str = "twente", **extra: Any) -> str:
+        await self.call("POST", "registration", "/editions", 201,
+                        json={"id": edition_id, "region": region, **EDITION, **extra})
         return edition_id
 
     async def offer(self, edition_id: str, offer_id: str, capacity: int = 1, title: str = "Bakkerij") -> str:

@@ -65,14 +65,24 @@ registration    GET    /regions                                              200
 registration    POST   /editions                                             401  201  403  403  201   401   401   401  401
 registration    GET    /editions/{edition_id}                                200  200  200  200  200   200   200   200  200
 registration    POST   /editions/{edition_id}/close                          401  204  404  403  204   401   401   401  401
+registration    POST   /editions/{edition_id}/cancel                         401  204  404  403  204   401   401   401  401
+registration    POST   /editions/{edition_id}/organisations                  401  201  404  403  201   401   401   401  401
+registration    GET    /editions/{edition_id}/organisations                  401  200  404  403  200   401   401   401  401
 registration    POST   /editions/{edition_id}/offers                         401  201  404  403  201   401   401   401  401
 registration    GET    /editions/{edition_id}/offers                         200  200  200  200  200   200   200   200  200
 registration    DELETE /editions/{edition_id}/offers/{offer_id}              401  204  404  403  204   401   401   401  401
+registration    PATCH  /editions/{edition_id}/offers/{offer_id}              401  200  404  403  200   401   401   401  401
 registration    POST   /editions/{edition_id}/signups                        201  201  201  201  201   201   201   201  201
 registration    DELETE /editions/{edition_id}/signups/{signup_id}            401  204  404  403  204   401   401   401  401
 registration    DELETE /signups/{signup_id}/personal-data                    401  204  404  403  204   401   401   401  401
 registration    GET    /links/signup/{token}                                 404  404  404  404  404   200   200   410  404
 registration    POST   /links/signup/{token}/withdraw                        404  404  404  404  404   200   200   410  404
+registration    POST   /links/signup/{token}/choices                         404  404  404  404  404   200   200   410  404
+registration    GET    /links/approval/{token}                               404  404  404  404  404   200   200   410  404
+registration    POST   /links/approval/{token}/approve                       404  404  404  404  404   200   200   410  404
+registration    POST   /links/approval/{token}/refuse                        404  404  404  404  404   200   200   410  404
+registration    GET    /links/feedback/{token}                               404  404  404  404  404   200   200   410  404
+registration    POST   /links/feedback/{token}                               404  404  404  404  404   200   200   410  404
 matching        GET    /editions/{edition_id}                                401  200  404  403  200   401   401   401  401
 matching        GET    /editions/{edition_id}/match-runs                     401  200  404  403  200   401   401   401  401
 matching        POST   /editions/{edition_id}/match-runs                     401  202  404  403  202   401   401   401  401
@@ -121,13 +131,17 @@ class LinkResource:
     edition_id: str
     x: str
     y: str
+    #: What the link is for within the sign-up: an organisation (approval), an offer (feedback).
+    ref: str | None = None
+    #: The form a person would post on the page (None: no body).
+    form: dict[str, str] | None = None
 
     def token(self, principal: str) -> str:
         signup_id = self.y if principal == "linkY" else self.x
         if principal in BEARERS:
             return signup_id  # a bare sign-up id where the token goes
         age = LINK_AGE_SECONDS if principal == "expd" else 0
-        token = Infra.link(self.purpose, signup_id, self.edition_id, age_seconds=age)
+        token = Infra.link(self.purpose, signup_id, self.edition_id, age_seconds=age, ref=self.ref)
         return tampered(token) if principal == "tamp" else token
 
 
@@ -143,6 +157,10 @@ class World:
     scratch: str  # an edition for new offers and sign-ups
     scratch_offer: str
     withdraw_link: LinkResource  # fresh X and Y who withdraw through their links
+    choices_link: LinkResource  # fresh X and Y who change their choice to the edition's second offer
+    approve_link: LinkResource  # X and Y whose employer (the link's ref) approves through the link
+    refuse_link: LinkResource  # X and Y whose employer refuses through the link
+    feedback_link: LinkResource  # X and Y who give feedback on an offer (the link's ref)
     edition_b: str  # groningen: organiser B's own
     notification_x: str  # a notification about X in `main`
     per_principal: dict[str, dict[str, str]] = field(default_factory=dict)  # kind -> principal -> id
@@ -170,6 +188,12 @@ def _new_signup(w: World, p: str) -> Call:
                                               "email": f"{unique(p.lower())}@example.org", "choices": [w.scratch_offer], "consent": True}
 
 
+def _new_organisation(w: World, p: str) -> Call:
+    return f"/editions/{w.scratch}/organisations", {
+        "id": w.per_principal["new_organisation"][p], "name": f"Organisatie {p}",
+        "contact": {"name": "Contact", "email": f"contact-{p.lower()}@example.org", "language": "nl"}}
+
+
 def _answer(answer: str) -> Callable[[World, str], Call]:
     """The organiser's answer to a seat offer: admin answers Y's, everybody else X's."""
 
@@ -188,6 +212,12 @@ TARGETS: dict[Route, Callable[[World, str], Call]] = {
     ("registration", "GET", "/editions/{edition_id}"): lambda w, p: (f"/editions/{w.main.edition_id}", None),
     ("registration", "POST", "/editions/{edition_id}/close"):
         lambda w, p: (f"/editions/{w.per_principal['close'][p]}/close", None),
+    ("registration", "POST", "/editions/{edition_id}/cancel"):
+        lambda w, p: (f"/editions/{w.per_principal['cancel'][p]}/cancel", {"reason": f"afgelast door {p}"}),
+    ("registration", "POST", "/editions/{edition_id}/organisations"): _new_organisation,
+    ("registration", "GET", "/editions/{edition_id}/organisations"): lambda w, p: (f"/editions/{w.scratch}/organisations", None),
+    ("registration", "PATCH", "/editions/{edition_id}/offers/{offer_id}"):
+        lambda w, p: (f"/editions/{w.scratch}/offers/{w.scratch_offer}", {"what_to_bring": f"een pen ({p})"}),
     ("registration", "POST", "/editions/{edition_id}/offers"): _new_offer,
     ("registration", "GET", "/editions/{edition_id}/offers"): lambda w, p: (f"/editions/{w.main.edition_id}/offers", None),
     ("registration", "DELETE", "/editions/{edition_id}/offers/{offer_id}"):
@@ -223,6 +253,12 @@ LINKS: dict[Route, Callable[[World], LinkResource]] = {
     ("registration", "GET", "/links/signup/{token}"):
         lambda w: LinkResource("signup", w.main.edition_id, w.main.holders[0], w.main.holders[1]),
     ("registration", "POST", "/links/signup/{token}/withdraw"): lambda w: w.withdraw_link,
+    ("registration", "POST", "/links/signup/{token}/choices"): lambda w: w.choices_link,
+    ("registration", "GET", "/links/approval/{token}"): lambda w: w.approve_link,
+    ("registration", "POST", "/links/approval/{token}/approve"): lambda w: w.approve_link,
+    ("registration", "POST", "/links/approval/{token}/refuse"): lambda w: w.refuse_link,
+    ("registration", "GET", "/links/feedback/{token}"): lambda w: w.feedback_link,
+    ("registration", "POST", "/links/feedback/{token}"): lambda w: w.feedback_link,
     ("matching", "GET", "/links/seat-offers/{token}/accept"): lambda w: _seat_link(w.main, "seat_offer_accept"),
     ("matching", "POST", "/links/seat-offers/{token}/accept"): lambda w: _seat_link(w.accept_link, "seat_offer_accept"),
     ("matching", "GET", "/links/seat-offers/{token}/decline"): lambda w: _seat_link(w.main, "seat_offer_decline"),
@@ -259,13 +295,15 @@ async def world(urls: dict[str, str], keys: dict[str, str]) -> World:
         scratch = await admin.edition(unique("bola-scratch"))
         scratch_offer = await admin.offer(scratch, f"{scratch}-keep", capacity=50)
         per: dict[str, dict[str, str]] = {"close": {}, "offer": {}, "signup": {}, "run": {}, "new_edition": {}, "new_offer": {},
-                                          "erase": {}}
+                                          "erase": {}, "cancel": {}, "new_organisation": {}}
         erase = await admin.edition(unique("bola-erase"))  # sign-ups whose personal data the cells erase
         erase_offer = await admin.offer(erase, f"{erase}-keep", capacity=50)
         for p in PRINCIPALS:
             per["new_edition"][p] = unique(f"bola-new-{p.lower()}")  # made (or not) by the cells
             per["new_offer"][p] = unique(f"{scratch}-new-{p.lower()}")
             per["close"][p] = await admin.edition(unique(f"bola-close-{p.lower()}"))
+            per["cancel"][p] = await admin.edition(unique(f"bola-cancel-{p.lower()}"))
+            per["new_organisation"][p] = unique(f"org-{p.lower()}")
             per["run"][p] = await admin.edition(unique(f"bola-run-{p.lower()}"))
             per["offer"][p] = await admin.offer(scratch, unique(f"{scratch}-del-{p.lower()}"))
             per["signup"][p] = await admin.signup(scratch, f"Weg {p}", f"{unique(p.lower())}@example.org", [scratch_offer])
@@ -273,6 +311,19 @@ async def world(urls: dict[str, str], keys: dict[str, str]) -> World:
         withdraw = await admin.edition(unique("bola-withdraw"))
         withdraw_offer = await admin.offer(withdraw, f"{withdraw}-bakery")
         wx, wy = [await admin.signup(withdraw, n, f"{n.lower()}-{withdraw}@example.org", [withdraw_offer]) for n in ("X", "Y")]
+        choices = await admin.edition(unique("bola-choices"))
+        first, second = await admin.offer(choices, f"{choices}-first"), await admin.offer(choices, f"{choices}-second")
+        cx, cy = [await admin.signup(choices, n, f"{n.lower()}-{choices}@example.org", [first]) for n in ("X", "Y")]
+        approvals = []
+        for answer in ("approve", "refuse"):
+            edition = await admin.edition(unique(f"bola-{answer}"), requires_approval=True)
+            offer = await admin.offer(edition, f"{edition}-bakery")
+            await admin.call("POST", "registration", f"/editions/{edition}/organisations", 201, json={
+                "id": "gemeente-hengelo", "name": "Gemeente Hengelo",
+                "contact": {"name": "Hanna", "email": f"hr-{edition}@example.org", "language": "nl"}})
+            ax, ay = [await admin.signup(edition, n, f"{n.lower()}-{edition}@example.org", [offer]) for n in ("X", "Y")]
+            approvals.append(LinkResource("approval", edition, ax, ay, ref="gemeente-hengelo",
+                                          form={"reason": "geen tijd"} if answer == "refuse" else None))
         edition_b = await admin.edition(unique("bola-groningen"), region="groningen")
         main = seat_editions[0]
 
@@ -293,7 +344,12 @@ async def world(urls: dict[str, str], keys: dict[str, str]) -> World:
             await until(lambda e=edition_id: reported(e), f"reporting knows {edition_id}")
     return World(main=main, accept_link=seat_editions[1], decline_link=seat_editions[2], accept_org=seat_editions[3],
                  decline_org=seat_editions[4], scratch=scratch, scratch_offer=scratch_offer,
-                 withdraw_link=LinkResource("signup", withdraw, wx, wy), edition_b=edition_b,
+                 withdraw_link=LinkResource("signup", withdraw, wx, wy),
+                 choices_link=LinkResource("signup", choices, cx, cy, form={"choice_1": second}),
+                 approve_link=approvals[0], refuse_link=approvals[1],
+                 feedback_link=LinkResource("feedback", main.edition_id, main.holders[0], main.holders[1], ref=main.offer_id,
+                                            form={"rating": "4", "learned": "Hoe een bakkerij plant."}),
+                 edition_b=edition_b,
                  notification_x=notification_x, per_principal=per)
 
 
@@ -331,12 +387,15 @@ def test_bola_matrix(urls: dict[str, str], keys: dict[str, str], world: World, r
         for route, expected in EXPECTED.items():
             service, method, template = route
             for principal in EXEC_ORDER:
+                form = None
                 if route in LINKS:
-                    path, body = template.replace("{token}", LINKS[route](world).token(principal)), None
+                    resource = LINKS[route](world)
+                    path, body = template.replace("{token}", resource.token(principal)), None
+                    form = resource.form if method == "POST" else None
                 else:
                     path, body = TARGETS[route](world, principal)
                 try:  # anon and link principals send no Authorization header
-                    r = http.request(method, urls[service] + path, json=body, headers=_headers(principal, keys))
+                    r = http.request(method, urls[service] + path, json=body, data=form, headers=_headers(principal, keys))
                     got, detail = r.status_code, re.sub(r"\s+", " ", r.text)[:160]
                 except httpx.HTTPError as exc:
                     got, detail = 0, repr(exc)
@@ -404,6 +463,9 @@ def _effects(http: httpx.Client, urls: dict[str, str], admin_key: str, w: World)
         closed = _acted(("registration", "POST", "/editions/{edition_id}/close"), p)
         expect(f"edition closed by {p}", registration(f"/editions/{per['close'][p]}").json().get("status"),
                "closed" if closed else "open")
+        cancelled = _acted(("registration", "POST", "/editions/{edition_id}/cancel"), p)
+        expect(f"edition cancelled by {p}", registration(f"/editions/{per['cancel'][p]}").json().get("status"),
+               "cancelled" if cancelled else "open")
         expect(f"offer published by {p}", offers.get(per["new_offer"][p]),
                "published" if _acted(("registration", "POST", "/editions/{edition_id}/offers"), p) else None)
         expect(f"offer cancelled by {p}", offers.get(per["offer"][p]),

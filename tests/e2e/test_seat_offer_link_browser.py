@@ -66,9 +66,10 @@ def of(events: list[Event], event_type: str, signup_id: str) -> list[Event]:
 
 
 async def mails_to(http: httpx.AsyncClient, infra: Infra, address: str) -> list[dict]:
+    """The e-mails to `address` about the match (its sign-up's confirmation left out)."""
     r = await http.get(f"{infra.mail_api}/api/messages", params={"to": address})
     r.raise_for_status()
-    return r.json()
+    return [m for m in r.json() if m["headers"].get("X-Estafette-Kind") != "signup_confirmed"]
 
 
 def shows_no_button(page: Loaded) -> bool:

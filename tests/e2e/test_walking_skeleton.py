@@ -63,12 +63,14 @@ def test_signup_to_email_and_report(infra: Infra) -> None:
         assigned = {a["signup_id"] for a in httpx.get(f"{matching}/editions/{edition}/assignments", headers=admin).json()["assignments"]}
         assert len(assigned) == 5
 
-        # Every assigned participant gets exactly one assignment e-mail, in their own language.
-        def mails_for(sid: str) -> list[dict]:
-            return httpx.get(f"{infra.mail_api}/api/messages", params={"to": emails[sid][0]}).json()
+        # Every assigned participant gets exactly one assignment e-mail, in their own language (and,
+        # before it, the confirmation of their sign-up).
+        def mails_for(sid: str, kind: str) -> list[dict]:
+            found = httpx.get(f"{infra.mail_api}/api/messages", params={"to": emails[sid][0]}).json()
+            return [m for m in found if m["headers"].get("X-Estafette-Kind") == kind]
 
         def assignment_mails() -> dict[str, list[dict]] | None:
-            found = {sid: [m for m in mails_for(sid) if m["headers"].get("Content-Language")] for sid in assigned}
+            found = {sid: mails_for(sid, "assigned") for sid in assigned}
             return found if all(found.values()) else None
 
         found = eventually(assignment_mails, timeout=60)
@@ -79,15 +81,15 @@ def test_signup_to_email_and_report(infra: Infra) -> None:
             assert WORDS[lang] in messages[0]["text"]
         # The others are told they wait (one message each), never that they were placed.
         for sid in set(emails) - assigned:
-            waiting = eventually(lambda sid=sid: mails_for(sid), timeout=30)
-            assert len(waiting) == 1
+            waiting = eventually(lambda sid=sid: mails_for(sid, "waitlisted"), timeout=30)
+            assert len(waiting) == 1 and not mails_for(sid, "assigned")
 
         def report() -> dict | None:
             r = httpx.get(f"{reporting}/reports/editions/{edition}", headers=admin)
             if r.status_code != 200:
                 return None
             body = r.json()
-            return body if body["emails_sent"] == len(PEOPLE) else None
+            return body if body["emails_sent"] == 2 * len(PEOPLE) else None  # confirmation + outcome each
 
         figures = eventually(report, timeout=60)
         assert (figures["offers"], figures["signups"], figures["assigned"]) == (len(OFFERS), len(PEOPLE), 5)
