@@ -305,6 +305,44 @@ class FeedbackSubmitted(Event):
     submitted_at: AwareDatetime | None = None
 
 
+class KnowledgeItemApproved(Event):
+    """The region's organiser approved a participant's shareable feedback as a knowledge item (v2.2): its
+    text may be published with the relay leg of its region. Keyed by the feedback's id."""
+
+    key_field: ClassVar[str] = "feedback_id"
+    event_type: Literal["KnowledgeItemApproved"] = "KnowledgeItemApproved"
+    feedback_id: Id
+    offer_id: Id
+    text: str = Field(description="What the participant learned, as approved (no name, no e-mail address).")
+    language: Language = "nl"
+    offer_title: str = ""
+    host_org: str = ""
+    approved_at: AwareDatetime
+
+
+class KnowledgeItemRejected(Event):
+    """The region's organiser rejected a shareable feedback as a knowledge item, with a reason (v2.2)."""
+
+    key_field: ClassVar[str] = "feedback_id"
+    event_type: Literal["KnowledgeItemRejected"] = "KnowledgeItemRejected"
+    feedback_id: Id
+    reason: str
+
+
+class RelayLegPlanned(Event):
+    """The national coordinator planned (or re-planned) one leg of the relay (v2.2): `region` holds the
+    baton from `first_day` to `last_day` (inclusive) with `activity`; `edition` is the edition or
+    activity id the leg belongs to. Legs are ordered by `position`."""
+
+    key_field: ClassVar[str] = "leg_id"
+    event_type: Literal["RelayLegPlanned"] = "RelayLegPlanned"
+    leg_id: Id
+    position: int = Field(ge=1)
+    first_day: date
+    last_day: date
+    activity: str = ""
+
+
 class RelayLegStarted(Event):
     key_field: ClassVar[str] = "leg_id"
     event_type: Literal["RelayLegStarted"] = "RelayLegStarted"
@@ -317,6 +355,12 @@ class RelayLegHandedOver(Event):
     event_type: Literal["RelayLegHandedOver"] = "RelayLegHandedOver"
     leg_id: Id
     to_region: str
+    # --- added in v2.2 ---
+    to_leg_id: Id | None = Field(default=None, description="The leg that starts with the hand-over (none after the last).")
+    early: bool = Field(default=False, description="Handed over by the holding region's organiser before the leg's last day.")
+    knowledge_items: list[Id] = Field(
+        default=[], description="The approved knowledge items (feedback ids) that travel with the baton from this leg."
+    )
 
 
 ALL_EVENTS: tuple[type[Event], ...] = (
@@ -343,6 +387,9 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     SignupChanged,
     SignupApproved,
     SignupRefused,
+    KnowledgeItemApproved,
+    KnowledgeItemRejected,
+    RelayLegPlanned,
 )
 
 AnyEvent = Annotated[
@@ -368,7 +415,10 @@ AnyEvent = Annotated[
     | OfferChanged
     | SignupChanged
     | SignupApproved
-    | SignupRefused,
+    | SignupRefused
+    | KnowledgeItemApproved
+    | KnowledgeItemRejected
+    | RelayLegPlanned,
     Field(discriminator="event_type"),
 ]
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(AnyEvent)

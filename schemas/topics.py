@@ -94,12 +94,21 @@ MATCHES = Topic(
 )
 NOTIFICATION_REQUESTS = Topic("notification-requests", "notification_id", (ev.NotificationRequested,))
 NOTIFICATIONS = Topic("notifications", "notification_id", (ev.NotificationSent, ev.NotificationFailed))
-FEEDBACK = Topic("feedback", "feedback_id", (ev.FeedbackSubmitted,))
+FEEDBACK = Topic(
+    "feedback", "feedback_id", (ev.FeedbackSubmitted, ev.KnowledgeItemApproved, ev.KnowledgeItemRejected)
+)
 #: Records of the region's topics a consumer could not handle after its retries, with the error.
 DEAD_LETTERS = Topic("dead-letters", "source_topic", ())
 
 # --- national ---------------------------------------------------------------------------------
-RELAY = Topic("relay", "leg_id", (ev.RelayLegStarted, ev.RelayLegHandedOver), regional=False, partitions=1)
+RELAY = Topic(
+    "relay", "leg_id", (ev.RelayLegPlanned, ev.RelayLegStarted, ev.RelayLegHandedOver), regional=False, partitions=1
+)
+#: Privacy-safe aggregates for national dashboards (schemas/dashboard.py): compacted, keyed
+#: `<region>:<edition>:<day>`, the latest value per key wins. Records, not events.
+DASHBOARD = Topic(
+    "dashboard", "key", (), regional=False, partitions=1, cleanup_policy="compact", retention_ms=-1, version=1
+)
 #: The region registry (schemas/regions.py): compacted, one record per region, read whole by services.
 REGIONS = Topic("regions", "region", (), regional=False, partitions=1, cleanup_policy="compact", retention_ms=-1, version=1)
 #: API keys (schemas/access.py): compacted, one record per key, read whole by every service.
@@ -110,7 +119,7 @@ NATIONAL_DEAD_LETTERS = Topic("dead-letters", "source_topic", (), regional=False
 REGIONAL: tuple[Topic, ...] = (
     EDITIONS, OFFERS, SIGNUPS, PARTICIPANTS, MATCHES, NOTIFICATION_REQUESTS, NOTIFICATIONS, FEEDBACK, DEAD_LETTERS,
 )
-NATIONAL: tuple[Topic, ...] = (RELAY, REGIONS, API_KEYS, NATIONAL_DEAD_LETTERS)
+NATIONAL: tuple[Topic, ...] = (RELAY, REGIONS, API_KEYS, NATIONAL_DEAD_LETTERS, DASHBOARD)
 TOPICS: tuple[Topic, ...] = REGIONAL + NATIONAL
 
 _BY_EVENT = {event: topic for topic in TOPICS for event in topic.events}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.topics import (
+    DASHBOARD,
     DEAD_LETTERS,
     EDITIONS,
     FEEDBACK,
@@ -56,7 +57,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "registration", "services.registration.config:RegistrationSettings",
         "editions, offers, sign-ups, approvals, feedback, participants' pages (HTTP)",
         regional=False, reads=(MATCHES,),
-        writes=(EDITIONS, OFFERS, SIGNUPS, PARTICIPANTS, FEEDBACK, NOTIFICATION_REQUESTS, DEAD_LETTERS),
+        writes=(EDITIONS, OFFERS, SIGNUPS, PARTICIPANTS, FEEDBACK, NOTIFICATION_REQUESTS, DEAD_LETTERS, RELAY),
     ),
     ServiceSpec(
         "matching", "services.matching.config:MatchingSettings", "match runs, assignments, seat offers",
@@ -69,7 +70,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         "reporting", "services.reporting.config:ReportingSettings", "figures, dashboard",
         regional=False, reads=(EDITIONS, OFFERS, SIGNUPS, MATCHES, NOTIFICATIONS, FEEDBACK, RELAY),
-        writes=(DEAD_LETTERS, NATIONAL_DEAD_LETTERS),
+        writes=(DEAD_LETTERS, NATIONAL_DEAD_LETTERS, DASHBOARD),
     ),
 )
 NAMES: tuple[str, ...] = tuple(s.name for s in SERVICES)
