@@ -1,10 +1,15 @@
-"""Helpers for background loops: pause until woken, stopped or timed out; wake on a Postgres NOTIFY."""
+"""Helpers for background loops: pause until woken, stopped or timed out; wake on a Postgres NOTIFY,
+or in-process (`wake_local`: the unit of work wakes this process's outbox relay without a round trip)."""
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 
 import asyncpg
+
+#: The wake-up events of this process's listeners, by channel.
+_LOCAL: dict[str, weakref.WeakSet[asyncio.Event]] = {}
 
 
 async def pause(stopping: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:
@@ -21,7 +26,21 @@ async def pause(stopping: asyncio.Event, seconds: float, wake: asyncio.Event | N
 
 
 async def listen(pool: asyncpg.Pool, channel: str, wake: asyncio.Event) -> asyncpg.Connection:
-    """Set `wake` on every NOTIFY on `channel`; release the returned connection to stop listening."""
+    """Set `wake` on every NOTIFY on `channel`, and on every `wake_local(channel)` in this process;
+    release the returned connection (and call `unlisten`) to stop listening."""
     conn = await pool.acquire()
     await conn.add_listener(channel, lambda *_: wake.set())
+    _LOCAL.setdefault(channel, weakref.WeakSet()).add(wake)
     return conn
+
+
+def unlisten(channel: str, wake: asyncio.Event) -> None:
+    """Stop `wake_local(channel)` from setting `wake`."""
+    if channel in _LOCAL:
+        _LOCAL[channel].discard(wake)
+
+
+def wake_local(channel: str) -> None:
+    """Set the wake-up event of every listener on `channel` in this process (no NOTIFY needed for them)."""
+    for wake in list(_LOCAL.get(channel, ())):
+        wake.set()

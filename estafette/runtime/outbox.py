@@ -4,7 +4,10 @@ The relay has its own aiokafka producer (acks=all) on the service's Kafka princi
 payload is sent as a tombstone (a null value), which FastStream's publisher cannot send.
 
 One relay per service is active at a time (a transaction-scoped advisory lock), which keeps the order
-of events per key. It wakes on the NOTIFY sent at commit, or polls. If Kafka is down the batch is rolled
+of events per key. It wakes when a transaction of its own process has written outbox rows (in-process,
+runtime/uow.py), on the NOTIFY other instances send after such commits (at most one per 50 ms each),
+or polls. A round takes every unpublished row up to the batch size: under load the rows committed
+while one round waited for Kafka's acks go out together in the next. If Kafka is down the batch is rolled
 back and retried with back-off: rows stay in the outbox until Kafka has acknowledged them (acks=all).
 A crash between Kafka's ack and the commit republishes those rows: consumers dedupe on event_id.
 
@@ -24,7 +27,8 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from estafette.runtime.kafka import KafkaAccess
-from estafette.runtime.loops import listen, pause
+from estafette.runtime.db import transaction_only
+from estafette.runtime.loops import listen, pause, unlisten
 from estafette.runtime.uow import OUTBOX_CHANNEL
 
 log = structlog.get_logger(__name__)
@@ -88,6 +92,7 @@ class OutboxRelay:
                 log.warning("outbox relay did not stop in time; unpublished rows are sent at the next start")
             except Exception as exc:  # noqa: BLE001 - stopping anyway
                 log.warning("outbox relay stopped with an error", error=repr(exc))
+        unlisten(f"{self._schema}_{OUTBOX_CHANNEL}", self._wake)
         if self._listener is not None:
             listener, self._listener = self._listener, None
             try:
@@ -119,6 +124,7 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Publish up to one batch; return how many rows were published."""
         async with self._pool.acquire() as conn, conn.transaction():
+            transaction_only(conn)  # a transaction-scoped lock only: no reset on release
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", f"{self._schema}.outbox"):
                 return 0
             rows = await conn.fetch(

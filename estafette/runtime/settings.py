@@ -110,6 +110,8 @@ class ServiceSettings(HttpLimits):
     #: Test clock: a JSON file ({"offset_seconds": ..., "fixed_now": ...}) read on every reading of
     #: the clock, so a test moves every service's time without restarting them. Wins over the two above.
     clock_file: str = Field(default="", validation_alias=_platform("clock_file"))
+    #: How often a service's durable scheduler (runtime/scheduler.py) looks for due steps.
+    scheduler_poll_seconds: float = Field(default=1.0, gt=0, validation_alias=_platform("scheduler_poll_seconds"))
 
     @field_validator("regions")
     @classmethod

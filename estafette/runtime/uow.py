@@ -11,10 +11,23 @@ and an event is published if and only if the state change that it announces was 
 
 Services type their use cases against `Tx[Repo]` / `Uow[Repo]` (the protocols below), so unit tests
 pass a fake unit of work with an in-memory repository (tests/unit/fakes.py) and no database.
+
+Cost per transaction (issue 13: a sign-up is one of these): BEGIN, the use case's statements, one
+statement for the outbox rows, COMMIT. After a commit that wrote outbox rows the relay of this process
+is woken in-process (no round trip); relays of other instances of the service are woken by a NOTIFY
+on `<schema>_outbox`, at most one per `notify_interval` seconds (the first commit of an interval
+sends it at once, later ones are covered by one more NOTIFY at the interval's end), instead of one per
+commit: each NOTIFY is a round trip and takes Postgres' notify-queue lock, and every listening session
+is signalled. A lost NOTIFY only delays: relays poll. A transaction's connection must hold nothing
+beyond its transaction (no session settings, session advisory locks, LISTEN, cursors: use
+`SET LOCAL`, `pg_advisory_xact_lock`): it goes back to the pool without the reset round trip
+(runtime/db.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -23,6 +36,8 @@ from typing import Any, Generic, Protocol, TypeVar
 import asyncpg
 import structlog
 
+from estafette.runtime.db import transaction_only
+from estafette.runtime.loops import wake_local
 from schemas import Event, topic_name
 
 log = structlog.get_logger(__name__)
@@ -30,7 +45,16 @@ E = TypeVar("E", bound=Event)
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
 OUTBOX_CHANNEL = "outbox"
-_OUTBOX_COLUMNS = ["event_id", "topic", "key", "event_type", "payload", "correlation_id"]
+#: The queued rows, one array per column, in one statement (a prepared statement Postgres plans once;
+#: COPY costs more per command for the one to three rows of a use case).
+_OUTBOX_INSERT = (
+    'INSERT INTO "{schema}".outbox (event_id, topic, key, event_type, payload, correlation_id)'
+    " SELECT event_id, topic, key, event_type, payload::jsonb, correlation_id"
+    " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[])"
+    " WITH ORDINALITY AS r(event_id, topic, key, event_type, payload, correlation_id, n) ORDER BY n"
+)
+#: Other instances' relays are woken at most once per this many seconds (see the module's docstring).
+NOTIFY_INTERVAL_SECONDS = 0.05
 
 
 class Tx(Protocol[R_co]):
@@ -101,12 +125,12 @@ class Transaction(Generic[R]):
         self._outbox.append((uuid.uuid4(), topic, key, event_type, payload_json, None))
 
     async def _flush(self) -> bool:
-        """Write the queued messages to the outbox; True if there were any."""
+        """Write the queued messages to the outbox (one statement, in queue order: `id` keeps it); True
+        if there were any."""
         if not self._outbox:
             return False
-        await self.conn.copy_records_to_table(
-            "outbox", records=self._outbox, columns=_OUTBOX_COLUMNS, schema_name=self._schema
-        )
+        columns = (list(column) for column in zip(*self._outbox, strict=True))
+        await self.conn.execute(_OUTBOX_INSERT.format(schema=self._schema), *columns)
         self._outbox.clear()
         return True
 
@@ -119,10 +143,17 @@ class UnitOfWork(Generic[R]):
     """Hands out transactions on the service's pool (set once the app has started); each carries
     `repository(conn)`, the service's repository on that transaction's connection."""
 
-    def __init__(self, schema: str, repository: Callable[[asyncpg.Connection], R] = _no_repository) -> None:
+    def __init__(
+        self, schema: str, repository: Callable[[asyncpg.Connection], R] = _no_repository, *,
+        notify_interval: float = NOTIFY_INTERVAL_SECONDS,
+    ) -> None:
         self.schema = schema
         self.repository = repository
         self.pool: asyncpg.Pool | None = None
+        self.channel = f"{schema}_{OUTBOX_CHANNEL}"
+        self.notify_interval = notify_interval
+        self._notified_at = float("-inf")  # when the last NOTIFY was sent (monotonic)
+        self._trailing: asyncio.Task[None] | None = None  # the NOTIFY owed at the interval's end
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction[R]]:
@@ -133,13 +164,34 @@ class UnitOfWork(Generic[R]):
                 tx = Transaction(conn, self.schema, self.repository(conn))
                 yield tx
                 wrote = await tx._flush()
+            transaction_only(conn)  # nothing outlives the transaction: no reset on release
             for action in tx._after_commit:
                 action()
             if wrote:
-                # The relay's wake-up, after the commit: a NOTIFY inside the transaction would hold
-                # Postgres' database-wide notify lock until the commit is flushed to disk, one commit
-                # at a time. Lost (a connection gone just now), the relay's poll still finds the rows.
-                try:
-                    await conn.execute("SELECT pg_notify($1, '')", f"{self.schema}_{OUTBOX_CHANNEL}")
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("outbox wake-up not sent; the relay polls", error=type(exc).__name__)
+                await self._announce(conn)
+
+    async def _announce(self, conn: asyncpg.Connection) -> None:
+        """Wake the relays after a commit that wrote outbox rows: this process's at once, the other
+        instances' by a NOTIFY, at most one per `notify_interval` (sent after the commit: inside the
+        transaction it would hold Postgres' database-wide notify lock until the commit is on disk)."""
+        wake_local(self.channel)
+        now = time.monotonic()
+        if now - self._notified_at >= self.notify_interval:
+            self._notified_at = now
+            await self._notify(conn)
+        elif self._trailing is None or self._trailing.done():
+            self._trailing = asyncio.create_task(self._notify_later(self._notified_at + self.notify_interval - now))
+
+    async def _notify(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
+        try:
+            await conn.execute("SELECT pg_notify($1, '')", self.channel)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # Lost (a connection gone just now, the pool closing): the relays' polls still find the rows.
+            log.warning("outbox wake-up not sent; the relay polls", error=type(exc).__name__)
+
+    async def _notify_later(self, delay: float) -> None:
+        """The NOTIFY for the commits of an interval that had sent its NOTIFY already."""
+        await asyncio.sleep(max(0.0, delay))
+        self._notified_at = time.monotonic()
+        if self.pool is not None:
+            await self._notify(self.pool)

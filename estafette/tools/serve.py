@@ -1,7 +1,14 @@
-"""Serve one service with uvicorn: `estafette serve registration` (JSON logs, graceful shutdown)."""
+"""Serve one service with uvicorn: `estafette serve registration` (JSON logs, graceful shutdown).
+
+The server (issue 13, ingress): uvloop's event loop and the httptools HTTP parser (both from
+`uvicorn[standard]`; the pure-Python h11 parser and asyncio's loop cost several times more CPU per
+request), no access log (the runtime logs each request once, with its correlation id: runtime/http.py),
+no `server` header.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import sys
@@ -35,7 +42,19 @@ def serve(name: str, regions: str = "") -> None:
         factory=True,
         host=settings.http_host,
         port=settings.http_port,
-        log_config=None,  # the app configures JSON logging itself
-        access_log=False,
+        **server_options(),
         timeout_graceful_shutdown=5,
     )
+
+
+def server_options() -> dict[str, object]:
+    """uvicorn's options for every service: uvloop and httptools when installed (they are, with
+    `uvicorn[standard]`; a bare uvicorn falls back to asyncio and h11), no access log, no server header."""
+    fast = all(importlib.util.find_spec(m) is not None for m in ("uvloop", "httptools"))
+    return {
+        "loop": "uvloop" if fast else "asyncio",
+        "http": "httptools" if fast else "h11",
+        "log_config": None,  # the app configures JSON logging itself
+        "access_log": False,  # the runtime logs every request (runtime/http.py)
+        "server_header": False,
+    }

@@ -344,3 +344,69 @@ async def test_the_request_log_names_the_route_template_never_the_raw_path(limit
     assert [(line["route"], line["status"]) for line in handled] == [
         ("/links/{token}/withdraw", 200), ("(no route)", 404)]
     assert not [line for line in out.splitlines() if "secret-token" in line and '"logger": "httpx"' not in line]
+
+
+async def test_on_accepted_is_called_with_the_route_name_for_each_successful_change():
+    accepted: list[str] = []
+    api = create_http_api("test", on_accepted=accepted.append)
+
+    @api.post("/things", status_code=201)
+    async def create_thing(body: Body) -> dict:
+        return {"count": body.count}
+
+    @api.get("/things")
+    async def list_things() -> list:
+        return []
+
+    @api.delete("/things/{thing}", status_code=204)
+    async def delete_thing(thing: str) -> None:
+        raise NotFound("unknown_thing", f"thing {thing} does not exist")
+
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://t")
+    assert (await client.post("/things", json={"count": 1})).status_code == 201
+    assert (await client.post("/things", json={"count": "many"})).status_code == 422
+    assert (await client.get("/things")).status_code == 200
+    assert (await client.delete("/things/t1")).status_code == 404
+    assert (await client.post("/nowhere", json={})).status_code == 404
+    assert accepted == ["create_thing"]
+
+
+def _sync_calls(dependant) -> list[str]:  # noqa: ANN001
+    """The dependencies (and endpoint) of a route that FastAPI would run in a worker thread."""
+    found = []
+    call = dependant.call
+    if call is not None:
+        target = call if inspect.isfunction(call) or inspect.ismethod(call) else getattr(call, "__call__", call)  # noqa: B004
+        if not inspect.iscoroutinefunction(target):
+            found.append(getattr(call, "__name__", repr(call)))
+    for dep in dependant.dependencies:
+        found += _sync_calls(dep)
+    return found
+
+
+def test_the_runtimes_dependencies_never_run_in_a_worker_thread():
+    """FastAPI runs a plain `def` dependency in a worker thread: a thread hand-off for every request
+    (issue 13 measured it at a tenth of a sign-up's CPU). The runtime's own dependencies are async."""
+    api = create_http_api("test")
+
+    @api.post("/things/{thing}")
+    async def create(thing: PathId, body: Body, _: Public, correlation_id: CorrelationId) -> dict:
+        return {}
+
+    (route,) = [r for r in api.routes if getattr(r, "path", "") == "/things/{thing}"]
+    assert _sync_calls(route.dependant) == []
+
+
+def test_the_runtimes_http_layers_are_pure_asgi():
+    """No `BaseHTTPMiddleware` (an extra task, memory streams and a streaming response per request)."""
+    from starlette.middleware.base import BaseHTTPMiddleware
+
+    api = create_http_api("test")
+    assert api.user_middleware and all(m.cls is not BaseHTTPMiddleware for m in api.user_middleware)
+
+
+async def test_error_bodies_are_the_same_json_as_before(client):
+    r = await client.get("/things/ä-1")
+    assert r.headers["content-type"] == "application/json"
+    assert r.content == json.dumps(r.json(), ensure_ascii=False, separators=(",", ":")).encode()
+    assert r.json()["message"] == "thing ä-1 does not exist"
