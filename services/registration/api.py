@@ -15,7 +15,7 @@ from datetime import date, datetime, time
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
@@ -278,7 +278,11 @@ def build_api(
 ) -> FastAPI:
     """The HTTP API. `clock`: the platform clock (`rt.clock`), "now" of every sign-up, deadline check,
     erasure and feedback."""
-    api = create_http_api("Estafette registration", "Editions, host offers and sign-ups.", on_refusal=metrics.refusal)
+    # registration_accepted{action=<route name>} for every change that succeeded (runtime/http.py).
+    api = create_http_api(
+        "Estafette registration", "Editions, host offers and sign-ups.", on_refusal=metrics.refusal,
+        on_accepted=lambda route: metrics.accepted.labels(route).inc(),
+    )
     pages = LinkPages()
     clock = clock or Clock()
     public_url, matching_url = settings.public_url.rstrip("/"), settings.matching_public_url.rstrip("/")
@@ -309,15 +313,6 @@ def build_api(
     def timezone_of(edition: domain.Edition) -> str:
         record = registry.get(edition.region)
         return record.timezone if record is not None else "Europe/Amsterdam"
-
-    @api.middleware("http")
-    async def count_changes(request: Request, call_next):  # noqa: ANN001, ANN202
-        """registration_accepted{action=<route name>} for every POST, PATCH or DELETE that succeeded."""
-        response: Response = await call_next(request)
-        if request.method in ("POST", "PATCH", "DELETE") and response.status_code < 300:
-            route = request.scope.get("route")
-            metrics.accepted.labels(getattr(route, "name", "unknown")).inc()
-        return response
 
     @api.get("/regions", responses=errors(401))
     async def list_regions(_: Public, regions: RegionBook = registry_loaded) -> list[RegionOut]:
