@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 # compiled to .mo at install; `pybabel compile --statistics` prints how much of each is translated.
 CATALOGS := $(patsubst %.po,%.mo,$(wildcard services/*/locale/*/LC_MESSAGES/messages.po))
 
-.PHONY: install run test test-unit test-integration bench bench-regions infra-up infra-down clean lint-imports i18n-update
+.PHONY: install run test test-unit test-integration fault bench bench-regions bench-pipeline infra-up infra-down clean lint-imports i18n-update
 
 # The AsyncAPI viewer that every service's /asyncapi page loads from the service itself (npm
 # @asyncapi/react-component, fetched by deploy/local/assets.sh; see estafette/runtime/docs.py).
@@ -54,6 +54,12 @@ test-unit: install
 test-integration: install
 	$(VENV)/bin/pytest -q tests/integration tests/e2e
 
+# The fault suite in its full form (docs/faults.md): crashes and restarts under load, a 60 s Kafka
+# outage, 20 SIGTERMs per busy service, Ctrl-C of `make run`; prints its counts.
+fault: install
+	ESTAFETTE_FAULTS=full ESTAFETTE_OUTAGE_SECONDS=60 $(VENV)/bin/pytest -q -s \
+	  tests/integration/test_faults.py tests/integration/test_outage.py tests/integration/test_shutdown.py
+
 bench: install
 	$(VENV)/bin/pip install --quiet -e '.[dev,bench]'
 	$(VENV)/bin/python bench/matching_bench.py $(BENCH_ARGS)
@@ -62,6 +68,11 @@ bench: install
 # (1, 2, 4 instances of one region); e.g. make bench-regions BENCH_ARGS=--quick
 bench-regions: install
 	$(VENV)/bin/python bench/regions_bench.py $(BENCH_ARGS)
+
+# Ingress (issue 13): raw Kafka baseline, sign-ups/s and latency at 16, 64, 256 clients, consumer lag,
+# CPU per sign-up per process; e.g. make bench-pipeline BENCH_ARGS=--quick
+bench-pipeline: install
+	$(VENV)/bin/python bench/pipeline_bench.py $(BENCH_ARGS)
 
 infra-up: install
 	deploy/local/infra.sh up

@@ -7,8 +7,16 @@
 The app is a FastStream `AsgiFastStream` (Kafka broker + lifecycle) that serves `/healthz`, `/readyz`
 and `/metrics`, and hands every other HTTP path to the service's own FastAPI app, if it has one.
 Start-up: database pool, migrations, then the broker (subscribers), then the outbox relay and any
-background loops. Topics are not created by services (their Kafka principals may not): `estafette
+background loops. While the database is unreachable (restarting, recovering from a crash), the pool
+and the relay's start are retried with back-off for up to `STARTUP_RETRY_SECONDS` instead of failing
+the start. Topics are not created by services (their Kafka principals may not): `estafette
 kafka setup` and `estafette regions apply` do.
+
+Kafka outages (docs/faults.md): every Kafka client of the service retries with the service's back-off
+(`KafkaAccess.with_backoff`, runtime/kafka.py), aiokafka's flood of error lines becomes one
+`kafka unreachable` line, a summary a minute and `kafka reachable again` (runtime/logging.py; the
+runtime's Kafka watch asks the broker every `KAFKA_WATCH_SECONDS` during an outage), and the HTTP API
+and the outbox keep accepting work: the relay publishes it when the broker is back.
 
 Health: `/healthz` is liveness (the process answers; its database and Kafka are reachable).
 `/readyz` is readiness, 200 only when the instance does its work: the database answers, every
@@ -51,10 +59,13 @@ from prometheus_client import CollectorRegistry, make_asgi_app
 
 from estafette.runtime.auth import Authenticator, KeyRing, Links, Oidc, OidcConfig
 from estafette.runtime.clock import Clock
-from estafette.runtime.consumer import BatchConsumer, ConsumerMetrics, EventHandler, Handler, TombstoneHandler, dispatch
+from estafette.runtime.consumer import (
+    INFRASTRUCTURE_ERRORS, BatchConsumer, ConsumerMetrics, EventHandler, Handler, TombstoneHandler, dispatch,
+)
 from estafette.runtime.db import create_pool, migrate
 from estafette.runtime.docs import RegionalAsyncAPI, asyncapi_route
-from estafette.runtime.logging import configure_logging
+from estafette.runtime.logging import configure_logging, kafka_outage_log
+from estafette.runtime.loops import pause
 from estafette.runtime.outbox import OutboxRelay
 from estafette.runtime.regions import RegionBook
 from estafette.runtime.settings import ServiceSettings
@@ -70,6 +81,11 @@ BackgroundLoop = Callable[[asyncio.Event], Awaitable[None]]
 #: Shutdown bound of each step (seconds): consumers finish their batch, loops, relay, pool. Their sum
 #: stays under the 10 s a service has to exit after SIGTERM.
 SHUTDOWN_SECONDS = {"consumers": 2.5, "loops": 2.0, "relay": 2.0, "pool": 1.0}
+#: How long a start-up step (database pool and migrations, the outbox relay) is retried while the
+#: database is unreachable, e.g. restarting after a crash.
+STARTUP_RETRY_SECONDS = 120.0
+#: How often, during a Kafka outage, the runtime asks the broker whether it answers again.
+KAFKA_WATCH_SECONDS = 5.0
 
 
 def consumer_state(consumer: Any) -> tuple[bool, str]:
@@ -129,7 +145,8 @@ class Runtime:
         self.name = settings.service_name
         self.migrations = migrations
         self.registry = CollectorRegistry()
-        self.kafka = settings.kafka
+        #: The service's Kafka access, with the service's retry back-off (runtime/kafka.py).
+        self.kafka = settings.kafka.with_backoff()
         #: The regions this instance serves (None: every region, also ones added later).
         self.served_regions = settings.served_regions
         self.broker = KafkaBroker(
@@ -137,6 +154,7 @@ class Runtime:
             client_id=self.name,
             security=self.kafka.security(),
             metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
+            retry_backoff_ms=self.kafka.retry_backoff_ms,  # quiet, cheap outages (runtime/kafka.py)
             acks="all",  # (the broker's own producer is not used: the outbox relay has one)
             graceful_timeout=SHUTDOWN_SECONDS["consumers"],  # a batch in hand at shutdown may finish
             middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=self.name)],
@@ -161,7 +179,7 @@ class Runtime:
         self._topics: list[Topic] = []
         self._produced: list[Topic] = []
         self.relay: OutboxRelay | None = None
-        self._loops: list[BackgroundLoop] = [self.auth.keys.run, self.regions.run]
+        self._loops: list[BackgroundLoop] = [self.auth.keys.run, self.regions.run, self._watch_kafka]
         self._loop_tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._started = False
@@ -257,28 +275,66 @@ class Runtime:
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def _on_startup(self) -> None:
-        self.uow.pool = await create_pool(self.settings.database_url, self.settings.db_schema)
-        await migrate(self.uow.pool, self.settings.db_schema, self.migrations)
+        async def connect() -> None:
+            pool = await create_pool(self.settings.database_url, self.settings.db_schema)
+            try:
+                await migrate(pool, self.settings.db_schema, self.migrations)
+            except BaseException:
+                pool.terminate()
+                raise
+            self.uow.pool = pool
+
+        await self._retrying("database connection", connect)
 
     async def _after_startup(self) -> None:
         assert self.uow.pool is not None
         if self._stopping.is_set():  # stopped while the broker was still starting: start nothing
             return
-        self.relay = OutboxRelay(
-            self.uow.pool,
-            self.kafka,
-            self.settings.db_schema,
-            self.registry,
-            batch_size=self.settings.outbox_batch_size,
-            poll_seconds=self.settings.outbox_poll_seconds,
-        )
-        await self.relay.start()
+
+        async def start_relay() -> None:
+            relay = OutboxRelay(
+                self.uow.pool,
+                self.kafka,
+                self.settings.db_schema,
+                self.registry,
+                batch_size=self.settings.outbox_batch_size,
+                poll_seconds=self.settings.outbox_poll_seconds,
+            )
+            try:
+                await relay.start()
+            except BaseException:  # a half-started relay: stop it and forget its metrics (a new one registers them)
+                await relay.stop(timeout=1.0)
+                for metric in (relay.published, relay.lag):
+                    self.registry.unregister(metric)
+                raise
+            self.relay = relay
+
+        await self._retrying("outbox relay start", start_relay)
         if self._stopping.is_set():  # stopped while the relay was starting (its stop has run)
             return
         self._loop_tasks = [asyncio.create_task(loop(self._stopping)) for loop in self._loops]
         self._started = True
         log.info("service started", port=self.settings.http_port,
                  regions=",".join(self.served_regions) if self.served_regions else "all")
+
+    async def _retrying(self, what: str, step: Callable[[], Awaitable[None]]) -> None:
+        """Run a start-up step; while the database is unreachable (it may be restarting, or still
+        recovering from a crash) try again with back-off, for up to STARTUP_RETRY_SECONDS, instead of
+        failing the start (or stop trying when the service is stopped meanwhile)."""
+        deadline = asyncio.get_running_loop().time() + STARTUP_RETRY_SECONDS
+        backoff = 0.5
+        while True:
+            try:
+                await step()
+                return
+            except INFRASTRUCTURE_ERRORS as exc:
+                if self._stopping.is_set() or asyncio.get_running_loop().time() > deadline:
+                    raise
+                log.warning("start-up step failed; retrying", step=what, error=repr(exc), retry_in=backoff)
+                await pause(self._stopping, backoff)
+                backoff = min(backoff * 2, 5.0)
+                if self._stopping.is_set():
+                    return
 
     async def _on_shutdown(self) -> None:
         """Stop taking work, then stop what uses the database (FastStream then stops the broker and
@@ -330,6 +386,20 @@ class Runtime:
         checks["region registry"] = "ok" if self.regions.ready.is_set() else "loading"
         return checks
 
+    async def _watch_kafka(self, stopping: asyncio.Event) -> None:
+        """While Kafka is unreachable (as aiokafka's lines say: runtime/logging.py), ask the broker
+        every few seconds whether it answers again, so the outage's end is logged once."""
+        while not stopping.is_set():
+            await pause(stopping, KAFKA_WATCH_SECONDS)
+            outage = kafka_outage_log()
+            if outage.unreachable and not stopping.is_set():
+                try:
+                    if await self.broker.ping(timeout=2):
+                        outage.reachable()
+                except Exception:  # noqa: BLE001 - still away
+                    pass
+                outage.tick()
+
     async def _database_state(self) -> str:
         try:
             if self.uow.pool is None:
@@ -345,6 +415,7 @@ class Runtime:
         try:
             if await self.broker.ping(timeout=2):
                 status["kafka"] = "ok"
+                kafka_outage_log().reachable()
         except Exception:  # noqa: BLE001 - reported as down
             pass
         try:

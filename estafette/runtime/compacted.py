@@ -3,7 +3,8 @@
 The reader has no consumer group: it assigns every partition, reads from the beginning, sets `ready`
 once it has reached the end offsets seen at start, and then follows new records (polling every
 `poll_ms`). Each record is handed to `apply(key, value)`; a tombstone has `value` None. While Kafka is
-away it keeps what it has and reconnects with back-off.
+away it keeps what it has and reconnects with back-off (logged once: the first failure, then the
+recovery).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class CompactedReader:
     async def run(self, stopping: asyncio.Event) -> None:
         """Read the topic until `stopping`; reconnect with back-off while Kafka is away."""
         backoff = 0.5
+        failing = False  # since the last successful start: only the first failure is logged
         while not stopping.is_set():
             consumer = AIOKafkaConsumer(
                 **self._kafka.client_kwargs(), enable_auto_commit=False, group_id=None,
@@ -47,6 +49,9 @@ class CompactedReader:
                 await consumer.seek_to_beginning(*partitions)
                 ends = await consumer.end_offsets(partitions)
                 backoff = 0.5
+                if failing:
+                    failing = False
+                    log.info(f"{self._what} reading its topic again", topic=self._topic)
                 while not stopping.is_set():
                     batches = await consumer.getmany(timeout_ms=self._poll_ms)
                     for records in batches.values():
@@ -57,7 +62,9 @@ class CompactedReader:
                         self.ready.set()
                         log.info(f"{self._what} loaded", topic=self._topic)
             except Exception as exc:  # noqa: BLE001 - Kafka away: keep what we have, try again
-                log.warning(f"{self._what} cannot read its topic; retrying", error=type(exc).__name__, retry_in=backoff)
+                if not failing:  # once per outage (the runtime logs Kafka's state: runtime/logging.py)
+                    failing = True
+                    log.warning(f"{self._what} cannot read its topic; retrying with back-off", error=type(exc).__name__)
                 await pause(stopping, backoff)
                 backoff = min(backoff * 2, 10.0)
             finally:

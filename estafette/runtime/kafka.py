@@ -10,12 +10,14 @@ password the client speaks PLAINTEXT (a broker without security, e.g. a unit tes
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from faststream.security import BaseSecurity, SASLScram512
 
 MECHANISM = "SCRAM-SHA-512"
+#: retry_backoff_ms of a service's Kafka clients (aiokafka's default: 100).
+SERVICE_RETRY_BACKOFF_MS = 500
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,8 @@ class KafkaAccess:
     bootstrap: str
     username: str = ""
     password: str = field(default="", repr=False)
+    #: Milliseconds every retry loop of the client waits between attempts (None: aiokafka's 100).
+    retry_backoff_ms: int | None = None
 
     @property
     def secured(self) -> bool:
@@ -31,6 +35,8 @@ class KafkaAccess:
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for any aiokafka client (consumer, producer, admin)."""
         kwargs: dict[str, Any] = {"bootstrap_servers": self.bootstrap}
+        if self.retry_backoff_ms is not None:
+            kwargs["retry_backoff_ms"] = self.retry_backoff_ms
         if self.secured:
             kwargs |= {
                 "security_protocol": "SASL_PLAINTEXT",
@@ -39,6 +45,10 @@ class KafkaAccess:
                 "sasl_plain_password": self.password,
             }
         return kwargs
+
+    def with_backoff(self, retry_backoff_ms: int = SERVICE_RETRY_BACKOFF_MS) -> KafkaAccess:
+        """The same access with a longer retry back-off (a service's clients: see the module's docstring)."""
+        return replace(self, retry_backoff_ms=retry_backoff_ms)
 
     def security(self) -> BaseSecurity | None:
         """For FastStream's KafkaBroker(security=...)."""
