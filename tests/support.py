@@ -124,6 +124,9 @@ class Infra:
             f"{prefix}_OUTBOX_POLL_SECONDS": "0.2",
             "NOTIFICATIONS_SMTP_PORT": str(SMTP_PORT),
             "ESTAFETTE_LINK_SECRET": LINK_SECRET,
+            # Tests open editions far ahead (2099) so that no deadline passes during a run; the rule
+            # "at most five years ahead" is tested with its default (tests/integration/test_relay.py).
+            "REGISTRATION_MAX_YEARS_AHEAD": "100",
             # Tests (and the fuzzer) call public routes far more often than a person would.
             "ESTAFETTE_PUBLIC_RATE_LIMIT_PER_MINUTE": "600000",
             "ESTAFETTE_PUBLIC_RATE_LIMIT_BURST": "10000",

@@ -29,8 +29,9 @@ from estafette.runtime.pages import Page, page_response
 from estafette.runtime.regions import RegionBook
 from estafette.runtime.uow import Uow
 from schemas.events import Attendance, Id, Language, OfferFormat, PartOfDay
-from services.registration import domain, service
+from services.registration import domain, relay_api, service
 from services.registration.config import RegistrationSettings
+from services.registration.people_api import add_people_routes
 from services.registration.pages import MAX_CHOICES, MAX_LEARNED, MAX_REASON, LinkPages
 from services.registration.repository import Repository
 
@@ -300,6 +301,9 @@ def build_api(
         return registry
 
     registry_loaded = Depends(loaded_registry)
+    # Possible dates (issue 10) and the relay's routes (relay_api.py).
+    limits = domain.DateLimits(settings.max_years_past, settings.max_years_ahead, settings.max_edition_days)
+    relay_api.add_relay_routes(api, uow, registry_loaded, clock, limits)
 
     def approval_url(signup_id: str, edition_id: str, org_id: str) -> str:
         token = links.make(APPROVAL_LINK, signup_id, edition_id, ref=org_id)
@@ -326,9 +330,12 @@ def build_api(
     ) -> domain.Edition:
         """Open an edition in a region of the registry (422 `unknown_region`), in languages the region
         offers (422 `language_not_offered`), with its themes, whether sign-ups need their employer's
-        approval, and whether matching runs by itself at the deadline."""
+        approval, and whether matching runs by itself at the deadline. Impossible dates: 422
+        `date_too_early` / `date_too_late` (on the platform clock), `edition_too_long`."""
         edition = domain.Edition(**body.model_dump())
-        return await service.open_edition(uow, edition, registry=regions, principal=principal, correlation_id=correlation_id)
+        return await service.open_edition(
+            uow, edition, registry=regions, principal=principal, correlation_id=correlation_id, now=clock.now(), limits=limits
+        )
 
     @api.get("/editions/{edition_id}", responses=errors(401, 404))
     async def get_edition(edition_id: PathId, _: Public) -> EditionOverviewOut:
@@ -365,7 +372,7 @@ def build_api(
         contact = domain.Contact(**body.host_contact.model_dump()) if body.host_contact else None
         offer = await service.publish_offer(
             uow, edition_id, principal=principal, offer_id=body.id, **fields, host_contact=contact,
-            correlation_id=correlation_id,
+            correlation_id=correlation_id, now=clock.now(), limits=limits,
         )
         return OfferDetailsOut.model_validate(offer)
 
@@ -593,4 +600,5 @@ def build_api(
 
         return await link_page(token, FEEDBACK_LINK, give)
 
+    add_people_routes(api, uow, clock, approval_url)  # people, import, export, recommendations (issue 11)
     return api

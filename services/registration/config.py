@@ -19,6 +19,13 @@ class RegistrationSettings(ServiceSettings):
     matching_public_url: str = Field(default="http://127.0.0.1:8002", pattern=r"^https?://[^\s/]+(/\S*)?$")
     #: Just started: how long a request that needs the region registry waits for it to be read (then 503).
     regions_ready_timeout_seconds: float = Field(default=10.0, gt=0)
+    # --- relay (issue 10): possible dates (domain.DateLimits) ---
+    #: Editions, offers and relay legs more than this many years before the platform clock's today are refused.
+    max_years_past: int = Field(default=1, ge=0)
+    #: ... and more than this many years after it (REGISTRATION_MAX_YEARS_AHEAD).
+    max_years_ahead: int = Field(default=5, ge=0)
+    #: Editions longer than this many days are refused.
+    max_edition_days: int = Field(default=31, ge=1)
 
     @property
     def link_max_age_seconds(self) -> float:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from estafette.runtime.access import Principal
-from estafette.runtime.errors import Conflict, Forbidden, RuleViolation
+from estafette.runtime.errors import Conflict, Forbidden, NotFound, RuleViolation
 from schemas.regions import RegionRecord
 
 EditionStatus = Literal["open", "closed", "cancelled"]
@@ -555,3 +556,269 @@ def erasure(signup: Signup) -> bool:
 def erased(signup: Signup, at: datetime) -> Signup:
     """The sign-up without personal data: name, e-mail address and learning goal blank, erased at `at`."""
     return replace(signup, name="", email="", learning_goal="", erased_at=at)
+
+
+# --- relay (issue 10) ------------------------------------------------------------------------------
+#: A relay leg's state: `planned` (may be re-planned), `holding` (its region holds the baton), `handed_over`.
+LegStatus = Literal["planned", "holding", "handed_over"]
+#: A knowledge item's moderation state; `pending`: shareable feedback nobody moderated yet.
+KnowledgeStatus = Literal["pending", "approved", "rejected"]
+
+
+@dataclass(frozen=True)
+class DateLimits:
+    """Which dates are possible at all (settings `max_years_past`, `max_years_ahead`, `max_edition_days`):
+    editions, offers and relay legs more than `max_years_past` years before the platform clock's today or
+    more than `max_years_ahead` years after it are refused, and editions longer than `max_edition_days`."""
+
+    max_years_past: int = 1
+    max_years_ahead: int = 5
+    max_edition_days: int = 31
+
+
+def _years_from(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def check_date_window(day: date, now: datetime, limits: DateLimits, field: str) -> None:
+    """`day` lies within `limits` of `now` (the platform clock): 422 `date_too_early` / `date_too_late`."""
+    today = now.date()
+    earliest, latest = _years_from(today, -limits.max_years_past), _years_from(today, limits.max_years_ahead)
+    if day < earliest:
+        raise RuleViolation(
+            "date_too_early", f"{field} {day} is more than {limits.max_years_past} year(s) in the past", field
+        )
+    if day > latest:
+        raise RuleViolation(
+            "date_too_late", f"{field} {day} is more than {limits.max_years_ahead} years ahead", field
+        )
+
+
+def check_edition_window(edition: Edition, now: datetime, limits: DateLimits) -> None:
+    """An edition's days are possible dates (`check_date_window`) and it lasts at most
+    `limits.max_edition_days` days (422 `edition_too_long`)."""
+    check_date_window(edition.starts_on, now, limits, "starts_on")
+    check_date_window(edition.ends_on, now, limits, "ends_on")
+    days = (edition.ends_on - edition.starts_on).days + 1
+    if days > limits.max_edition_days:
+        raise RuleViolation(
+            "edition_too_long", f"the edition lasts {days} days; at most {limits.max_edition_days} are possible", "ends_on"
+        )
+
+
+@dataclass(frozen=True)
+class RelayLeg:
+    """One region's part of the national relay: it holds the baton from the start of `first_day` to the
+    end of `last_day` in its region's time zone (`timezone`, from the registry when planned)."""
+
+    id: str
+    region: str
+    #: The edition or activity id the leg belongs to.
+    edition: str
+    first_day: date
+    last_day: date
+    position: int
+    activity: str = ""
+    #: The coordinator stated that gaps next to this leg are intended.
+    allow_gap: bool = False
+    timezone: str = "Europe/Amsterdam"
+    status: LegStatus = "planned"
+    started_at: datetime | None = None
+    handed_over_at: datetime | None = None
+    #: Handed over by its region's organiser before its end.
+    early: bool = False
+    #: The leg the baton went to (None: not handed over, or the last leg).
+    to_leg_id: str | None = None
+
+    @property
+    def starts_at(self) -> datetime:
+        """The start of its first day in its region's time zone (its `relay_leg_start` step)."""
+        return datetime.combine(self.first_day, time(0), ZoneInfo(self.timezone))
+
+    @property
+    def ends_at(self) -> datetime:
+        """The end of its last day in its region's time zone (its `relay_handover` step)."""
+        return datetime.combine(self.last_day + timedelta(days=1), time(0), ZoneInfo(self.timezone))
+
+    def planned_as(self, other: RelayLeg) -> bool:
+        """Does `other` plan the same as this leg (nothing to store or announce)?"""
+        fields = ("region", "edition", "first_day", "last_day", "position", "activity", "allow_gap", "timezone")
+        return all(getattr(self, f) == getattr(other, f) for f in fields)
+
+
+@dataclass(frozen=True)
+class BatonMove:
+    """A decision on the baton: hand `hand_over` over (to `to`, None after the last leg), and/or start
+    `start` now. The service stores the legs and publishes RelayLegHandedOver / RelayLegStarted."""
+
+    hand_over: RelayLeg | None = None
+    to: RelayLeg | None = None
+    early: bool = False
+    start: RelayLeg | None = None
+
+
+def check_relay_planner(principal: Principal) -> None:
+    """The national coordinator (the `national` role) plans the relay; an admin may too (403 otherwise)."""
+    if principal.role not in ("national", "admin"):
+        raise Forbidden("forbidden", f"the {principal.role} role may not plan the relay")
+
+
+def leg_in_region(leg: RelayLeg, region: RegionRecord | None) -> RelayLeg:
+    """A leg is planned in a region of the registry (`region`: its record, None when it has none), in
+    that region's time zone (422 `unknown_region`)."""
+    if region is None:
+        raise RuleViolation("unknown_region", f"region {leg.region} is not in the region registry", "region")
+    return replace(leg, timezone=region.timezone)
+
+
+def check_leg(leg: RelayLeg, now: datetime, limits: DateLimits) -> None:
+    """A leg's days are possible dates and its last day is not before its first."""
+    check_date_window(leg.first_day, now, limits, "first_day")
+    check_date_window(leg.last_day, now, limits, "last_day")
+    if leg.last_day < leg.first_day:
+        raise RuleViolation("invalid_dates", "last_day is before first_day", "last_day")
+
+
+def check_plan(current: RelayLeg | None, leg: RelayLeg, others: Sequence[RelayLeg]) -> None:
+    """May `leg` be planned (or re-planned: `current` is how it is planned now) beside the `others`?
+    A leg that has started cannot change (409 `relay_leg_started`). Positions are unique (422
+    `relay_position_taken`); in the order of their positions, each leg starts after the previous one
+    ends (422 `relay_overlap`), and a leg at the next position (n + 1) on the day after it, unless one
+    of the two states `allow_gap` (422 `relay_gap`); legs may be planned in any order (no gap is checked
+    across a position not planned yet). Errors name the legs."""
+    if current is not None and current.status != "planned":
+        raise Conflict("relay_leg_started", f"relay leg {leg.id} has started: it cannot be re-planned")
+    for other in others:
+        if other.position == leg.position:
+            raise RuleViolation(
+                "relay_position_taken", f"position {leg.position} is relay leg {other.id}'s", "position"
+            )
+    ordered = sorted([*others, leg], key=lambda x: x.position)
+    pairs = list(zip(ordered, ordered[1:], strict=False))
+    for before, after in pairs:
+        field = "first_day" if after is leg else "last_day"
+        if after.first_day <= before.last_day:
+            raise RuleViolation(
+                "relay_overlap",
+                f"relay leg {after.id} (position {after.position}) starts on {after.first_day}, before relay leg"
+                f" {before.id} (position {before.position}) ends on {before.last_day}",
+                field,
+            )
+    for before, after in pairs:
+        field = "first_day" if after is leg else "last_day"
+        gap = after.first_day > before.last_day + timedelta(days=1)
+        if gap and after.position == before.position + 1 and not (before.allow_gap or after.allow_gap):
+            raise RuleViolation(
+                "relay_gap",
+                f"relay leg {after.id} (position {after.position}) starts on {after.first_day}, not the day after"
+                f" relay leg {before.id} (position {before.position}) ends on {before.last_day}"
+                " (say allow_gap: true if the gap is intended)",
+                field,
+            )
+
+
+def _holder(legs: Sequence[RelayLeg]) -> RelayLeg | None:
+    return next((x for x in legs if x.status == "holding"), None)
+
+
+def _next_planned(legs: Sequence[RelayLeg], leg: RelayLeg) -> RelayLeg | None:
+    after = [x for x in legs if x.position > leg.position and x.status == "planned"]
+    return min(after, key=lambda x: x.position, default=None)
+
+
+def scheduled_start(legs: Sequence[RelayLeg], leg_id: str) -> BatonMove | None:
+    """A leg's first day has begun (its `relay_leg_start` step): it starts, unless it has already
+    (started early, or handed over: None, nothing changes). One region holds the baton at a time: a leg
+    still holding it (its own hand-over step not run yet) hands it over to this one first."""
+    leg = next((x for x in legs if x.id == leg_id), None)
+    if leg is None or leg.status != "planned":
+        return None
+    holder = _holder(legs)
+    if holder is not None:
+        return BatonMove(hand_over=holder, to=leg, start=leg)
+    return BatonMove(start=leg)
+
+
+def scheduled_handover(legs: Sequence[RelayLeg], leg_id: str, now: datetime) -> BatonMove | None:
+    """A leg's last day has ended (its `relay_handover` step): it hands the baton over to the next
+    planned leg, which starts now if its first day has begun (else at its own start). A leg that does
+    not hold the baton (handed over early, or never started) changes nothing (None)."""
+    leg = next((x for x in legs if x.id == leg_id), None)
+    if leg is None or leg.status != "holding":
+        return None
+    to = _next_planned(legs, leg)
+    return BatonMove(hand_over=leg, to=to, start=to if to is not None and to.starts_at <= now else None)
+
+
+def early_handover(legs: Sequence[RelayLeg], leg_id: str, principal: Principal) -> BatonMove:
+    """The holding region's organiser (or an admin) hands the baton over before the leg's end: the next
+    planned leg starts now. Another region's organiser: 403 `forbidden_region`; a leg that does not hold
+    the baton: 409 `relay_leg_not_holding`."""
+    leg = next((x for x in legs if x.id == leg_id), None)
+    if leg is None:
+        raise NotFound("unknown_relay_leg", f"relay leg {leg_id} does not exist")
+    if principal.role != "admin" and not (principal.role == "organiser" and principal.sees(leg.region)):
+        raise Forbidden("forbidden_region", f"only the organisers of region {leg.region} hand its baton over")
+    if leg.status != "holding":
+        raise Conflict("relay_leg_not_holding", f"relay leg {leg_id} does not hold the baton")
+    to = _next_planned(legs, leg)
+    return BatonMove(hand_over=leg, to=to, early=True, start=to)
+
+
+def started(leg: RelayLeg, now: datetime) -> RelayLeg:
+    return replace(leg, status="holding", started_at=now)
+
+
+def handed_over(leg: RelayLeg, to: RelayLeg | None, now: datetime, *, early: bool) -> RelayLeg:
+    return replace(leg, status="handed_over", handed_over_at=now, early=early, to_leg_id=to.id if to else None)
+
+
+def local_day(leg: RelayLeg, now: datetime) -> date:
+    """The day it is now in the leg's region."""
+    return now.astimezone(ZoneInfo(leg.timezone)).date()
+
+
+@dataclass(frozen=True)
+class KnowledgeItem:
+    """A shareable feedback as its region's organiser moderates it: pending, approved (with the text as
+    approved, names removed) or rejected (with a reason); `leg_id`: the relay leg it travelled with."""
+
+    feedback: Feedback
+    edition_id: str
+    region: str
+    offer_title: str
+    host_org: str
+    status: KnowledgeStatus = "pending"
+    text: str = ""
+    reason: str = ""
+    decided_at: datetime | None = None
+    leg_id: str | None = None
+
+
+def moderation(item: KnowledgeItem, decision: Literal["approved", "rejected"]) -> bool:
+    """May the organiser approve or reject this feedback now? Only shareable feedback (409
+    `not_shareable`); once decided, the same decision again changes nothing (False), the other one is
+    refused (409 `already_moderated`). True: store and announce the decision."""
+    if not item.feedback.share_publicly:
+        raise Conflict("not_shareable", f"feedback {item.feedback.id} may not be shared: it is no knowledge item")
+    if item.status == "pending":
+        return True
+    if item.status == decision:
+        return False
+    raise Conflict("already_moderated", f"knowledge item {item.feedback.id} was already {item.status}")
+
+
+def approved(item: KnowledgeItem, text: str | None, now: datetime) -> KnowledgeItem:
+    """The item approved at `now` with `text` (the organiser's edit that removes names) or, without
+    one, the participant's words; an empty text is refused (422 `empty_text`)."""
+    final = (text if text is not None else item.feedback.learned).strip()
+    if not final:
+        raise RuleViolation("empty_text", "a knowledge item needs a text", "text")
+    return replace(item, status="approved", text=final, decided_at=now)
+
+
+def rejected(item: KnowledgeItem, reason: str, now: datetime) -> KnowledgeItem:
+    return replace(item, status="rejected", reason=reason, decided_at=now)

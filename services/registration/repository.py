@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from estafette.runtime import scheduler
 from services.registration.domain import (
     Contact,
     Counts,
     Edition,
     Feedback,
+    KnowledgeItem,
     Offer,
     Organisation,
     Placement,
+    RelayLeg,
     Signup,
 )
+from services.registration.people_repository import PeopleQueries
 
 _EDITION = (
     "id, region, name, signup_deadline, starts_on, ends_on, languages, status, themes, requires_approval,"
@@ -66,7 +71,7 @@ def _lock(for_update: bool) -> str:
     return " FOR UPDATE" if for_update else ""
 
 
-class Repository:
+class Repository(PeopleQueries):  # PeopleQueries: the organisers' tools (issue 11)
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
@@ -231,3 +236,82 @@ class Repository:
             " WHERE key = $1 AND event_type = 'NotificationRequested' AND payload ? 'context'",
             notification_key,
         )
+
+    # --- relay (issue 10) -------------------------------------------------------------------------
+    async def lock_relay(self) -> None:
+        """Serialise changes of the relay plan and the baton (until the transaction ends)."""
+        await self.conn.execute("SELECT pg_advisory_xact_lock(hashtext('estafette.registration.relay'))")
+
+    async def relay_legs(self) -> list[RelayLeg]:
+        """The relay plan, in the order of its positions."""
+        rows = await self.conn.fetch(f"SELECT {_RELAY_LEG} FROM relay_legs ORDER BY position")
+        return [RelayLeg(**r) for r in rows]
+
+    async def store_relay_leg(self, leg: RelayLeg) -> None:
+        """Insert or replace a leg (every field)."""
+        columns = _RELAY_LEG.replace(" ", "").split(",")
+        params = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
+        await self.conn.execute(
+            f"INSERT INTO relay_legs ({_RELAY_LEG}) VALUES ({params}) ON CONFLICT (id) DO UPDATE SET {updates}",
+            *(getattr(leg, c) for c in columns),
+        )
+
+    async def schedule(self, kind: str, key: str, due_at: datetime, payload: Mapping[str, Any] | None = None) -> None:
+        """Schedule (or move) a durable step in this transaction (estafette/runtime/scheduler.py)."""
+        await scheduler.schedule(self, kind, key, due_at, payload)
+
+    async def knowledge_items(self, edition_id: str, status: str) -> list[KnowledgeItem]:
+        """The edition's shareable feedback in moderation state `status` (pending: not decided yet)."""
+        where = "k.feedback_id IS NULL" if status == "pending" else "k.status = $2"
+        rows = await self.conn.fetch(
+            f"{_KNOWLEDGE} WHERE s.edition_id = $1 AND f.share_publicly AND {where}"
+            " ORDER BY f.submitted_at, f.id",
+            edition_id, *([] if status == "pending" else [status]),
+        )
+        return [_knowledge_item(r) for r in rows]
+
+    async def knowledge_item(self, edition_id: str, feedback_id: str, *, for_update: bool = False) -> KnowledgeItem | None:
+        """A feedback of the edition as a knowledge item (shareable or not: the rule decides)."""
+        row = await self.conn.fetchrow(
+            f"{_KNOWLEDGE} WHERE s.edition_id = $1 AND f.id = $2{' FOR UPDATE OF f' if for_update else ''}",
+            edition_id, feedback_id,
+        )
+        return _knowledge_item(row) if row else None
+
+    async def store_knowledge_decision(self, item: KnowledgeItem) -> None:
+        await self.conn.execute(
+            "INSERT INTO knowledge_items (feedback_id, region, status, text, reason, decided_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            item.feedback.id, item.region, item.status, item.text, item.reason, item.decided_at,
+        )
+
+    async def carry_knowledge_items(self, region: str, leg_id: str, until: datetime) -> list[str]:
+        """The approved knowledge items of `region` (approved up to `until`) that have not travelled with
+        a leg yet now travel with `leg_id`: their feedback ids, in the order they were approved."""
+        rows = await self.conn.fetch(
+            "UPDATE knowledge_items SET leg_id = $2 WHERE region = $1 AND status = 'approved' AND leg_id IS NULL"
+            " AND decided_at <= $3 RETURNING feedback_id, decided_at",
+            region, leg_id, until,
+        )
+        return [r["feedback_id"] for r in sorted(rows, key=lambda r: (r["decided_at"], r["feedback_id"]))]
+
+
+_RELAY_LEG = (
+    "id, region, edition, first_day, last_day, position, activity, allow_gap, timezone, status, started_at,"
+    " handed_over_at, early, to_leg_id"
+)
+_KNOWLEDGE = (
+    "SELECT f.id, f.signup_id, f.offer_id, f.rating, f.learned, f.share_publicly, f.language, f.submitted_at,"
+    " s.edition_id, e.region, coalesce(o.title, '') AS offer_title, coalesce(o.host_org, '') AS host_org,"
+    " coalesce(k.status, 'pending') AS status, coalesce(k.text, '') AS text, coalesce(k.reason, '') AS reason,"
+    " k.decided_at, k.leg_id"
+    " FROM feedback f JOIN signups s ON s.id = f.signup_id JOIN editions e ON e.id = s.edition_id"
+    " LEFT JOIN offers o ON o.id = f.offer_id LEFT JOIN knowledge_items k ON k.feedback_id = f.id"
+)
+
+
+def _knowledge_item(row: Mapping[str, Any]) -> KnowledgeItem:
+    fields = dict(row)
+    feedback = Feedback(**{name: fields.pop(name) for name in _FEEDBACK.replace(" ", "").split(",")})
+    return KnowledgeItem(feedback=feedback, **fields)

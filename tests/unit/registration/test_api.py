@@ -4,6 +4,7 @@ inputs, the sign-up's `manage_url`, and the participant's link pages. No infrast
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -68,8 +69,10 @@ def link(signup_id: str = "s1", purpose: str = "signup", age_seconds: float = 0)
     return Links(SECRET).make(purpose, signup_id, EDITION_ID, issued_at=issued)
 
 
-EDITION = {"id": "twente-2099", "region": "twente", "name": "Week", "signup_deadline": "2099-01-01T00:00:00Z",
-           "starts_on": "2099-05-01", "ends_on": "2099-05-05"}
+#: Next year: a possible date on the real clock (editions more than five years ahead are refused).
+NEXT_YEAR = datetime.now(UTC).year + 1
+EDITION = {"id": f"twente-{NEXT_YEAR}", "region": "twente", "name": "Week", "signup_deadline": f"{NEXT_YEAR}-01-01T00:00:00Z",
+           "starts_on": f"{NEXT_YEAR}-05-01", "ends_on": f"{NEXT_YEAR}-05-05"}
 SIGNUP = {"org": "org-z", "name": "Anna de Vries", "email": "new@example.org", "choices": ["o1"], "consent": True}
 
 
