@@ -23,7 +23,7 @@ from estafette.runtime.auth import LinkExpired, LinkInvalid, Links, Organiser, l
 from estafette.runtime.clock import Now
 from estafette.runtime.errors import NotFound
 from estafette.runtime.http import CorrelationId, create_http_api, errors
-from estafette.runtime.inputs import PathId
+from estafette.runtime.inputs import Id, Line, PathId, QueryId
 from estafette.runtime.pages import page_response
 from estafette.runtime.uow import Uow
 from services.matching import link_pages, service
@@ -134,6 +134,82 @@ class SeatOffersOut(Out):
     seat_offers: list[SeatOfferOut]
 
 
+# --- overrides, preview and explanations (issue 11) -----------------------------------------------
+class OverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    signup_id: Id = Field(description="A sign-up of the edition that runs take in (active; approved or not needing approval).")
+    offer_id: Id = Field(description="A published offer of the edition; for `pin`, one the participant chose.")
+    kind: Literal["pin", "forbid"] = Field(description="pin: always place the pair; forbid: never place it.")
+    reason: Line(500) = Field(description="Why (kept with the override, for the audit).")
+
+
+class OverrideOut(Out):
+    id: uuid.UUID
+    edition_id: str
+    signup_id: str
+    offer_id: str
+    kind: Literal["pin", "forbid"]
+    reason: str
+    created_by: str = Field(description="Who made it: the caller's key id or token subject.")
+    created_at: datetime = Field(description="When, on the platform clock.")
+    removed_by: str | None = None
+    removed_at: datetime | None = Field(None, description="Set once removed: it no longer applies.")
+
+
+class PlacementOut(Out):
+    signup_id: str
+    offer_id: str
+    rank: int
+    state: Literal["assigned", "offered"] = Field(description="offered: a seat offer, for someone told they wait.")
+
+
+class OutcomeOut(Out):
+    signup_id: str
+    state: Literal["waitlisted", "unmatched"]
+    reason_code: str | None = Field(description="One of schemas/reasons.py.")
+    position: int | None = Field(description="Place on the waiting list, from 1.")
+
+
+class MovedOut(Out):
+    signup_id: str
+    offers_before: list[str]
+    offers_after: list[str]
+
+
+class PreviewDiffOut(Out):
+    newly_placed: list[PlacementOut] = Field(description="Held no seat; would be assigned or offered one.")
+    moved: list[MovedOut] = Field(description="Hold seats now; would hold a different set (another visit, a pin).")
+    newly_waitlisted: list[OutcomeOut] = Field(description="Would be told they wait (were not waiting before).")
+    newly_unmatched: list[OutcomeOut] = Field(description="Would be told they cannot be placed (or for another reason).")
+    unchanged: int = Field(description="Participants whose outcome would stay as published.")
+
+
+class PreviewOut(Out):
+    edition_id: str
+    participants: int
+    assigned: int = Field(description="Placements in the result, published ones included.")
+    rank_cost: int
+    overrides: int = Field(description="Live overrides taken in.")
+    assignments: list[PlacementOut]
+    waiting_list: list[OutcomeOut]
+    diff: PreviewDiffOut
+
+
+class ChoiceReasonOut(Out):
+    offer_id: str
+    rank: int
+    reason: Literal["forbidden", "own_org", "unavailable", "full", "org_cap"]
+
+
+class ExplanationOut(Out):
+    signup_id: str
+    code: str = Field(description="placed, or the unmatched reason code (schemas/reasons.py).")
+    text: str = Field(description="The engine's short English sentence; translate from `code`.")
+    ranks: list[int] = Field(description="Ranks of the placements (placed).")
+    choices: list[ChoiceReasonOut] = Field(description="Why each unused choice was not used (not placed).")
+
+
 #: A participant link's token, as the e-mail carries it (any other text is a "not valid" page).
 LinkToken = Annotated[str, Path(min_length=1, max_length=512, description="The signed token from the e-mail's link.")]
 
@@ -220,6 +296,46 @@ def build_api(
         waiting for their other choices. 409 when the seat offer is not open; 404 when there was none."""
         answered = await service.decline_seat_offer(uow, principal, edition_id, signup_id, correlation_id, clock.now())
         return SeatOfferOut.model_validate(answered)
+
+    # --- overrides, preview and explanations (issue 11) ---------------------------------------
+    @api.post("/editions/{edition_id}/overrides", status_code=201, responses=errors(401, 403, 404, 409, 422))
+    async def add_override(principal: Organiser, edition_id: PathId, body: OverrideIn) -> OverrideOut:
+        """Pin (always place) or forbid (never place) a participant–offer pair in every later run,
+        audited: who (`created_by`), when (`created_at`, platform clock) and why (`reason`). Published
+        assignments are never moved by it; once published, the edition is re-matched with it. 422
+        `unknown_signup` / `unknown_offer` (not the edition's), `not_chosen` (a pin needs a chosen offer);
+        409 `override_exists` (the pair has a live override: remove it first)."""
+        made = await service.add_override(
+            uow, principal, edition_id, body.signup_id, body.offer_id, body.kind, body.reason, clock.now()
+        )
+        return OverrideOut.model_validate(made)
+
+    @api.get("/editions/{edition_id}/overrides", responses=errors(401, 403, 404))
+    async def list_overrides(principal: Organiser, edition_id: PathId, include_removed: bool = False) -> list[OverrideOut]:
+        """The edition's live overrides, oldest first (with `include_removed`: the removed ones too)."""
+        found = await service.overrides(uow, principal, edition_id, include_removed)
+        return [OverrideOut.model_validate(o) for o in found]
+
+    @api.delete("/editions/{edition_id}/overrides/{override_id}", responses=errors(401, 403, 404))
+    async def remove_override(principal: Organiser, edition_id: PathId, override_id: uuid.UUID) -> OverrideOut:
+        """Stop applying an override; it stays listed (`include_removed`) with who removed it and when.
+        Again: the same answer. 404 `unknown_override`."""
+        return OverrideOut.model_validate(await service.remove_override(uow, principal, edition_id, override_id, clock.now()))
+
+    @api.post("/editions/{edition_id}/match-preview", responses=errors(401, 403, 404, 409))
+    async def match_preview(principal: Organiser, edition_id: PathId) -> PreviewOut:
+        """A dry run: the result a run would give now (live overrides included) and the difference from
+        what is published: who would be newly placed, moved, waitlisted or unmatched. Writes, publishes
+        and sends nothing. 409 `edition_closed` / `edition_cancelled`; 409 `override_infeasible` when a
+        pin cannot be placed (the message says why)."""
+        return PreviewOut.model_validate(await runner.preview(principal, edition_id))
+
+    @api.get("/match-runs/{run_id}/explanations", responses=errors(401, 403, 404))
+    async def run_explanations(principal: Organiser, run_id: uuid.UUID, signup_id: QueryId = None) -> list[ExplanationOut]:
+        """The engine's explanation of each participant the finished run took in (`signup_id`: of one):
+        `placed` with the ranks, or the unmatched reason code with each unused choice's reason. Empty
+        while the run is not done. 404 `unknown_run` (also another region's)."""
+        return [ExplanationOut.model_validate(e) for e in await service.explanations(uow, principal, run_id, signup_id)]
 
     async def link_page(
         request: Request, token: str, answer: Answer, use_case: Callable[[Principal], Awaitable[service.SeatOfferLink]]

@@ -47,6 +47,7 @@ Each rule is a function that returns a decision; the repository executes it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import uuid
@@ -55,7 +56,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Literal
 
-from estafette.runtime.errors import Conflict
+from estafette.runtime.errors import Conflict, RuleViolation
 from schemas.reasons import REASON_TEXTS, UnmatchedReason
 from services.matching import engine
 
@@ -678,3 +679,163 @@ def figures(
         rank_cost=result.rank_cost,
         duration_ms=duration_ms,
     )
+
+
+# --- overrides, preview and explanations (issue 11) ---------------------------------------------
+OverrideKind = Literal["pin", "forbid"]
+
+
+@dataclass(frozen=True)
+class Override:
+    """An organiser's pin (always place) or forbid (never place) of one sign-up–offer pair; audited:
+    `created_by` is the principal's subject, `created_at` the platform clock's time, `reason` why.
+    Removing it keeps the row (`removed_by`, `removed_at`); only live ones go into a run."""
+
+    id: uuid.UUID
+    edition_id: str
+    signup_id: str
+    offer_id: str
+    kind: OverrideKind
+    reason: str
+    created_by: str
+    created_at: datetime
+    removed_by: str | None = None
+    removed_at: datetime | None = None
+
+
+def check_override(
+    edition_id: str, kind: OverrideKind, participant: Participant | None, offer: Offer | None, live: Iterable[Override]
+) -> None:
+    """May this override be made? The sign-up and the offer must be the edition's (422
+    `unknown_signup` / `unknown_offer`), a pin only on an offer the participant chose (422
+    `not_chosen`: the engine places people only on their choices), and the pair may have no live
+    override yet (409 `override_exists`: remove it first)."""
+    if participant is None:
+        raise RuleViolation("unknown_signup", f"sign-up is not a sign-up of edition {edition_id}", "signup_id")
+    if offer is None:
+        raise RuleViolation("unknown_offer", f"offer is not an offer of edition {edition_id}", "offer_id")
+    if kind == "pin" and offer.id not in participant.choices:
+        raise RuleViolation(
+            "not_chosen", f"sign-up {participant.signup_id} did not choose offer {offer.id}: only a chosen offer can be pinned",
+            "offer_id",
+        )
+    for o in live:
+        if (o.signup_id, o.offer_id) == (participant.signup_id, offer.id):
+            raise Conflict("override_exists", f"the pair has a live {o.kind} override already ({o.id}): remove it first")
+
+
+def override_pairs(overrides: Iterable[Override]) -> tuple[set[Pair], set[Pair]]:
+    """(pinned, forbidden) pairs of the live overrides."""
+    live = [o for o in overrides if o.removed_at is None]
+    return {(o.signup_id, o.offer_id) for o in live if o.kind == "pin"}, {
+        (o.signup_id, o.offer_id) for o in live if o.kind == "forbid"
+    }
+
+
+def applicable_pins(problem: engine.Problem, pinned: Iterable[Pair]) -> frozenset[Pair]:
+    """The pins a run can take in: of participants in the run, on offers they (still) chose. A pin of
+    someone who withdrew, or whose choices changed, is left out (it stays listed)."""
+    choices = {p.id: p.choices for p in problem.participants}
+    return frozenset(pair for pair in pinned if pair[1] in choices.get(pair[0], ()))
+
+
+def with_overrides(problem: engine.Problem, pinned: Iterable[Pair], forbidden: Iterable[Pair]) -> engine.Problem:
+    """The problem with the organisers' live overrides: pins of people in it on offers they chose,
+    forbids of people and offers in it (a forbid never moves a published, frozen pair: it stays)."""
+    people = {p.id for p in problem.participants}
+    offers = {o.id for o in problem.offers}
+    forbid = {pair for pair in forbidden if pair[0] in people and pair[1] in offers}
+    return dataclasses.replace(
+        problem, pinned=applicable_pins(problem, pinned), forbidden=frozenset(problem.forbidden) | forbid
+    )
+
+
+@dataclass(frozen=True)
+class Placement:
+    signup_id: str
+    offer_id: str
+    rank: int
+    state: str  # assigned | offered (a seat offer, for someone who was told they wait)
+
+
+@dataclass(frozen=True)
+class Moved:
+    signup_id: str
+    offers_before: list[str]
+    offers_after: list[str]
+
+
+@dataclass(frozen=True)
+class PreviewDiff:
+    """How a dry run differs from what is published (the participants' last outcomes and held seats)."""
+
+    newly_placed: list[Placement]  # held no seat, would be assigned or offered one
+    moved: list[Moved]  # held seats, would hold a different set (more visits, or a pin)
+    newly_waitlisted: list[MatchOutcome]  # would be told they wait (and were not waiting before)
+    newly_unmatched: list[MatchOutcome]  # would be told they cannot be placed (and were not before)
+    unchanged: int
+
+
+def preview_diff(
+    result: engine.Result, planned: Plan, previous: Mapping[str, MatchOutcome], held: Iterable[Assignment]
+) -> PreviewDiff:
+    holding: dict[str, set[str]] = {}
+    for a in held:
+        holding.setdefault(a.signup_id, set()).add(a.offer_id)
+    after: dict[str, set[str]] = {}
+    for a in result.assignments:
+        after.setdefault(a.participant, set()).add(a.offer)
+    offered = {(a.participant, a.offer) for a in planned.new_seat_offers}
+    newly: list[Placement] = []
+    moved: list[Moved] = []
+    changed: set[str] = set()
+    for a in [*planned.new_assignments, *planned.new_seat_offers]:
+        if a.participant not in holding:
+            state = "offered" if (a.participant, a.offer) in offered else "assigned"
+            newly.append(Placement(a.participant, a.offer, a.rank, state))
+            changed.add(a.participant)
+    for signup_id, before in sorted(holding.items()):
+        now = after.get(signup_id, set())
+        if now != before and signup_id in after:
+            moved.append(Moved(signup_id, sorted(before), sorted(now)))
+            changed.add(signup_id)
+    waitlisted, unmatched = [], []
+    for o in planned.outcomes:
+        told = previous.get(o.signup_id)
+        if o.state == "waitlisted" and (told is None or told.state != "waitlisted"):
+            waitlisted.append(o)
+            changed.add(o.signup_id)
+        elif o.state == "unmatched" and (told is None or told.state != "unmatched" or told.reason_code != o.reason_code):
+            unmatched.append(o)
+            changed.add(o.signup_id)
+    newly.sort(key=lambda p: (p.signup_id, p.rank))
+    return PreviewDiff(newly, moved, waitlisted, unmatched, len(planned.outcomes) - len(changed))
+
+
+@dataclass(frozen=True)
+class ChoiceReason:
+    offer_id: str
+    rank: int
+    reason: str  # one of engine.CHOICE_REASONS: forbidden, own_org, unavailable, full, org_cap
+
+
+@dataclass(frozen=True)
+class PersonExplanation:
+    """The engine's explanation of one participant in one run (placed, or why not)."""
+
+    signup_id: str
+    code: str  # placed | an unmatched reason code (schemas/reasons.py)
+    text: str  # the engine's short English sentence; portals translate from `code`
+    ranks: list[int]
+    choices: list[ChoiceReason]
+
+
+def explanations(result: engine.Result, who: Collection[str]) -> list[PersonExplanation]:
+    """The run's explanations of the participants in `who` (those whose result is written)."""
+    return [
+        PersonExplanation(
+            sid, e.code, e.text, list(e.ranks), [ChoiceReason(n.offer, n.rank, n.reason) for n in e.choices]
+        )
+        for sid, e in sorted(result.explanations.items())
+        if sid in who
+    ]

@@ -11,6 +11,7 @@ debounce (a real-time wait for more changes) and bookkeeping stamps use the data
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from datetime import date, datetime
@@ -23,12 +24,15 @@ from estafette.runtime import scheduler
 from services.matching import engine
 from services.matching.domain import (
     Assignment,
+    ChoiceReason,
     Edition,
     EditionOverview,
     MatchOutcome,
     MatchRun,
     Offer,
+    Override,
     Pair,
+    PersonExplanation,
     Participant,
     RunFigures,
     SeatOffer,
@@ -67,7 +71,83 @@ def _regions(regions: Collection[str] | None) -> list[str] | None:
     return None if regions is None else sorted(regions)
 
 
-class Repository:
+# --- overrides and explanations (issue 11) ---------------------------------------------------
+_OVERRIDE_COLUMNS = "id, edition_id, signup_id, offer_id, kind, reason, created_by, created_at, removed_by, removed_at"
+
+
+class OverridesRepository:
+    """Mixed into `Repository`: the organisers' overrides and the runs' explanations."""
+
+    conn: asyncpg.Connection
+
+    async def participant_of(self, edition_id: str, signup_id: str) -> Participant | None:
+        """A sign-up of the edition that a run takes in (active, not waiting for approval)."""
+        row = await self.conn.fetchrow(
+            f"SELECT {_PARTICIPANT_COLUMNS} FROM participants WHERE signup_id = $1 AND edition_id = $2 AND {_MATCHED}",
+            signup_id, edition_id,
+        )
+        return Participant(**dict(row)) if row else None
+
+    async def offer_of(self, edition_id: str, offer_id: str) -> Offer | None:
+        """A published offer of the edition."""
+        row = await self.conn.fetchrow(
+            f"SELECT {_OFFER_COLUMNS} FROM offers WHERE id = $1 AND edition_id = $2 AND status = 'published'",
+            offer_id, edition_id,
+        )
+        return Offer(**dict(row)) if row else None
+
+    async def add_override(self, o: Override) -> None:
+        await self.conn.execute(
+            f"INSERT INTO match_overrides ({_OVERRIDE_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+            o.id, o.edition_id, o.signup_id, o.offer_id, o.kind, o.reason, o.created_by, o.created_at,
+            o.removed_by, o.removed_at,
+        )
+
+    async def overrides_of(self, edition_id: str, live_only: bool = True) -> list[Override]:
+        """Oldest first; with `live_only` False the removed ones too."""
+        rows = await self.conn.fetch(
+            f"SELECT {_OVERRIDE_COLUMNS} FROM match_overrides WHERE edition_id = $1 AND ($2 OR removed_at IS NULL)"
+            " ORDER BY created_at, id",
+            edition_id, not live_only,
+        )
+        return [Override(**dict(r)) for r in rows]
+
+    async def override(self, edition_id: str, override_id: uuid.UUID) -> Override | None:
+        row = await self.conn.fetchrow(
+            f"SELECT {_OVERRIDE_COLUMNS} FROM match_overrides WHERE id = $1 AND edition_id = $2", override_id, edition_id
+        )
+        return Override(**dict(row)) if row else None
+
+    async def remove_override(self, override_id: uuid.UUID, removed_by: str, removed_at: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE match_overrides SET removed_by = $2, removed_at = $3 WHERE id = $1 AND removed_at IS NULL",
+            override_id, removed_by, removed_at,
+        )
+
+    async def insert_explanations(self, run_id: uuid.UUID, found: Sequence[PersonExplanation]) -> None:
+        await self.conn.copy_records_to_table(
+            "run_explanations", columns=["run_id", "signup_id", "code", "text", "ranks", "choices"],
+            records=[
+                (run_id, e.signup_id, e.code, e.text, e.ranks,
+                 json.dumps([{"offer_id": c.offer_id, "rank": c.rank, "reason": c.reason} for c in e.choices]))
+                for e in found
+            ],
+        )
+
+    async def explanations_of(self, run_id: uuid.UUID, signup_id: str | None = None) -> list[PersonExplanation]:
+        rows = await self.conn.fetch(
+            "SELECT signup_id, code, text, ranks, choices FROM run_explanations WHERE run_id = $1"
+            " AND ($2::text IS NULL OR signup_id = $2) ORDER BY signup_id",
+            run_id, signup_id,
+        )
+        return [
+            PersonExplanation(r["signup_id"], r["code"], r["text"], list(r["ranks"]),
+                              [ChoiceReason(**c) for c in json.loads(r["choices"])])
+            for r in rows
+        ]
+
+
+class Repository(OverridesRepository):
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 

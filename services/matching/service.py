@@ -309,6 +309,106 @@ async def seat_offers(uow: Uow[Repository], principal: Principal, edition_id: st
     return SeatOffers(domain.count_seat_offers(found), found)
 
 
+# --- overrides and explanations (issue 11) --------------------------------------------------------
+async def add_override(
+    uow: Uow[Repository], principal: Principal, edition_id: str, signup_id: str, offer_id: str,
+    kind: domain.OverrideKind, reason: str, now: datetime,
+) -> domain.Override:
+    """Pin or forbid a pair for every later run (`domain.check_override`), audited: who (the
+    principal's subject), when (`now`, the platform clock), why. Published assignments stay as they
+    are (a forbid does not move them); the next run, or a re-match once published, applies it."""
+    async with uow.transaction() as tx:
+        found = await _visible_edition(tx, principal, edition_id, lock=True)
+        domain.check_override(
+            edition_id, kind, await tx.repo.participant_of(edition_id, signup_id),
+            await tx.repo.offer_of(edition_id, offer_id), await tx.repo.overrides_of(edition_id),
+        )
+        made = domain.Override(
+            id=uuid.uuid4(), edition_id=found.id, signup_id=signup_id, offer_id=offer_id, kind=kind, reason=reason,
+            created_by=principal.subject or principal.role, created_at=now,
+        )
+        await tx.repo.add_override(made)
+        await _mark(tx, found, await tx.repo.has_published_run(edition_id))
+    log.info("match override made", edition_id=edition_id, override_id=str(made.id), kind=kind)
+    return made
+
+
+async def overrides(
+    uow: Uow[Repository], principal: Principal, edition_id: str, include_removed: bool = False
+) -> list[domain.Override]:
+    async with uow.transaction() as tx:
+        await _visible_edition(tx, principal, edition_id)
+        return await tx.repo.overrides_of(edition_id, live_only=not include_removed)
+
+
+async def remove_override(
+    uow: Uow[Repository], principal: Principal, edition_id: str, override_id: uuid.UUID, now: datetime
+) -> domain.Override:
+    """The override stops applying; its row stays with who removed it and when. Removing a removed
+    one changes nothing (the same answer). 404 `unknown_override`."""
+    async with uow.transaction() as tx:
+        found = await _visible_edition(tx, principal, edition_id, lock=True)
+        existing = await tx.repo.override(edition_id, override_id)
+        if existing is None:
+            raise NotFound("unknown_override", f"override {override_id} does not exist in edition {edition_id}")
+        if existing.removed_at is None:
+            await tx.repo.remove_override(override_id, principal.subject or principal.role, now)
+            await _mark(tx, found, await tx.repo.has_published_run(edition_id))
+        removed = await tx.repo.override(edition_id, override_id)
+    assert removed is not None
+    return removed
+
+
+async def explanations(
+    uow: Uow[Repository], principal: Principal, run_id: uuid.UUID, signup_id: str | None = None
+) -> list[domain.PersonExplanation]:
+    """The engine's explanation of each participant a finished run took in (or of one: `signup_id`),
+    scoped by the run's edition's region like the run itself. Empty for a run not finished (yet)."""
+    await run(uow, principal, run_id)
+    async with uow.transaction() as tx:
+        return await tx.repo.explanations_of(run_id, signup_id)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A dry run: the result, and how it differs from what is published. Nothing is written."""
+
+    edition_id: str
+    participants: int
+    assigned: int  # placements in the result, held ones included
+    rank_cost: int
+    assignments: list[domain.Placement]  # every placement of the result
+    waiting_list: list[MatchOutcome]
+    diff: domain.PreviewDiff
+    overrides: int  # live overrides taken in
+
+
+async def preview(uow: Uow[Repository], principal: Principal, edition_id: str, rules: SeatOfferRules, now: datetime) -> Preview:
+    """Solve the edition as a run would now (its live overrides included) without writing or
+    publishing anything: 404 unknown edition, 409 closed or cancelled, 409 `override_infeasible` when
+    a pin cannot be placed (the engine's message says why)."""
+    async with uow.transaction() as tx:
+        await _visible_edition(tx, principal, edition_id)
+        live = len(await tx.repo.overrides_of(edition_id))
+    snap = await take_snapshot(uow, edition_id, rules, now, preview=True)
+    try:
+        result = await asyncio.to_thread(engine.solve, snap.problem)
+    except engine.MatchingError as exc:
+        raise Conflict("override_infeasible", str(exc)) from exc
+    planned = domain.plan(snap.problem, result, snap.previous, snap.open_seat_offers, snap.declined)
+    offered = {(a.participant, a.offer) for a in planned.new_seat_offers} | snap.open_seat_offers
+    placements = [
+        domain.Placement(a.participant, a.offer, a.rank, "offered" if (a.participant, a.offer) in offered else "assigned")
+        for a in result.assignments
+    ]
+    return Preview(
+        edition_id=edition_id, participants=len(snap.problem.participants), assigned=result.assigned,
+        rank_cost=result.rank_cost, assignments=placements,
+        waiting_list=[o for o in planned.outcomes if o.state in ("waitlisted", "unmatched")],
+        diff=domain.preview_diff(result, planned, snap.previous, snap.held), overrides=live,
+    )
+
+
 # --- seat offers: accept, decline, expire ---------------------------------------------------------
 async def accept_seat_offer(
     uow: Uow[Repository], principal: Principal, edition_id: str, signup_id: str, correlation_id: uuid.UUID, now: datetime
@@ -494,14 +594,20 @@ class Snapshot:
     declined: set[domain.Pair]
     expiry: dict[str, datetime | None]  # per offer: when a seat offer made now would end
     now: datetime  # the platform clock's, when the snapshot was taken: seat offers are made at it
+    held: list[domain.Assignment] = dataclasses.field(default_factory=list)  # seats held (published, offered)
 
 
-async def take_snapshot(uow: Uow[Repository], edition_id: str, rules: SeatOfferRules, now: datetime) -> Snapshot:
-    """What a run reads (one transaction), at `now` on the platform clock. 409 `edition_closed` /
-    `edition_cancelled`: the edition is not matched any more."""
+async def take_snapshot(
+    uow: Uow[Repository], edition_id: str, rules: SeatOfferRules, now: datetime, *, preview: bool = False
+) -> Snapshot:
+    """What a run reads (one transaction), at `now` on the platform clock, with the organisers' live
+    overrides (`domain.with_overrides`). 409 `edition_closed` / `edition_cancelled`: the edition is not
+    matched any more. `preview`: a dry run's read, which writes nothing (the re-match mark stays)."""
     async with uow.transaction() as tx:
         domain.check_matchable(await _known_edition(tx, edition_id))
-        await tx.repo.clear_rematch(edition_id)
+        if not preview:
+            await tx.repo.clear_rematch(edition_id)
+        pinned, forbidden = domain.override_pairs(await tx.repo.overrides_of(edition_id))
         offers = {o.id: o for o in await tx.repo.offers_of(edition_id)}
         participants = {p.signup_id: p for p in await tx.repo.participants_of(edition_id)}
         held = await tx.repo.held_assignments(edition_id=edition_id)
@@ -515,8 +621,9 @@ async def take_snapshot(uow: Uow[Repository], edition_id: str, rules: SeatOfferR
         offers.values(), participants.values(), [(a.signup_id, a.offer_id) for a in held],
         displaced & participants.keys(), declined, waiting, too_late,
     )
+    problem = domain.with_overrides(problem, pinned, forbidden)
     open_seat_offers = {(a.signup_id, a.offer_id) for a in held if a.status == "offered"}
-    return Snapshot(problem, offers, participants, previous, open_seat_offers, declined, expiry, now)
+    return Snapshot(problem, offers, participants, previous, open_seat_offers, declined, expiry, now, list(held))
 
 
 async def record_result(
@@ -555,6 +662,7 @@ async def record_result(
         expiry: dict[str, datetime] = {a.participant: snap.expiry[a.offer] for a in offered}  # type: ignore[misc]
         await tx.repo.insert_seat_offers(edition_id, run_id, [(a, expiry[a.participant]) for a in offered], snap.now)
         await tx.repo.upsert_outcomes(edition_id, run_id, [o for o in plan.outcomes if o.signup_id in current])
+        await tx.repo.insert_explanations(run_id, domain.explanations(result, current))
 
         def about(signup_id: str) -> dict[str, Any]:
             participant = snap.participants[signup_id]
@@ -713,6 +821,10 @@ class Runner:
         else:
             self._spawn(started)
         return started
+
+    async def preview(self, principal: Principal, edition_id: str) -> Preview:
+        """A dry run of the edition as of the platform clock's now (nothing written)."""
+        return await preview(self.uow, principal, edition_id, self.seat_offer_rules, self.clock.now())
 
     async def _locked_run_id(self) -> uuid.UUID:
         """A new run id, locked for this instance before the run is recorded: no other instance can

@@ -48,8 +48,49 @@ class Row:
     ended_at: datetime | None = None
 
 
-class FakeRepository:
+class FakeOverrides:
+    """Issue 11: overrides and run explanations, in memory (mixed into FakeRepository)."""
+
+    participants: dict[str, tuple[str, Participant]]
+    offers: dict[str, tuple[str, Offer]]
+
+    async def participant_of(self, edition_id: str, signup_id: str) -> Participant | None:
+        e, p = self.participants.get(signup_id, ("", None))
+        return p if p is not None and e == edition_id and p.status == "active" and domain.may_be_matched(p) else None
+
+    async def offer_of(self, edition_id: str, offer_id: str) -> Offer | None:
+        e, o = self.offers.get(offer_id, ("", None))
+        return o if o is not None and e == edition_id and o.status == "published" else None
+
+    async def add_override(self, o: domain.Override) -> None:
+        self.overrides[o.id] = o
+
+    async def overrides_of(self, edition_id: str, live_only: bool = True) -> list[domain.Override]:
+        found = [o for o in self.overrides.values() if o.edition_id == edition_id and (not live_only or o.removed_at is None)]
+        return sorted(found, key=lambda o: (o.created_at, o.id))
+
+    async def override(self, edition_id: str, override_id: uuid.UUID) -> domain.Override | None:
+        o = self.overrides.get(override_id)
+        return o if o is not None and o.edition_id == edition_id else None
+
+    async def remove_override(self, override_id: uuid.UUID, removed_by: str, removed_at: datetime) -> None:
+        o = self.overrides[override_id]
+        if o.removed_at is None:
+            self.overrides[override_id] = replace(o, removed_by=removed_by, removed_at=removed_at)
+
+    async def insert_explanations(self, run_id: uuid.UUID, found: Sequence[domain.PersonExplanation]) -> None:
+        for e in found:
+            self.explanations[run_id, e.signup_id] = e
+
+    async def explanations_of(self, run_id: uuid.UUID, signup_id: str | None = None) -> list[domain.PersonExplanation]:
+        return [e for (r, sid), e in sorted(self.explanations.items(), key=lambda kv: kv[0][1])
+                if r == run_id and signup_id in (None, sid)]
+
+
+class FakeRepository(FakeOverrides):
     def __init__(self) -> None:
+        self.overrides: dict[uuid.UUID, domain.Override] = {}
+        self.explanations: dict[tuple[uuid.UUID, str], domain.PersonExplanation] = {}
         self.clock = T0
         self.editions: dict[str, Edition] = {}
         self.rematch_since: dict[str, datetime] = {}
