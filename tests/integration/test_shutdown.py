@@ -168,6 +168,7 @@ def _busy(proc: ServiceProcess) -> bool:
     return _metric(proc.url, "events_handled_total") > 0
 
 
+@pytest.mark.timeout(900)  # 20 restarts of notifications, each waiting for it to be ready and busy again
 def test_each_busy_service_exits_within_10_s_of_sigterm_every_time(infra: Infra) -> None:
     """The four services run with a steady load of sign-ups (registration's relay publishes, the
     others' consumers handle the events, notifications sends e-mails). Each service, in a thread of
