@@ -13,8 +13,14 @@ import datetime as dt
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import FastAPI, Header, Query
-from fastapi.responses import HTMLResponse
+from collections.abc import AsyncIterator, Callable
+
+from fastapi import FastAPI, Header, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sse_starlette.sse import EventSourceResponse
+
+from estafette.runtime.clock import Clock
+from estafette.runtime.errors import NotFound
 from pydantic import BaseModel, Field
 
 from estafette.runtime.auth import Figures, Public
@@ -23,8 +29,9 @@ from estafette.runtime.inputs import PathId, QueryId
 from estafette.runtime.i18n import negotiate
 from estafette.runtime.regions import RegionBook
 from estafette.runtime.uow import Uow
-from services.reporting import service
-from services.reporting.dashboard import Dashboard
+from services.reporting import feeds, service
+from services.reporting.dashboard import Dashboard, format_date
+from services.reporting.live import LiveDashboard
 from services.reporting.domain import (
     DayFigures, EditionFigures, EditionReport, EditionStatus, Overview, RegionTotals, Totals,
 )
@@ -171,11 +178,16 @@ The language is `lang`, else the best match of `Accept-Language`, else Dutch (th
 header says which); numbers and dates are formatted for it."""
 
 
-def build_api(uow: Uow[Repository], timezone: str, registry: RegionBook | None = None) -> FastAPI:
+def build_api(
+    uow: Uow[Repository], timezone: str, registry: RegionBook | None = None, *, threshold: int = 5,
+    clock: Clock | None = None, live: LiveDashboard | None = None,
+) -> FastAPI:
     """`registry`: the region registry (the runtime's RegionBook), whose regions without editions yet
-    get a row of zeros in /reports/regions (as far as it has been read)."""
+    get a row of zeros in /reports/regions (as far as it has been read). `threshold`: counts below it are
+    never public; `clock`: the platform clock (the relay's "today"); `live`: the dashboard's live updates."""
     api = create_http_api("Estafette reporting", "Figures per region and edition, as JSON and as a dashboard page.")
     pages = Dashboard()
+    clock = clock or Clock.from_settings(None)
 
     @api.get("/reports/editions/{edition_id}", responses=errors(401, 404))
     async def edition_report(principal: Figures, edition_id: PathId) -> EditionReportOut:
@@ -206,11 +218,106 @@ def build_api(uow: Uow[Repository], timezone: str, registry: RegionBook | None =
         accept_language: Annotated[str | None, Header()] = None,
     ) -> HTMLResponse:
         language = negotiate(lang, accept_language)
-        if edition is None:
-            page = pages.overview(language, await service.dashboard_overview(uow))
+        public, overview, report = await service.public_dashboard(uow, timezone, threshold, edition)
+        if report is None:
+            page = pages.overview(language, overview, public)
         else:
-            page = pages.edition(language, await service.dashboard_edition(uow, edition, timezone))
+            page = pages.edition(language, report, public)
         return HTMLResponse(page, headers={"Content-Language": language, "Vary": "Accept-Language"})
 
+    # --- the relay and the dashboard feed (issue 10) ---
+    @api.get("/dashboard/live.js", response_class=Response, include_in_schema=False)
+    async def live_script(_: Public) -> Response:
+        return Response(LIVE_SCRIPT, media_type="text/javascript", headers={"Cache-Control": "max-age=300"})
+
+    @api.get("/dashboard/events", response_class=Response, summary="Dashboard changes (server-sent events)",
+             responses={200: {"description": "text/event-stream: an event `changed` (data: the feed's generation) "
+                                             "when any public figure changed", "content": {"text/event-stream": {}}}})
+    async def dashboard_events(_: Public) -> EventSourceResponse:
+        if live is None:
+            raise NotFound("no_live_updates", "live updates are not running", None)
+
+        async def stream() -> AsyncIterator[dict[str, str]]:
+            async for generation in live.changes():
+                yield {"event": "changed", "data": str(generation)}
+
+        return EventSourceResponse(stream(), ping=15)
+
+    @api.get("/feeds/dashboard", summary="Dashboard feed (JSON, ETag)",
+             responses={200: {"description": "The privacy-safe aggregates; `ETag`, and 304 for a matching "
+                                             "`If-None-Match`."}, 304: {"description": "Not modified."}})
+    async def dashboard_feed(_: Public, if_none_match: Annotated[str | None, Header()] = None) -> Response:
+        """Public (like the dashboard): the published totals per nation, region and edition and the records
+        per (region, edition, day) of the DASHBOARD topic; counts below the threshold are null and named in
+        `suppressed`, and no suppressed count can be worked out from the totals."""
+        public, _overview, _report = await service.public_dashboard(uow, timezone, threshold)
+        body = feeds.encode(feeds.dashboard_body(public))
+        tag = feeds.etag(body)
+        headers = {"ETag": tag, "Cache-Control": "no-cache"}
+        if if_none_match and tag in [t.strip() for t in if_none_match.split(",")]:
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
+
+    def _relay_context(lang: str | None, accept_language: str | None) -> tuple[str, Callable[[str], str], Callable[[dt.date], str]]:
+        language = negotiate(lang, accept_language)
+        return language, lambda text: pages.catalogs.gettext(language, text), lambda d: format_date(d, language)
+
+    @api.get("/relay", response_class=HTMLResponse, summary="The relay (public page)",
+             responses={200: {"description": "The page, in the negotiated language.", "content": {"text/html": {}}}})
+    async def relay_page(
+        _: Public, lang: Annotated[str | None, Query(description="nl, de or en; else Accept-Language, else nl")] = None,
+        accept_language: Annotated[str | None, Header()] = None,
+    ) -> HTMLResponse:
+        """Who holds the baton today (the platform clock), the route, each day's activity and figures
+        (suppressed below the threshold) and the approved knowledge items per leg."""
+        language = negotiate(lang, accept_language)
+        view = await service.relay(uow, clock.now(), timezone, threshold)
+        return HTMLResponse(pages.relay(language, view), headers={"Content-Language": language, "Vary": "Accept-Language"})
+
+    @api.get("/relay/feed.json", response_class=Response, summary="The relay's days (JSON Feed 1.1)",
+             responses={200: {"content": {"application/feed+json": {}}, "description": "JSON Feed 1.1"}})
+    async def relay_json_feed(
+        request: Request, _: Public, lang: Annotated[str | None, Query()] = None,
+        accept_language: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        language, gettext, format_day = _relay_context(lang, accept_language)
+        view = await service.relay(uow, clock.now(), timezone, threshold)
+        body = feeds.json_feed(view, str(request.base_url), language, gettext, format_day)
+        return Response(feeds.encode(body), media_type="application/feed+json",
+                        headers={"Content-Language": language, "Vary": "Accept-Language"})
+
+    @api.get("/relay/feed.atom", response_class=Response, summary="The relay's days (Atom)",
+             responses={200: {"content": {"application/atom+xml": {}}, "description": "Atom 1.0"}})
+    async def relay_atom_feed(
+        request: Request, _: Public, lang: Annotated[str | None, Query()] = None,
+        accept_language: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        language, gettext, format_day = _relay_context(lang, accept_language)
+        view = await service.relay(uow, clock.now(), timezone, threshold)
+        body = feeds.atom_feed(view, str(request.base_url), language, gettext, format_day)
+        return Response(body, media_type="application/atom+xml",
+                        headers={"Content-Language": language, "Vary": "Accept-Language"})
+
     return api
+
+
+#: The dashboard's live updates: on each `changed` server-sent event, the page's <main> is fetched again
+#: and replaced (no reload; the page works without it). Served from this service, no CDN.
+LIVE_SCRIPT = """(function () {
+  if (!window.EventSource || !window.fetch) return;
+  var first = true;
+  var source = new EventSource("dashboard/events");
+  source.addEventListener("changed", function () {
+    if (first) { first = false; return; }
+    fetch(window.location.href, {headers: {"Accept": "text/html"}, cache: "no-store"})
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var next = new DOMParser().parseFromString(html, "text/html").querySelector("main");
+        var main = document.querySelector("main");
+        if (next && main) { main.innerHTML = next.innerHTML; document.documentElement.dataset.updated = String(Date.now()); }
+      });
+  });
+})();
+"""
 

@@ -16,11 +16,16 @@ from babel.numbers import NumberPattern, format_decimal, format_percent
 from jinja2 import FileSystemLoader
 
 from estafette.runtime.i18n import LANGUAGES, Catalogs
+from services.reporting.charts import bar_chart
 from services.reporting.domain import EditionReport, Overview
+from services.reporting.public import DayCell, Figure, PublicFigures, public_figures
+from services.reporting.relay import RelayView
 
 HERE = Path(__file__).parent
 LOCALE_DIR = HERE / "locale"
 MISSING = "–"
+#: A count withheld (complementary suppression) so that a small count cannot be derived from a total.
+WITHHELD = "×"
 
 
 def N_(message: str) -> str:
@@ -28,6 +33,7 @@ def N_(message: str) -> str:
     return message
 
 
+LEG_STATES: dict[str, str] = {"done": N_("handed over"), "holding": N_("holds the baton"), "ahead": N_("ahead")}
 STATUS_TEXTS: dict[str, str] = {
     "unknown": N_("unknown"), "open": N_("open"), "closed": N_("closed"), "cancelled": N_("cancelled"),
 }
@@ -90,20 +96,54 @@ class Dashboard:
         #: Each language by its own name (Nederlands, Deutsch, English), for the language links.
         self.language_names = {code: Locale.parse(code).get_display_name(code) for code in LANGUAGES}
 
-    def overview(self, lang: str, overview: Overview) -> str:
-        """National totals, a table of editions per region, and the relay legs."""
+    def overview(self, lang: str, overview: Overview, public: PublicFigures | None = None, threshold: int = 5) -> str:
+        """National totals, a table of editions per region, placements per region, and the relay legs;
+        every count of people as `public` shows it (suppressed below the threshold)."""
+        public = public or public_figures(overview.editions, [], {}, threshold)
         by_region = sorted(overview.editions, key=lambda e: e.region)  # stable: keeps the order within a region
         regions = [(region, list(rows)) for region, rows in groupby(by_region, key=lambda e: e.region)]
-        return self._render(lang, "overview.html.j2", None, national=overview.national, regions=regions,
-                            relay_legs=overview.relay_legs)
+        return self._render(lang, "overview.html.j2", None, public, national=overview.national, regions=regions,
+                            relay_legs=overview.relay_legs, live=True,
+                            placements=[(r, public.region("assigned", r)) for r in public.regions()])
 
-    def edition(self, lang: str, report: EditionReport) -> str:
-        """One edition's figures, its e-mails per template and its figures per day."""
-        return self._render(lang, "edition.html.j2", report.figures.edition_id, e=report.figures, days=report.days,
-                            emails=report.emails)
+    def edition(self, lang: str, report: EditionReport, public: PublicFigures | None = None, threshold: int = 5) -> str:
+        """One edition's figures, its e-mails per template and its figures per day (sign-ups per day as a chart)."""
+        if public is None:
+            f = report.figures
+            cells = [DayCell(f.region, f.edition_id, d.date, signups=d.signups, assigned=d.assigned) for d in report.days]
+            public = public_figures([f], cells, {f.edition_id: report.emails}, threshold)
+        edition_id = report.figures.edition_id
+        signups_per_day = [(format_date(d.date, lang), public.day("signups", edition_id, d.date))
+                           for d in report.days if public.day("signups", edition_id, d.date).exact_value]
+        return self._render(lang, "edition.html.j2", edition_id, public, e=report.figures,
+                            days=report.days, emails=report.emails, live=True, signups_per_day=signups_per_day)
 
-    def _render(self, lang: str, template: str, edition_id: str | None, **values: Any) -> str:
+    def relay(self, lang: str, view: RelayView) -> str:
+        """The public relay page: the holder today, the route as a timeline, the days and the knowledge items."""
+        return self._render(lang, "relay.html.j2", None, None, view=view, live=False,
+                            leg_state=lambda state: self.catalogs.gettext(lang, LEG_STATES[state]))
+
+    def _render(self, lang: str, template: str, edition_id: str | None, public: PublicFigures | None,
+                **values: Any) -> str:
+        threshold = public.threshold if public else getattr(values.get("view"), "threshold", 5)
+
+        def shown(figure: Figure, decimals: int = 0) -> str:
+            """A count as published: the number, "< 5" below the threshold, "×" withheld to protect one."""
+            if figure.shown == "small":
+                return f"< {threshold}"
+            if figure.shown == "withheld":
+                return WITHHELD
+            return format_number(figure.value, lang, decimals)
+
+        def chart(title: str, desc: str, bars: list[tuple[str, Figure]], label: str, value_label: str) -> str:
+            return bar_chart(title, desc, [(name, figure.value, shown(figure)) for name, figure in bars],
+                             label, value_label)
+
         context = {
+            "pub": public,
+            "fig": shown,
+            "chart": chart,
+            "threshold": threshold,
             "lang": lang,
             "languages": self.language_names,
             "edition_param": edition_id,

@@ -193,6 +193,16 @@ class RelayLeg:
     starts_on: date | None = None
     handed_over_to: str | None = None
     handed_over_at: datetime | None = None
+    # --- the plan (RelayLegPlanned) and the hand-over's details (contract v2.2) ---
+    position: int | None = None
+    first_day: date | None = None
+    last_day: date | None = None
+    activity: str = ""
+    #: The version of the plan stored (a re-plan replaces it, an older one is ignored).
+    planned: Version | None = None
+    to_leg_id: str | None = None
+    early: bool = False
+    knowledge_items: tuple[str, ...] = ()
 
 
 def relay_leg_started(stored: RelayLeg | None, leg_id: str, region: str, edition_id: str, starts_on: date) -> RelayLeg:
@@ -202,10 +212,55 @@ def relay_leg_started(stored: RelayLeg | None, leg_id: str, region: str, edition
 
 
 def relay_leg_handed_over(
-    stored: RelayLeg | None, leg_id: str, region: str, edition_id: str, to_region: str, at: datetime
+    stored: RelayLeg | None, leg_id: str, region: str, edition_id: str, to_region: str, at: datetime,
+    to_leg_id: str | None = None, early: bool = False, knowledge_items: Iterable[str] = (),
 ) -> RelayLeg:
-    """RelayLegHandedOver records to whom and when; the start already known is kept."""
-    return replace(stored or RelayLeg(leg_id, region, edition_id), handed_over_to=to_region, handed_over_at=at)
+    """RelayLegHandedOver records to whom and when (the next leg, whether early, the knowledge items the
+    baton carries on); the start already known is kept."""
+    return replace(stored or RelayLeg(leg_id, region, edition_id), handed_over_to=to_region, handed_over_at=at,
+                   to_leg_id=to_leg_id, early=early, knowledge_items=tuple(knowledge_items))
+
+
+def relay_leg_planned(
+    stored: RelayLeg | None, leg_id: str, region: str, edition_id: str, version: Version, position: int,
+    first_day: date, last_day: date, activity: str,
+) -> RelayLeg:
+    """RelayLegPlanned sets the leg's plan; a re-plan (a newer version) replaces it, an older one is
+    ignored; a start or hand-over already known is kept."""
+    leg = stored or RelayLeg(leg_id, region, edition_id)
+    if leg.planned is not None and not supersedes(version, leg.planned):
+        return leg
+    return replace(leg, region=region, edition_id=edition_id, position=position, first_day=first_day,
+                   last_day=last_day, activity=activity, planned=version)
+
+
+KnowledgeStatus = Literal["approved", "rejected"]
+
+
+@dataclass(frozen=True)
+class KnowledgeItem:
+    """A moderated knowledge item: approved (with the text as approved: public) or rejected (no text)."""
+
+    feedback_id: str
+    region: str
+    edition_id: str
+    status: KnowledgeStatus
+    version: Version
+    offer_id: str | None = None
+    text: str | None = None
+    language: str | None = None
+    offer_title: str | None = None
+    host_org: str | None = None
+    approved_at: datetime | None = None
+
+
+def knowledge_decided(stored: KnowledgeItem | None, decision: KnowledgeItem) -> KnowledgeItem:
+    """The latest moderation decision wins (by version); a rejection keeps no text."""
+    if stored is not None and not supersedes(decision.version, stored.version):
+        return stored
+    if decision.status == "rejected":
+        return replace(decision, text=None, offer_title=None, host_org=None, approved_at=None)
+    return decision
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ reporting does not report choices). tests/unit/reporting/test_handlers.py checks
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from estafette.runtime.app import Runtime
 from estafette.runtime.consumer import EventHandler
@@ -25,6 +25,8 @@ from schemas import (
     EditionOpened,
     Event,
     FeedbackSubmitted,
+    KnowledgeItemApproved,
+    KnowledgeItemRejected,
     MatchAssigned,
     MatchUnmatched,
     MatchWaitlisted,
@@ -34,6 +36,7 @@ from schemas import (
     OfferChanged,
     OfferPublished,
     RelayLegHandedOver,
+    RelayLegPlanned,
     RelayLegStarted,
     SeatOfferEnded,
     SeatOffered,
@@ -45,7 +48,7 @@ from schemas import (
 )
 from schemas.topics import EDITIONS, FEEDBACK, MATCHES, NOTIFICATIONS, OFFERS, RELAY, SIGNUPS, Topic
 from services.reporting import service
-from services.reporting.domain import Placement, Version
+from services.reporting.domain import KnowledgeItem, Placement, Version
 from services.reporting.repository import Repository
 
 Tx = Transaction[Repository]
@@ -128,7 +131,23 @@ async def notification_failed(tx: Tx, e: NotificationFailed) -> None:
 
 
 async def feedback_submitted(tx: Tx, e: FeedbackSubmitted) -> None:
-    await service.feedback_submitted(tx, e.region, e.edition, e.feedback_id, e.rating, e.share_publicly)
+    await service.feedback_submitted(tx, e.region, e.edition, e.feedback_id, e.rating, e.share_publicly,
+                                     e.submitted_at or e.occurred_at)
+
+
+async def knowledge_item_approved(tx: Tx, e: KnowledgeItemApproved) -> None:
+    await service.knowledge_item_decided(tx, KnowledgeItem(
+        e.feedback_id, e.region, e.edition, "approved", _version(e), e.offer_id, e.text, e.language,
+        e.offer_title, e.host_org, e.approved_at))
+
+
+async def knowledge_item_rejected(tx: Tx, e: KnowledgeItemRejected) -> None:
+    await service.knowledge_item_decided(tx, KnowledgeItem(e.feedback_id, e.region, e.edition, "rejected", _version(e)))
+
+
+async def relay_leg_planned(tx: Tx, e: RelayLegPlanned) -> None:
+    await service.relay_leg_planned(tx, e.region, e.edition, e.leg_id, _version(e), e.position, e.first_day,
+                                    e.last_day, e.activity)
 
 
 async def relay_leg_started(tx: Tx, e: RelayLegStarted) -> None:
@@ -136,7 +155,8 @@ async def relay_leg_started(tx: Tx, e: RelayLegStarted) -> None:
 
 
 async def relay_leg_handed_over(tx: Tx, e: RelayLegHandedOver) -> None:
-    await service.relay_leg_handed_over(tx, e.region, e.edition, e.leg_id, e.to_region, e.occurred_at)
+    await service.relay_leg_handed_over(tx, e.region, e.edition, e.leg_id, e.to_region, e.occurred_at,
+                                        e.to_leg_id, e.early, tuple(e.knowledge_items))
 
 
 async def ignored(tx: Tx, e: Event) -> None:
@@ -159,11 +179,27 @@ SUBSCRIPTIONS: dict[Topic, tuple[str, Mapping[type[Event], EventHandler]]] = {
         MatchWaitlisted: match_waitlisted, MatchUnmatched: match_unmatched,
     }),
     NOTIFICATIONS: ("notifications", {NotificationSent: notification_sent, NotificationFailed: notification_failed}),
-    FEEDBACK: ("feedback", {FeedbackSubmitted: feedback_submitted}),
-    RELAY: ("relay", {RelayLegStarted: relay_leg_started, RelayLegHandedOver: relay_leg_handed_over}),
+    FEEDBACK: ("feedback", {
+        FeedbackSubmitted: feedback_submitted, KnowledgeItemApproved: knowledge_item_approved,
+        KnowledgeItemRejected: knowledge_item_rejected,
+    }),
+    RELAY: ("relay", {
+        RelayLegPlanned: relay_leg_planned, RelayLegStarted: relay_leg_started,
+        RelayLegHandedOver: relay_leg_handed_over,
+    }),
 }
 
 
-def register(rt: Runtime) -> None:
+def register(rt: Runtime, changed: Callable[[], object] | None = None) -> None:
+    """Subscribe every table; `changed` (the dashboard feed's wake-up) runs after each commit of a handler."""
     for topic, (name, table) in SUBSCRIPTIONS.items():
-        rt.subscribe(topic, name, table)
+        rt.subscribe(topic, name, _waking(table, changed) if changed else table)
+
+
+def _waking(table: Mapping[type[Event], EventHandler], changed: Callable[[], object]) -> dict[type[Event], EventHandler]:
+    def wrap(handler: EventHandler) -> EventHandler:
+        async def handle(tx: Tx, e: Event) -> None:
+            await handler(tx, e)
+            tx.after_commit(changed)
+        return handle
+    return {cls: wrap(handler) for cls, handler in table.items()}

@@ -9,15 +9,20 @@ order. Reads aggregate the rows into figures.
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Iterable
+from datetime import datetime
 
 import asyncpg
 
+from services.reporting.public import DayCell
 from services.reporting.domain import (
     DayFigures,
     Edition,
     EditionFigures,
     Feedback,
+    KnowledgeItem,
     MatchOutcome,
     NotificationOutcome,
     Offer,
@@ -92,17 +97,31 @@ class Repository:
 
     async def relay_leg(self, leg_id: str) -> RelayLeg | None:
         row = await self._locked(_RELAY_LEGS + " WHERE id = $1", leg_id)
-        return RelayLeg(**row) if row else None
+        return _relay_leg(row) if row else None
 
     async def save_relay_leg(self, leg: RelayLeg) -> None:
+        planned = leg.planned
         await self._upsert("relay_legs", id=leg.leg_id, region=leg.region, edition_id=leg.edition_id,
                            starts_on=leg.starts_on, handed_over_to=leg.handed_over_to,
-                           handed_over_at=leg.handed_over_at)
+                           handed_over_at=leg.handed_over_at, position=leg.position, first_day=leg.first_day,
+                           last_day=leg.last_day, activity=leg.activity,
+                           planned_at=planned and planned.occurred_at, planned_event=planned and planned.event_id,
+                           to_leg_id=leg.to_leg_id, early=leg.early, knowledge_items=list(leg.knowledge_items))
 
-    async def add_feedback(self, f: Feedback) -> None:
-        """Store `f` unless this feedback is known already."""
+    async def add_feedback(self, f: Feedback, submitted_at: datetime | None = None) -> None:
+        """Store `f` unless this feedback is known already (with the moment it was given, for its day)."""
         await self._upsert("feedback", replace=False, id=f.feedback_id, edition_id=f.edition_id, rating=f.rating,
-                           share_publicly=f.share_publicly)
+                           share_publicly=f.share_publicly, submitted_at=submitted_at)
+
+    async def knowledge_item(self, feedback_id: str) -> KnowledgeItem | None:
+        row = await self._locked(_KNOWLEDGE_ITEMS + " WHERE feedback_id = $1", feedback_id)
+        return _knowledge_item(row) if row else None
+
+    async def save_knowledge_item(self, k: KnowledgeItem) -> None:
+        await self._upsert("knowledge_items", feedback_id=k.feedback_id, region=k.region, edition_id=k.edition_id,
+                           status=k.status, offer_id=k.offer_id, text=k.text, language=k.language,
+                           offer_title=k.offer_title, host_org=k.host_org, approved_at=k.approved_at,
+                           occurred_at=k.version.occurred_at, event_id=k.version.event_id)
 
     # --- outcomes (the latest wins: the service compares versions) -----------------------------
     async def match_version(self, signup_id: str) -> Version | None:
@@ -144,15 +163,99 @@ class Repository:
         return [TemplateFigures(**r) for r in rows]
 
     async def relay_legs(self) -> list[RelayLeg]:
-        rows = await self.conn.fetch(_RELAY_LEGS + " ORDER BY starts_on NULLS LAST, id")
-        return [RelayLeg(**r) for r in rows]
+        rows = await self.conn.fetch(_RELAY_LEGS + " ORDER BY coalesce(starts_on, first_day) NULLS LAST, id")
+        return [_relay_leg(r) for r in rows]
+
+    async def knowledge_items(self) -> list[KnowledgeItem]:
+        """Every moderated knowledge item (approved ones with their text; rejected ones without)."""
+        rows = await self.conn.fetch(_KNOWLEDGE_ITEMS + " ORDER BY approved_at NULLS LAST, feedback_id")
+        return [_knowledge_item(r) for r in rows]
+
+    async def day_cells(self, timezone: str) -> list[DayCell]:
+        """Per (region, edition, day): sign-ups made that day, visits assigned that day, feedback given."""
+        rows = await self.conn.fetch(_DAY_CELLS, timezone)
+        return [DayCell(**r) for r in rows]
+
+    async def all_template_figures(self) -> dict[str, list[TemplateFigures]]:
+        rows = await self.conn.fetch(_ALL_TEMPLATE_FIGURES)
+        out: dict[str, list[TemplateFigures]] = {}
+        for r in rows:
+            out.setdefault(r["edition_id"], []).append(TemplateFigures(r["template"], r["sent"], r["failed"]))
+        return out
+
+    # --- the dashboard feed ---------------------------------------------------------------------
+    async def lock_dashboard(self) -> None:
+        """One refresh of the dashboard feed at a time (across instances), until the transaction ends."""
+        await self.conn.execute("SELECT pg_advisory_xact_lock(hashtext('reporting.dashboard'))")
+
+    async def dashboard_records(self) -> dict[str, dict[str, object]]:
+        rows = await self.conn.fetch("SELECT key, figures FROM dashboard_records")
+        return {r["key"]: json.loads(r["figures"]) for r in rows}
+
+    async def save_dashboard_records(self, records: Iterable[tuple[str, dict[str, object]]], at: datetime) -> None:
+        for key, figures in records:
+            await self._upsert("dashboard_records", key=key, figures=json.dumps(figures, sort_keys=True),
+                               published_at=at)
+
+    async def bump_dashboard_generation(self) -> int:
+        return await self.conn.fetchval("UPDATE dashboard_state SET generation = generation + 1 RETURNING generation")
+
+    async def dashboard_generation(self) -> int:
+        return await self.conn.fetchval("SELECT generation FROM dashboard_state")
 
     async def editions_by_status(self) -> dict[str, int]:
         rows = await self.conn.fetch("SELECT status, count(*) AS n FROM editions GROUP BY status")
         return {r["status"]: r["n"] for r in rows}
 
 
-_RELAY_LEGS = "SELECT id AS leg_id, region, edition_id, starts_on, handed_over_to, handed_over_at FROM relay_legs"
+_RELAY_LEGS = (
+    "SELECT id AS leg_id, region, edition_id, starts_on, handed_over_to, handed_over_at, position, first_day,"
+    " last_day, activity, planned_at, planned_event, to_leg_id, early, knowledge_items FROM relay_legs"
+)
+_KNOWLEDGE_ITEMS = (
+    "SELECT feedback_id, region, edition_id, status, offer_id, text, language, offer_title, host_org, approved_at,"
+    " occurred_at, event_id FROM knowledge_items"
+)
+
+
+def _relay_leg(row: asyncpg.Record) -> RelayLeg:
+    r = dict(row)
+    at, event = r.pop("planned_at"), r.pop("planned_event")
+    r["planned"] = Version(at, event) if at else None
+    r["knowledge_items"] = tuple(r["knowledge_items"] or ())
+    return RelayLeg(**r)
+
+
+def _knowledge_item(row: asyncpg.Record) -> KnowledgeItem:
+    r = dict(row)
+    r["version"] = Version(r.pop("occurred_at"), r.pop("event_id"))
+    return KnowledgeItem(**r)
+
+
+_DAY_CELLS = """
+SELECT e.region, d.edition_id, d.day,
+       sum(d.signups)::int AS signups, sum(d.assigned)::int AS assigned,
+       sum(d.feedback)::int AS feedback, sum(d.rating)::int AS rating_total
+  FROM (SELECT edition_id, (signed_up_at AT TIME ZONE $1)::date AS day, 1 AS signups, 0 AS assigned, 0 AS feedback, 0 AS rating
+          FROM signups WHERE signed_up_at IS NOT NULL AND NOT withdrawn AND approval IS DISTINCT FROM 'refused'
+        UNION ALL
+        SELECT edition_id, offer_date, 0, 1, 0, 0 FROM match_outcomes WHERE outcome = 'assigned' AND offer_date IS NOT NULL
+        UNION ALL
+        SELECT edition_id, (submitted_at AT TIME ZONE $1)::date, 0, 0, 1, rating FROM feedback WHERE submitted_at IS NOT NULL
+       ) d
+  JOIN editions e ON e.id = d.edition_id
+ GROUP BY e.region, d.edition_id, d.day
+ ORDER BY e.region, d.edition_id, d.day
+"""
+
+_ALL_TEMPLATE_FIGURES = """
+SELECT edition_id, coalesce(template, 'unknown') AS template,
+       count(*) FILTER (WHERE status = 'sent')::int AS sent,
+       count(*) FILTER (WHERE status = 'failed')::int AS failed
+  FROM notifications
+ GROUP BY 1, 2
+ ORDER BY 1, 2
+"""
 
 _EDITION_FIGURES = """
 SELECT e.id AS edition_id, e.region, e.name, e.status, e.starts_on, e.ends_on,

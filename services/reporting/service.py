@@ -23,7 +23,11 @@ from estafette.runtime.errors import NotFound
 from estafette.runtime.uow import Tx, Uow
 from services.reporting import domain
 from services.reporting.domain import ApprovalState, MatchOutcome, NotificationOutcome, Placement, Version
+from services.reporting.public import PublicFigures, public_figures
+from services.reporting.relay import RelayView, relay_view
 from services.reporting.repository import Repository
+from schemas.dashboard import DashboardRecord
+from schemas.topics import DASHBOARD
 
 log = structlog.get_logger(__name__)
 ReportingTx = Tx[Repository]
@@ -161,11 +165,31 @@ async def notification_failed(
 
 # --- feedback and the relay ---------------------------------------------------------------------
 async def feedback_submitted(
-    tx: ReportingTx, region: str, edition_id: str, feedback_id: str, rating: int, share_publicly: bool = False
+    tx: ReportingTx, region: str, edition_id: str, feedback_id: str, rating: int, share_publicly: bool = False,
+    submitted_at: datetime | None = None,
 ) -> None:
-    """Once per feedback id: the rating and whether it may be shared (never what was learned)."""
+    """Once per feedback id: the rating, whether it may be shared and when it was given (its day on the
+    dashboard) — never what was learned (only an approved knowledge item's text is kept)."""
     await _known(tx, edition_id, region)
-    await tx.repo.add_feedback(domain.Feedback(feedback_id, edition_id, rating, share_publicly))
+    await tx.repo.add_feedback(domain.Feedback(feedback_id, edition_id, rating, share_publicly), submitted_at)
+
+
+async def knowledge_item_decided(tx: ReportingTx, item: domain.KnowledgeItem) -> None:
+    """KnowledgeItemApproved / KnowledgeItemRejected: the latest moderation decision wins; only an approved
+    item is ever shown (with its leg), a rejected one keeps no text."""
+    await _known(tx, item.edition_id, item.region)
+    stored = await tx.repo.knowledge_item(item.feedback_id)
+    await tx.repo.save_knowledge_item(domain.knowledge_decided(stored, item))
+
+
+async def relay_leg_planned(
+    tx: ReportingTx, region: str, edition_id: str, leg_id: str, version: Version, position: int,
+    first_day: date, last_day: date, activity: str,
+) -> None:
+    await _known(tx, edition_id, region)
+    stored = await tx.repo.relay_leg(leg_id)
+    await tx.repo.save_relay_leg(domain.relay_leg_planned(
+        stored, leg_id, region, edition_id, version, position, first_day, last_day, activity))
 
 
 async def relay_leg_started(tx: ReportingTx, region: str, edition_id: str, leg_id: str, starts_on: date) -> None:
@@ -175,11 +199,13 @@ async def relay_leg_started(tx: ReportingTx, region: str, edition_id: str, leg_i
 
 
 async def relay_leg_handed_over(
-    tx: ReportingTx, region: str, edition_id: str, leg_id: str, to_region: str, at: datetime
+    tx: ReportingTx, region: str, edition_id: str, leg_id: str, to_region: str, at: datetime,
+    to_leg_id: str | None = None, early: bool = False, knowledge_items: tuple[str, ...] = (),
 ) -> None:
     await _known(tx, edition_id, region)
     stored = await tx.repo.relay_leg(leg_id)
-    await tx.repo.save_relay_leg(domain.relay_leg_handed_over(stored, leg_id, region, edition_id, to_region, at))
+    await tx.repo.save_relay_leg(domain.relay_leg_handed_over(
+        stored, leg_id, region, edition_id, to_region, at, to_leg_id, early, knowledge_items))
 
 
 # --- reading (one snapshot per report) ----------------------------------------------------------
@@ -236,3 +262,73 @@ async def _overview(uow: Uow[Repository]) -> domain.Overview:
 async def editions_by_status(uow: Uow[Repository]) -> dict[str, int]:
     async with uow.transaction() as tx:
         return await tx.repo.editions_by_status()
+
+
+# --- public figures, the relay and the dashboard feed (issue 10) ---------------------------------
+async def _public(tx: ReportingTx, timezone: str, threshold: int) -> PublicFigures:
+    return public_figures(
+        await tx.repo.all_edition_figures(), await tx.repo.day_cells(timezone),
+        await tx.repo.all_template_figures(), threshold,
+    )
+
+
+async def public_dashboard(
+    uow: Uow[Repository], timezone: str, threshold: int, edition_id: str | None = None,
+) -> tuple[PublicFigures, domain.Overview, domain.EditionReport | None]:
+    """The public dashboard's figures (suppressed: `public.py`), the overview and, with `edition_id`,
+    that edition's report (its offers and seats per day; its people counts come from the figures), from
+    one snapshot; NotFound `unknown_edition`."""
+    async with uow.transaction() as tx:
+        await tx.repo.read_snapshot()
+        figures = await _public(tx, timezone, threshold)
+        overview = domain.Overview(figures.editions, await tx.repo.relay_legs())
+        report = None
+        if edition_id is not None:
+            e = next((f for f in figures.editions if f.edition_id == edition_id), None)
+            if e is None:
+                raise NotFound("unknown_edition", f"edition {edition_id} is not known to reporting", "edition_id")
+            report = domain.EditionReport(
+                e, await tx.repo.day_figures(edition_id, timezone), await tx.repo.template_figures(edition_id))
+        return figures, overview, report
+
+
+async def relay(uow: Uow[Repository], now: datetime, timezone: str, threshold: int) -> RelayView:
+    """The relay as the public follows it on `now` (the platform clock): route, holder, days, items."""
+    async with uow.transaction() as tx:
+        await tx.repo.read_snapshot()
+        figures = await _public(tx, timezone, threshold)
+        return relay_view(await tx.repo.relay_legs(), await tx.repo.knowledge_items(), figures, now, timezone)
+
+
+#: The stored fingerprint of every public figure (not a record: never published).
+PAGE_KEY = "*page"
+
+
+async def refresh_dashboard_feed(uow: Uow[Repository], now: datetime, timezone: str, threshold: int) -> int:
+    """Publish every DashboardRecord that changed since it was last published (through the outbox, on the
+    compacted national topic; keyed `<region>:<edition>:<day>`) and bump the feed's generation when any
+    did. One refresh at a time (an advisory lock). Returns the number of records published."""
+    async with uow.transaction() as tx:
+        await tx.repo.lock_dashboard()
+        figures = await _public(tx, timezone, threshold)
+        stored = await tx.repo.dashboard_records()
+        changed: list[tuple[str, dict[str, object]]] = []
+        for fields in figures.records(now):
+            record = DashboardRecord.model_validate(fields)
+            comparable = record.model_dump(mode="json", exclude={"updated_at"})
+            if stored.get(record.key) != comparable:
+                changed.append((record.key, comparable))
+                tx.publish_raw(DASHBOARD.name, record.key, "DashboardRecord", record.model_dump_json())
+        published = len(changed)
+        page = {"shown": figures.fingerprint()}  # every public figure: a change of any moves the live pages
+        if stored.get(PAGE_KEY) != page:
+            changed.append((PAGE_KEY, page))
+        if changed:
+            await tx.repo.save_dashboard_records(changed, now)
+            await tx.repo.bump_dashboard_generation()
+        return published
+
+
+async def dashboard_generation(uow: Uow[Repository]) -> int:
+    async with uow.transaction() as tx:
+        return await tx.repo.dashboard_generation()

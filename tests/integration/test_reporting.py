@@ -311,7 +311,9 @@ def test_reports_are_exact_after_a_week_of_events(infra: Infra) -> None:
 
         detail = httpx.get(f"{url}/dashboard", params={"edition": ED_T}, headers={"Accept-Language": "de-DE,en;q=0.5"}, timeout=5)
         assert detail.status_code == 200
-        assert "Pro Tag" in detail.text and "08.06.2027" in detail.text and "33,3\u00a0%" in detail.text
+        assert "Pro Tag" in detail.text and "08.06.2027" in detail.text
+        # the public page suppresses counts below 5 (issue 10): the share of a few assignments is not shown
+        assert "33,3\u00a0%" not in detail.text and "&lt; 5" in detail.text
         english = httpx.get(f"{url}/dashboard", headers={"Accept-Language": "en-GB"}, timeout=5).text
         assert "Sign-ups" in english and "Anmeldungen" not in english
 

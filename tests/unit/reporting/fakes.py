@@ -18,6 +18,7 @@ from services.reporting.domain import (
     Edition,
     EditionFigures,
     Feedback,
+    KnowledgeItem,
     MatchOutcome,
     NotificationOutcome,
     Offer,
@@ -27,6 +28,7 @@ from services.reporting.domain import (
     Version,
 )
 from services.reporting.handlers import SUBSCRIPTIONS
+from services.reporting.public import DayCell
 from tests.unit.reporting import builders
 
 
@@ -58,6 +60,12 @@ class FakeRepository:
         self.days: dict[str, list[DayFigures]] = {}
         self.templates: dict[str, list[TemplateFigures]] = {}
         self.snapshots = 0
+        self.knowledge: dict[str, KnowledgeItem] = {}
+        self.feedback_at: dict[str, Any] = {}
+        #: Day cells per (region, edition, day) as a test puts them (the real repository aggregates them).
+        self.cells: list[DayCell] = []
+        self.dashboard: dict[str, dict[str, object]] = {}
+        self.generation = 0
 
     # --- editions, offers, sign-ups, relay legs, feedback
     async def edition(self, edition_id: str) -> Edition | None:
@@ -87,8 +95,41 @@ class FakeRepository:
     async def save_relay_leg(self, leg: RelayLeg) -> None:
         self.legs[leg.leg_id] = leg
 
-    async def add_feedback(self, f: Feedback) -> None:
+    async def add_feedback(self, f: Feedback, submitted_at: Any = None) -> None:
         self.feedback.setdefault(f.feedback_id, f)
+        self.feedback_at.setdefault(f.feedback_id, submitted_at)
+
+    async def knowledge_item(self, feedback_id: str) -> KnowledgeItem | None:
+        return self.knowledge.get(feedback_id)
+
+    async def save_knowledge_item(self, k: KnowledgeItem) -> None:
+        self.knowledge[k.feedback_id] = k
+
+    async def knowledge_items(self) -> list[KnowledgeItem]:
+        return sorted(self.knowledge.values(), key=lambda k: k.feedback_id)
+
+    async def day_cells(self, timezone: str) -> list[DayCell]:
+        return list(self.cells)
+
+    async def all_template_figures(self) -> dict[str, list[TemplateFigures]]:
+        return {k: list(v) for k, v in self.templates.items()}
+
+    async def lock_dashboard(self) -> None:
+        pass
+
+    async def dashboard_records(self) -> dict[str, dict[str, object]]:
+        return dict(self.dashboard)
+
+    async def save_dashboard_records(self, records: Any, at: Any) -> None:
+        for key, figures in records:
+            self.dashboard[key] = figures
+
+    async def bump_dashboard_generation(self) -> int:
+        self.generation += 1
+        return self.generation
+
+    async def dashboard_generation(self) -> int:
+        return self.generation
 
     # --- outcomes
     async def match_version(self, signup_id: str) -> Version | None:

@@ -1,0 +1,139 @@
+"""Small-count suppression for public and national outputs (pure: no I/O).
+
+Every published figure is a *cell*; a *group* says that one cell (a total) is the sum of others (its
+parts): an edition's sign-ups are the sum of its days', a region's the sum of its editions', and so on.
+`protect` decides what is shown of each cell:
+
+- `exact`: the number;
+- `small` (primary suppression): a count from 1 to threshold - 1, shown as "< threshold";
+- `withheld` (complementary suppression): a count of at least the threshold, withheld so that a small
+  count cannot be worked out from a total by subtraction.
+
+What a reader knows is modelled exactly as shown: an exact cell is its value, a small cell lies in its
+`small` bounds (1..threshold-1 for a count), a withheld cell is at least the threshold, and every group
+holds. `protect` propagates these bounds through all groups (to a fixed point) and, while some suppressed
+cell is pinned to one value, withholds one more cell of a group that pins it: the smallest published
+non-zero part, else the group's total. It ends because every step withholds one more cell (in the worst
+case everything is withheld). A zero is never suppressed (it tells about nobody).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+Shown = Literal["exact", "small", "withheld"]
+INFINITY = 10**12
+
+
+@dataclass(frozen=True)
+class Group(Generic[K]):
+    """`total` is the sum of `parts`."""
+
+    total: K
+    parts: tuple[K, ...]
+
+
+def bounds(
+    values: Mapping[K, int], groups: Sequence[Group[K]], shown: Mapping[K, Shown], small: Mapping[K, tuple[int, int]],
+    threshold: int,
+) -> dict[K, tuple[int, int]]:
+    """What a reader can know of each cell from what is shown: [low, high] per cell, after propagating
+    the groups' sums to a fixed point (interval propagation)."""
+    known: dict[K, tuple[int, int]] = {}
+    for key, value in values.items():
+        how = shown.get(key, "exact")
+        if how == "exact":
+            known[key] = (value, value)
+        elif how == "small":
+            known[key] = small.get(key, (1, threshold - 1))
+        else:
+            known[key] = (threshold, INFINITY)
+    for _ in range(200):
+        changed = False
+        for g in groups:
+            members = (g.total, *g.parts)
+            if any(m not in known for m in members):
+                continue
+            lo_sum = sum(known[p][0] for p in g.parts)
+            hi_sum = min(INFINITY, sum(known[p][1] for p in g.parts))
+            t_lo, t_hi = known[g.total]
+            new_t = (max(t_lo, lo_sum), min(t_hi, hi_sum))
+            if new_t != (t_lo, t_hi):
+                known[g.total], changed = new_t, True
+            t_lo, t_hi = known[g.total]
+            for p in g.parts:
+                p_lo, p_hi = known[p]
+                others_lo = sum(known[q][0] for q in g.parts if q != p)
+                others_hi = min(INFINITY, sum(known[q][1] for q in g.parts if q != p))
+                low = max(p_lo, t_lo - others_hi) if others_hi < INFINITY else p_lo
+                high = min(p_hi, t_hi - others_lo) if t_hi < INFINITY else p_hi
+                if (low, high) != (p_lo, p_hi):
+                    known[p], changed = (low, high), True
+        if not changed:
+            break
+    return known
+
+
+def protect(
+    values: Mapping[K, int], groups: Sequence[Group[K]], threshold: int,
+    primary: Mapping[K, tuple[int, int]] | None = None, fixed: frozenset[K] | set[K] = frozenset(),
+) -> dict[K, Shown]:
+    """What to show of each cell of `values` (see the module's docstring). `primary`: cells to suppress
+    whatever their value, with the bounds a reader knows for them (e.g. a rating total of fewer than
+    `threshold` ratings); by default every count from 1 to threshold - 1 is primary. `fixed`: cells that
+    are not shown but that a reader is assumed to know (a remainder, e.g. sign-ups without a day): they
+    count as exact and are never withheld (the careful assumption)."""
+    small: dict[K, tuple[int, int]] = dict(primary or {})
+    shown: dict[K, Shown] = {}
+    for key, value in values.items():
+        if key in fixed:
+            shown[key] = "exact"
+        elif key in small:
+            shown[key] = "small" if value else "exact"
+        elif 0 < value < threshold:
+            shown[key] = "small"
+            small[key] = (1, threshold - 1)
+        else:
+            shown[key] = "exact"
+    usable = [g for g in groups if g.total in values and all(p in values for p in g.parts)]
+    by_cell: dict[K, list[Group[K]]] = {}
+    for g in usable:
+        for member in (g.total, *g.parts):
+            by_cell.setdefault(member, []).append(g)
+    for _ in range(len(values) + 1):
+        known = bounds(values, usable, shown, small, threshold)
+        pinned = [k for k, how in shown.items() if how != "exact" and known[k][0] >= known[k][1]]
+        if not pinned:
+            return shown
+        if not _withhold_one_more(pinned, by_cell, values, shown, fixed):
+            return shown  # nothing left to withhold (cannot happen with consistent values)
+    return shown
+
+
+def _withhold_one_more(
+    pinned: Sequence[K], by_cell: Mapping[K, Sequence[Group[K]]], values: Mapping[K, int], shown: dict[K, Shown],
+    fixed: frozenset[K] | set[K],
+) -> bool:
+    for cell in pinned:
+        for g in by_cell.get(cell, ()):
+            candidates = [p for p in (*g.parts, g.total)
+                          if p != cell and p not in fixed and shown[p] == "exact" and values[p] > 0]
+            if candidates:
+                parts = [p for p in candidates if p != g.total]
+                choice = min(parts, key=lambda p: values[p]) if parts else g.total
+                shown[choice] = "withheld"
+                return True
+    return False
+
+
+def recoverable(
+    values: Mapping[K, int], groups: Sequence[Group[K]], shown: Mapping[K, Shown], threshold: int,
+    primary: Mapping[K, tuple[int, int]] | None = None,
+) -> list[K]:
+    """The suppressed cells a reader could pin to one value from what is shown (empty when safe)."""
+    small = {k: (primary or {}).get(k, (1, threshold - 1)) for k, how in shown.items() if how == "small"}
+    known = bounds(values, groups, shown, small, threshold)
+    return [k for k, how in shown.items() if how != "exact" and known[k][0] >= known[k][1]]

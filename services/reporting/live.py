@@ -1,0 +1,69 @@
+"""The dashboard feed's loop and the live pages' wake-ups (an adapter: asyncio, no rules).
+
+`refresh` publishes the changed DashboardRecords (service.refresh_dashboard_feed) when a consumer of
+this instance committed something (`wake`, called after each handler's commit), else every
+`refresh_seconds`; `watch` reads the feed's generation every `watch_seconds` (another instance may
+have published) and wakes every open server-sent-events stream of this instance when it moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import structlog
+
+from estafette.runtime.clock import Clock
+from estafette.runtime.loops import pause
+from estafette.runtime.uow import Uow
+from services.reporting import service
+from services.reporting.repository import Repository
+
+log = structlog.get_logger(__name__)
+
+
+class LiveDashboard:
+    def __init__(
+        self, uow: Uow[Repository], clock: Clock, timezone: str, threshold: int,
+        refresh_seconds: float = 10.0, watch_seconds: float = 0.5,
+    ) -> None:
+        self.uow, self.clock, self.timezone, self.threshold = uow, clock, timezone, threshold
+        self.refresh_seconds, self.watch_seconds = refresh_seconds, watch_seconds
+        self.generation = -1
+        self._woken = asyncio.Event()
+        self._moved = asyncio.Condition()
+
+    def wake(self) -> None:
+        """Something was committed: recompute the feed soon."""
+        self._woken.set()
+
+    async def refresh(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                published = await service.refresh_dashboard_feed(self.uow, self.clock.now(), self.timezone, self.threshold)
+                if published:
+                    log.info("dashboard records published", records=published)
+            except Exception as exc:  # noqa: BLE001 - the database may be down: the next round tries again
+                log.warning("dashboard feed refresh failed", error=repr(exc))
+            await pause(stopping, self.refresh_seconds, self._woken)
+            await asyncio.sleep(0.05)  # let a burst of commits settle into one refresh
+
+    async def watch(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                generation = await service.dashboard_generation(self.uow)
+                if generation != self.generation:
+                    self.generation = generation
+                    async with self._moved:
+                        self._moved.notify_all()
+            except Exception as exc:  # noqa: BLE001 - as above
+                log.warning("dashboard generation not read", error=repr(exc))
+            await pause(stopping, self.watch_seconds)
+
+    async def changes(self) -> AsyncIterator[int]:
+        """The feed's generation now, then each time it moves (for one server-sent-events stream)."""
+        yield self.generation
+        while True:
+            async with self._moved:
+                await self._moved.wait()
+            yield self.generation
