@@ -269,6 +269,12 @@ class Runtime:
                 description=f"Events: {', '.join(e.__name__ for e in topic.events)}. Key: {topic.key}.",
             )
 
+    def produces_records(self, topic: Topic, schema: type[Any], description: str) -> None:
+        """Declare a topic of records (not events: e.g. the dashboard feed) this service publishes
+        through its outbox (`tx.publish_raw`), for the AsyncAPI document."""
+        self._produced.append(topic)
+        self.broker.publisher(topic.template, title=f"{self.name}:{topic.template}", schema=schema, description=description)
+
     def background(self, loop: BackgroundLoop) -> None:
         """Run `loop(stopping)` while the app runs (e.g. an e-mail sender)."""
         self._loops.append(loop)

@@ -32,9 +32,8 @@ def create_app(settings: ReportingSettings | None = None) -> ServiceApp:
 def _produces_dashboard_feed(rt: Runtime) -> None:
     """Declare the dashboard feed (records, not events: `Runtime.produces` takes topics of events) for the
     AsyncAPI document and the registry's contract test."""
-    rt._produced.append(DASHBOARD)  # noqa: SLF001 - Runtime.produces cannot describe a topic of records
-    rt.broker.publisher(
-        DASHBOARD.name, title=f"{rt.name}:{DASHBOARD.name}", schema=DashboardRecord,
-        description="DashboardRecord (privacy-safe aggregates per region, edition and day; counts below the "
-                    "threshold withheld). Compacted; key: `<region>:<edition>:<day>`.",
+    rt.produces_records(
+        DASHBOARD, DashboardRecord,
+        "DashboardRecord (privacy-safe aggregates per region, edition and day; counts below the "
+        "threshold withheld). Compacted; key: `<region>:<edition>:<day>`.",
     )
