@@ -40,6 +40,9 @@ def _version(row: asyncpg.Record | None) -> Version | None:
 class Repository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+        #: Editions this transaction has made sure of (a consumer's batch names the same few editions
+        #: in most of its events: one statement each, not one per event).
+        self._known_editions: set[str] = set()
 
     async def _locked(self, sql: str, key: object) -> asyncpg.Record | None:
         """The row of `sql` (`... WHERE id = $1`), locked until the transaction ends."""
@@ -66,7 +69,10 @@ class Repository:
 
     async def add_edition(self, e: Edition) -> None:
         """Store `e` unless the edition is known already."""
+        if e.edition_id in self._known_editions:
+            return
         await self._upsert("editions", replace=False, id=e.edition_id, region=e.region, status=e.status)
+        self._known_editions.add(e.edition_id)
 
     async def save_edition(self, e: Edition) -> None:
         await self._upsert("editions", id=e.edition_id, region=e.region, status=e.status, name=e.name,
