@@ -76,6 +76,23 @@ def match_run(
     raise typer.Exit(run(edition, url, wait, key))
 
 
+@app.command("import")
+def import_file(
+    kind: str = typer.Argument(..., metavar="offers|signups", help="What the file holds: offers or signups."),
+    file: Path = typer.Argument(..., metavar="FILE", help="The spreadsheet: a .csv (UTF-8, , or ;) or .xlsx file, header in row 1."),
+    edition: str = typer.Option(..., "--edition", "-e", help="Edition id, e.g. twente-2027."),
+    key: str = typer.Option(..., envvar="ESTAFETTE_API_KEY", help="An organiser's (or admin's) API key."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check the file and show what would happen; store nothing."),
+    url: str = typer.Option("http://127.0.0.1:8001", envvar="ESTAFETTE_REGISTRATION_URL", help="Registration service."),
+    lang: str = typer.Option(None, "--lang", help="The language of the row errors: nl, de or en."),
+) -> None:
+    """Import offers or sign-ups from a CSV or XLSX file into an edition (progress, then the counts or every
+    row error). Exit code 1: row errors, nothing stored; 2: not imported for another reason."""
+    from estafette.tools.imports import run
+
+    raise typer.Exit(run(kind, file, edition, key, url=url, dry_run=dry_run, lang=lang))
+
+
 @schemas_app.command("asyncapi")
 def schemas_asyncapi() -> None:
     """Write schemas/asyncapi/<service>.json from the services' FastStream apps."""
