@@ -96,6 +96,31 @@ class Infra:
         """The operator's (admin) access to the test broker."""
         return kafka_access("admin")
 
+    def reset_relay(self) -> None:
+        """Forget the national relay (registration's plan, its scheduled relay steps and the legs its
+        knowledge items travelled with; reporting's legs and knowledge items), for a test that plans
+        its own: the country has one relay, and tests of a session would otherwise share it. Call it
+        while neither service runs."""
+
+        async def reset() -> None:
+            conn = await asyncpg.connect(self.admin_dsn())
+            try:
+                statements = [  # (table that must exist, statement): a fresh database has none yet
+                    ("registration.knowledge_items", "UPDATE registration.knowledge_items SET leg_id = NULL"),
+                    ("registration.relay_legs", "DELETE FROM registration.relay_legs"),
+                    ("registration.scheduled_steps", "DELETE FROM registration.scheduled_steps WHERE kind LIKE 'relay%'"),
+                    ("reporting.relay_legs", "DELETE FROM reporting.relay_legs"),
+                    ("reporting.knowledge_items", "DELETE FROM reporting.knowledge_items"),
+                ]
+                async with conn.transaction():
+                    for table, statement in statements:
+                        if await conn.fetchval("SELECT to_regclass($1)", table) is not None:
+                            await conn.execute(statement)
+            finally:
+                await conn.close()
+
+        _run(reset())
+
     def add_regions(self, *records: RegionRecord) -> None:
         """Apply registry entries as `estafette regions apply` does (topics, grants, registry records)."""
         _run(regions.apply(self.kafka, list(records)))

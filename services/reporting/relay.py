@@ -97,7 +97,12 @@ def relay_view(
         else:
             state = "ahead"
         first = leg.starts_on or leg.first_day
-        last = leg.handed_over_at.astimezone(tz).date() if leg.handed_over_at else leg.last_day
+        # An early hand-over ends the leg that day; one on time runs just after its last day's end (the
+        # scheduled step), so the planned last day stands.
+        if leg.handed_over_at and (leg.early or not leg.last_day):
+            last = leg.handed_over_at.astimezone(tz).date()
+        else:
+            last = leg.last_day
         views.append(LegView(leg, state, first, last, mine))
 
     by_day: dict[date, LegView] = {}

@@ -48,6 +48,7 @@ def clock() -> TestClock:
 @pytest.fixture(scope="module")
 def http(infra: Infra, clock: TestClock) -> Iterator[httpx.Client]:
     infra.add_regions(*(region(r, partitions=1) for r in REGIONS))
+    infra.reset_relay()  # the country has one relay: other tests' legs are forgotten first
     # The default limits (the test harness allows far-future editions elsewhere).
     env = {**clock.env, "ESTAFETTE_SCHEDULER_POLL_SECONDS": "0.2", "REGISTRATION_MAX_YEARS_AHEAD": "5"}
     with services(infra, "registration", extra_env=env) as svc, httpx.Client(base_url=svc["registration"].url, timeout=10) as c:
