@@ -74,6 +74,12 @@ bench-regions: install
 bench-pipeline: install
 	$(VENV)/bin/python bench/pipeline_bench.py $(BENCH_ARGS)
 
+# E-mail out (issue 13): raw SMTP baseline, match e-mails (5,000 and 50,000) to the last one in the
+# mail sink, the sender alone, CPU per 1,000 e-mails; e.g. make bench-email BENCH_ARGS=--quick
+.PHONY: bench-email
+bench-email: install
+	$(VENV)/bin/python bench/email_bench.py $(BENCH_ARGS)
+
 infra-up: install
 	deploy/local/infra.sh up
 

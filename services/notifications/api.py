@@ -14,10 +14,11 @@ from fastapi import FastAPI, Query
 from pydantic import BaseModel, ConfigDict
 
 from estafette.runtime.auth import Organiser
+from estafette.runtime.clock import Now
 from estafette.runtime.http import create_http_api, errors
 from estafette.runtime.inputs import QueryId
 from estafette.runtime.uow import Uow
-from services.notifications import service
+from services.notifications import service, webhook_api
 from services.notifications.domain import NotificationView, Status
 from services.notifications.repository import Repository
 
@@ -30,8 +31,13 @@ class NotificationPage(BaseModel):
     next_after: uuid.UUID | None
 
 
-def build_api(uow: Uow[Repository]) -> FastAPI:
-    api = create_http_api("Estafette notifications", "Status of the e-mails sent to participants.")
+def build_api(uow: Uow[Repository], clock: Now | None = None) -> FastAPI:
+    """`clock`: the platform clock (`rt.clock`); the webhooks' routes (issue 11) come with it."""
+    api = create_http_api(
+        "Estafette notifications", "Status of the e-mails sent to participants, and webhooks for portals."
+    )
+    if clock is not None:
+        webhook_api.add_routes(api, uow, clock)
 
     @api.get("/notifications", response_model=NotificationPage, responses=errors(401, 403))
     async def list_notifications(

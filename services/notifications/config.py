@@ -1,4 +1,4 @@
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from estafette.runtime.settings import ServiceSettings
@@ -26,8 +26,14 @@ class NotificationsSettings(ServiceSettings):
     #: Wait after the first temporary failure; doubled after each further one, up to retry_max_seconds.
     retry_base_seconds: float = 60.0
     retry_max_seconds: float = 3600.0
-    #: Messages sent over one SMTP connection before the sender looks again for due messages.
-    send_batch_size: int = 20
+    #: Messages the sender claims in one short transaction (they are `sending` under a lease).
+    send_batch_size: int = Field(50, ge=1, le=1000)
+    #: Messages handed to the SMTP server at the same time, over as many reused connections; also the
+    #: most messages sent but not yet recorded, so the most duplicates one crash can cause (issue 13).
+    smtp_concurrency: int = Field(8, ge=1, le=10)
+    #: How long a claimed message stays the claiming sender's: after that (the sender died) another
+    #: sender takes it again. Longer than a send can take (smtp_timeout_seconds).
+    send_lease_seconds: float = Field(120.0, gt=0)
     #: How often the sender looks for due messages when no NOTIFY woke it.
     send_poll_seconds: float = 1.0
 
@@ -38,3 +44,16 @@ class NotificationsSettings(ServiceSettings):
     #: e-mails are `{REGISTRATION_PUBLIC_URL}/links/signup/{token}` and `.../links/feedback/{token}`.
     registration_public_url: str = "http://127.0.0.1:8001"
 
+    # --- webhooks for portals (issue 11; services/notifications/webhooks.py) ---
+    #: Attempts per delivery, the first included; then it is failed (redeliver by hand).
+    webhook_max_attempts: int = Field(8, ge=1)
+    #: Wait after the first failed attempt; doubled after each further one, up to webhook_retry_max_seconds.
+    webhook_retry_base_seconds: float = Field(10.0, ge=0)
+    webhook_retry_max_seconds: float = Field(3600.0, ge=0)
+    #: One attempt's limit (connect, send, answer).
+    webhook_timeout_seconds: float = Field(5.0, gt=0)
+    #: Attempts in flight per endpoint, and in all, per instance.
+    webhook_per_endpoint: int = Field(2, ge=1)
+    webhook_max_in_flight: int = Field(64, ge=1)
+    #: How often the delivery loop looks for due deliveries (a finished attempt wakes it too).
+    webhook_poll_seconds: float = Field(0.5, gt=0)

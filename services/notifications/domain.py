@@ -60,7 +60,8 @@ Kind = Literal[
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
 #: `awaiting_contact`: a participant's message whose contact details have not arrived yet (the
 #: participants topic is read apart from the match topic); it becomes `pending` when they arrive.
-Status = Literal["awaiting_contact", "pending", "sent", "failed"]
+#: `sending`: claimed by a sender under a lease (issue 13), until its outcome is recorded.
+Status = Literal["awaiting_contact", "pending", "sending", "sent", "failed"]
 #: How a participant can answer a seat offer (each through its own signed link).
 Answer = Literal["accept", "decline"]
 ANSWERS: tuple[Answer, ...] = ("accept", "decline")
@@ -797,3 +798,190 @@ def with_visitors(data: dict[str, Any], visitors: dict[str, Visitor]) -> dict[st
         v = visitors.get(data["visitor_id"])
         out["visitor"] = {"name": v.name if v else "", "org": v.org if v else None}
     return out
+
+
+# --- sending in batches (issue 13) ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Claimed:
+    """A message claimed for sending (`sending`, under a lease), with its recipient as it is now;
+    `erased`: a participant's message whose contact was erased (it is not sent)."""
+
+    message: Due
+    erased: bool = False
+
+
+def unsendable(claimed: Claimed) -> Failure | None:
+    """Why a claimed message cannot be sent at all (checked at claim time): its participant's contact
+    was erased, or there is no address; None when it can be sent."""
+    due = claimed.message
+    if claimed.erased:
+        return Failure(True, CONTACT_ERASED)
+    if due.name is None or due.email is None or due.language is None:
+        return Failure(True, NO_ADDRESS)
+    return None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What sending one claimed message led to (`failure` None: the SMTP server accepted it), before
+    it is recorded; `lease` is the claim it was sent under."""
+
+    message: Due
+    lease: uuid.UUID
+    failure: Failure | None = None
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One outcome as it is recorded: the message's new status, its language when sent, the error and
+    the seconds until the next attempt when it stays pending."""
+
+    id: uuid.UUID
+    lease: uuid.UUID
+    status: Literal["sent", "pending", "failed"]
+    language: str | None = None
+    error: str | None = None
+    retry_in: float | None = None
+
+
+def recording(outcome: Outcome, policy: RetryPolicy) -> Recording:
+    """Sent; or, after a failure, retried later or given up (`after_failure`)."""
+    due = outcome.message
+    if outcome.failure is None:
+        return Recording(due.id, outcome.lease, "sent", language=due.language)
+    decision = after_failure(outcome.failure, due.attempts + 1, policy)
+    return Recording(due.id, outcome.lease, decision.status, error=outcome.failure.error, retry_in=decision.retry_in)
+
+
+# --- webhooks for portals (issue 11) ----------------------------------------------------------------
+# A region's organiser registers endpoints with the event types they want. Subscribable: every event
+# type of the region's editions, offers, sign-ups and matches topics (WEBHOOK_EVENT_TYPES). Never the
+# participants topic (contact details) nor notification requests (they carry a recipient's address).
+from estafette.runtime.errors import RuleViolation  # noqa: E402
+from schemas.topics import EDITIONS as _EDITIONS  # noqa: E402
+from schemas.topics import MATCHES as _MATCHES  # noqa: E402
+from schemas.topics import OFFERS as _OFFERS  # noqa: E402
+from schemas.topics import SIGNUPS as _SIGNUPS  # noqa: E402
+
+WEBHOOK_TOPICS = (_EDITIONS, _OFFERS, _SIGNUPS, _MATCHES)
+WEBHOOK_EVENT_TYPES: tuple[str, ...] = tuple(e.__name__ for t in WEBHOOK_TOPICS for e in t.events)
+WebhookStatus = Literal["pending", "delivered", "failed"]
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    id: uuid.UUID
+    region: str
+    url: str
+    event_types: list[str]
+    description: str
+    created_by: str
+    created_at: datetime
+    deleted_at: datetime | None = None
+    secret: str = field(default="", repr=False)  # only for signing (and the one answer that shows it)
+
+
+@dataclass(frozen=True)
+class WebhookAttempt:
+    number: int
+    attempted_at: datetime
+    status: Literal["succeeded", "failed"]
+    response_code: int | None
+    duration_ms: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    id: uuid.UUID  # the webhook-id header
+    endpoint_id: uuid.UUID
+    event_id: uuid.UUID
+    event_type: str
+    status: WebhookStatus
+    attempts: int
+    next_attempt_at: datetime | None  # while pending
+    created_at: datetime
+    delivered_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    log: list[WebhookAttempt] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    """A delivery claimed for one attempt: what is sent, and where."""
+
+    id: uuid.UUID
+    endpoint_id: uuid.UUID
+    url: str
+    secret: str = field(repr=False)
+    body: str
+    tries: int  # attempts since created or redelivered, before this one
+
+
+@dataclass(frozen=True)
+class WebhookPolicy:
+    """Attempts per delivery (the first included) and the back-off: `base_seconds` after the first
+    failure, doubled after each further one, at most `max_seconds`."""
+
+    max_attempts: int
+    base_seconds: float
+    max_seconds: float
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    """What one attempt led to: `status_code` None when no answer came (timeout, refused, ...)."""
+
+    status_code: int | None
+    duration_ms: int
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+@dataclass(frozen=True)
+class WebhookDecision:
+    status: WebhookStatus
+    retry_in: float | None  # seconds until the next attempt, while pending
+
+
+def after_webhook_attempt(outcome: WebhookOutcome, tries: int, policy: WebhookPolicy) -> WebhookDecision:
+    """A 2xx answer delivers; anything else (another status, no answer) is retried with exponential
+    back-off until `policy.max_attempts` attempts were made, then the delivery failed (it can be
+    redelivered by hand). `tries`: the attempts made so far, this one included."""
+    if outcome.succeeded:
+        return WebhookDecision("delivered", None)
+    if tries >= policy.max_attempts:
+        return WebhookDecision("failed", None)
+    return WebhookDecision("pending", min(policy.base_seconds * 2 ** (tries - 1), policy.max_seconds))
+
+
+def check_webhook(url: str, event_types: list[str]) -> None:
+    """An http(s) URL with a host (422 `invalid_url`) and at least one known, subscribable event type
+    (422 `unknown_event_type`)."""
+    from urllib.parse import urlsplit  # pure parsing, no I/O
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RuleViolation("invalid_url", "a webhook URL is an http:// or https:// URL with a host", "url")
+    if not event_types:
+        raise RuleViolation("unknown_event_type", "name at least one event type", "event_types")
+    for i, name in enumerate(event_types):
+        if name not in WEBHOOK_EVENT_TYPES:
+            raise RuleViolation(
+                "unknown_event_type", f"{name} is not an event type webhooks deliver ({', '.join(WEBHOOK_EVENT_TYPES)})",
+                f"event_types.{i}",
+            )
+
+
+def webhook_region(role: str, own_region: str | None, asked: str | None) -> str:
+    """Whose endpoint: an organiser's own region (another one named: 403 via `Forbidden` by the
+    caller); an admin names the region (422 `region_required`)."""
+    if role == "organiser":
+        return own_region or ""
+    if not asked:
+        raise RuleViolation("region_required", "an admin names the region of the endpoint", "region")
+    return asked

@@ -13,6 +13,7 @@ from schemas.topics import PARTICIPANTS
 from services.notifications.domain import (
     ApprovalState,
     Backlog,
+    Claimed,
     Contact,
     Due,
     Edition,
@@ -23,6 +24,7 @@ from services.notifications.domain import (
     NotificationView,
     Offer,
     Planned,
+    Recording,
     Signup,
     SignupStatus,
     Status,
@@ -30,6 +32,7 @@ from services.notifications.domain import (
     Visitor,
     offer_from_data,
 )
+from services.notifications.webhook_store import WebhookRepository
 
 #: NOTIFY channel that wakes the sender when a message was queued (delivered at commit).
 PENDING_CHANNEL = "notifications_pending"
@@ -44,7 +47,7 @@ _VIEW_COLUMNS = (
 )
 
 
-class Repository:
+class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_store.py)
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
@@ -183,6 +186,68 @@ class Repository:
             notification_id, error,
         )
 
+    # --- sending in batches (issue 13) ---------------------------------------------------------
+    async def claim_batch(
+        self, lease: uuid.UUID, limit: int, lease_seconds: float, regions: tuple[str, ...] | None = None
+    ) -> list[Claimed]:
+        """Take up to `limit` due messages of `regions` (None: every region) that no other sender
+        holds: pending ones whose time has come and `sending` ones whose lease ran out (their sender
+        died). They become `sending` under `lease` for `lease_seconds` (their `next_attempt_at`), with
+        their recipient as it is now: the participant's contact, else the message's own."""
+        rows = await self.conn.fetch(
+            "WITH due AS (SELECT id FROM notifications"
+            " WHERE status IN ('pending', 'sending') AND next_attempt_at <= clock_timestamp()"
+            " AND ($1::text[] IS NULL OR region = ANY($1::text[]))"
+            " ORDER BY next_attempt_at, created_at LIMIT $2 FOR UPDATE SKIP LOCKED),"
+            " leased AS (UPDATE notifications n SET status = 'sending', lease = $3,"
+            " next_attempt_at = clock_timestamp() + make_interval(secs => $4) FROM due WHERE n.id = due.id"
+            " RETURNING n.*)"
+            " SELECT l.id, l.source_event_id, l.kind, l.template, l.region, l.edition, l.signup_id,"
+            " l.correlation_id, coalesce(c.name, l.recipient_name) AS name,"
+            " coalesce(c.email, l.recipient_email) AS email, coalesce(c.language, l.language) AS language,"
+            " l.data::text AS data, l.attempts,"
+            " (l.signup_id IS NOT NULL AND c.signup_id IS NULL AND l.recipient_email IS NULL AND EXISTS"
+            "  (SELECT 1 FROM erased_participants e WHERE e.signup_id = l.signup_id)) AS erased"
+            " FROM leased l LEFT JOIN contacts c ON c.signup_id = l.signup_id ORDER BY l.created_at, l.id",
+            list(regions) if regions is not None else None, limit, lease, lease_seconds,
+        )
+        claimed = []
+        for row in rows:
+            fields = dict(row)
+            erased = fields.pop("erased")
+            claimed.append(Claimed(Due(**{**fields, "data": json.loads(fields["data"])}), erased))
+        return claimed
+
+    async def record_outcomes(self, recordings: list[Recording]) -> set[uuid.UUID]:
+        """Record each outcome (one statement for the batch), but only on a message still `sending`
+        under the lease it was sent with; the ids recorded (a message whose lease ran out and which
+        another sender took is left to that sender)."""
+        rows = await self.conn.fetch(
+            "UPDATE notifications n SET status = u.status, attempts = n.attempts + 1,"
+            " sent_at = CASE WHEN u.status = 'sent' THEN clock_timestamp() ELSE n.sent_at END,"
+            " failed_at = CASE WHEN u.status = 'failed' THEN clock_timestamp() ELSE n.failed_at END,"
+            " language = coalesce(u.language, n.language), last_error = coalesce(u.error, n.last_error),"
+            " next_attempt_at = CASE WHEN u.status = 'pending'"
+            "  THEN clock_timestamp() + make_interval(secs => u.retry_in) ELSE n.next_attempt_at END,"
+            " lease = NULL"
+            " FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::float8[])"
+            "  AS u(id, lease, status, language, error, retry_in)"
+            " WHERE n.id = u.id AND n.status = 'sending' AND n.lease = u.lease RETURNING n.id",
+            [r.id for r in recordings], [r.lease for r in recordings], [r.status for r in recordings],
+            [r.language for r in recordings], [r.error for r in recordings],
+            [r.retry_in for r in recordings],
+        )
+        return {r["id"] for r in rows}
+
+    async def release(self, lease: uuid.UUID, ids: list[uuid.UUID]) -> int:
+        """Hand back claimed messages that were not sent (a sender stopping): pending and due now."""
+        result = await self.conn.execute(
+            "UPDATE notifications SET status = 'pending', lease = NULL, next_attempt_at = clock_timestamp()"
+            " WHERE id = ANY($2::uuid[]) AND status = 'sending' AND lease = $1",
+            lease, ids,
+        )
+        return int(result.split()[-1])
+
     async def get(self, notification_id: uuid.UUID) -> NotificationView | None:
         row = await self.conn.fetchrow(f"SELECT {_VIEW_COLUMNS} FROM notifications WHERE id = $1", notification_id)
         return NotificationView(**dict(row)) if row else None
@@ -210,13 +275,14 @@ class Repository:
         return [NotificationView(**dict(r)) for r in rows]
 
     async def backlog(self, regions: tuple[str, ...] | None = None) -> Backlog:
-        """How many messages of `regions` (None: every region) are pending, the age of the oldest one,
-        and how many await a participant's contact."""
+        """How many messages of `regions` (None: every region) are pending (being sent included), the
+        age of the oldest one, and how many await a participant's contact."""
         row = await self.conn.fetchrow(
-            "SELECT count(*) FILTER (WHERE status = 'pending') AS pending,"
-            " coalesce(extract(epoch FROM clock_timestamp() - min(created_at) FILTER (WHERE status = 'pending')), 0) AS age,"
+            "SELECT count(*) FILTER (WHERE status IN ('pending', 'sending')) AS pending,"
+            " coalesce(extract(epoch FROM clock_timestamp() - min(created_at)"
+            " FILTER (WHERE status IN ('pending', 'sending'))), 0) AS age,"
             " count(*) FILTER (WHERE status = 'awaiting_contact') AS awaiting"
-            " FROM notifications WHERE status IN ('pending', 'awaiting_contact')"
+            " FROM notifications WHERE status IN ('pending', 'sending', 'awaiting_contact')"
             " AND ($1::text[] IS NULL OR region = ANY($1::text[]))",
             list(regions) if regions is not None else None,
         )

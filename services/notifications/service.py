@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from typing import Protocol
 
@@ -42,7 +42,7 @@ from schemas import (
     SignupWithdrawn,
 )
 from services.notifications import domain
-from services.notifications.mail import build_message, classify
+from services.notifications.mail import build_message, classify, raw_message, raw_ok
 from services.notifications.rendering import Renderer
 from services.notifications.repository import Repository
 
@@ -505,6 +505,117 @@ def _log(attempt: Attempt) -> None:
         log.warning("e-mail failed", error=attempt.failure.error, permanent=attempt.failure.permanent, **fields)
 
 
+# --- sending in batches (issue 13): claim, send outside any transaction, record --------------------
+@dataclass(frozen=True)
+class Claim:
+    """Messages claimed by one short transaction: those to send under `lease`, and the attempts that
+    ended at claim time (a participant's contact erased, no address: failed, never sent)."""
+
+    lease: uuid.UUID
+    messages: list[domain.Due]
+    ended: list[Attempt]
+
+
+async def claim(
+    uow: Uow[Repository], limit: int, lease_seconds: float, policy: domain.RetryPolicy,
+    regions: tuple[str, ...] | None = None,
+) -> Claim:
+    """Claim up to `limit` due messages of `regions` (None: every region) for `lease_seconds`, in one
+    transaction: they become `sending`, so no other sender takes them until the lease runs out; a
+    message whose sender died is due again after its lease. A message that cannot be sent (its
+    participant's contact was erased, or no address) fails here, with its NotificationFailed. A host's
+    message gets its visitors as they are now."""
+    lease = uuid.uuid4()
+    async with uow.transaction() as tx:
+        claimed = await tx.repo.claim_batch(lease, limit, lease_seconds, regions)
+        messages, unsendable = [], []
+        for item in claimed:
+            failure = domain.unsendable(item)
+            if failure is not None:
+                unsendable.append(domain.Outcome(item.message, lease, failure))
+                continue
+            due = item.message
+            if domain.names_visitors(due.data):
+                visitors = await tx.repo.visitors(domain.visitor_ids_of(due.data))
+                due = replace(due, data=domain.with_visitors(due.data, visitors))
+            messages.append(due)
+        ended = await _record_outcomes(tx, unsendable, policy) if unsendable else []
+    _log_all(ended)
+    return Claim(lease, messages, ended)
+
+
+async def send_claimed(due: domain.Due, mailer: Mailer, renderer: Renderer, sender: str) -> domain.Failure | None:
+    """Render and send one claimed message (no transaction): None when the SMTP server accepted it,
+    else the classified failure. Its Message-ID is the same at every attempt (`domain.message_id`).
+    A mailer that sends bytes (`mail.SmtpPool.send_raw`) gets the message built straight to bytes
+    (`mail.raw_message`, the cheaper way), unless an address needs SMTPUTF8."""
+    try:
+        assert due.name is not None and due.email is not None and due.language is not None
+        rendered = renderer.render(due.kind, due.language, due.name, due.data)
+        send_raw = getattr(mailer, "send_raw", None)
+        if send_raw is not None and raw_ok(sender, due.email):
+            await send_raw(sender, due.email, raw_message(
+                due.id, sender, due.name, due.email, due.language, rendered, due.kind))
+        else:
+            await mailer.send(build_message(due.id, sender, due.name, due.email, due.language, rendered, due.kind))
+    except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
+        return classify(exc)
+    return None
+
+
+async def record_outcomes(
+    uow: Uow[Repository], outcomes: list[domain.Outcome], policy: domain.RetryPolicy
+) -> list[Attempt]:
+    """Record a batch of outcomes in one transaction, each with its NotificationSent or
+    NotificationFailed (a retry publishes nothing); the attempts recorded. An outcome whose lease ran
+    out and whose message another sender took is not recorded (that sender records it)."""
+    async with uow.transaction() as tx:
+        attempts = await _record_outcomes(tx, outcomes, policy)
+    _log_all(attempts)
+    return attempts
+
+
+async def release(uow: Uow[Repository], lease: uuid.UUID, ids: list[uuid.UUID]) -> int:
+    """Hand back claimed messages that were not sent (the sender is stopping): due again at once."""
+    if not ids:
+        return 0
+    async with uow.transaction() as tx:
+        return await tx.repo.release(lease, ids)
+
+
+async def _record_outcomes(
+    tx: Tx[Repository], outcomes: list[domain.Outcome], policy: domain.RetryPolicy
+) -> list[Attempt]:
+    recordings = [domain.recording(o, policy) for o in outcomes]
+    recorded = await tx.repo.record_outcomes(recordings)
+    attempts = []
+    for outcome, rec in zip(outcomes, recordings, strict=True):
+        due = outcome.message
+        if rec.id not in recorded:
+            with structlog.contextvars.bound_contextvars(notification_id=str(due.id), correlation_id=str(due.correlation_id)):
+                log.warning("e-mail outcome not recorded: its lease ran out and another sender holds it",
+                            template=due.template, sent=outcome.failure is None)
+            continue
+        if rec.status == "sent":
+            tx.publish(NotificationSent(
+                region=due.region, edition=due.edition, correlation_id=due.correlation_id,
+                notification_id=due.id, template=due.template, signup_id=due.signup_id,
+            ))
+        elif rec.status == "failed":
+            assert outcome.failure is not None and rec.error is not None
+            tx.publish(_failed_event(_ended(due), permanent=outcome.failure.permanent, error=rec.error))
+        attempts.append(Attempt(due, due.attempts + 1, rec.status, outcome.failure, rec.retry_in))
+    return attempts
+
+
+def _log_all(attempts: list[Attempt]) -> None:
+    """After the commit: each outcome with its notification id and correlation id bound."""
+    for attempt in attempts:
+        due = attempt.message
+        with structlog.contextvars.bound_contextvars(notification_id=str(due.id), correlation_id=str(due.correlation_id)):
+            _log(attempt)
+
+
 # --- status ---------------------------------------------------------------------------------------
 async def backlog(uow: Uow[Repository], regions: tuple[str, ...] | None = None) -> domain.Backlog:
     """The queue of the regions this instance serves (None: every region)."""
@@ -559,3 +670,103 @@ async def notifications(
             region=region, edition=edition, signup_id=signup_id, status=status, after=after, limit=limit
         )
     return domain.page(items, limit)
+
+
+# --- webhooks for portals (issue 11) ------------------------------------------------------------------
+# Endpoints are a region's (`Principal.sees`); another region's endpoint is a 404 like an unknown one.
+# Deliveries are recorded in the consumer's transaction (`webhook_event`); the delivery loop
+# (webhooks.py) claims them and records each attempt (`claim_webhook_deliveries`, `webhook_attempted`).
+from datetime import datetime  # noqa: E402
+
+from schemas import Event  # noqa: E402
+
+async def webhook_event(tx: Tx[Repository], event: Event, now: datetime) -> None:
+    """A delivery per live endpoint of the event's region subscribed to its type (once per endpoint
+    and event id). Only the types of `domain.WEBHOOK_EVENT_TYPES` are ever recorded."""
+    if event.event_type in domain.WEBHOOK_EVENT_TYPES:
+        await tx.repo.record_deliveries(event.region, event.event_id, event.event_type, event.model_dump_json(), now)
+
+
+async def add_webhook(
+    uow: Uow[Repository], principal: Principal, url: str, event_types: list[str], description: str,
+    region: str | None, secret: str, now: datetime,
+) -> domain.WebhookEndpoint:
+    """Register an endpoint of the caller's region (an admin names it); `secret` is shown once."""
+    _personal_data_guard(principal)
+    domain.check_webhook(url, event_types)
+    own = domain.webhook_region(principal.role, principal.region, region)
+    if region and not principal.sees(region):
+        raise Forbidden("forbidden", f"an organiser of {principal.region} registers webhooks of {principal.region} only")
+    made = domain.WebhookEndpoint(
+        id=uuid.uuid4(), region=own, url=url, event_types=list(dict.fromkeys(event_types)), description=description,
+        created_by=principal.subject or principal.role, created_at=now, secret=secret,
+    )
+    async with uow.transaction() as tx:
+        await tx.repo.add_webhook(made)
+    log.info("webhook endpoint registered", endpoint_id=str(made.id), region=own)
+    return made
+
+
+async def webhooks(uow: Uow[Repository], principal: Principal) -> list[domain.WebhookEndpoint]:
+    region = _region_scope(principal)
+    async with uow.transaction() as tx:
+        return await tx.repo.webhooks(region)
+
+
+async def _visible_webhook(tx: Tx[Repository], principal: Principal, endpoint_id: uuid.UUID) -> domain.WebhookEndpoint:
+    _personal_data_guard(principal)
+    found = await tx.repo.webhook(endpoint_id)
+    if found is None or found.deleted_at is not None or not principal.sees(found.region):
+        raise NotFound("unknown_webhook", f"webhook endpoint {endpoint_id} does not exist")
+    return found
+
+
+async def delete_webhook(uow: Uow[Repository], principal: Principal, endpoint_id: uuid.UUID, now: datetime) -> None:
+    """Nothing more is delivered to it; its pending deliveries end as failed."""
+    async with uow.transaction() as tx:
+        await _visible_webhook(tx, principal, endpoint_id)
+        await tx.repo.delete_webhook(endpoint_id, now)
+
+
+async def webhook_deliveries(
+    uow: Uow[Repository], principal: Principal, endpoint_id: uuid.UUID, limit: int = 100
+) -> list[domain.WebhookDelivery]:
+    async with uow.transaction() as tx:
+        await _visible_webhook(tx, principal, endpoint_id)
+        return await tx.repo.deliveries(endpoint_id, limit)
+
+
+async def redeliver_webhook(
+    uow: Uow[Repository], principal: Principal, endpoint_id: uuid.UUID, delivery_id: uuid.UUID, now: datetime
+) -> domain.WebhookDelivery:
+    """Send a delivery again (delivered or failed ones too): pending, due now, a fresh round of
+    attempts, the same webhook-id. 404 `unknown_delivery`."""
+    async with uow.transaction() as tx:
+        await _visible_webhook(tx, principal, endpoint_id)
+        if await tx.repo.delivery(endpoint_id, delivery_id) is None:
+            raise NotFound("unknown_delivery", f"delivery {delivery_id} does not exist")
+        await tx.repo.redeliver(delivery_id, now)
+        found = await tx.repo.delivery(endpoint_id, delivery_id)
+    assert found is not None
+    return found
+
+
+async def claim_webhook_deliveries(
+    uow: Uow[Repository], now: datetime, lease_seconds: float, limit: int, busy: list[uuid.UUID],
+    regions: tuple[str, ...] | None = None,
+) -> list[domain.DueDelivery]:
+    async with uow.transaction() as tx:
+        return await tx.repo.claim_deliveries(now, lease_seconds, limit, busy, regions)
+
+
+async def webhook_attempted(
+    uow: Uow[Repository], due: domain.DueDelivery, outcome: domain.WebhookOutcome, policy: domain.WebhookPolicy,
+    now: datetime,
+) -> domain.WebhookDecision:
+    """Log the attempt and decide what follows (`domain.after_webhook_attempt`), in one transaction."""
+    decision = domain.after_webhook_attempt(outcome, due.tries + 1, policy)
+    async with uow.transaction() as tx:
+        await tx.repo.record_attempt(
+            due.id, now, outcome.status_code, outcome.duration_ms, outcome.error, decision.status, decision.retry_in
+        )
+    return decision

@@ -27,7 +27,7 @@ from aiosmtplib import (
 
 from services.notifications import domain
 from services.notifications.config import NotificationsSettings
-from services.notifications.mail import SmtpMailer, build_message, classify
+from services.notifications.mail import SmtpMailer, SmtpPool, build_message, classify, raw_message, raw_ok
 from services.notifications.rendering import Attachment, Rendered
 
 RENDERED = Rendered(subject="Ihr Estafette-Platz: Bäckerei", text="Guten Tag Jürgen,\n", html="<p>Guten Tag J&uuml;rgen,</p>")
@@ -181,3 +181,92 @@ async def test_no_server_is_a_temporary_failure() -> None:
     with pytest.raises(Exception) as refused:
         await mailer.send(message("a@example.org"))
     assert classify(refused.value).permanent is False
+
+
+# --- the sender's hot path (issue 13): messages built straight to bytes, a pool of connections ------
+def _parsed(data: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def test_a_raw_message_reads_like_the_built_one() -> None:
+    invite = b"BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
+    rendered = dataclasses.replace(
+        RENDERED, text="Guten Tag Jürgen,\n" + "ein langer Satz " * 100 + "\n",
+        attachments=(Attachment("invite.ics", "text/calendar; method=REQUEST; charset=utf-8", invite),),
+    )
+    nid = uuid.uuid4()
+    built = _parsed(build_message(nid, SENDER, "Jürgen Müller", "juergen@example.org", "de", rendered, "assigned").as_bytes())
+    raw = _parsed(raw_message(nid, SENDER, "Jürgen Müller", "juergen@example.org", "de", rendered, "assigned"))
+
+    assert [p.get_content_type() for p in raw.walk()] == [p.get_content_type() for p in built.walk()]
+    for header in ("From", "Subject", "Message-ID", "Auto-Submitted", "X-Estafette-Kind", "Content-Language"):
+        assert raw[header] == built[header], header
+    assert raw["To"].addresses == built["To"].addresses
+    assert raw["Message-ID"] == domain.message_id(nid, SENDER)
+    assert raw.get_body(("plain",)).get_content() == rendered.text
+    assert raw.get_body(("html",)).get_content().strip() == rendered.html
+    (attachment,) = raw.iter_attachments()
+    assert (attachment.get_filename(), attachment.get_param("method"), attachment.get_content_charset()) == (
+        "invite.ics", "REQUEST", "utf-8")
+    assert attachment.get_payload(decode=True) == invite
+    assert all(len(line) <= 998 for line in raw_message(nid, SENDER, "J", "j@example.org", "de", rendered).splitlines())
+
+
+def test_only_ascii_envelopes_take_the_raw_path() -> None:
+    assert raw_ok(SENDER, "anna@example.org")
+    assert not raw_ok(SENDER, "jürgen@example.org")
+
+
+@pytest.fixture
+async def counting_server() -> AsyncIterator[tuple[FakeMailServer, int, list[int]]]:
+    """The fake server, its port, and a list that grows by one per SMTP connection."""
+    handler, connections = FakeMailServer(), []
+    loop = asyncio.get_running_loop()
+
+    def connect() -> SMTP:
+        connections.append(1)
+        return SMTP(handler, hostname="fake.test")
+
+    server = await loop.create_server(connect, "127.0.0.1", 0)
+    try:
+        yield handler, server.sockets[0].getsockname()[1], connections
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def raw(to: str) -> bytes:
+    return raw_message(uuid.uuid4(), SENDER, "Anna", to, "de", RENDERED)
+
+
+async def test_the_pool_reuses_its_connections(counting_server: tuple[FakeMailServer, int, list[int]]) -> None:
+    server, port, connections = counting_server
+    pool = SmtpPool(settings(port))
+    try:
+        for i in range(10):
+            await pool.send_raw(SENDER, f"a{i}@example.org", raw(f"a{i}@example.org"))
+        await asyncio.gather(*(pool.send_raw(SENDER, f"b{i}@example.org", raw(f"b{i}@example.org")) for i in range(4)))
+        await asyncio.gather(*(pool.send_raw(SENDER, f"c{i}@example.org", raw(f"c{i}@example.org")) for i in range(4)))
+    finally:
+        await pool.close()
+
+    assert len(server.received) == 18
+    assert len(connections) == pool.opened == 4  # one, then three more for four at once, then reused
+
+
+async def test_after_a_refusal_the_pool_opens_a_new_connection_and_goes_on(
+    counting_server: tuple[FakeMailServer, int, list[int]],
+) -> None:
+    server, port, connections = counting_server
+    pool = SmtpPool(settings(port))
+    try:
+        await pool.send(message("ok1@example.org"))
+        with pytest.raises(SMTPRecipientsRefused) as refused:
+            await pool.send_raw(SENDER, "bounce.x@example.org", raw("bounce.x@example.org"))
+        await pool.send_raw(SENDER, "ok2@example.org", raw("ok2@example.org"))
+    finally:
+        await pool.close()
+
+    assert classify(refused.value).permanent is True
+    assert [m["To"].addresses[0].addr_spec for m in server.received] == ["ok1@example.org", "ok2@example.org"]
+    assert len(connections) == 2
