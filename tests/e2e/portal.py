@@ -66,9 +66,10 @@ class Portal:
                         json={"id": edition_id, "region": region, **EDITION, **extra})
         return edition_id
 
-    async def offer(self, edition_id: str, offer_id: str, capacity: int = 1, title: str = "Bakkerij") -> str:
+    async def offer(self, edition_id: str, offer_id: str, capacity: int = 1, title: str = "Bakkerij",
+                    date: str = "2099-06-01") -> str:
         await self.call("POST", "registration", f"/editions/{edition_id}/offers", 201, json={
-            "id": offer_id, "host_org": "bakker-bart", "title": title, "date": "2099-06-01", "capacity": capacity})
+            "id": offer_id, "host_org": "bakker-bart", "title": title, "date": date, "capacity": capacity})
         return offer_id
 
     async def signup(self, edition_id: str, name: str, email: str, choices: list[str], language: str = "nl") -> str:
@@ -147,3 +148,22 @@ class SeatOfferEdition:
     #: The people holding an open seat offer, in sign-up order.
     holders: list[str]
     run_id: str
+
+
+# --- issues 10 and 11: relay legs, feedback to moderate, webhooks ----------------------------------
+async def give_feedback(http: httpx.AsyncClient, registration_url: str, signup_id: str, edition_id: str, offer_id: str,
+                        learned: str, share_publicly: bool = True) -> None:
+    """The participant's feedback on an offer through their feedback link (as the page's form posts it)."""
+    from tests.support import Infra
+
+    token = Infra.link("feedback", signup_id, edition_id, ref=offer_id)
+    form = {"rating": "4", "learned": learned, **({"share_publicly": "on"} if share_publicly else {})}
+    r = await http.post(f"{registration_url}/links/feedback/{token}", data=form)
+    assert r.status_code == 200, f"set-up: feedback of {signup_id} -> {r.status_code} {r.text[:300]}"
+
+
+async def relay_legs(http: httpx.AsyncClient, registration_url: str) -> dict[str, dict[str, Any]]:
+    """The relay plan (public), by leg id."""
+    r = await http.get(f"{registration_url}/relay/legs")
+    assert r.status_code == 200, r.text
+    return {leg["id"]: leg for leg in r.json()}

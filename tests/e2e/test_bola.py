@@ -32,6 +32,26 @@ accept/decline row: admin answers Y's, everybody else X's). Within a row the pri
 refused go first and those that may act last (`EXEC_ORDER`), so a refused call that wrongly acted
 would also show in the cells after it.
 
+The rows of issues 10 and 11 follow the same rule:
+- The relay is one national plan with one baton (one leg holds it at a time), so the early hand-over
+  cannot give every acting principal a holding leg at once: the set-up plans three legs after every leg
+  already planned (A and B of twente, then C of groningen) and waits until A holds the baton. Everybody
+  but admin hands over A (the refused ones first, then orgA, which hands it to B); admin hands over B
+  (which B holds only after orgA's cell). orgB's answer is 403 (`forbidden_region`), not 404: the plan,
+  each leg's region and who holds the baton are public (`GET /relay/legs`), so there is nothing to hide,
+  and registration's README names 403 for another region's organiser. Planning a leg
+  (`PUT /relay/legs/{leg_id}`) is the national coordinator's (and admin's): each principal plans a leg
+  of its own, at its own position and day after C.
+- Knowledge items: each principal approves (and rejects) a shareable feedback of its own, given in the
+  set-up through the feedback link (`share_publicly`).
+- People: each principal edits a sign-up of its own (`PATCH`), admits its own person late (an edition
+  whose deadline passed: `override_deadline` with a reason) and imports its own offer and sign-up rows.
+- Overrides: each principal forbids its own participant an offer, and removes its own override that the
+  set-up made (admin).
+- Webhooks: each principal registers an endpoint of twente (the body names the region: an admin must,
+  an organiser may name only their own) and deletes its own one that the set-up made; the deliveries
+  and the redelivery are those of one endpoint of twente that received an `OfferPublished`.
+
 Beyond the statuses, the matrix test checks what the cells did (`_effects`: the cells whose expected
 status is 2xx acted, the others changed nothing) and that lists are filtered by region
 (`_scoping_of_lists`). It reports every mismatching cell in one failure, and prints the number of cells.
@@ -44,11 +64,13 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from tests.e2e.portal import ENV, Portal, SeatOfferEdition, unique, until
+from tests.e2e.portal import ENV, Portal, SeatOfferEdition, give_feedback, relay_legs, unique, until
 from tests.support import SERVICES, Infra, services
 
 pytestmark = pytest.mark.e2e
@@ -100,6 +122,36 @@ notifications   GET    /notifications/{notification_id}                      401
 reporting       GET    /reports/editions/{edition_id}                        401  200  404  200  200   401   401   401  401
 reporting       GET    /reports/regions                                      401  200  200  200  200   401   401   401  401
 reporting       GET    /dashboard                                            200  200  200  200  200   200   200   200  200
+registration    GET    /relay/legs                                           200  200  200  200  200   200   200   200  200
+registration    PUT    /relay/legs/{leg_id}                                  401  403  403  200  200   401   401   401  401
+registration    POST   /relay/legs/{leg_id}/handover                         401  200  403  403  200   401   401   401  401
+registration    GET    /editions/{edition_id}/knowledge-items                401  200  404  403  200   401   401   401  401
+registration    POST   /editions/{edition_id}/knowledge-items/{feedback_id}/approve  401  200  404  403  200   401   401   401  401
+registration    POST   /editions/{edition_id}/knowledge-items/{feedback_id}/reject   401  200  404  403  200   401   401   401  401
+registration    GET    /editions/{edition_id}/people                         401  200  404  403  200   401   401   401  401
+registration    POST   /editions/{edition_id}/people                         401  201  404  403  201   401   401   401  401
+registration    GET    /editions/{edition_id}/people/{signup_id}             401  200  404  403  200   401   401   401  401
+registration    PATCH  /editions/{edition_id}/people/{signup_id}             401  200  404  403  200   401   401   401  401
+registration    GET    /editions/{edition_id}/offers/{offer_id}/visitors     401  200  404  403  200   401   401   401  401
+registration    POST   /editions/{edition_id}/imports/offers                 401  200  404  403  200   401   401   401  401
+registration    POST   /editions/{edition_id}/imports/signups                401  200  404  403  200   401   401   401  401
+registration    GET    /editions/{edition_id}/exports/{kind}                 401  200  404  403  200   401   401   401  401
+registration    GET    /editions/{edition_id}/recommendations                200  200  200  200  200   200   200   200  200
+matching        POST   /editions/{edition_id}/overrides                      401  201  404  403  201   401   401   401  401
+matching        GET    /editions/{edition_id}/overrides                      401  200  404  403  200   401   401   401  401
+matching        DELETE /editions/{edition_id}/overrides/{override_id}        401  200  404  403  200   401   401   401  401
+matching        POST   /editions/{edition_id}/match-preview                  401  200  404  403  200   401   401   401  401
+matching        GET    /match-runs/{run_id}/explanations                     401  200  404  403  200   401   401   401  401
+notifications   POST   /webhooks                                             401  201  403  403  201   401   401   401  401
+notifications   GET    /webhooks                                             401  200  200  403  200   401   401   401  401
+notifications   DELETE /webhooks/{endpoint_id}                               401  204  404  403  204   401   401   401  401
+notifications   GET    /webhooks/{endpoint_id}/deliveries                    401  200  404  403  200   401   401   401  401
+notifications   POST   /webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver  401  202  404  403  202   401   401   401  401
+reporting       GET    /relay                                                200  200  200  200  200   200   200   200  200
+reporting       GET    /relay/feed.json                                      200  200  200  200  200   200   200   200  200
+reporting       GET    /relay/feed.atom                                      200  200  200  200  200   200   200   200  200
+reporting       GET    /feeds/dashboard                                      200  200  200  200  200   200   200   200  200
+reporting       GET    /dashboard/events                                     200  200  200  200  200   200   200   200  200
 """
 
 Route = tuple[str, str, str]  # (service, method, path template)
@@ -145,6 +197,42 @@ class LinkResource:
         return tampered(token) if principal == "tamp" else token
 
 
+@dataclass(frozen=True)
+class Relay:
+    """Three legs planned after every leg planned before (see the module docstring)."""
+
+    first: str  # A, of twente: holds the baton after the set-up
+    second: str  # B, of twente: holds it after orgA's early hand-over
+    third: str  # C, of groningen: holds it after admin's
+    position: int  # the first position after C (the cells plan theirs from here)
+    day: date  # the first day after C (likewise)
+
+
+@dataclass(frozen=True)
+class Tools:
+    """What the rows of issues 10 and 11 act on (per-principal ids are in `World.per_principal`)."""
+
+    relay: Relay
+    knowledge: str  # an edition with a shareable feedback per principal to approve and one to reject
+    people: str  # an edition with a sign-up per principal to edit; the imports go here
+    people_offer: str
+    late: str  # an edition whose sign-up deadline has passed: admissions are late
+    late_offer: str
+    overrides: str  # an edition known to matching, a sign-up per principal choosing both offers
+    override_offer: str  # the offer the cells forbid (the set-up forbade the other one)
+    webhook: str  # an endpoint of twente for OfferPublished, with a delivery
+    delivery: str
+    main_runs: int  # match runs of `main` before the cells (its previews must add none)
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A request body that is not JSON (an import's CSV file)."""
+
+    content: bytes
+    content_type: str
+
+
 @dataclass
 class World:
     """Everything the cells act on; see the module docstring."""
@@ -163,6 +251,7 @@ class World:
     feedback_link: LinkResource  # X and Y who give feedback on an offer (the link's ref)
     edition_b: str  # groningen: organiser B's own
     notification_x: str  # a notification about X in `main`
+    tools: Tools  # issues 10 and 11
     per_principal: dict[str, dict[str, str]] = field(default_factory=dict)  # kind -> principal -> id
 
     @property
@@ -170,7 +259,7 @@ class World:
         return self.main.holders[0]
 
 
-Call = tuple[str, dict | None]  # (path, JSON body)
+Call = tuple[str, dict | Raw | None]  # (path, JSON body or a raw one)
 
 
 def _new_edition(w: World, p: str) -> Call:
@@ -203,6 +292,67 @@ def _answer(answer: str) -> Callable[[World, str], Call]:
         return f"/editions/{edition.edition_id}/seat-offers/{signup_id}/{answer}", None
 
     return call
+
+
+# --- issues 10 and 11 ---
+def _plan_leg(w: World, p: str) -> Call:
+    """Each principal plans a leg of its own: its own position and day after leg C."""
+    i = PRINCIPALS.index(p)
+    day = str(w.tools.relay.day + timedelta(days=2 * i))
+    return f"/relay/legs/{w.per_principal['leg'][p]}", {
+        "region": "twente", "edition": "bola-relay", "first_day": day, "last_day": day,
+        "activity": f"Estafette ({p})", "position": w.tools.relay.position + i, "allow_gap": True}
+
+
+def _hand_over(w: World, p: str) -> Call:
+    """Admin hands over B, everybody else A (B holds the baton only after orgA handed A over)."""
+    return f"/relay/legs/{w.tools.relay.second if p == 'admin' else w.tools.relay.first}/handover", None
+
+
+def _moderate(answer: str) -> Callable[[World, str], Call]:
+    def call(w: World, p: str) -> Call:
+        body = {"text": f"Iemand leerde plannen ({p})"} if answer == "approve" else {"reason": f"niet openbaar ({p})"}
+        return f"/editions/{w.tools.knowledge}/knowledge-items/{w.per_principal[answer][p]}/{answer}", body
+
+    return call
+
+
+def _admit_late(w: World, p: str) -> Call:
+    return f"/editions/{w.tools.late}/people", {
+        "org": "gemeente", "name": f"Laat {p}", "email": w.per_principal["admit_email"][p], "language": "nl",
+        "choices": [w.tools.late_offer], "consent": True, "override_deadline": True, "reason": f"ziek geweest ({p})"}
+
+
+def _import_offers(w: World, p: str) -> Call:
+    csv = f"id,host_org,title,date,capacity\n{w.per_principal['import_offer'][p]},bakker-bart,Import {p},2099-06-02,3\n"
+    return f"/editions/{w.tools.people}/imports/offers", Raw(csv.encode(), "text/csv")
+
+
+def _import_signups(w: World, p: str) -> Call:
+    csv = ("org;name;email;language;choices;consent\n"
+           f"gemeente;Import {p};{w.per_principal['import_email'][p]};nl;{w.tools.people_offer};ja\n")
+    return f"/editions/{w.tools.people}/imports/signups", Raw(csv.encode(), "text/csv")
+
+
+#: The export each principal asks for (every kind and format is asked for by someone).
+EXPORTS = dict(zip(PRINCIPALS, ("signups?format=csv", "signups?format=json", "assignments?format=csv",
+                                "assignments?format=json", "visitors?format=csv", "visitors?format=json",
+                                "feedback?format=csv", "feedback?format=json", "signups"), strict=True))
+
+
+def _override(w: World, p: str) -> Call:
+    return f"/editions/{w.tools.overrides}/overrides", {
+        "signup_id": w.per_principal["override_signup"][p], "offer_id": w.tools.override_offer, "kind": "forbid",
+        "reason": f"niet bij de eigen werkgever ({p})"}
+
+
+def _webhook(w: World, p: str) -> Call:
+    return "/webhooks", {"url": "http://127.0.0.1:9/bola", "event_types": ["SignupRefused"],
+                         "description": w.per_principal["webhook_new"][p], "region": "twente"}
+
+
+#: The language each principal asks public pages in.
+LANGS = dict(zip(PRINCIPALS, ("nl", "de", "en") * 3, strict=True))
 
 
 #: Bearer routes: (path, body) per principal.
@@ -241,6 +391,45 @@ TARGETS: dict[Route, Callable[[World, str], Call]] = {
     ("reporting", "GET", "/reports/editions/{edition_id}"): lambda w, p: (f"/reports/editions/{w.main.edition_id}", None),
     ("reporting", "GET", "/reports/regions"): lambda w, p: ("/reports/regions", None),
     ("reporting", "GET", "/dashboard"): lambda w, p: ("/dashboard", None),
+    ("registration", "GET", "/relay/legs"): lambda w, p: ("/relay/legs", None),
+    ("registration", "PUT", "/relay/legs/{leg_id}"): _plan_leg,
+    ("registration", "POST", "/relay/legs/{leg_id}/handover"): _hand_over,
+    ("registration", "GET", "/editions/{edition_id}/knowledge-items"):
+        lambda w, p: (f"/editions/{w.tools.knowledge}/knowledge-items", None),
+    ("registration", "POST", "/editions/{edition_id}/knowledge-items/{feedback_id}/approve"): _moderate("approve"),
+    ("registration", "POST", "/editions/{edition_id}/knowledge-items/{feedback_id}/reject"): _moderate("reject"),
+    ("registration", "GET", "/editions/{edition_id}/people"): lambda w, p: (f"/editions/{w.main.edition_id}/people?q=example", None),
+    ("registration", "POST", "/editions/{edition_id}/people"): _admit_late,
+    ("registration", "GET", "/editions/{edition_id}/people/{signup_id}"):
+        lambda w, p: (f"/editions/{w.main.edition_id}/people/{w.x}", None),
+    ("registration", "PATCH", "/editions/{edition_id}/people/{signup_id}"):
+        lambda w, p: (f"/editions/{w.tools.people}/people/{w.per_principal['patch'][p]}", {"learning_goal": f"Leren plannen ({p})"}),
+    ("registration", "GET", "/editions/{edition_id}/offers/{offer_id}/visitors"):
+        lambda w, p: (f"/editions/{w.main.edition_id}/offers/{w.main.offer_id}/visitors"
+                      f"?format={'csv' if PRINCIPALS.index(p) % 2 else 'json'}", None),
+    ("registration", "POST", "/editions/{edition_id}/imports/offers"): _import_offers,
+    ("registration", "POST", "/editions/{edition_id}/imports/signups"): _import_signups,
+    ("registration", "GET", "/editions/{edition_id}/exports/{kind}"):
+        lambda w, p: (f"/editions/{w.main.edition_id}/exports/{EXPORTS[p]}", None),
+    ("registration", "GET", "/editions/{edition_id}/recommendations"):
+        lambda w, p: (f"/editions/{w.main.edition_id}/recommendations?goal=brood+bakken&lang=nl", None),
+    ("matching", "POST", "/editions/{edition_id}/overrides"): _override,
+    ("matching", "GET", "/editions/{edition_id}/overrides"): lambda w, p: (f"/editions/{w.tools.overrides}/overrides", None),
+    ("matching", "DELETE", "/editions/{edition_id}/overrides/{override_id}"):
+        lambda w, p: (f"/editions/{w.tools.overrides}/overrides/{w.per_principal['override_del'][p]}", None),
+    ("matching", "POST", "/editions/{edition_id}/match-preview"): lambda w, p: (f"/editions/{w.main.edition_id}/match-preview", None),
+    ("matching", "GET", "/match-runs/{run_id}/explanations"): lambda w, p: (f"/match-runs/{w.main.run_id}/explanations", None),
+    ("notifications", "POST", "/webhooks"): _webhook,
+    ("notifications", "GET", "/webhooks"): lambda w, p: ("/webhooks", None),
+    ("notifications", "DELETE", "/webhooks/{endpoint_id}"): lambda w, p: (f"/webhooks/{w.per_principal['webhook_del'][p]}", None),
+    ("notifications", "GET", "/webhooks/{endpoint_id}/deliveries"): lambda w, p: (f"/webhooks/{w.tools.webhook}/deliveries", None),
+    ("notifications", "POST", "/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver"):
+        lambda w, p: (f"/webhooks/{w.tools.webhook}/deliveries/{w.tools.delivery}/redeliver", None),
+    ("reporting", "GET", "/relay"): lambda w, p: (f"/relay?lang={LANGS[p]}", None),
+    ("reporting", "GET", "/relay/feed.json"): lambda w, p: (f"/relay/feed.json?lang={LANGS[p]}", None),
+    ("reporting", "GET", "/relay/feed.atom"): lambda w, p: (f"/relay/feed.atom?lang={LANGS[p]}", None),
+    ("reporting", "GET", "/feeds/dashboard"): lambda w, p: ("/feeds/dashboard", None),
+    ("reporting", "GET", "/dashboard/events"): lambda w, p: ("/dashboard/events", None),  # a stream: see the matrix
 }
 
 
@@ -281,6 +470,7 @@ def keys(infra: Infra) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def urls(infra: Infra, keys: dict[str, str]) -> Iterator[dict[str, str]]:
+    infra.reset_relay()  # the country has one relay: other tests' legs are forgotten first (the baton rows plan their own)
     with services(infra, *SERVICES, extra_env=ENV) as svc:
         yield {name: proc.url for name, proc in svc.items()}
 
@@ -342,6 +532,7 @@ async def world(urls: dict[str, str], keys: dict[str, str]) -> World:
 
         for edition_id in (main.edition_id, edition_b):
             await until(lambda e=edition_id: reported(e), f"reporting knows {edition_id}")
+        tools = await _tools(admin, urls, per, main.edition_id)
     return World(main=main, accept_link=seat_editions[1], decline_link=seat_editions[2], accept_org=seat_editions[3],
                  decline_org=seat_editions[4], scratch=scratch, scratch_offer=scratch_offer,
                  withdraw_link=LinkResource("signup", withdraw, wx, wy),
@@ -350,7 +541,94 @@ async def world(urls: dict[str, str], keys: dict[str, str]) -> World:
                  feedback_link=LinkResource("feedback", main.edition_id, main.holders[0], main.holders[1], ref=main.offer_id,
                                             form={"rating": "4", "learned": "Hoe een bakkerij plant."}),
                  edition_b=edition_b,
-                 notification_x=notification_x, per_principal=per)
+                 notification_x=notification_x, tools=tools, per_principal=per)
+
+
+async def _tools(admin: Portal, urls: dict[str, str], per: dict[str, dict[str, str]], main: str) -> Tools:
+    """The resources of the rows of issues 10 and 11 (see the module docstring), set up by admin."""
+    http, reg = admin.http, urls["registration"]
+    for kind in ("leg", "approve", "reject", "patch", "admit_email", "import_offer", "import_email",
+                 "override_signup", "override_del", "webhook_new", "webhook_del"):
+        per[kind] = {}
+
+    # An endpoint of twente for OfferPublished (it refuses connections: deliveries stay to redeliver).
+    r = await admin.call("POST", "notifications", "/webhooks", 201, json={
+        "url": "http://127.0.0.1:9/bola", "event_types": ["OfferPublished"], "description": "bola deliveries",
+        "region": "twente"})
+    webhook = r.json()["id"]
+
+    # The relay: A (twente, holding the baton), B (twente), C (groningen) after every leg planned before.
+    plan = await relay_legs(http, reg)
+    today = datetime.now(ZoneInfo("Europe/Amsterdam")).date()
+    later = [leg for leg in plan.values() if date.fromisoformat(leg["last_day"]) >= today - timedelta(days=1)]
+    assert not later, f"set-up: the relay plan already has legs from yesterday on, the baton cannot be planned: {later}"
+    position = max([0, *(leg["position"] for leg in plan.values())]) + 1
+    first, second, third = (unique(f"bola-leg-{n}") for n in "abc")
+    for n, (leg, region, start, end) in enumerate([(first, "twente", -1, 1), (second, "twente", 2, 2), (third, "groningen", 3, 3)]):
+        await admin.call("PUT", "registration", f"/relay/legs/{leg}", 200, json={
+            "region": region, "edition": "bola-relay", "first_day": str(today + timedelta(days=start)),
+            "last_day": str(today + timedelta(days=end)), "activity": "Estafette", "position": position + n, "allow_gap": True})
+
+    async def holding() -> bool:
+        return (await relay_legs(http, reg))[first]["status"] == "holding"
+
+    await until(holding, f"relay leg {first} holds the baton")
+
+    # Knowledge items: a shareable feedback per principal to approve, and one to reject.
+    knowledge = await admin.edition(unique("bola-knowledge"))
+    knowledge_offer = await admin.offer(knowledge, f"{knowledge}-bakery", capacity=50)
+    learned: dict[str, tuple[str, str]] = {}
+    for p in PRINCIPALS:
+        for answer in ("approve", "reject"):
+            signup = await admin.signup(knowledge, f"K {p}", f"{unique('k')}@example.org", [knowledge_offer])
+            text = f"Geleerd: plannen ({answer} {p})"
+            await give_feedback(http, reg, signup, knowledge, knowledge_offer, text)
+            learned[text] = (answer, p)
+    for item in (await admin.call("GET", "registration", f"/editions/{knowledge}/knowledge-items", 200)).json():
+        answer, p = learned[item["learned"]]
+        per[answer][p] = item["feedback_id"]
+
+    # People: a sign-up per principal to edit, rows to import; an edition whose deadline passed.
+    people = await admin.edition(unique("bola-people"))
+    people_offer = await admin.offer(people, f"{people}-bakery", capacity=50)
+    late = await admin.edition(unique("bola-late"), signup_deadline=(datetime.now(UTC) - timedelta(days=1)).isoformat(),
+                               starts_on=str(today + timedelta(days=30)), ends_on=str(today + timedelta(days=34)))
+    late_offer = await admin.offer(late, f"{late}-bakery", capacity=50, date=str(today + timedelta(days=31)))
+    await admin.offer(people, f"{people}-hook")  # an OfferPublished for the webhook
+    for p in PRINCIPALS:
+        per["patch"][p] = await admin.signup(people, f"Bewerk {p}", f"{unique(p.lower())}@example.org", [people_offer])
+        per["admit_email"][p] = f"{unique('laat-' + p.lower())}@example.org"
+        per["import_offer"][p] = unique(f"{people}-imp-{p.lower()}")
+        per["import_email"][p] = f"{unique('imp-' + p.lower())}@example.org"
+        per["leg"][p] = unique(f"bola-leg-{p.lower()}")
+        per["webhook_new"][p] = unique(f"bola-hook-{p.lower()}")
+        r = await admin.call("POST", "notifications", "/webhooks", 201, json={
+            "url": "http://127.0.0.1:9/bola", "event_types": ["SignupRefused"], "description": f"delete me ({p})",
+            "region": "twente"})
+        per["webhook_del"][p] = r.json()["id"]
+
+    # Overrides: an edition known to matching, a sign-up per principal choosing both offers; the set-up
+    # forbids each the second offer (the cells remove those), the cells forbid the first.
+    overrides = await admin.edition(unique("bola-overrides"))
+    offers = [await admin.offer(overrides, f"{overrides}-{n}", capacity=50) for n in ("one", "two")]
+    for p in PRINCIPALS:
+        per["override_signup"][p] = await admin.signup(overrides, f"O {p}", f"{unique(p.lower())}@example.org", offers)
+    await admin.known_to_matching(overrides, len(PRINCIPALS))
+    for p in PRINCIPALS:
+        r = await admin.call("POST", "matching", f"/editions/{overrides}/overrides", 201, json={
+            "signup_id": per["override_signup"][p], "offer_id": offers[1], "kind": "forbid", "reason": "set-up"})
+        per["override_del"][p] = r.json()["id"]
+
+    async def a_delivery() -> str | None:
+        found = (await admin.call("GET", "notifications", f"/webhooks/{webhook}/deliveries", 200)).json()
+        return found[0]["id"] if found else None
+
+    delivery = await until(a_delivery, f"a delivery to webhook {webhook}")
+    main_runs = len((await admin.call("GET", "matching", f"/editions/{main}/match-runs", 200)).json())
+    return Tools(relay=Relay(first, second, third, position + 3, today + timedelta(days=5)), knowledge=knowledge,
+                 people=people, people_offer=people_offer, late=late, late_offer=late_offer, overrides=overrides,
+                 override_offer=offers[0], webhook=webhook, delivery=delivery,
+                 main_runs=main_runs)
 
 
 def _openapi(url: str, admin_key: str) -> dict:
@@ -394,9 +672,14 @@ def test_bola_matrix(urls: dict[str, str], keys: dict[str, str], world: World, r
                     form = resource.form if method == "POST" else None
                 else:
                     path, body = TARGETS[route](world, principal)
+                headers, content = _headers(principal, keys), None
+                if isinstance(body, Raw):
+                    body, content, headers = None, body.content, {**headers, "Content-Type": body.content_type}
                 try:  # anon and link principals send no Authorization header
-                    r = http.request(method, urls[service] + path, json=body, data=form, headers=_headers(principal, keys))
-                    got, detail = r.status_code, re.sub(r"\s+", " ", r.text)[:160]
+                    with http.stream(method, urls[service] + path, json=body, data=form, content=content, headers=headers) as r:
+                        # a stream of server-sent events never ends: its status and headers are the answer
+                        text = "(event stream)" if r.headers.get("content-type", "").startswith("text/event-stream") else r.read().decode(errors="replace")
+                    got, detail = r.status_code, re.sub(r"\s+", " ", text)[:160]
                 except httpx.HTTPError as exc:
                     got, detail = 0, repr(exc)
                 if got != expected[principal]:
@@ -404,6 +687,7 @@ def test_bola_matrix(urls: dict[str, str], keys: dict[str, str], world: World, r
                                       f"got {got}: {detail}")
         mismatches += _scoping_of_lists(http, urls, keys, world)
         mismatches += _effects(http, urls, keys["admin"], world)
+        mismatches += _effects_of_tools(http, urls, keys["admin"], world)
         mismatches += _answered_again(http, urls, keys["orgA"], world)
 
     print(f"\nBOLA matrix: {len(EXPECTED)} routes x {len(PRINCIPALS)} principals = {CELLS} cells")
@@ -432,6 +716,16 @@ def _scoping_of_lists(http: httpx.Client, urls: dict[str, str], keys: dict[str, 
         r = get("reporting", "/reports/regions", principal)
         if r.status_code == 200 and (others := {row["region"] for row in r.json()["regions"]} - {region}):
             problems.append(f"list check: {principal} GET /reports/regions shows regions {sorted(others)}")
+    for principal, region in (("orgA", "twente"), ("orgB", "groningen")):
+        r = get("notifications", "/webhooks", principal)
+        if r.status_code == 200 and (others := {w["region"] for w in r.json()} - {region}):
+            problems.append(f"list check: {principal} GET /webhooks shows regions {sorted(others)}")
+    # Public outputs of issues 10 and 11 carry no personal data (the set-up's addresses are all @example.org).
+    for service, path in (("registration", "/relay/legs"), ("registration", f"/editions/{w.tools.people}/recommendations"),
+                          ("reporting", "/relay"), ("reporting", "/relay/feed.json"), ("reporting", "/relay/feed.atom"),
+                          ("reporting", "/feeds/dashboard")):
+        if "@example.org" in (r := get(service, path, "anon")).text:
+            problems.append(f"list check: anon GET {service} {path} shows an e-mail address")
     r = get("reporting", "/reports/regions", "natl")
     if r.status_code == 200 and not {"twente", "groningen"} <= {row["region"] for row in r.json()["regions"]}:
         problems.append("list check: natl GET /reports/regions does not show every region")
@@ -489,6 +783,70 @@ def _effects(http: httpx.Client, urls: dict[str, str], admin_key: str, w: World)
     expect("seat offers declined through links (X, Y)", states(w.decline_link), ["declined", "declined"])
     expect("seat offers accepted by orgA (X) and admin (Y)", states(w.accept_org), ["accepted", "accepted"])
     expect("seat offers declined by orgA (X) and admin (Y)", states(w.decline_org), ["declined", "declined"])
+    return problems
+
+
+def _effects_of_tools(http: httpx.Client, urls: dict[str, str], admin_key: str, w: World) -> list[str]:
+    """The effects of the rows of issues 10 and 11: the cells that must act did, the others changed nothing."""
+    auth = {"Authorization": f"Bearer {admin_key}"}
+    problems: list[str] = []
+    per, tools = w.per_principal, w.tools
+
+    def expect(what: str, got: object, expected: object) -> None:
+        if got != expected:
+            problems.append(f"effect: {what}: expected {expected!r}, got {got!r}")
+
+    def get(service: str, path: str) -> object:
+        r = http.get(urls[service] + path, headers=auth)
+        return r.json() if r.status_code == 200 else f"{r.status_code} {r.text[:200]}"
+
+    def acted(method: str, service: str, path: str, p: str) -> bool:
+        return _acted((service, method, path), p)
+
+    legs = {leg["id"]: leg for leg in httpx.get(f"{urls['registration']}/relay/legs", timeout=10).json()}
+    relay = tools.relay
+    expect("relay leg A after the early hand-overs (status, early, to)",
+           [legs[relay.first][k] for k in ("status", "early", "to_leg_id")], ["handed_over", True, relay.second])
+    expect("relay leg B after the early hand-overs (status, early, to)",
+           [legs[relay.second][k] for k in ("status", "early", "to_leg_id")], ["handed_over", True, relay.third])
+    expect("relay leg C after the early hand-overs", legs[relay.third]["status"], "holding")
+
+    runs = get("matching", f"/editions/{w.main.edition_id}/match-runs")
+    expect("match runs of the main edition after the previews (they write nothing)", len(runs) if isinstance(runs, list) else runs, tools.main_runs)
+
+    moderated = {status: {i["feedback_id"] for i in get("registration", f"/editions/{tools.knowledge}/knowledge-items?status={status}")}
+                 for status in ("pending", "approved", "rejected")}
+    overrides = get("matching", f"/editions/{tools.overrides}/overrides")
+    overrides = overrides if isinstance(overrides, list) else []
+    live = {(o["signup_id"], o["offer_id"]) for o in overrides} if isinstance(overrides, list) else set()
+    offers = {o["id"] for o in get("registration", f"/editions/{tools.people}/offers")}
+    hooks = {h["description"] for h in get("notifications", "/webhooks")}
+    for p in PRINCIPALS:
+        expect(f"relay leg planned by {p}", per["leg"][p] in legs, acted("PUT", "registration", "/relay/legs/{leg_id}", p))
+        for answer, status in (("approve", "approved"), ("reject", "rejected")):
+            done = acted("POST", "registration", f"/editions/{{edition_id}}/knowledge-items/{{feedback_id}}/{answer}", p)
+            expect(f"knowledge item {p} was to {answer} is {status}", per[answer][p] in moderated[status], done)
+            expect(f"knowledge item {p} was to {answer} is pending", per[answer][p] in moderated["pending"], not done)
+        person = get("registration", f"/editions/{tools.people}/people/{per['patch'][p]}")
+        expect(f"learning goal edited by {p}", person.get("learning_goal") if isinstance(person, dict) else person,
+               f"Leren plannen ({p})" if acted("PATCH", "registration", "/editions/{edition_id}/people/{signup_id}", p) else "")
+        admitted = get("registration", f"/editions/{tools.late}/people?q={per['admit_email'][p]}")["people"]
+        expect(f"people admitted late by {p}", len(admitted), int(acted("POST", "registration", "/editions/{edition_id}/people", p)))
+        if admitted:
+            history = get("registration", f"/editions/{tools.late}/people/{admitted[0]['signup_id']}")["history"]
+            expect(f"late admission by {p} audited", [(h["kind"], h["reason"]) for h in history if h["kind"] == "LateAdmission"],
+                   [("LateAdmission", f"ziek geweest ({p})")])
+        expect(f"offer imported by {p}", per["import_offer"][p] in offers,
+               acted("POST", "registration", "/editions/{edition_id}/imports/offers", p))
+        imported = get("registration", f"/editions/{tools.people}/people?q={per['import_email'][p]}")["people"]
+        expect(f"sign-ups imported by {p}", len(imported), int(acted("POST", "registration", "/editions/{edition_id}/imports/signups", p)))
+        expect(f"override made by {p}", (per["override_signup"][p], tools.override_offer) in live,
+               acted("POST", "matching", "/editions/{edition_id}/overrides", p))
+        expect(f"override removed by {p} is still live", any(o["id"] == per["override_del"][p] for o in overrides),
+               not acted("DELETE", "matching", "/editions/{edition_id}/overrides/{override_id}", p))
+        expect(f"webhook registered by {p}", per["webhook_new"][p] in hooks, acted("POST", "notifications", "/webhooks", p))
+        expect(f"webhook deleted by {p} is still live", f"delete me ({p})" in hooks,
+               not acted("DELETE", "notifications", "/webhooks/{endpoint_id}", p))
     return problems
 
 
