@@ -64,14 +64,19 @@ def bounds(
             if new_t != (t_lo, t_hi):
                 known[g.total], changed = new_t, True
             t_lo, t_hi = known[g.total]
+            # The other parts' bounds are the group's sums minus the part's own (exact integers: a part
+            # at INFINITY keeps every other part's upper sum at or above INFINITY).
+            all_lo = sum(known[q][0] for q in g.parts)
+            all_hi = sum(known[q][1] for q in g.parts)
             for p in g.parts:
                 p_lo, p_hi = known[p]
-                others_lo = sum(known[q][0] for q in g.parts if q != p)
-                others_hi = min(INFINITY, sum(known[q][1] for q in g.parts if q != p))
+                others_lo = all_lo - p_lo
+                others_hi = min(INFINITY, all_hi - p_hi)
                 low = max(p_lo, t_lo - others_hi) if others_hi < INFINITY else p_lo
                 high = min(p_hi, t_hi - others_lo) if t_hi < INFINITY else p_hi
                 if (low, high) != (p_lo, p_hi):
                     known[p], changed = (low, high), True
+                    all_lo, all_hi = all_lo - p_lo + low, all_hi - p_hi + high
         if not changed:
             break
     return known

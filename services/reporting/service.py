@@ -11,6 +11,8 @@ whether it may be shared, an e-mail's template: never a refusal's reason or what
 
 from __future__ import annotations
 
+import asyncio
+
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -266,10 +268,11 @@ async def editions_by_status(uow: Uow[Repository]) -> dict[str, int]:
 
 # --- public figures, the relay and the dashboard feed (issue 10) ---------------------------------
 async def _public(tx: ReportingTx, timezone: str, threshold: int) -> PublicFigures:
-    return public_figures(
-        await tx.repo.all_edition_figures(), await tx.repo.day_cells(timezone),
-        await tx.repo.all_template_figures(), threshold,
-    )
+    """Suppression is CPU work that grows with the figures: done in a worker thread, so the service's
+    event loop (consumers' heartbeats, other requests) keeps running meanwhile."""
+    editions, cells = await tx.repo.all_edition_figures(), await tx.repo.day_cells(timezone)
+    templates = await tx.repo.all_template_figures()
+    return await asyncio.to_thread(public_figures, editions, cells, templates, threshold)
 
 
 async def public_dashboard(
