@@ -16,6 +16,7 @@ they are missing, `part_of_day` (if present) gives the usual times: morning 09:0
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -157,7 +158,21 @@ def to_ics(entry: Mapping[str, Any], *, now: datetime | None = None) -> bytes:
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", method)
+    calendar.add_component(_vtimezone(zone.key, day.year))
     calendar.add_component(event)
-    # The VTIMEZONE of the visit's year and the next (a few observances, not decades of them).
-    calendar.add_missing_timezones(date(day.year, 1, 1), date(day.year + 2, 1, 1))
     return calendar.to_ical()
+
+
+@lru_cache(maxsize=64)
+def _vtimezone(zone: str, year: int) -> Any:
+    """The VTIMEZONE of `zone` for `year` and the next (a few observances, not decades of them), built
+    once per zone and year: icalendar builds it from the zone's rules, which costs more than the rest of
+    the file. Shared read-only by every calendar that adds it."""
+    scratch = Calendar()
+    scratch.add_component(Event.new(
+        uid="vtimezone", start=datetime(year, 6, 1, 12, tzinfo=ZoneInfo(zone)),
+        end=datetime(year, 6, 1, 13, tzinfo=ZoneInfo(zone)), stamp=datetime(year, 1, 1, tzinfo=UTC),
+    ))
+    scratch.add_missing_timezones(date(year, 1, 1), date(year + 2, 1, 1))
+    (found,) = scratch.walk("VTIMEZONE")
+    return found
