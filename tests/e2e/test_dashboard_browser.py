@@ -140,18 +140,22 @@ def test_the_dashboard_updates_live_and_no_page_overflows(infra: Infra, platform
                     "choices": [f"{EDITION}-o"], "language": "en", "consent": True})
                 assert resp.status_code == 201, resp.text
 
-        # The platform's latency: until reporting publishes the new figure.
-        eventually(lambda: edition_signups(reporting) == SIGNUPS, timeout=60, interval=0.05)
+        # The platform's latency: until reporting publishes the new figure. It is 12, unless the
+        # session's other regions make complementary suppression withhold it ("withheld", on the page
+        # "×": a region's total may be withheld to protect another region's small count).
+        published_value = eventually(
+            lambda: (v := edition_signups(reporting)) in (SIGNUPS, "withheld") and str(v), timeout=60, interval=0.05)
         published = time.monotonic()
+        expected = "×" if published_value == "withheld" else published_value
         # The page's: it must show the figure within 2 s of that, without a reload.
         shown = None
-        while time.monotonic() - published <= LIVE_WITHIN_SECONDS and shown != str(SIGNUPS):
+        while time.monotonic() - published <= LIVE_WITHIN_SECONDS and shown != expected:
             shown = tab.evaluate(SIGNUPS_SHOWN)
             time.sleep(0.05)
         took = time.monotonic() - published
-        later = tab.evaluate(SIGNUPS_SHOWN) if shown != str(SIGNUPS) else shown
-        assert shown == str(SIGNUPS), (
-            f"the page showed {shown!r} {took:.2f}s after reporting published {SIGNUPS} (a moment later: {later!r})")
+        later = tab.evaluate(SIGNUPS_SHOWN) if shown != expected else shown
+        assert shown == expected, (
+            f"the page showed {shown!r} {took:.2f}s after reporting published {expected} (a moment later: {later!r})")
         assert tab.evaluate("window.__marker") == 1  # the same document: no reload
         assert tab.evaluate("performance.getEntriesByType('navigation').length") == navigations
         assert tab.evaluate("document.documentElement.dataset.updated") is not None  # the live script's update
