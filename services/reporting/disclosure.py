@@ -122,7 +122,15 @@ def _withhold_one_more(
     pinned: Sequence[K], by_cell: Mapping[K, Sequence[Group[K]]], values: Mapping[K, int], shown: dict[K, Shown],
     fixed: frozenset[K] | set[K],
 ) -> bool:
+    """Withhold one more cell for each pinned cell (in the first of its groups that has a candidate):
+    one round per wave of pinned cells, not one per cell (with thousands of small counts, recomputing
+    every bound after each single cell was the whole cost). Cells another pinned cell's choice already
+    covered in this round are skipped."""
+    withheld = False
+    covered: set[K] = set()
     for cell in pinned:
+        if cell in covered:
+            continue
         for g in by_cell.get(cell, ()):
             candidates = [p for p in (*g.parts, g.total)
                           if p != cell and p not in fixed and shown[p] == "exact" and values[p] > 0]
@@ -130,8 +138,10 @@ def _withhold_one_more(
                 parts = [p for p in candidates if p != g.total]
                 choice = min(parts, key=lambda p: values[p]) if parts else g.total
                 shown[choice] = "withheld"
-                return True
-    return False
+                covered.update((g.total, *g.parts))
+                withheld = True
+                break
+    return withheld
 
 
 def recoverable(
