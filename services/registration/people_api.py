@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from estafette.runtime.auth import Organiser, Public
 from estafette.runtime.clock import Now
 from estafette.runtime.errors import RuleViolation
-from estafette.runtime.http import CorrelationId, errors
+from estafette.runtime.http import CorrelationId, ErrorOut, errors
 from estafette.runtime.i18n import LANGUAGES, load_translations, negotiate
 from estafette.runtime.inputs import Line, Paragraphs, PathId, QueryId
 from estafette.runtime.uow import Uow
@@ -298,7 +298,8 @@ def add_people_routes(router: FastAPI, uow: Uow[Repository], clock: Now, approva
     }}}
     _IMPORT_RESPONSES = {
         **errors(401, 403, 404, 409),
-        422: {"model": ImportOut, "description": "Row errors: nothing was stored (an invalid query parameter: the error shape)."},
+        422: {"model": ImportOut | ErrorOut,
+              "description": "Row errors: nothing was stored (an invalid query parameter or header: the error shape)."},
     }
 
     async def run_import(
