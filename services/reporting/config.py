@@ -16,7 +16,9 @@ class ReportingSettings(ServiceSettings):
 
     #: Counts below this are never shown publicly or published on the dashboard feed ("< 5").
     suppression_threshold: int = Field(default=5, ge=2)
-    #: How often the dashboard feed is recomputed without a wake-up (a consumer's commit wakes it at once),
-    #: and how often live pages check whether another instance published a change.
-    dashboard_refresh_seconds: float = 10.0
+    #: How often the dashboard feed is recomputed without a wake-up (a consumer's commit wakes it at once;
+    #: only commits change figures, so this is a safety net), how soon after a failed refresh, and how
+    #: often live pages check whether another instance published a change.
+    dashboard_refresh_seconds: float = 300.0
+    dashboard_retry_seconds: float = 10.0
     dashboard_watch_seconds: float = 0.5

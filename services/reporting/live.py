@@ -1,8 +1,10 @@
 """The dashboard feed's loop and the live pages' wake-ups (an adapter: asyncio, no rules).
 
-`refresh` publishes the changed DashboardRecords (service.refresh_dashboard_feed) when a consumer of
-this instance committed something (`wake`, called after each handler's commit), else every
-`refresh_seconds`; `watch` reads the feed's generation every `watch_seconds` (another instance may
+`refresh` publishes the changed DashboardRecords (service.refresh_dashboard_feed) at start and when a
+consumer of this instance committed something (`wake`, called after each handler's commit): only a
+commit changes a figure, and each instance refreshes after its own. Without a wake-up it refreshes only
+every `refresh_seconds` (a safety net, default 5 minutes: a refresh recomputes every public figure, CPU
+that grows with the data), or `retry_seconds` after a failed refresh (the database was away); `watch` reads the feed's generation every `watch_seconds` (another instance may
 have published) and wakes every open server-sent-events stream of this instance when it moved.
 """
 
@@ -25,10 +27,10 @@ log = structlog.get_logger(__name__)
 class LiveDashboard:
     def __init__(
         self, uow: Uow[Repository], clock: Clock, timezone: str, threshold: int,
-        refresh_seconds: float = 10.0, watch_seconds: float = 0.5,
+        refresh_seconds: float = 300.0, watch_seconds: float = 0.5, retry_seconds: float = 10.0,
     ) -> None:
         self.uow, self.clock, self.timezone, self.threshold = uow, clock, timezone, threshold
-        self.refresh_seconds, self.watch_seconds = refresh_seconds, watch_seconds
+        self.refresh_seconds, self.watch_seconds, self.retry_seconds = refresh_seconds, watch_seconds, retry_seconds
         self.generation = -1
         self._woken = asyncio.Event()
         self._moved = asyncio.Condition()
@@ -39,13 +41,15 @@ class LiveDashboard:
 
     async def refresh(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
+            wait = self.refresh_seconds
             try:
                 published = await service.refresh_dashboard_feed(self.uow, self.clock.now(), self.timezone, self.threshold)
                 if published:
                     log.info("dashboard records published", records=published)
-            except Exception as exc:  # noqa: BLE001 - the database may be down: the next round tries again
+            except Exception as exc:  # noqa: BLE001 - the database may be down: try again soon
                 log.warning("dashboard feed refresh failed", error=repr(exc))
-            await pause(stopping, self.refresh_seconds, self._woken)
+                wait = self.retry_seconds
+            await pause(stopping, wait, self._woken)
             # At most two refreshes a second: a burst of commits becomes one refresh (each costs CPU
             # that grows with the figures), and a change still shows within a second.
             await asyncio.sleep(0.5)

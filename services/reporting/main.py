@@ -19,7 +19,8 @@ def create_app(settings: ReportingSettings | None = None) -> ServiceApp:
     settings = settings or ReportingSettings()
     rt = Runtime(settings, migrations=Path(__file__).parent / "migrations", repository=Repository)
     live = LiveDashboard(rt.uow, rt.clock, settings.timezone, settings.suppression_threshold,
-                         settings.dashboard_refresh_seconds, settings.dashboard_watch_seconds)
+                         settings.dashboard_refresh_seconds, settings.dashboard_watch_seconds,
+                         settings.dashboard_retry_seconds)
     handlers.register(rt, changed=live.wake)
     _produces_dashboard_feed(rt)
     rt.background(gauge_refresher(rt.uow, rt.registry, settings.gauge_refresh_seconds))

@@ -156,7 +156,9 @@ def public_figures(
     primary: dict[Key, tuple[int, int]] = {}
     rating_bounds = (1, RATING_MAX * (threshold - 1))
     regions = sorted({e.region for e in editions})
-    by_region = {r: [e for e in editions if e.region == r] for r in regions}
+    by_region: dict[str, list[EditionFigures]] = {r: [] for r in regions}
+    for e in editions:
+        by_region[e.region].append(e)
 
     for name in DAY_FIELDS + TREE_FIELDS:
         for e in editions:
@@ -167,8 +169,11 @@ def public_figures(
         values[(name, "national")] = sum(values[(name, "region", r)] for r in regions)
         groups.append(Group((name, "national"), tuple((name, "region", r) for r in regions)))
 
+    cells_of: dict[str, list[DayCell]] = {}
+    for c in cells:
+        cells_of.setdefault(c.edition_id, []).append(c)
     for e in editions:
-        days = [c for c in cells if c.edition_id == e.edition_id]
+        days = cells_of.get(e.edition_id, [])
         for name in DAY_FIELDS:
             parts: list[Key] = []
             for c in days:

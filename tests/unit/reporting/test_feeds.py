@@ -311,3 +311,32 @@ async def test_a_small_count_never_reaches_the_dashboard_topic():
     assert {r["day"]: (r["signups"], r["suppressed"]) for r in records} == {
         "2027-11-01": (None, ["signups"]), "2027-11-02": (None, ["signups"])}
     assert all(datetime.fromisoformat(r["updated_at"]) == datetime(2027, 11, 5, 12, tzinfo=UTC) for r in records)
+
+
+async def test_without_a_wake_up_only_a_failed_refresh_is_tried_again_soon(monkeypatch):
+    calls: list[str] = []
+
+    async def refresh(*_args: object) -> int:
+        calls.append("refresh")
+        if len(calls) == 1:
+            raise ConnectionRefusedError("the database is away")
+        return 0
+
+    monkeypatch.setattr("services.reporting.service.refresh_dashboard_feed", refresh)
+    live = LiveDashboard(FakeUnitOfWork(FakeRepository()), Clock(fixed_now=datetime(2027, 11, 5, 12, tzinfo=UTC)), TZ, 5,
+                         refresh_seconds=3600, retry_seconds=0.01)
+    stopping = asyncio.Event()
+    task = asyncio.create_task(live.refresh(stopping))
+    try:
+        async def until(count: int) -> None:
+            while len(calls) < count:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(until(2), 10)  # the failed one, then retry_seconds later the next
+        await asyncio.sleep(0.7)  # > the 0.5 s between refreshes: no third refresh without a wake-up
+        assert len(calls) == 2
+        live.wake()
+        await asyncio.wait_for(until(3), 10)
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, 10)
