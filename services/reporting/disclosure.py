@@ -108,30 +108,54 @@ def protect(
     for g in usable:
         for member in (g.total, *g.parts):
             by_cell.setdefault(member, []).append(g)
+    hopeless: set[K] = set()
     for _ in range(len(values) + 1):
         known = bounds(values, usable, shown, small, threshold)
-        pinned = [k for k, how in shown.items() if how != "exact" and known[k][0] >= known[k][1]]
+        pinned = [k for k, how in shown.items()
+                  if how != "exact" and known[k][0] >= known[k][1] and k not in hopeless]
         if not pinned:
             return shown
-        if not _withhold_one_more(pinned, by_cell, values, shown, fixed):
+        prior = {k: small.get(k, (threshold, INFINITY)) for k in pinned}
+        if not _withhold_one_more(pinned, prior, by_cell, values, shown, fixed, known, hopeless):
             return shown  # nothing left to withhold (cannot happen with consistent values)
     return shown
 
 
+def _pins(g: Group[K], cell: K, prior: tuple[int, int], known: Mapping[K, tuple[int, int]]) -> bool:
+    """Whether group `g` alone, with what is known of its other cells, leaves `cell` one value."""
+    if cell == g.total:
+        low, high = sum(known[p][0] for p in g.parts), sum(known[p][1] for p in g.parts)
+    else:
+        others = [p for p in g.parts if p != cell]
+        t_lo, t_hi = known[g.total]
+        low = t_lo - min(INFINITY, sum(known[p][1] for p in others))
+        high = t_hi - sum(known[p][0] for p in others) if t_hi < INFINITY else INFINITY
+    return max(low, prior[0]) >= min(high, prior[1])
+
+
 def _withhold_one_more(
-    pinned: Sequence[K], by_cell: Mapping[K, Sequence[Group[K]]], values: Mapping[K, int], shown: dict[K, Shown],
-    fixed: frozenset[K] | set[K],
+    pinned: Sequence[K], prior: Mapping[K, tuple[int, int]], by_cell: Mapping[K, Sequence[Group[K]]],
+    values: Mapping[K, int], shown: dict[K, Shown], fixed: frozenset[K] | set[K],
+    known: Mapping[K, tuple[int, int]], hopeless: set[K],
 ) -> bool:
-    """Withhold one more cell for each pinned cell (in the first of its groups that has a candidate):
-    one round per wave of pinned cells, not one per cell (with thousands of small counts, recomputing
-    every bound after each single cell was the whole cost). Cells another pinned cell's choice already
-    covered in this round are skipped."""
+    """Withhold one more cell for each pinned cell, in a group that pins it (the first with a
+    candidate; the smallest published non-zero part, else the total): one round per wave of pinned
+    cells, not one per cell. Cells another pinned cell's choice already covered in this round are
+    skipped. A cell pinned by a group whose other cells are all zeros or assumed known (`fixed`) cannot
+    be protected by withholding anything: it is left as it is (`hopeless`), instead of withholding every
+    cell of its other groups one round at a time (with a session's data that cost a full core)."""
     withheld = False
     covered: set[K] = set()
     for cell in pinned:
         if cell in covered:
             continue
-        for g in by_cell.get(cell, ()):
+        groups = by_cell.get(cell, ())
+        pinning = [g for g in groups if _pins(g, cell, prior[cell], known)]
+        if any(all(p in fixed or values[p] == 0 for p in (*g.parts, g.total) if p != cell) for g in pinning):
+            hopeless.add(cell)  # pinned by zeros and fixed cells alone: withholding cannot change that
+            withheld = True
+            continue
+        for g in [*pinning, *(g for g in groups if g not in pinning)]:
             candidates = [p for p in (*g.parts, g.total)
                           if p != cell and p not in fixed and shown[p] == "exact" and values[p] > 0]
             if candidates:

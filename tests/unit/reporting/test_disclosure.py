@@ -57,6 +57,22 @@ def test_zeros_are_shown_and_big_counts_stay_exact():
     assert set(shown.values()) == {"exact"}
 
 
+def test_a_count_known_from_assumed_known_cells_costs_no_other_cell():
+    # e1's 3 sign-ups all needed no approval: a reader is assumed to know that part (fixed), so e1 is
+    # known whatever is withheld; withholding e2, e3 and the region one round at a time (what an earlier
+    # version did, a round per cell of the region) would hide 30 people for nothing
+    values = {"r": 33, "e1": 3, "e2": 10, "e3": 20, "e1.not_required": 3, "e1.approved": 0}
+    groups = [Group("r", ("e1", "e2", "e3")), Group("e1", ("e1.not_required", "e1.approved"))]
+    shown = protect(values, groups, T, fixed={"e1.not_required"})
+    assert shown == {"r": "exact", "e1": "small", "e2": "exact", "e3": "exact",
+                     "e1.not_required": "exact", "e1.approved": "exact"}
+    # with a part that can be withheld instead, e1 is protected as before
+    values["e1.not_required"], values["e1.approved"] = 0, 3
+    shown = protect(values, groups, T, fixed={"e1.not_required"})
+    assert shown["e1"] == "small" and shown["e2"] == "withheld"
+    assert recoverable(values, groups, shown, T) == []
+
+
 def test_random_trees_never_leak_a_suppressed_count():
     rng = random.Random(7)
     attacked = 0
