@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from estafette.tools.chart import chart_app
 from estafette.tools.kafka_cli import kafka_app
 from estafette.tools.keys_cli import keys_app
 from estafette.tools.mail_cli import mail_app
@@ -26,6 +27,7 @@ app.add_typer(mail_app, name="mail")
 app.add_typer(keys_app, name="keys")
 app.add_typer(regions_app, name="regions")
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(chart_app, name="chart")
 
 
 @app.command()
