@@ -50,15 +50,23 @@ def load(path: Path = REGISTRY_FILE) -> list[RegionRecord]:
     return regions
 
 
-async def apply(kafka: KafkaAccess, regions: list[RegionRecord]) -> dict[str, list[str]]:
-    """Create what each region needs and publish the registry; return {region: topics created}."""
+async def apply(
+    kafka: KafkaAccess, regions: list[RegionRecord], *, topics: bool = True, grants: bool = True,
+    replication: int = 1, min_insync_replicas: int | None = None,
+) -> dict[str, list[str]]:
+    """Create what each region needs and publish the registry; return {region: topics created}.
+    Without `topics` or `grants`, an operator makes those (on Kubernetes: Strimzi's KafkaTopic and
+    KafkaUser resources of the Helm chart), and only the registry is published."""
     from estafette.tools import kafka_security
 
-    await ensure_topics(kafka, national_specs())
-    created = {}
+    if topics:
+        await ensure_topics(kafka, national_specs(), replication, min_insync_replicas)
+    created: dict[str, list[str]] = {}
     for region in regions:
-        created[region.id] = await ensure_topics(kafka, region_specs(region))
-        await kafka_security.grant_region(kafka, region.id)
+        created[region.id] = (await ensure_topics(kafka, region_specs(region), replication, min_insync_replicas)
+                              if topics else [])
+        if grants:
+            await kafka_security.grant_region(kafka, region.id)
     await publish_records(kafka, REGIONS.name, [(r.id, r.model_dump_json().encode()) for r in regions])
     return created
 

@@ -20,6 +20,13 @@ regions_app = typer.Typer(no_args_is_help=True, help="Regions: apply the registr
 def apply(
     file: Path = typer.Option(None, "--file", "-f", help="Registry file (default deploy/regions.toml)."),
     only: str = typer.Option("", "--only", help="Apply only these region ids (comma-separated)."),
+    topics: bool = typer.Option(True, "--topics/--no-topics",
+                                help="Create missing topics (--no-topics: an operator makes them, e.g. Strimzi)."),
+    grants: bool = typer.Option(True, "--grants/--no-grants",
+                                help="Grant the services' ACLs (--no-grants: an operator makes them, e.g. Strimzi)."),
+    replication_factor: int = typer.Option(1, "--replication-factor", min=1, help="Copies of each topic created."),
+    min_insync_replicas: int = typer.Option(0, "--min-insync-replicas", min=0,
+                                            help="min.insync.replicas of each topic created (0: the broker's default)."),
     kafka: str = KAFKA,
 ) -> None:
     """Create each region's topics, grant the services access, publish the registry (idempotent)."""
@@ -34,11 +41,13 @@ def apply(
     if unknown := wanted - {r.id for r in records}:
         fail(f"--only names region(s) not in the file: {', '.join(sorted(unknown))}")
     chosen = [r for r in records if not wanted or r.id in wanted]
-    created: Any = run(kafka, regions.apply(operator_kafka(kafka), chosen))
+    created: Any = run(kafka, regions.apply(
+        operator_kafka(kafka), chosen, topics=topics, grants=grants,
+        replication=replication_factor, min_insync_replicas=min_insync_replicas or None))
     for region in chosen:
         new = created[region.id]
         typer.echo(f"{region.id:<16} {region.partitions} partitions, {region.retention_days} days"
-                   + (f", {len(new)} topic(s) created" if new else ", topics present"))
+                   + (f", {len(new)} topic(s) created" if new else ", topics present" if topics else ""))
     typer.echo(f"{len(chosen)} region(s) published on the registry topic.")
 
 

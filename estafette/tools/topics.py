@@ -45,8 +45,11 @@ def region_specs(region: RegionRecord) -> list[TopicSpec]:
     ]
 
 
-async def ensure_topics(kafka: KafkaAccess, specs: list[TopicSpec]) -> list[str]:
-    """Create the topics of `specs` that do not exist yet; return the names created."""
+async def ensure_topics(kafka: KafkaAccess, specs: list[TopicSpec], replication: int = 1,
+                        min_insync_replicas: int | None = None) -> list[str]:
+    """Create the topics of `specs` that do not exist yet (`replication` copies; on a cluster also
+    `min_insync_replicas`); return the names created."""
+    extra = {} if min_insync_replicas is None else {"min.insync.replicas": str(min_insync_replicas)}
     admin = AIOKafkaAdminClient(**kafka.client_kwargs())
     await admin.start()
     try:
@@ -55,7 +58,8 @@ async def ensure_topics(kafka: KafkaAccess, specs: list[TopicSpec]) -> list[str]
         if missing:
             try:
                 await admin.create_topics(
-                    [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1, topic_configs=s.configs) for s in missing]
+                    [NewTopic(s.name, num_partitions=s.partitions, replication_factor=replication, topic_configs=s.configs | extra)
+                     for s in missing]
                 )
             except TopicAlreadyExistsError:  # created by another tool at the same moment
                 pass

@@ -233,14 +233,18 @@ def test_cloudnativepg_cluster(case: tuple[Any, list[dict[str, Any]]]) -> None:
         assert f"CREATE SCHEMA {service.name} AUTHORIZATION {service.name}" in sql
 
 
-def test_without_managed_topics_a_job_sets_kafka_up(render: Render) -> None:
+def test_without_managed_topics_the_job_creates_them_replicated(render: Render) -> None:
     docs = render(THREE_REGIONS, "kafka.manageTopics=false")
     assert not of_kind(docs, "KafkaTopic")
     (job,) = of_kind(docs, "Job")
-    pod = job["spec"]["template"]["spec"]
-    assert [c["args"][:2] for c in pod["initContainers"]] == [["kafka", "setup"]]
-    assert [c["args"][:2] for c in pod["containers"]] == [["regions", "apply"]]
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    args = container["args"]
+    assert args[:2] == ["regions", "apply"] and "--no-grants" in args and "--no-topics" not in args
+    assert args[args.index("--replication-factor") + 1] == "3" and args[args.index("--min-insync-replicas") + 1] == "2"
     (with_topics,) = of_kind(render(THREE_REGIONS), "Job")
+    (container,) = with_topics["spec"]["template"]["spec"]["containers"]
+    assert {"--no-grants", "--no-topics"} <= set(container["args"])
+    # the image has no Kafka admin program: no grants from a Job, the KafkaUsers hold them
     assert "initContainers" not in with_topics["spec"]["template"]["spec"]
 
 

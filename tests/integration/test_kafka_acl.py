@@ -373,3 +373,20 @@ async def test_regions_apply_grants_a_new_region(infra: Infra) -> None:
     assert {acl for acl in found if new in acl.name} == granted  # and nothing else names it
     assert await kafka_security.revoke_region(infra.kafka, new) == len(granted)
     assert not {acl for acl in await kafka_security.describe_acls(infra.kafka) if new in acl.name}
+
+
+async def test_regions_apply_without_topics_and_grants_only_publishes_the_region(infra: Infra) -> None:
+    """On Kubernetes Strimzi makes topics and ACLs (the Helm chart's KafkaTopic and KafkaUser): the chart's
+    Job runs `regions apply --no-topics --no-grants`, which only publishes the registry entry."""
+    new = f"strimzi-{uuid.uuid4().hex[:6]}"
+    created = await regions.apply(infra.kafka, [region(new, partitions=1)], topics=False, grants=False)
+    assert created == {new: []}
+    admin = AIOKafkaAdminClient(**infra.kafka.client_kwargs())
+    await admin.start()
+    try:
+        assert not {t for t in await admin.list_topics() if new in t}
+    finally:
+        await admin.close()
+    assert not {acl for acl in await kafka_security.describe_acls(infra.kafka) if new in acl.name}
+    assert new in await regions.published(infra.kafka)
+    await regions.remove(infra.kafka, new)
