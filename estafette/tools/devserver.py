@@ -156,6 +156,7 @@ def up(keep_infra: bool = False) -> None:
             print(f"  {name:<14} {url}   (health {url}/healthz, ready {url}/readyz, metrics {url}/metrics)")
         print(f"  {'API docs':<14} {urls['registration']}/docs  {urls['matching']}/docs  {urls['reporting']}/docs")
         print(f"  {'dashboard':<14} {urls['reporting']}/dashboard?lang=nl   (de, en)")
+        print(f"  {'relay':<14} {urls['reporting']}/relay?lang=nl   (feeds: /feeds/dashboard, /relay/feed.atom, /relay/feed.json)")
         print(f"  {'mail sink':<14} {mail}   (or: .venv/bin/estafette mail list)")
         print(f"  logs           {logs}/<service>.log\nPress Ctrl-C to stop everything.", flush=True)
         while not stopping:
