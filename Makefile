@@ -88,3 +88,11 @@ infra-down:
 
 clean: infra-down
 	rm -rf .local $(VENV)
+
+# The whole platform in containers, for a machine with Docker and its compose plugin (deploy/compose.yaml;
+# not used by make run or make test, which need no Docker). A cluster: deploy/helm/estafette.
+.PHONY: compose-up compose-down
+compose-up:
+	docker compose -f deploy/compose.yaml up --build
+compose-down:
+	docker compose -f deploy/compose.yaml down

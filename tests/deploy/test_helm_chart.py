@@ -32,7 +32,7 @@ from .conftest import CHART, KUBE_VERSION, THREE_REGIONS, Render, of_kind, run_h
 VALUES = {"default": None, "three-regions": THREE_REGIONS}
 CORE_KINDS = {"Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy", "ConfigMap", "Job"}
 CUSTOM_KINDS = {"Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "Cluster", "ScaledObject",
-                "TriggerAuthentication", "ServiceMonitor"}
+                "TriggerAuthentication", "ServiceMonitor", "PrometheusRule"}
 
 
 def regions_of(values: Any) -> list[dict[str, Any]]:
@@ -200,6 +200,8 @@ def test_strimzi_kafka_and_node_pool(case: tuple[Any, list[dict[str, Any]]]) -> 
     assert pool["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
     assert set(pool["spec"]["roles"]) == {"controller", "broker"} and pool["spec"]["replicas"] >= 3
     assert pool["spec"]["storage"]["type"] in {"jbod", "persistent-claim", "ephemeral"}
+    # the Kafka exporter gives kafka_consumergroup_lag (the Grafana lag panel and the lag alert)
+    assert kafka["spec"]["kafkaExporter"]["groupRegex"] and kafka["spec"]["kafkaExporter"]["topicRegex"]
 
 
 def test_kafka_topics_are_the_registrys(case: tuple[Any, list[dict[str, Any]]]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from cloudcoil.models.keda.v1alpha1 import ScaledObject, TriggerAuthentication
-from cloudcoil.models.prometheus_operator.v1 import ServiceMonitor
+from cloudcoil.models.prometheus_operator.v1 import PrometheusRule, ServiceMonitor
 from pydantic import BaseModel
 
 from services.registry import SERVICES
@@ -21,6 +21,7 @@ from .test_helm_chart import VALUES
 
 MODELS: dict[str, type[BaseModel]] = {
     "ScaledObject": ScaledObject, "TriggerAuthentication": TriggerAuthentication, "ServiceMonitor": ServiceMonitor,
+    "PrometheusRule": PrometheusRule,
 }
 
 
@@ -78,3 +79,15 @@ def test_service_monitor_scrapes_every_service(render: Render) -> None:
     for service in of_kind(docs, "Service"):
         assert selector.items() <= service["metadata"]["labels"].items()
         assert port in [p["name"] for p in service["spec"]["ports"]]
+
+
+def test_the_prometheus_rule_carries_the_checked_alert_rules(render: Render) -> None:
+    """One copy of the rules: the chart's files/alerts.yaml is a link to deploy/prometheus/alerts.yaml,
+    which promtool checks (test_observability.py)."""
+    import yaml
+
+    from .conftest import CHART
+
+    (rule,) = of_kind(render(None), "PrometheusRule")
+    assert (CHART / "files" / "alerts.yaml").resolve() == (CHART.parents[1] / "prometheus" / "alerts.yaml").resolve()
+    assert rule["spec"] == yaml.safe_load((CHART.parents[1] / "prometheus" / "alerts.yaml").read_text())
