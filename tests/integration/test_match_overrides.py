@@ -37,7 +37,9 @@ def matching(infra: Infra) -> Iterator[tuple[ServiceProcess, dict[str, dict[str,
             SignupSubmitted(region="twente", edition=EDITION, signup_id=f"{EDITION}-p2", org="org-x", language="nl",
                             choices=[f"{EDITION}-a", f"{EDITION}-b"], signed_up_at=now + timedelta(seconds=1)),
         ])
-        eventually(lambda: call(svc, "get", f"/editions/{EDITION}", callers["org A"]).json().get("participants") == 2, timeout=60)
+        # the edition, its offers and its sign-ups come on three topics, each read by its own consumer
+        eventually(lambda: {k: call(svc, "get", f"/editions/{EDITION}", callers["org A"]).json().get(k)
+                            for k in ("offers", "participants")} == {"offers": 2, "participants": 2}, timeout=60)
         yield svc, callers
 
 
