@@ -158,9 +158,16 @@ def to_ics(entry: Mapping[str, Any], *, now: datetime | None = None) -> bytes:
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", method)
-    calendar.add_component(_vtimezone(zone.key, day.year))
     calendar.add_component(event)
-    return calendar.to_ical()
+    # The VTIMEZONE goes before the event, as add_component would put it, but already serialised: its
+    # ~25 lines cost more to fold and encode than the rest of the file (the sender's hot path, issue 13).
+    head, event_lines = calendar.to_ical().split(b"BEGIN:VEVENT\r\n", 1)
+    return b"".join((head, _vtimezone_ics(zone.key, day.year), b"BEGIN:VEVENT\r\n", event_lines))
+
+
+@lru_cache(maxsize=64)
+def _vtimezone_ics(zone: str, year: int) -> bytes:
+    return _vtimezone(zone, year).to_ical()
 
 
 @lru_cache(maxsize=64)

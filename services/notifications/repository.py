@@ -48,8 +48,14 @@ _VIEW_COLUMNS = (
 
 
 class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_store.py)
+    """One per transaction (the unit of work makes it on the transaction's connection): what it
+    remembers (locks held, the sender already woken) lasts until that transaction ends, and a consumer's
+    batch of events shares one transaction, so a batch pays each edition lock and the wake-up once."""
+
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+        self._locked_editions: set[str] = set()
+        self._sender_woken = False
 
     async def insert(self, n: NewNotification, status: Status, language: str | None, error: str | None = None) -> bool:
         """False when a message with this id (or from this source event) exists already. A message
@@ -145,8 +151,11 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
         return int(result.split()[-1])
 
     async def wake_sender(self) -> None:
-        """Wake the sender when this transaction commits."""
-        await self.conn.execute("SELECT pg_notify($1, '')", PENDING_CHANNEL)
+        """Wake the sender when this transaction commits (once per transaction: Postgres delivers one
+        notification per channel and payload at commit anyway)."""
+        if not self._sender_woken:
+            await self.conn.execute("SELECT pg_notify($1, '')", PENDING_CHANNEL)
+            self._sender_woken = True
 
     async def claim_due(self, regions: tuple[str, ...] | None = None) -> Due | None:
         """Lock the oldest due pending message of `regions` (None: every region) that no other sender
@@ -293,10 +302,13 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
     async def lock_edition(self, edition: str) -> None:
         """Serialise, until the transaction ends, what concerns one edition's journey (its offers,
         sign-ups, visits and steps): an edition cancelled while someone is being placed on one of its
-        offers either sees that visit or is seen by it."""
+        offers either sees that visit or is seen by it. Taken once per transaction (held to its end)."""
+        if edition in self._locked_editions:
+            return
         await self.conn.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended('notifications.edition:' || $1, 0))", edition
         )
+        self._locked_editions.add(edition)
 
     async def save_edition(self, edition: Edition) -> None:
         """Keep an opened edition (again: its details; a status it reached stays)."""
