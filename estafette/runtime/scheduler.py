@@ -72,26 +72,35 @@ def _check_due(due_at: datetime) -> datetime:
     return due_at
 
 
+_SCHEDULE = """
+    INSERT INTO scheduled_steps AS s (kind, key, due_at, payload) VALUES ($1, $2, $3, $4::jsonb)
+    ON CONFLICT (kind, key) DO UPDATE SET
+        payload    = CASE WHEN s.done_at IS NULL OR s.due_at <> EXCLUDED.due_at THEN EXCLUDED.payload ELSE s.payload END,
+        done_at    = CASE WHEN s.due_at = EXCLUDED.due_at THEN s.done_at END,
+        failed_at  = CASE WHEN s.due_at = EXCLUDED.due_at THEN s.failed_at END,
+        attempts   = CASE WHEN s.due_at = EXCLUDED.due_at THEN s.attempts ELSE 0 END,
+        last_error = CASE WHEN s.due_at = EXCLUDED.due_at THEN s.last_error END,
+        retry_at   = CASE WHEN s.due_at = EXCLUDED.due_at THEN s.retry_at END,
+        due_at     = EXCLUDED.due_at
+"""
+
+
 async def schedule(tx: Any, kind: str, key: str, due_at: datetime, payload: Mapping[str, Any] | None = None) -> None:
     """Schedule step (kind, key) at `due_at` in `tx`'s transaction, or move it there (see module doc)."""
-    _check_due(due_at)
-    await tx.conn.execute(
-        """
-        INSERT INTO scheduled_steps AS s (kind, key, due_at, payload) VALUES ($1, $2, $3, $4::jsonb)
-        ON CONFLICT (kind, key) DO UPDATE SET
-            payload    = CASE WHEN s.done_at IS NULL OR s.due_at <> EXCLUDED.due_at THEN EXCLUDED.payload ELSE s.payload END,
-            done_at    = CASE WHEN s.due_at = EXCLUDED.due_at THEN s.done_at END,
-            failed_at  = CASE WHEN s.due_at = EXCLUDED.due_at THEN s.failed_at END,
-            attempts   = CASE WHEN s.due_at = EXCLUDED.due_at THEN s.attempts ELSE 0 END,
-            last_error = CASE WHEN s.due_at = EXCLUDED.due_at THEN s.last_error END,
-            retry_at   = CASE WHEN s.due_at = EXCLUDED.due_at THEN s.retry_at END,
-            due_at     = EXCLUDED.due_at
-        """,
-        kind,
-        key,
-        due_at,
-        json.dumps(dict(payload or {})),
-    )
+    await schedule_many(tx, [(kind, key, due_at, payload)])
+
+
+async def schedule_many(
+    tx: Any, steps: Sequence[tuple[str, str, datetime, Mapping[str, Any] | None]],
+) -> None:
+    """`schedule` for each (kind, key, due_at, payload) of `steps`, in one round trip to the database."""
+    for _, _, due_at, _ in steps:
+        _check_due(due_at)
+    rows = [(kind, key, due_at, json.dumps(dict(payload or {}))) for kind, key, due_at, payload in steps]
+    if len(rows) == 1:
+        await tx.conn.execute(_SCHEDULE, *rows[0])
+    elif rows:
+        await tx.conn.executemany(_SCHEDULE, rows)
 
 
 async def cancel(tx: Any, kind: str, key: str) -> bool:

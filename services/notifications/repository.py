@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -49,13 +51,18 @@ _VIEW_COLUMNS = (
 
 class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_store.py)
     """One per transaction (the unit of work makes it on the transaction's connection): what it
-    remembers (locks held, the sender already woken) lasts until that transaction ends, and a consumer's
-    batch of events shares one transaction, so a batch pays each edition lock and the wake-up once."""
+    remembers (locks held, the sender already woken, editions and offers read) lasts until that
+    transaction ends, and a consumer's batch of events shares one transaction, so a batch (e.g. a match
+    run's placements) pays each edition lock, each edition and offer read and the wake-up once. What it
+    remembers of an edition or offer stays true meanwhile: this transaction holds the edition's lock,
+    which every change of its status or its offers takes, and its own writes forget what they change."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
         self._locked_editions: set[str] = set()
         self._sender_woken = False
+        self._editions: dict[str, Edition | None] = {}
+        self._offers: dict[str, Offer | None] = {}
 
     async def insert(self, n: NewNotification, status: Status, language: str | None, error: str | None = None) -> bool:
         """False when a message with this id (or from this source event) exists already. A message
@@ -312,6 +319,7 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
 
     async def save_edition(self, edition: Edition) -> None:
         """Keep an opened edition (again: its details; a status it reached stays)."""
+        self._editions.pop(edition.edition, None)
         await self.conn.execute(
             "INSERT INTO editions (edition, region, name, starts_on, ends_on, signup_deadline, languages)"
             " VALUES ($1,$2,$3,$4,$5,$6,$7::jsonb) ON CONFLICT (edition) DO UPDATE SET region = excluded.region,"
@@ -323,6 +331,7 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
 
     async def set_edition_status(self, edition: str, region: str, status: EditionStatus, reason: str = "") -> None:
         """Closed or cancelled (an edition not seen yet is kept by its id); cancelled stays cancelled."""
+        self._editions.pop(edition, None)
         await self.conn.execute(
             "INSERT INTO editions (edition, region, name, status, reason) VALUES ($1,$2,$1,$3,$4)"
             " ON CONFLICT (edition) DO UPDATE SET status = CASE WHEN editions.status = 'cancelled'"
@@ -332,17 +341,20 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
         )
 
     async def edition(self, edition: str) -> Edition | None:
+        if edition in self._editions:
+            return self._editions[edition]
         row = await self.conn.fetchrow(
             "SELECT edition, region, name, starts_on, ends_on, signup_deadline, languages::text AS languages,"
             " status, reason FROM editions WHERE edition = $1",
             edition,
         )
-        if row is None:
-            return None
-        return Edition(**{**dict(row), "languages": tuple(json.loads(row["languages"]))})
+        found = None if row is None else Edition(**{**dict(row), "languages": tuple(json.loads(row["languages"]))})
+        self._editions[edition] = found
+        return found
 
     async def save_offer(self, offer: Offer) -> None:
         """Keep an offer as published or changed (a cancelled offer stays cancelled)."""
+        self._offers.pop(offer.offer_id, None)
         host = offer.host_contact
         await self.conn.execute(
             "INSERT INTO offers (offer_id, region, edition, details, host_contact, sequence)"
@@ -356,6 +368,7 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
 
     async def cancel_offer(self, offer_id: str, reason: str) -> bool:
         """Mark a kept offer cancelled; False when it is unknown or was cancelled already."""
+        self._offers.pop(offer_id, None)
         result = await self.conn.execute(
             "UPDATE offers SET status = 'cancelled', reason = $2 WHERE offer_id = $1 AND status <> 'cancelled'",
             offer_id, reason,
@@ -363,8 +376,11 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
         return result != "UPDATE 0"
 
     async def offer(self, offer_id: str) -> Offer | None:
+        if offer_id in self._offers:
+            return self._offers[offer_id]
         row = await self.conn.fetchrow(f"SELECT {_OFFER_COLUMNS} FROM offers WHERE offer_id = $1", offer_id)
-        return _offer(row) if row else None
+        self._offers[offer_id] = found = _offer(row) if row else None
+        return found
 
     async def offers_of(self, edition: str) -> list[Offer]:
         rows = await self.conn.fetch(f"SELECT {_OFFER_COLUMNS} FROM offers WHERE edition = $1 ORDER BY offer_id", edition)
@@ -445,6 +461,18 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
             await scheduler.cancel(self, step.kind, step.key)
         else:
             await scheduler.schedule(self, step.kind, step.key, step.due_at, step.payload)
+
+    async def plan_all(self, steps: Iterable[Planned]) -> None:
+        """`plan` for each step, in order; the schedules between two cancellations in one round trip."""
+        run: list[tuple[str, str, datetime, Mapping[str, Any] | None]] = []
+        for step in steps:
+            if step.due_at is None:
+                await scheduler.schedule_many(self, run)
+                run = []
+                await scheduler.cancel(self, step.kind, step.key)
+            else:
+                run.append((step.kind, step.key, step.due_at, step.payload))
+        await scheduler.schedule_many(self, run)
 
 
 _OFFER_COLUMNS = "offer_id, region, edition, details::text AS details, host_contact::text AS host_contact, status, reason"

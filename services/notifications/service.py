@@ -201,15 +201,13 @@ async def _move_steps(
     placed = [v for v in await tx.repo.visits(offer_id=offer.offer_id) if v.status == "current"]
     zone, now = journey.zone(offer.region), journey.clock.now()
     for visit in placed:
-        for step in domain.visit_steps(visit.signup_id, offer, zone, now, visit.correlation_id or correlation_id):
-            await tx.repo.plan(step)
+        await tx.repo.plan_all(domain.visit_steps(visit.signup_id, offer, zone, now, visit.correlation_id or correlation_id))
     return placed
 
 
 async def _end_visit(tx: Tx[Repository], visit: domain.Visit) -> None:
     await tx.repo.end_visit(visit.signup_id, visit.offer_id)
-    for step in domain.ended_visit_steps(visit.signup_id, visit.offer_id):
-        await tx.repo.plan(step)
+    await tx.repo.plan_all(domain.ended_visit_steps(visit.signup_id, visit.offer_id))
 
 
 # --- sign-ups -------------------------------------------------------------------------------------------
@@ -294,8 +292,7 @@ async def match_assigned(tx: Tx[Repository], event: MatchAssigned, journey: Jour
         event.signup_id, offer.offer_id, event.region, event.edition, "current", correlation_id=event.correlation_id
     ))
     zone = journey.zone(event.region)
-    for step in domain.visit_steps(event.signup_id, offer, zone, journey.clock.now(), event.correlation_id):
-        await tx.repo.plan(step)
+    await tx.repo.plan_all(domain.visit_steps(event.signup_id, offer, zone, journey.clock.now(), event.correlation_id))
     await record(tx, domain.from_assignment(event, offer, zone, journey.signup_url(event.signup_id, event.edition)))
 
 

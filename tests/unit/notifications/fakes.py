@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -271,6 +272,10 @@ class FakeRepository:
             self.steps.pop((step.kind, step.key), None)
         else:
             self.steps[(step.kind, step.key)] = step
+
+    async def plan_all(self, steps: Iterable[Planned]) -> None:
+        for step in steps:
+            await self.plan(step)
 
 
 def _view(row: Row) -> NotificationView:
