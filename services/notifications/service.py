@@ -693,7 +693,7 @@ async def add_webhook(
     domain.check_webhook(url, event_types)
     own = domain.webhook_region(principal.role, principal.region, region)
     if region and not principal.sees(region):
-        raise Forbidden("forbidden", f"an organiser of {principal.region} registers webhooks of {principal.region} only")
+        raise Forbidden("forbidden_region", f"an organiser of {principal.region} registers webhooks of {principal.region} only", "region")
     made = domain.WebhookEndpoint(
         id=uuid.uuid4(), region=own, url=url, event_types=list(dict.fromkeys(event_types)), description=description,
         created_by=principal.subject or principal.role, created_at=now, secret=secret,

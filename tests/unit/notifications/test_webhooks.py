@@ -109,3 +109,15 @@ async def test_an_attempt_reports_timeouts_and_status_codes() -> None:
         down = await deliverer.attempt(client, domain.DueDelivery(due.id, due.endpoint_id, "http://portal.test/x", due.secret, "{}", 0))
     assert (slow.status_code, slow.succeeded, "ReadTimeout" in (slow.error or "")) == (None, False, True)
     assert (down.status_code, down.error) == (503, "HTTP 503")
+
+
+async def test_an_organiser_registering_for_another_region_gets_forbidden_region() -> None:
+    from estafette.runtime.access import Principal
+    from estafette.runtime.errors import Forbidden
+    from services.notifications import service
+
+    organiser = Principal("organiser", region="twente", subject="key:k1")
+    with pytest.raises(Forbidden) as refused:
+        await service.add_webhook(None, organiser, "https://portal.example.org/hook",  # type: ignore[arg-type]
+                                  ["EditionOpened"], "", "groningen", "whsec_x", datetime(2027, 5, 1, tzinfo=UTC))
+    assert (refused.value.code, refused.value.field) == ("forbidden_region", "region")
