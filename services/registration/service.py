@@ -767,10 +767,12 @@ async def people_list(
 async def person(
     uow: Uow[Repository], edition_id: str, signup_id: str, *, principal: Principal, now: dt.datetime
 ) -> people.PersonDetails:
-    """One sign-up (organiser) with its choices, placement and history."""
+    """One sign-up (organiser) with its choices, placement and history; whether its choices can change
+    as an organiser may change them (`edit_signup`: the participant's rules but not the deadline)."""
     async with uow.transaction() as tx:
         edition, signup = await _signup(tx, edition_id, signup_id, principal)
-        return people.PersonDetails(await _details(tx, edition, signup, now), await tx.repo.history(signup_id))
+        return people.PersonDetails(await _details(tx, edition, signup, min(now, edition.signup_deadline)),
+                                    await tx.repo.history(signup_id))
 
 
 _UNSET: Any = object()
@@ -816,7 +818,8 @@ async def edit_signup(
             await tx.repo.add_history(signup_id, edition_id, people.HistoryEntry(
                 people.CHANGED_ON_BEHALF, now, principal.subject or principal.role, "", {"changed": changed},
             ))
-        return people.PersonDetails(await _details(tx, edition, new, now), await tx.repo.history(signup_id))
+        return people.PersonDetails(await _details(tx, edition, new, min(now, edition.signup_deadline)),
+                                    await tx.repo.history(signup_id))
 
 
 async def admit_signup(

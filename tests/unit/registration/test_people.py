@@ -175,6 +175,15 @@ async def test_an_edit_on_someones_behalf_after_the_deadline_is_announced_and_au
     assert uow.repo.signup_rows["s1"].choices == ["o2", "o1"]
 
 
+async def test_after_the_deadline_an_organiser_still_sees_the_choices_as_changeable():
+    # (the participant's own page says deadline_passed; the organiser's edit is not bound by it)
+    found = await service.person(make_uow(signups=PEOPLE), EDITION_ID, "s1", principal=ORGANISER, now=AFTER_DEADLINE)
+    assert found.details.change_refused is None
+    found = await service.edit_signup(make_uow(signups=PEOPLE), EDITION_ID, "s1", principal=ORGANISER,
+                                      now=AFTER_DEADLINE, correlation_id=CORRELATION, max_visits=2)
+    assert found.details.change_refused is None
+
+
 async def test_a_new_learning_goal_registers_the_participant_again():
     uow = make_uow(signups=PEOPLE)
     await service.edit_signup(uow, EDITION_ID, "s1", principal=ORGANISER, now=NOW, correlation_id=CORRELATION,
