@@ -47,7 +47,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: make `tests`, `schemas`, `services` and `estafette` importable
 
-CLK = os.sysconf("SC_CLK_TCK")
+import procstat  # noqa: E402 - bench/procstat.py (bench/ is the script's folder, on sys.path)
+
 REGION = "twente"
 
 
@@ -94,24 +95,16 @@ OFFER = OfferSummary(offer_id="o-bench", host_org="bakkerij-van-dam", title="Een
 
 
 # --- CPU ------------------------------------------------------------------------------------------
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK  # utime + stime
-
-
 class CpuMeter:
     """CPU seconds of named processes since it was made (a name may stand for several pids)."""
 
     def __init__(self, pids: dict[str, int | list[int]]) -> None:
         pids = {name: pid if isinstance(pid, list) else [pid] for name, pid in pids.items()}
         self.pids = pids
-        self.start = {name: sum(map(cpu_seconds, group)) for name, group in pids.items()}
+        self.start = {name: sum(map(procstat.cpu_seconds, group)) for name, group in pids.items()}
 
     def per_thousand(self, emails: int) -> str:
-        used = {name: sum(map(cpu_seconds, group)) - self.start[name] for name, group in self.pids.items()}
+        used = {name: sum(map(procstat.cpu_seconds, group)) - self.start[name] for name, group in self.pids.items()}
         return ", ".join(f"{name} {1000 * s / max(emails, 1):.2f} s" for name, s in used.items())
 
 

@@ -52,7 +52,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: make `tests`, `schemas`, `services` and `estafette` importable
 
-CLK = os.sysconf("SC_CLK_TCK")
+import procstat  # noqa: E402 - bench/procstat.py (bench/ is the script's folder, on sys.path)
+
 CORES = os.cpu_count() or 1
 SERVICES = ("registration", "matching", "notifications", "reporting")
 SERVICE_ENV = {"ESTAFETTE_PUBLIC_RATE_LIMIT_PER_MINUTE": "0"}
@@ -234,27 +235,6 @@ def load_main(spec_json: str) -> None:
 
 
 # --- CPU per process ---------------------------------------------------------------------------
-def _stat(pid: int | str) -> tuple[int, float] | None:
-    """(ppid, CPU seconds of the process itself and its waited-for children) from /proc/<pid>/stat."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK
-
-
-def _machine_busy() -> float:
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(values) - values[3] - values[4]) / CLK  # minus idle and iowait
-
-
-def _pid_file(path: Path) -> int | None:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 @dataclass
 class Mark:
     at: float
@@ -274,18 +254,18 @@ class Processes:
     def mark(self) -> Mark:
         known: dict[int, str] = {pid: name for pid, name in self.services.items()}
         for name, path in (("kafka", self.state / "kafka" / "kafka.pid"), ("mail sink", self.state / "mail" / "mailsink.pid")):
-            if (pid := _pid_file(path)) is not None:
+            if (pid := procstat.pid_file(path)) is not None:
                 known[pid] = name
-        postmaster = _pid_file(self.state / "pg" / "data" / "postmaster.pid")
+        postmaster = procstat.pid_file(self.state / "pg" / "data" / "postmaster.pid")
         cpu: dict[int, tuple[str, float]] = {}
         for entry in os.listdir("/proc"):
-            if not entry.isdigit() or (stat := _stat(entry)) is None:
+            if not entry.isdigit() or (stat := procstat.stat(entry)) is None:
                 continue
             pid, (ppid, seconds) = int(entry), stat
             group = known.get(pid) or ("postgres" if postmaster in (pid, ppid) else None)
             if group:
                 cpu[pid] = (group, seconds)
-        return Mark(time.monotonic(), cpu, _machine_busy())
+        return Mark(time.monotonic(), cpu, procstat.machine_busy())
 
     @staticmethod
     def used(since: Mark, until: Mark) -> dict[str, float]:

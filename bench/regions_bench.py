@@ -56,12 +56,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: make `tests`, `schemas` and `services` importable
 
+import procstat  # noqa: E402 - bench/procstat.py (bench/ is the script's folder, on sys.path)
+
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
 
 #: tests.support, imported once the slot is set (its ports and state dir depend on it).
 S: ModuleType = None  # type: ignore[assignment]
-CLK = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
 #: Quick re-matches and e-mails; no rate limit on the public routes (the burst is one client address).
 SERVICE_ENV = {
@@ -259,28 +260,6 @@ class Fleet:
 
 
 # --- CPU and lock sampling --------------------------------------------------------------------
-def _stat(pid: int | str) -> tuple[int, float] | None:
-    """(ppid, CPU seconds used by the process itself) from /proc/<pid>/stat."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK
-
-
-def _machine_busy() -> float:
-    """CPU seconds the whole machine has been busy (every user's processes)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(values) - values[3] - values[4]) / CLK  # minus idle and iowait
-
-
-def _pid_file(path: Path) -> int | None:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 @dataclass
 class Mark:
     at: float
@@ -309,16 +288,16 @@ class CpuSampler(threading.Thread):
         self._stopping.set()
 
     def sample(self) -> None:
-        postmaster = _pid_file(S.STATE / "pg" / "data" / "postmaster.pid")
+        postmaster = procstat.pid_file(S.STATE / "pg" / "data" / "postmaster.pid")
         known = {**self.fleet.pids(), **self.extra}
         for name, path in (("kafka", S.STATE / "kafka" / "kafka.pid"), ("mail sink", S.STATE / "mail" / "mailsink.pid")):
-            if (pid := _pid_file(path)) is not None:
+            if (pid := procstat.pid_file(path)) is not None:
                 known[pid] = name
         seen: dict[int, tuple[str, float]] = {}
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
-            stat = _stat(entry)
+            stat = procstat.stat(entry)
             if stat is None:
                 continue
             pid, (ppid, cpu) = int(entry), stat
@@ -331,7 +310,7 @@ class CpuSampler(threading.Thread):
     def mark(self) -> Mark:
         self.sample()
         with self._lock:
-            return Mark(time.monotonic(), dict(self.latest), _machine_busy())
+            return Mark(time.monotonic(), dict(self.latest), procstat.machine_busy())
 
     def cores(self, since: Mark) -> dict[str, float]:
         """Cores busy per group since `since` (CPU seconds / wall seconds); 'machine' counts every
