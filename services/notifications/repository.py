@@ -53,9 +53,10 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
     """One per transaction (the unit of work makes it on the transaction's connection): what it
     remembers (locks held, the sender already woken, editions and offers read) lasts until that
     transaction ends, and a consumer's batch of events shares one transaction, so a batch (e.g. a match
-    run's placements) pays each edition lock, each edition and offer read and the wake-up once. What it
-    remembers of an edition or offer stays true meanwhile: this transaction holds the edition's lock,
-    which every change of its status or its offers takes, and its own writes forget what they change."""
+    run's placements) pays each edition lock, each edition and offer read and the wake-up once. An
+    edition or offer read is kept as first read: under the edition's lock (the journey's use cases take
+    it first) nobody else changes its status or its offers meanwhile, and this transaction's own writes
+    forget what they change."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
