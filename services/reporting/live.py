@@ -4,8 +4,9 @@
 consumer of this instance committed something (`wake`, called after each handler's commit): only a
 commit changes a figure, and each instance refreshes after its own. Without a wake-up it refreshes only
 every `refresh_seconds` (a safety net, default 5 minutes: a refresh recomputes every public figure, CPU
-that grows with the data), or `retry_seconds` after a failed refresh (the database was away); `watch` reads the feed's generation every `watch_seconds` (another instance may
-have published) and wakes every open server-sent-events stream of this instance when it moved.
+that grows with the data), or `retry_seconds` after a failed refresh (the database was away).
+`watch` reads the feed's generation every `watch_seconds` (another instance may have published) and
+wakes every open server-sent-events stream of this instance when it moved.
 """
 
 from __future__ import annotations
