@@ -92,8 +92,8 @@ def running(infra: Infra, idp: IdentityProvider) -> Iterator[dict[str, ServicePr
     oidc = {"ESTAFETTE_OIDC_JWKS_URL": idp.jwks_url, "ESTAFETTE_OIDC_ISSUER": idp.issuer,
             "ESTAFETTE_OIDC_AUDIENCE": idp.audience}
     infra.add_regions(region(REGION_A), region(REGION_B))  # this run's own regions, by configuration
+    admin = bearer(infra.key("admin"))  # before the services start: each reads the keys to the end first
     with services(infra, *SERVICES, extra_env=oidc) as procs:
-        admin = bearer(infra.key("admin"))
         registration = procs["registration"].url
         for edition_id, region_id in ((EDITION_A, REGION_A), (EDITION_B, REGION_B)):
             response = httpx.post(f"{registration}/editions", json=edition(edition_id, region_id), headers=admin, timeout=10)

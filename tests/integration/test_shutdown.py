@@ -74,8 +74,8 @@ def test_a_service_is_ready_only_once_it_works_and_exits_within_10_s_of_sigterm(
 def test_registration_taking_sign_ups_exits_within_10_s_of_sigterm(infra: Infra) -> None:
     """Sign-ups keep arriving while the SIGTERM comes: each one is answered (201, or refused as the
     server closes: never a 500), and the process exits with 0 in time."""
+    admin = {"Authorization": f"Bearer {infra.key('admin')}"}  # before the start: known once it is up
     proc = ServiceProcess(infra, "registration").start()
-    admin = {"Authorization": f"Bearer {infra.key('admin')}"}
     edition = f"sd-{uuid.uuid4().hex[:8]}"
     dates = edition_dates()
     try:
