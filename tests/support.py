@@ -23,7 +23,8 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from estafette.runtime.auth import Links, key_id_of
 from estafette.runtime.clock import move_clock_file
@@ -31,6 +32,7 @@ from estafette.runtime.kafka import KafkaAccess
 from estafette.tools import keys, regions
 from estafette.tools.devserver import database_passwords, database_url, kafka_passwords
 from schemas import Event, topic_name
+from schemas.topics import Topic, subscription_pattern
 from schemas.regions import RegionNames, RegionRecord
 from services.registry import NAMES
 
@@ -375,3 +377,30 @@ def eventually(check, timeout: float = 30, interval: float = 0.2):  # noqa: ANN0
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+async def lagging_partitions(kafka: KafkaAccess, group: str, consumed: Sequence[Topic]) -> list[str]:
+    """Partitions of the regional topics `consumed`, in every region there is now (a service's own
+    subscription pattern), whose records consumer group `group` has not all committed."""
+    import re
+
+    pattern = re.compile(subscription_pattern(tuple(consumed)))
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+    consumer = AIOKafkaConsumer(**kafka.client_kwargs())
+    await admin.start()
+    await consumer.start()
+    try:
+        topics = sorted(t for t in await admin.list_topics() if pattern.match(t))
+        parts = [TopicPartition(d["topic"], p["partition"]) for d in await admin.describe_topics(topics) for p in d["partitions"]]
+        committed = {tp: m.offset for tp, m in (await admin.list_consumer_group_offsets(group)).items()}
+        ends = await consumer.end_offsets(parts)
+        return [f"{tp.topic}[{tp.partition}]" for tp in parts if committed.get(tp, 0) < ends[tp]]
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def wait_caught_up(kafka: KafkaAccess, group: str, consumed: Sequence[Topic], timeout: float = 60) -> None:
+    """Wait until `group` has committed every record of its regional topics (e.g. a service started
+    late working through what the session's earlier tests published)."""
+    eventually(lambda: not asyncio.run(lagging_partitions(kafka, group, consumed)), timeout=timeout, interval=0.3)

@@ -12,6 +12,7 @@ wakes every open server-sent-events stream of this instance when it moved.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import structlog
@@ -42,7 +43,7 @@ class LiveDashboard:
 
     async def refresh(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
-            wait = self.refresh_seconds
+            wait, started = self.refresh_seconds, time.process_time()
             try:
                 published = await service.refresh_dashboard_feed(self.uow, self.clock.now(), self.timezone, self.threshold)
                 if published:
@@ -50,10 +51,14 @@ class LiveDashboard:
             except Exception as exc:  # noqa: BLE001 - the database may be down: try again soon
                 log.warning("dashboard feed refresh failed", error=repr(exc))
                 wait = self.retry_seconds
+            cpu = time.process_time() - started
+            if cpu > 1.0:
+                log.info("dashboard feed refresh was costly", cpu_seconds=round(cpu, 2))
             await pause(stopping, wait, self._woken)
-            # At most two refreshes a second: a burst of commits becomes one refresh (each costs CPU
-            # that grows with the figures), and a change still shows within a second.
-            await asyncio.sleep(0.5)
+            # A burst of commits becomes one refresh, and a refresh (CPU that grows with the figures)
+            # takes at most a third of a core however often commits come: at least twice its own CPU
+            # time between two, and at least 0.5 s (a change still shows within a second or so).
+            await asyncio.sleep(max(0.5, 2 * cpu))
 
     async def watch(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():

@@ -27,8 +27,6 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from estafette.runtime.access import Principal
 from estafette.runtime.db import create_pool, migrate
@@ -60,11 +58,10 @@ from schemas import (
     SignupWithdrawn,
     topic_for,
 )
-from estafette.runtime.kafka import KafkaAccess
-from schemas.topics import subscription_pattern
 from services.reporting import handlers, service
 from services.reporting.api import EditionReportOut, RegionsReportOut
 from services.reporting.repository import Repository
+from tests import support
 from tests.support import Infra, eventually, region, services
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -223,27 +220,8 @@ EXPECTED_REGIONS = {
 }
 
 
-async def lagging_partitions(kafka: KafkaAccess, group: str = "reporting") -> list[str]:
-    """Partitions of the consumed topics, in every region there is now (the service's own subscription
-    pattern), whose records the group has not all committed."""
-    consumed = re.compile(subscription_pattern(CONSUMED))
-    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
-    consumer = AIOKafkaConsumer(**kafka.client_kwargs())
-    await admin.start()
-    await consumer.start()
-    try:
-        topics = sorted(t for t in await admin.list_topics() if consumed.match(t))
-        parts = [TopicPartition(d["topic"], p["partition"]) for d in await admin.describe_topics(topics) for p in d["partitions"]]
-        committed = {tp: m.offset for tp, m in (await admin.list_consumer_group_offsets(group)).items()}
-        ends = await consumer.end_offsets(parts)
-        return [f"{tp.topic}[{tp.partition}]" for tp in parts if committed.get(tp, 0) < ends[tp]]
-    finally:
-        await consumer.stop()
-        await admin.close()
-
-
 def wait_caught_up(infra: Infra) -> None:
-    eventually(lambda: not asyncio.run(lagging_partitions(infra.kafka)), timeout=60, interval=0.3)
+    support.wait_caught_up(infra.kafka, "reporting", CONSUMED)
 
 
 def metric(url: str, name: str, labels: str) -> float:
