@@ -19,11 +19,16 @@ case everything is withheld). A zero is never suppressed (it tells about nobody)
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+#: Rounds of careful complementary suppression (one more withheld cell per pinned cell per round);
+#: after them, everything around a cell still pinned is withheld (`_withhold_around`), so the work
+#: stays bounded whatever the figures.
+CAREFUL_ROUNDS = 12
 Shown = Literal["exact", "small", "withheld"]
 INFINITY = 10**12
 
@@ -41,7 +46,9 @@ def bounds(
     threshold: int,
 ) -> dict[K, tuple[int, int]]:
     """What a reader can know of each cell from what is shown: [low, high] per cell, after propagating
-    the groups' sums to a fixed point (interval propagation)."""
+    the groups' sums to a fixed point (interval propagation). A work list: a group is evaluated again
+    only when one of its cells' bounds changed (at most 200 evaluations per group, as many as 200 full
+    passes would make)."""
     known: dict[K, tuple[int, int]] = {}
     for key, value in values.items():
         how = shown.get(key, "exact")
@@ -51,34 +58,47 @@ def bounds(
             known[key] = small.get(key, (1, threshold - 1))
         else:
             known[key] = (threshold, INFINITY)
-    for _ in range(200):
-        changed = False
-        for g in groups:
-            members = (g.total, *g.parts)
-            if any(m not in known for m in members):
-                continue
-            lo_sum = sum(known[p][0] for p in g.parts)
-            hi_sum = min(INFINITY, sum(known[p][1] for p in g.parts))
-            t_lo, t_hi = known[g.total]
-            new_t = (max(t_lo, lo_sum), min(t_hi, hi_sum))
-            if new_t != (t_lo, t_hi):
-                known[g.total], changed = new_t, True
-            t_lo, t_hi = known[g.total]
-            # The other parts' bounds are the group's sums minus the part's own (exact integers: a part
-            # at INFINITY keeps every other part's upper sum at or above INFINITY).
-            all_lo = sum(known[q][0] for q in g.parts)
-            all_hi = sum(known[q][1] for q in g.parts)
-            for p in g.parts:
-                p_lo, p_hi = known[p]
-                others_lo = all_lo - p_lo
-                others_hi = min(INFINITY, all_hi - p_hi)
-                low = max(p_lo, t_lo - others_hi) if others_hi < INFINITY else p_lo
-                high = min(p_hi, t_hi - others_lo) if t_hi < INFINITY else p_hi
-                if (low, high) != (p_lo, p_hi):
-                    known[p], changed = (low, high), True
-                    all_lo, all_hi = all_lo - p_lo + low, all_hi - p_hi + high
-        if not changed:
-            break
+    usable = [g for g in groups if g.total in known and all(p in known for p in g.parts)]
+    of_cell: dict[K, list[int]] = {}
+    for i, g in enumerate(usable):
+        for member in (g.total, *g.parts):
+            of_cell.setdefault(member, []).append(i)
+    queue = deque(range(len(usable)))
+    queued = [True] * len(usable)
+    budget = 200 * len(usable)
+    while queue and budget > 0:
+        budget -= 1
+        i = queue.popleft()
+        queued[i] = False
+        g = usable[i]
+        changed: list[K] = []
+        lo_sum = sum(known[p][0] for p in g.parts)
+        hi_sum = min(INFINITY, sum(known[p][1] for p in g.parts))
+        t_lo, t_hi = known[g.total]
+        new_t = (max(t_lo, lo_sum), min(t_hi, hi_sum))
+        if new_t != (t_lo, t_hi):
+            known[g.total] = new_t
+            changed.append(g.total)
+        t_lo, t_hi = known[g.total]
+        # The other parts' bounds are the group's sums minus the part's own (exact integers: a part
+        # at INFINITY keeps every other part's upper sum at or above INFINITY).
+        all_lo = sum(known[q][0] for q in g.parts)
+        all_hi = sum(known[q][1] for q in g.parts)
+        for p in g.parts:
+            p_lo, p_hi = known[p]
+            others_lo = all_lo - p_lo
+            others_hi = min(INFINITY, all_hi - p_hi)
+            low = max(p_lo, t_lo - others_hi) if others_hi < INFINITY else p_lo
+            high = min(p_hi, t_hi - others_lo) if t_hi < INFINITY else p_hi
+            if (low, high) != (p_lo, p_hi):
+                known[p] = (low, high)
+                changed.append(p)
+                all_lo, all_hi = all_lo - p_lo + low, all_hi - p_hi + high
+        for cell in changed:
+            for j in of_cell[cell]:
+                if not queued[j]:
+                    queued[j] = True
+                    queue.append(j)
     return known
 
 
@@ -109,16 +129,34 @@ def protect(
         for member in (g.total, *g.parts):
             by_cell.setdefault(member, []).append(g)
     hopeless: set[K] = set()
-    for _ in range(len(values) + 1):
+    for round_ in range(len(values) + 1):
         known = bounds(values, usable, shown, small, threshold)
         pinned = [k for k, how in shown.items()
                   if how != "exact" and known[k][0] >= known[k][1] and k not in hopeless]
         if not pinned:
             return shown
         prior = {k: small.get(k, (threshold, INFINITY)) for k in pinned}
-        if not _withhold_one_more(pinned, prior, by_cell, values, shown, fixed, known, hopeless):
+        if round_ >= CAREFUL_ROUNDS:
+            _withhold_around(pinned, by_cell, values, shown, fixed, hopeless)
+        elif not _withhold_one_more(pinned, prior, by_cell, values, shown, fixed, known, hopeless):
             return shown  # nothing left to withhold (cannot happen with consistent values)
     return shown
+
+
+def _withhold_around(
+    pinned: Sequence[K], by_cell: Mapping[K, Sequence[Group[K]]], values: Mapping[K, int], shown: dict[K, Shown],
+    fixed: frozenset[K] | set[K], hopeless: set[K],
+) -> None:
+    """After CAREFUL_ROUNDS rounds, the coarse way that ends in a few more: withhold every published
+    non-zero cell of every group of each cell still pinned (more hidden than needed, never less); a
+    cell with none left around it is `hopeless`."""
+    for cell in pinned:
+        candidates = {p for g in by_cell.get(cell, ()) for p in (*g.parts, g.total)
+                      if p != cell and p not in fixed and shown[p] == "exact" and values[p] > 0}
+        if not candidates:
+            hopeless.add(cell)
+        for p in candidates:
+            shown[p] = "withheld"
 
 
 def _pins(g: Group[K], cell: K, prior: tuple[int, int], known: Mapping[K, tuple[int, int]]) -> bool:

@@ -128,3 +128,24 @@ def test_no_average_of_fewer_ratings_than_the_threshold():
     assert pub.edition("feedback", "e1").shown == "small"
     ed = builders.figures("e1", "twente", feedback_count=6, rating_total=24)
     assert public_figures([ed], [], {}, T).average("edition", "e1") == 4.0
+
+
+def test_the_coarse_rounds_that_bound_the_work_leak_nothing_either(monkeypatch):
+    from services.reporting import disclosure
+
+    monkeypatch.setattr(disclosure, "CAREFUL_ROUNDS", 0)  # every round the coarse way
+    rng = random.Random(11)
+    for _ in range(40):
+        values, groups, editions = {}, [], []
+        for e in range(rng.randint(1, 4)):
+            days = [f"d{e}{d}" for d in range(rng.randint(1, 4))]
+            for d in days:
+                values[d] = rng.choice([0, 1, 2, 3, 4, 5, 7, 9, 14])
+            values[f"e{e}"] = sum(values[d] for d in days)
+            groups.append(Group(f"e{e}", tuple(days)))
+            editions.append(f"e{e}")
+        values["r"] = sum(values[e] for e in editions)
+        groups.append(Group("r", tuple(editions)))
+        shown = protect(values, groups, T)
+        assert all(shown[k] != "exact" for k, v in values.items() if 0 < v < T), (values, shown)
+        assert recoverable(values, groups, shown, T) == [], (values, shown)
