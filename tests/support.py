@@ -382,6 +382,13 @@ def eventually(check, timeout: float = 30, interval: float = 0.2):  # noqa: ANN0
 async def lagging_partitions(kafka: KafkaAccess, group: str, consumed: Sequence[Topic], max_lag: int = 0) -> list[str]:
     """Partitions of the regional topics `consumed`, in every region there is now (a service's own
     subscription pattern), of which consumer group `group` has more than `max_lag` records to commit."""
+    lags = await partition_lags(kafka, group, consumed)
+    return [name for name, lag in lags.items() if lag > max_lag]
+
+
+async def partition_lags(kafka: KafkaAccess, group: str, consumed: Sequence[Topic]) -> dict[str, int]:
+    """The records consumer group `group` has yet to commit, per partition of the regional topics
+    `consumed` in every region there is now (a region no instance serves any more keeps its lag)."""
     import re
 
     pattern = re.compile(subscription_pattern(tuple(consumed)))
@@ -394,16 +401,27 @@ async def lagging_partitions(kafka: KafkaAccess, group: str, consumed: Sequence[
         parts = [TopicPartition(d["topic"], p["partition"]) for d in await admin.describe_topics(topics) for p in d["partitions"]]
         committed = {tp: m.offset for tp, m in (await admin.list_consumer_group_offsets(group)).items()}
         ends = await consumer.end_offsets(parts)
-        return [f"{tp.topic}[{tp.partition}]" for tp in parts if ends[tp] - committed.get(tp, 0) > max_lag]
+        return {f"{tp.topic}[{tp.partition}]": ends[tp] - committed.get(tp, 0) for tp in parts}
     finally:
         await consumer.stop()
         await admin.close()
 
 
-def wait_caught_up(
-    kafka: KafkaAccess, group: str, consumed: Sequence[Topic], timeout: float = 60, max_lag: int = 0,
-) -> None:
-    """Wait until `group` has committed every record of its regional topics but `max_lag` per partition
-    (e.g. a service started late working through what the session's earlier tests published; a
-    `max_lag` for a live load, whose newest records are always on their way)."""
-    eventually(lambda: not asyncio.run(lagging_partitions(kafka, group, consumed, max_lag)), timeout=timeout, interval=0.3)
+def wait_caught_up(kafka: KafkaAccess, group: str, consumed: Sequence[Topic], timeout: float = 60) -> None:
+    """Wait until `group` has committed every record of its regional topics (e.g. a service started
+    late working through what the session's earlier tests published)."""
+    eventually(lambda: not asyncio.run(lagging_partitions(kafka, group, consumed)), timeout=timeout, interval=0.3)
+
+
+def wait_backlog_worked_off(kafka: KafkaAccess, group: str, consumed: Sequence[Topic], timeout: float = 300) -> None:
+    """Wait until `group`'s total lag stops falling (by at most 20 records in a second), i.e. its
+    consumers have worked off any backlog; with a live load, and with partitions of regions no
+    instance serves any more (their lag never falls), `wait_caught_up` would wait for ever."""
+    last: list[int] = []
+
+    def settled() -> bool:
+        total = sum(asyncio.run(partition_lags(kafka, group, consumed)).values())
+        last.append(total)
+        return len(last) >= 2 and last[-2] - last[-1] <= 20
+
+    eventually(settled, timeout=timeout, interval=1.0)
