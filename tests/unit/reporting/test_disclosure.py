@@ -29,6 +29,26 @@ def brute_force_attack(values, groups, shown, threshold, cap=40):
     return [k for k, vs in possible.items() if len(vs) <= 1]
 
 
+def random_tree(rng: random.Random, regions: int, editions: int, days: int, counts: tuple[int, ...]):
+    """nation = regions; region = editions; edition = days (1 to each maximum of them): random counts."""
+    values, groups, region_keys = {}, [], []
+    for r in range(rng.randint(1, regions)):
+        edition_keys = []
+        for e in range(rng.randint(1, editions)):
+            day_keys = [f"d{r}{e}{d}" for d in range(rng.randint(1, days))]
+            for d in day_keys:
+                values[d] = rng.choice(counts)
+            values[f"e{r}{e}"] = sum(values[d] for d in day_keys)
+            groups.append(Group(f"e{r}{e}", tuple(day_keys)))
+            edition_keys.append(f"e{r}{e}")
+        values[f"r{r}"] = sum(values[k] for k in edition_keys)
+        groups.append(Group(f"r{r}", tuple(edition_keys)))
+        region_keys.append(f"r{r}")
+    values["n"] = sum(values[k] for k in region_keys)
+    groups.append(Group("n", tuple(region_keys)))
+    return values, groups
+
+
 def test_a_small_day_is_shown_as_small_and_its_neighbour_withheld_so_subtraction_fails():
     values = {"total": 12, "d1": 10, "d2": 2}
     groups = [Group("total", ("d1", "d2"))]
@@ -77,23 +97,7 @@ def test_random_trees_never_leak_a_suppressed_count():
     rng = random.Random(7)
     attacked = 0
     for _ in range(60):
-        # nation = regions; region = editions; edition = days: small random counts
-        values, groups = {}, []
-        region_keys = []
-        for r in range(rng.randint(1, 2)):
-            edition_keys = []
-            for e in range(rng.randint(1, 2)):
-                days = [f"d{r}{e}{d}" for d in range(rng.randint(1, 3))]
-                for d in days:
-                    values[d] = rng.choice([0, 1, 2, 3, 4, 5, 6, 8, 12])
-                values[f"e{r}{e}"] = sum(values[d] for d in days)
-                groups.append(Group(f"e{r}{e}", tuple(days)))
-                edition_keys.append(f"e{r}{e}")
-            values[f"r{r}"] = sum(values[k] for k in edition_keys)
-            groups.append(Group(f"r{r}", tuple(edition_keys)))
-            region_keys.append(f"r{r}")
-        values["n"] = sum(values[k] for k in region_keys)
-        groups.append(Group("n", tuple(region_keys)))
+        values, groups = random_tree(rng, regions=2, editions=2, days=3, counts=(0, 1, 2, 3, 4, 5, 6, 8, 12))
         shown = protect(values, groups, T)
         assert all(shown[k] != "exact" for k, v in values.items() if 0 < v < T), (values, shown)
         if sum(1 for how in shown.values() if how != "exact") <= 3:  # keep the brute force small
@@ -136,16 +140,7 @@ def test_the_coarse_rounds_that_bound_the_work_leak_nothing_either(monkeypatch):
     monkeypatch.setattr(disclosure, "CAREFUL_ROUNDS", 0)  # every round the coarse way
     rng = random.Random(11)
     for _ in range(40):
-        values, groups, editions = {}, [], []
-        for e in range(rng.randint(1, 4)):
-            days = [f"d{e}{d}" for d in range(rng.randint(1, 4))]
-            for d in days:
-                values[d] = rng.choice([0, 1, 2, 3, 4, 5, 7, 9, 14])
-            values[f"e{e}"] = sum(values[d] for d in days)
-            groups.append(Group(f"e{e}", tuple(days)))
-            editions.append(f"e{e}")
-        values["r"] = sum(values[e] for e in editions)
-        groups.append(Group("r", tuple(editions)))
+        values, groups = random_tree(rng, regions=1, editions=4, days=4, counts=(0, 1, 2, 3, 4, 5, 7, 9, 14))
         shown = protect(values, groups, T)
         assert all(shown[k] != "exact" for k, v in values.items() if 0 < v < T), (values, shown)
         assert recoverable(values, groups, shown, T) == [], (values, shown)
