@@ -652,7 +652,7 @@ def running_platform() -> Platform:
     kafka = operator_kafka()
     _, key = asyncio.run(keys.create(kafka, "admin", None, "pipeline bench"))  # type: ignore[arg-type]
     return Platform(url="http://127.0.0.1:8001", kafka=kafka, state=STATE, service_pids=pids, admin_key=key,
-                    admin_dsn="postgresql://postgres:postgres@127.0.0.1:55432/estafette")
+                    admin_dsn="postgresql://postgres:postgres@127.0.0.1:15432/estafette")
 
 
 def main() -> None:

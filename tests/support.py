@@ -39,11 +39,13 @@ from services.registry import NAMES
 ROOT = Path(__file__).resolve().parent.parent
 #: Several test sessions on one machine (e.g. two developers' worktrees) each take their own slot:
 #: ESTAFETTE_TEST_SLOT=N moves the state dir and every port, so sessions never touch each other.
+#: Every fixed port stays below Linux's ephemeral range (32768-60999): there, the local end of any
+#: outgoing connection (the session makes thousands) can hold the port when a server wants to bind it.
 SLOT = int(os.environ.get("ESTAFETTE_TEST_SLOT", "0"))
 _SHIFT = 100 * SLOT
 STATE = ROOT / ".local" / (f"test-{SLOT}" if SLOT else "test")
 KAFKA_PORT, KAFKA_CONTROLLER_PORT = 19092 + _SHIFT, 19093 + _SHIFT
-PG_PORT = 55442 + _SHIFT
+PG_PORT = 15442 + _SHIFT
 SMTP_PORT, MAIL_HTTP_PORT = 11025 + _SHIFT, 18025 + _SHIFT
 DB = "estafette_test"
 #: Signs participant links in the test session (ESTAFETTE_LINK_SECRET of every service).
@@ -53,6 +55,7 @@ HTTP_PORTS = {name: 18001 + i + _SHIFT for i, name in enumerate(SERVICES)}
 CRASH_APP_PORT = 18009 + _SHIFT
 #: Ports for more instances of a service (e.g. one matching instance per region).
 EXTRA_PORTS = [18011 + i + _SHIFT for i in range(8)]
+assert max(KAFKA_CONTROLLER_PORT, PG_PORT, MAIL_HTTP_PORT, *HTTP_PORTS.values(), *EXTRA_PORTS) < 32768, "slot too high"
 
 INFRA_ENV = {
     "ESTAFETTE_STATE_DIR": str(STATE),

@@ -20,7 +20,7 @@ usage: $(basename "$0") {install|start|stop|restart [--immediate]|status|bootstr
              if set, else the one kept in <state>/pg/passwords.env, else a new random one;
              passwords.env (mode 600) then holds <SERVICE>_DATABASE_PASSWORD=... for each service
   psql       psql as superuser postgres (password postgres) on DBNAME (default estafette)
-env: PGPORT_ESTAFETTE (55432), ESTAFETTE_STATE_DIR (<repo>/.local), ESTAFETTE_DB_PASSWORD_<SERVICE>
+env: PGPORT_ESTAFETTE (15432), ESTAFETTE_STATE_DIR (<repo>/.local), ESTAFETTE_DB_PASSWORD_<SERVICE>
 USAGE
 }
 
@@ -31,7 +31,7 @@ DATA="$PGDIR/data"
 RUN="$PGDIR/run"
 LOG="$PGDIR/postgres.log"
 PASSWORDS="$PGDIR/passwords.env"
-PORT="${PGPORT_ESTAFETTE:-55432}"
+PORT="${PGPORT_ESTAFETTE:-15432}"
 export PGPASSWORD=postgres PGCONNECT_TIMEOUT=5
 
 # The server programs: the version the data dir was made with, else PATH, else Debian's newest.

@@ -64,7 +64,7 @@ class ServiceSettings(HttpLimits):
     #: every region, including regions added later (a pattern subscription, group `<service>`).
     regions: str = ""
     #: The service's database. Empty: its own role on the local cluster
-    #: (postgresql://<service>:<database_password>@127.0.0.1:55432/estafette).
+    #: (postgresql://<service>:<database_password>@127.0.0.1:15432/estafette).
     database_url: str = ""
     #: The password of the service's database role, for the default `database_url` (no default: the
     #: local cluster's passwords are in <state>/pg/passwords.env, written by `postgres.sh bootstrap`).
@@ -124,7 +124,7 @@ class ServiceSettings(HttpLimits):
     def model_post_init(self, __context: object) -> None:
         if not self.database_url and self.database_password is not None:
             name, password = self.service_name, quote(self.database_password.get_secret_value(), safe="")
-            self.database_url = f"postgresql://{name}:{password}@127.0.0.1:55432/estafette"
+            self.database_url = f"postgresql://{name}:{password}@127.0.0.1:15432/estafette"
         # Without either, `database_url` stays empty and the service refuses to start (runtime/db.py).
 
     @property

@@ -73,7 +73,7 @@ def service_env(name: str) -> dict[str, str]:
         if password is None:
             raise RuntimeError(f"no database password for {name} in {STATE / 'pg' / 'passwords.env'}; "
                                "run deploy/local/postgres.sh bootstrap")
-        port = env.get("PGPORT_ESTAFETTE", "55432")
+        port = env.get("PGPORT_ESTAFETTE", "15432")
         env[key] = database_url(name, password, port, env.get("ESTAFETTE_DB", "estafette"))
     return env
 

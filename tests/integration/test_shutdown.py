@@ -240,7 +240,7 @@ def test_make_run_stopped_with_ctrl_c_leaves_no_process_behind() -> None:
     env = {
         **os.environ, "ESTAFETTE_STATE_DIR": str(state), "ESTAFETTE_PYTHON": sys.executable,
         "KAFKA_PORT": str(19092 + base), "KAFKA_CONTROLLER_PORT": str(19093 + base),
-        "PGPORT_ESTAFETTE": str(55442 + base), "MAILSINK_SMTP_PORT": str(11025 + base),
+        "PGPORT_ESTAFETTE": str(15442 + base), "MAILSINK_SMTP_PORT": str(11025 + base),
         "MAILSINK_HTTP_PORT": str(18025 + base), "ESTAFETTE_KAFKA_BOOTSTRAP": f"127.0.0.1:{19092 + base}",
         "NOTIFICATIONS_SMTP_PORT": str(11025 + base),
         **{f"{name.upper()}_HTTP_PORT": str(port) for name, port in ports.items()},

@@ -14,7 +14,7 @@ class ShopSettings(ServiceSettings):
 
 def test_the_database_url_is_built_from_the_role_password(monkeypatch):
     monkeypatch.setenv("SHOP_DATABASE_PASSWORD", "s3cret/with:odd@chars")
-    assert ShopSettings().database_url == "postgresql://shop:s3cret%2Fwith%3Aodd%40chars@127.0.0.1:55432/estafette"
+    assert ShopSettings().database_url == "postgresql://shop:s3cret%2Fwith%3Aodd%40chars@127.0.0.1:15432/estafette"
 
 
 def test_a_given_database_url_wins(monkeypatch):
