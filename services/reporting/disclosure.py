@@ -123,7 +123,11 @@ def protect(
             small[key] = (1, threshold - 1)
         else:
             shown[key] = "exact"
-    usable = [g for g in groups if g.total in values and all(p in values for p in g.parts)]
+    # A group whose figures do not add up is left out: propagating contradictory sums does not converge
+    # (bounds creep by the difference on every pass; a full core for minutes), and a reader cannot use
+    # it to pin a true value either. public.py builds its groups so that they always add up.
+    usable = [g for g in groups if g.total in values and all(p in values for p in g.parts)
+              and values[g.total] == sum(values[p] for p in g.parts)]
     by_cell: dict[K, list[Group[K]]] = {}
     for g in usable:
         for member in (g.total, *g.parts):

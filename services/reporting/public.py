@@ -14,7 +14,12 @@ Cells (`Key`: field, level, ids) and their sums:
   editions', the nation's the sum of the regions';
 - within an edition: `signups` = not_required + pending_approval + approved (not_required assumed
   known), `assigned` = first_choice + other_choice, `emails_sent` / `emails_failed` = the sum over the
-  e-mail templates.
+  e-mail templates (plus an assumed-known `untemplated` remainder, 0 unless the counts disagree).
+
+Every group adds up by construction: a total that is not a sum of other figures gets a remainder that a
+reader is assumed to know (`undated`, `not_required`, `other_choice`, `untemplated`), computed from the
+same figures, so counts read while they catch up with each other (a sign-up's match counted before the
+sign-up) never make the groups contradict each other (`protect` leaves such a group out; see there).
 
 A rating total over fewer than `threshold` ratings is suppressed whatever its value (bounds 1 to
 5 x (threshold - 1)); an average is shown only where its count and its rating total are exact (so never of
@@ -184,8 +189,10 @@ def public_figures(
             values[rest] = values[(name, "edition", e.edition_id)] - sum(values[p] for p in parts)
             fixed.add(rest)
             groups.append(Group((name, "edition", e.edition_id), (*parts, rest)))
+        # The assumed-known remainder (like `undated`): the sign-ups by approval add up to `signups` by
+        # construction, also in a snapshot taken while the counts are catching up with each other.
         not_required = ("not_required", "edition", e.edition_id)
-        values[not_required] = e.not_required
+        values[not_required] = e.signups - e.pending_approval - e.approved
         fixed.add(not_required)
         groups.append(Group(("signups", "edition", e.edition_id),
                             (not_required, ("pending_approval", "edition", e.edition_id), ("approved", "edition", e.edition_id))))
@@ -199,7 +206,10 @@ def public_figures(
                 values[key] = getattr(t, status)
                 parts.append(key)
             if parts:
-                groups.append(Group(("emails_" + status, "edition", e.edition_id), tuple(parts)))
+                rest = ("emails_" + status, "untemplated", e.edition_id)  # 0 unless the counts disagree
+                values[rest] = values[("emails_" + status, "edition", e.edition_id)] - sum(values[p] for p in parts)
+                fixed.add(rest)
+                groups.append(Group(("emails_" + status, "edition", e.edition_id), (*parts, rest)))
         values[("organisations", "edition", e.edition_id)] = e.organisations
 
     for key, value in values.items():
