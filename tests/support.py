@@ -222,18 +222,24 @@ async def group_assignments(kafka: KafkaAccess, group: str) -> list[set[tuple[st
 
 
 def start_infra() -> Infra:
-    """Start (or reuse) the test Kafka, PostgreSQL and mail sink; empty Kafka, new database."""
-    script("kafka.sh", "stop")
-    shutil.rmtree(STATE / "kafka" / "data", ignore_errors=True)
-    script("kafka.sh", "start")
-    infra = Infra()
-    # The platform's registry, as `make run` applies it (tests that need another region add it).
-    asyncio.run(regions.apply(infra.kafka, regions.load()))
-    script("postgres.sh", "start")
-    asyncio.run(_drop_database())
-    script("postgres.sh", "bootstrap", DB)
-    script("mailsink.sh", "start")
-    httpx.delete(f"{Infra.mail_api}/api/messages", timeout=5).raise_for_status()
+    """Start (or reuse) the test Kafka, PostgreSQL and mail sink; empty Kafka, new database. If one of
+    them cannot start (e.g. its port is taken), the others are stopped again: the session ends with an
+    error and leaves nothing running."""
+    try:
+        script("kafka.sh", "stop")
+        shutil.rmtree(STATE / "kafka" / "data", ignore_errors=True)
+        script("kafka.sh", "start")
+        infra = Infra()
+        # The platform's registry, as `make run` applies it (tests that need another region add it).
+        asyncio.run(regions.apply(infra.kafka, regions.load()))
+        script("postgres.sh", "start")
+        asyncio.run(_drop_database())
+        script("postgres.sh", "bootstrap", DB)
+        script("mailsink.sh", "start")
+        httpx.delete(f"{Infra.mail_api}/api/messages", timeout=5).raise_for_status()
+    except BaseException:
+        stop_infra()
+        raise
     return infra
 
 
