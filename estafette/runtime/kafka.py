@@ -9,10 +9,13 @@ password the client speaks PLAINTEXT (a broker without security, e.g. a unit tes
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from aiokafka.client import AIOKafkaClient
 from faststream.security import BaseSecurity, SASLScram512
 
 MECHANISM = "SCRAM-SHA-512"
@@ -62,3 +65,31 @@ class KafkaAccess:
             os.environ.get("ESTAFETTE_KAFKA_USERNAME", "admin"),
             os.environ.get("ESTAFETTE_KAFKA_PASSWORD", ""),
         )
+
+
+def _pace_failed_metadata_updates() -> None:
+    """A failed metadata update waits the client's `retry_backoff_ms` before it returns.
+
+    aiokafka (0.14) retries at once: a consumer whose cached metadata names no leader for a partition
+    (what a broker reports while it shuts down) asks for metadata again as soon as the last request
+    failed, and with the broker away every request fails at once (connection refused). Its fetcher then
+    spins through all its partitions: a full core for the whole outage, seen in the outage test late in
+    a test session (docs/faults.md; upstream: aio-libs/aiokafka issue 1155 is the same missing back-off
+    for fetch errors). Applied once, when this module is imported (every client of the platform is
+    made after it)."""
+    update = AIOKafkaClient._metadata_update
+    if getattr(update, "paced", False):
+        return
+
+    @functools.wraps(update)
+    async def paced(self: AIOKafkaClient, cluster_metadata: Any, topics: Any) -> bool:
+        ok: bool = await update(self, cluster_metadata, topics)
+        if not ok:
+            await asyncio.sleep(self._retry_backoff)
+        return ok
+
+    paced.paced = True  # type: ignore[attr-defined]
+    AIOKafkaClient._metadata_update = paced  # type: ignore[method-assign]
+
+
+_pace_failed_metadata_updates()
