@@ -10,6 +10,16 @@ Failures:
   retries after a pause, so nothing is lost;
 - a record that cannot be decoded, or whose handling fails on every attempt (a bug, bad data): it is
   isolated, stored in `dead_letters` and published to the dead-letter topic, and the rest go on.
+
+Bulk handling (opt-in, per event type): register `many(use_case)` instead of a per-event use case,
+where `use_case(tx, events)` takes a list, e.g. `{MatchAssigned: many(assigned_all)}`. Within one
+batch, consecutive fresh events of that type (offset order, no other record between them: another
+type, a redelivered event, a tombstone or an undecodable record ends the run) reach it in ONE call,
+made before the next other record is handled and before the transaction commits; so order across
+records is kept. What wraps the registered handler (e.g. notifications' webhook tap) still runs per
+event, in order. The per-event log line and metrics are written after the call, per event. In the
+one-by-one fallback (and outside a consumer, e.g. a test calling the handler) an event gets a list of
+one.
 """
 
 from __future__ import annotations
@@ -18,8 +28,10 @@ import asyncio
 import base64
 import json
 import os
-from dataclasses import dataclass
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -39,14 +51,65 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 Handler = Callable[["Transaction[Any]", Any], Awaitable[None]]
-#: Called for a tombstone (null value) on a compacted topic: `erase(tx, key)`, e.g. forget a person's
-#: contact details. Idempotent by nature, so it needs no inbox entry.
-TombstoneHandler = Callable[["Transaction[Any]", str], Awaitable[None]]
 #: One use case per event type: `dispatch({SignupSubmitted: service.participant_signed_up, ...})`.
 EventHandler = Callable[["Transaction[Any]", Any], Awaitable[None]]
+#: A use case for a list of events of one type, in offset order: register it with `many(...)`.
+BatchHandler = Callable[["Transaction[Any]", list[Any]], Awaitable[None]]
 #: Called for a tombstone (null value) on a compacted topic: `erase(tx, key)`, e.g. forget a person's
 #: contact details. Idempotent by nature, so it needs no inbox entry.
 TombstoneHandler = Callable[["Transaction[Any]", str], Awaitable[None]]
+
+
+@dataclass
+class _Run:
+    """The events of one type held for one call of their batch handler, in one transaction."""
+
+    tx: Any
+    done: Callable[[Event], None]  #: the per-event log line and metric, after the call
+    handler: BatchHandler | None = None
+    event_type: type[Event] | None = None
+    events: list[Event] = field(default_factory=list)
+
+    def holds(self, event: Event) -> bool:
+        return bool(self.events) and self.events[-1] is event
+
+    def continued_by(self, item: Item, fresh: set[uuid.UUID]) -> bool:
+        """Whether `item` may join the run (a fresh event of its type), else the run is handed over first."""
+        return item.event is not None and item.event.event_id in fresh and type(item.event) is self.event_type
+
+    async def flush(self) -> None:
+        if not self.events:
+            return
+        assert self.handler is not None
+        events, handler = self.events, self.handler
+        self.events, self.handler, self.event_type = [], None, None
+        with structlog.contextvars.bound_contextvars(batch_size=len(events)):
+            await handler(self.tx, events)
+        for event in events:
+            self.done(event)
+
+
+#: The run being collected by the consumer's `_apply` in this task (None outside a consumer).
+_RUN: ContextVar[_Run | None] = ContextVar("estafette_consumer_run", default=None)
+
+
+def many(handler: BatchHandler) -> EventHandler:
+    """A per-event handler for a dispatch table that hands consecutive events of its type to
+    `handler(tx, events)` in one call (see the module docstring); outside a consumer's batch, at once
+    as a list of one."""
+
+    async def one(tx: Transaction[Any], event: Event) -> None:
+        run = _RUN.get()
+        if run is None or run.tx is not tx:
+            await handler(tx, [event])
+            return
+        if run.events and (run.handler is not handler or type(event) is not run.event_type):
+            await run.flush()
+        run.handler, run.event_type = handler, type(event)
+        run.events.append(event)
+
+    one.__doc__ = f"In bulk: {getattr(handler, '__qualname__', handler)}"
+    return one
 
 
 def dispatch(table: Mapping[type[Event], EventHandler]) -> Handler:
@@ -60,6 +123,8 @@ def dispatch(table: Mapping[type[Event], EventHandler]) -> Handler:
 
     handle.__doc__ = "Handles: " + ", ".join(sorted(cls.__name__ for cls in table))
     return handle
+
+
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
@@ -144,23 +209,38 @@ class BatchConsumer:
         fresh = {e.event_id for e in await tx.claim(self.consumer, events)}
         if len(fresh) < len(events):
             tx.after_commit(lambda n=len(events) - len(fresh): self.metrics.duplicates.labels(self.consumer).inc(n))
-        for item in items:
-            if item.error is not None:
-                await self._dead_letter(tx, item.record, item.error)
-            elif item.event is None:
-                assert self.tombstone is not None and item.record.key
-                await self.tombstone(tx, item.record.key.decode())
-                log.info("tombstone handled", consumer=self.consumer, topic=item.record.topic)
-            elif item.event.event_id in fresh:
-                fresh.discard(item.event.event_id)  # the same event twice in one batch counts once
-                event = item.event
-                # Every log line written while this event is handled carries its ids.
-                with structlog.contextvars.bound_contextvars(
-                    event_id=str(event.event_id), correlation_id=str(event.correlation_id)
-                ):
-                    await self.handler(tx, event)
-                    log.info("event handled", consumer=self.consumer, event_type=event.event_type, edition=event.edition)
-                tx.after_commit(self.metrics.handled.labels(self.consumer, event.event_type).inc)
+        run = _Run(tx, lambda event: self._handled(tx, event))
+        token = _RUN.set(run)
+        try:
+            for item in items:
+                if run.events and not run.continued_by(item, fresh):
+                    await run.flush()  # a run of bulk-handled events ends before any other record
+                if item.error is not None:
+                    await self._dead_letter(tx, item.record, item.error)
+                elif item.event is None:
+                    assert self.tombstone is not None and item.record.key
+                    await self.tombstone(tx, item.record.key.decode())
+                    log.info("tombstone handled", consumer=self.consumer, topic=item.record.topic)
+                elif item.event.event_id in fresh:
+                    fresh.discard(item.event.event_id)  # the same event twice in one batch counts once
+                    event = item.event
+                    # Every log line written while this event is handled carries its ids.
+                    with structlog.contextvars.bound_contextvars(
+                        event_id=str(event.event_id), correlation_id=str(event.correlation_id)
+                    ):
+                        await self.handler(tx, event)
+                    if not run.holds(event):  # held for a bulk call: logged after it
+                        self._handled(tx, event)
+            await run.flush()
+        finally:
+            _RUN.reset(token)
+
+    def _handled(self, tx: Transaction, event: Event) -> None:
+        with structlog.contextvars.bound_contextvars(
+            event_id=str(event.event_id), correlation_id=str(event.correlation_id)
+        ):
+            log.info("event handled", consumer=self.consumer, event_type=event.event_type, edition=event.edition)
+        tx.after_commit(self.metrics.handled.labels(self.consumer, event.event_type).inc)
 
     async def _handle_one_by_one(self, items: list[Item]) -> None:
         for item in items:

@@ -675,6 +675,29 @@ def signup_confirmed(
     )
 
 
+def goes_on(edition: Edition | None, signup: Signup | None) -> bool:
+    """A match event read after its edition was cancelled or its sign-up ended changes nothing."""
+    return not (edition is not None and edition.cancelled) and not (signup is not None and signup.ended)
+
+
+def assignment_offer(
+    event: MatchAssigned, edition: Edition | None, signup: Signup | None, known: Offer | None
+) -> Offer | None:
+    """The offer a MatchAssigned places its participant on (as kept, else as the event describes it),
+    or None when nothing follows: the edition was cancelled, the sign-up ended, the offer cancelled."""
+    if not goes_on(edition, signup):
+        return None
+    offer = known or offer_from_summary(event.offer, event.region, event.edition)
+    return None if offer.cancelled else offer
+
+
+def last_plans(steps: list[Planned]) -> list[Planned]:
+    """What planning `steps` one after the other leaves: the last plan of each step (kind, key), in
+    the order of (kind, key). A batch plans them at once (schedules and cancellations apart)."""
+    last = {(step.kind, step.key): step for step in steps}
+    return [last[k] for k in sorted(last)]
+
+
 def from_assignment(event: MatchAssigned, offer: Offer, zone: str, manage_url: str) -> NewNotification:
     """Where to go, with the calendar entry and the "my sign-up" link."""
     data = {"offer": offer.data(), "rank": event.rank, "calendar": participant_calendar(event.signup_id, offer, zone),

@@ -3,7 +3,7 @@ service, inside the consumer's (or the step's) transaction."""
 
 from __future__ import annotations
 
-from estafette.runtime.consumer import EventHandler
+from estafette.runtime.consumer import EventHandler, many
 from estafette.runtime.scheduler import Step, StepHandler
 from estafette.runtime.uow import Tx
 from schemas import (
@@ -77,16 +77,17 @@ def signups(journey: Journey) -> dict[type[Event], EventHandler]:
 
 def matches(answer_link: AnswerLink, journey: Journey) -> dict[type[Event], EventHandler]:
     """Match events and seat offers (whose e-mail carries the signed links `answer_link` makes).
-    SeatOfferEnded is not e-mailed (the seat offer is no longer held)."""
+    SeatOfferEnded is not e-mailed (the seat offer is no longer held). MatchAssigned is handled in
+    bulk: consecutive ones of a batch in one call (a match run publishes thousands at once)."""
 
-    async def assigned(tx: Tx[Repository], event: MatchAssigned) -> None:
-        await service.match_assigned(tx, event, journey)
+    async def assigned(tx: Tx[Repository], events: list[MatchAssigned]) -> None:
+        await service.matches_assigned(tx, events, journey)
 
     async def seat_offered(tx: Tx[Repository], event: SeatOffered) -> None:
         await service.seat_offered(tx, event, answer_link)
 
     return {
-        MatchAssigned: assigned,
+        MatchAssigned: many(assigned),
         MatchWaitlisted: service.match_decided,
         MatchUnmatched: service.match_decided,
         SeatOffered: seat_offered,

@@ -68,15 +68,32 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
     async def insert(self, n: NewNotification, status: Status, language: str | None, error: str | None = None) -> bool:
         """False when a message with this id (or from this source event) exists already. A message
         inserted as `failed` gets `error` and its failure time."""
-        row = await self.conn.fetchval(
+        return n.id in await self.insert_all([(n, status, language, error)])
+
+    async def insert_all(self, rows: list[tuple[NewNotification, Status, str | None, str | None]]) -> set[uuid.UUID]:
+        """`insert` for each (message, status, language, error), in one statement; the ids inserted (a
+        message whose id or source event exists already is not)."""
+        if not rows:
+            return set()
+        inserted = await self.conn.fetch(
             "INSERT INTO notifications (id, source_event_id, kind, template, region, edition, signup_id,"
             " correlation_id, recipient_name, recipient_email, language, data, status, last_error, failed_at)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12::jsonb,$13,$14,"
-            " CASE WHEN $13 = 'failed' THEN clock_timestamp() END) ON CONFLICT DO NOTHING RETURNING 1",
-            n.id, n.source_event_id, n.kind, n.template, n.region, n.edition, n.signup_id,
-            n.correlation_id, n.name, n.email, language, json.dumps(n.data), status, error,
+            " SELECT u.id, u.source_event_id, u.kind, u.template, u.region, u.edition, u.signup_id,"
+            " u.correlation_id, u.name, u.email, u.language, u.data::jsonb, u.status, u.error,"
+            " CASE WHEN u.status = 'failed' THEN clock_timestamp() END"
+            " FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
+            " $8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])"
+            " WITH ORDINALITY AS u(id, source_event_id, kind, template, region, edition, signup_id,"
+            " correlation_id, name, email, language, data, status, error, n) ORDER BY u.n"
+            " ON CONFLICT DO NOTHING RETURNING id",
+            [n.id for n, *_ in rows], [n.source_event_id for n, *_ in rows], [n.kind for n, *_ in rows],
+            [n.template for n, *_ in rows], [n.region for n, *_ in rows], [n.edition for n, *_ in rows],
+            [n.signup_id for n, *_ in rows], [n.correlation_id for n, *_ in rows], [n.name for n, *_ in rows],
+            [n.email for n, *_ in rows], [language for _, _, language, _ in rows],
+            [json.dumps(n.data) for n, *_ in rows], [status for _, status, _, _ in rows],
+            [error for *_, error in rows],
         )
-        return row is not None
+        return {r["id"] for r in inserted}
 
     # --- participants' contact details -----------------------------------------------------------
     async def lock_participant(self, signup_id: str) -> None:
@@ -86,6 +103,33 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
         await self.conn.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended('notifications.participant:' || $1, 0))", signup_id
         )
+
+    async def lock_participants(self, signup_ids: list[str]) -> None:
+        """`lock_participant` for each, in one statement, in the order given (callers sort the ids, so
+        two transactions take common locks in the same order)."""
+        await self.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('notifications.participant:' || s.id, 0))"
+            " FROM unnest($1::text[]) WITH ORDINALITY AS s(id, n) ORDER BY s.n",
+            signup_ids,
+        )
+
+    async def contacts_of(self, signup_ids: list[str]) -> dict[str, Contact]:
+        """The known contacts of these sign-ups, by sign-up id."""
+        rows = await self.conn.fetch(
+            "SELECT signup_id, region, edition, name, email, language, org, learning_goal FROM contacts"
+            " WHERE signup_id = ANY($1::text[])",
+            signup_ids,
+        )
+        return {r["signup_id"]: Contact(**dict(r)) for r in rows}
+
+    async def erased_among(self, signup_ids: list[str]) -> set[str]:
+        """Those of these sign-ups whose participant was erased."""
+        if not signup_ids:
+            return set()
+        rows = await self.conn.fetch(
+            "SELECT signup_id FROM erased_participants WHERE signup_id = ANY($1::text[])", signup_ids
+        )
+        return {r["signup_id"] for r in rows}
 
     async def contact(self, signup_id: str) -> Contact | None:
         row = await self.conn.fetchrow(
@@ -383,6 +427,16 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
         self._offers[offer_id] = found = _offer(row) if row else None
         return found
 
+    async def offers_by_id(self, offer_ids: list[str]) -> dict[str, Offer | None]:
+        """`offer` for each id (None: unknown), those not read yet in one statement."""
+        missing = sorted({o for o in offer_ids if o not in self._offers})
+        if missing:
+            rows = await self.conn.fetch(f"SELECT {_OFFER_COLUMNS} FROM offers WHERE offer_id = ANY($1::text[])", missing)
+            found = {r["offer_id"]: _offer(r) for r in rows}
+            for offer_id in missing:
+                self._offers[offer_id] = found.get(offer_id)
+        return {o: self._offers[o] for o in offer_ids}
+
     async def offers_of(self, edition: str) -> list[Offer]:
         rows = await self.conn.fetch(f"SELECT {_OFFER_COLUMNS} FROM offers WHERE edition = $1 ORDER BY offer_id", edition)
         return [_offer(r) for r in rows]
@@ -400,6 +454,13 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
     async def signup(self, signup_id: str) -> Signup | None:
         row = await self.conn.fetchrow(f"SELECT {_SIGNUP_COLUMNS} FROM signups WHERE signup_id = $1", signup_id)
         return _signup(row) if row else None
+
+    async def signups_by_id(self, signup_ids: list[str]) -> dict[str, Signup]:
+        """The kept sign-ups among these ids, by id."""
+        rows = await self.conn.fetch(
+            f"SELECT {_SIGNUP_COLUMNS} FROM signups WHERE signup_id = ANY($1::text[])", signup_ids
+        )
+        return {r["signup_id"]: _signup(r) for r in rows}
 
     async def signups_of(self, edition: str) -> list[Signup]:
         rows = await self.conn.fetch(
@@ -425,6 +486,17 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
             " status = excluded.status, expires_at = excluded.expires_at, correlation_id = excluded.correlation_id",
             visit.signup_id, visit.offer_id, visit.region, visit.edition, visit.status, visit.expires_at,
             visit.correlation_id,
+        )
+
+    async def save_visits(self, visits: list[Visit]) -> None:
+        """`save_visit` for each, in order, in one round trip."""
+        if not visits:
+            return
+        await self.conn.executemany(
+            "INSERT INTO visits (signup_id, offer_id, region, edition, status, expires_at, correlation_id)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (signup_id, offer_id) DO UPDATE SET"
+            " status = excluded.status, expires_at = excluded.expires_at, correlation_id = excluded.correlation_id",
+            [(v.signup_id, v.offer_id, v.region, v.edition, v.status, v.expires_at, v.correlation_id) for v in visits],
         )
 
     async def end_visit(self, signup_id: str, offer_id: str, only: str | None = None) -> None:
@@ -474,6 +546,20 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
             else:
                 run.append((step.kind, step.key, step.due_at, step.payload))
         await scheduler.schedule_many(self, run)
+
+    async def plan_at_once(self, steps: list[Planned]) -> None:
+        """Plan steps of distinct (kind, key) (`domain.last_plans`): the schedules in one round trip,
+        the cancellations in one statement."""
+        keys = [(s.kind, s.key) for s in steps]
+        assert len(set(keys)) == len(keys), "plan_at_once takes each step once"
+        await scheduler.schedule_many(self, [(s.kind, s.key, s.due_at, s.payload) for s in steps if s.due_at is not None])
+        cancelled = [s for s in steps if s.due_at is None]
+        if cancelled:
+            await self.conn.execute(
+                "DELETE FROM scheduled_steps s USING unnest($1::text[], $2::text[]) AS c(kind, key)"
+                " WHERE s.kind = c.kind AND s.key = c.key AND s.done_at IS NULL",
+                [s.kind for s in cancelled], [s.key for s in cancelled],
+            )
 
 
 _OFFER_COLUMNS = "offer_id, region, edition, details::text AS details, host_contact::text AS host_contact, status, reason"

@@ -68,20 +68,42 @@ class Attempt:
 async def record(tx: Tx[Repository], notification: domain.NewNotification) -> None:
     """Record a message once per notification id: pending (the sender is woken at commit), awaiting
     the participant's contact, or failed at once when that contact was erased (NotificationFailed)."""
-    contact, erased = None, False
-    if notification.for_participant:
-        assert notification.signup_id is not None
-        await tx.repo.lock_participant(notification.signup_id)
-        contact = await tx.repo.contact(notification.signup_id)
-        erased = contact is None and await tx.repo.erased(notification.signup_id)
-    start = domain.addressing(notification, contact, erased)
-    if not await tx.repo.insert(notification, start.status, start.language, start.error):
-        return
-    if start.status == "pending":
+    await record_all(tx, [notification])
+
+
+async def record_all(tx: Tx[Repository], notifications: list[domain.NewNotification]) -> None:
+    """`record` for each message, in order, with a constant number of statements: the participants'
+    locks in one statement (sorted sign-up ids), their contacts and erasures read at once, one insert,
+    one wake-up."""
+    participants = sorted({n.signup_id for n in notifications if n.for_participant and n.signup_id is not None})
+    contacts: dict[str, domain.Contact] = {}
+    erased: set[str] = set()
+    if participants:
+        await tx.repo.lock_participants(participants)
+        contacts = await tx.repo.contacts_of(participants)
+        erased = await tx.repo.erased_among([s for s in participants if s not in contacts])
+    starts = []
+    for notification in notifications:
+        if notification.for_participant:
+            assert notification.signup_id is not None
+            signup_id = notification.signup_id
+            starts.append(domain.addressing(notification, contacts.get(signup_id), signup_id in erased))
+        else:
+            starts.append(domain.addressing(notification, None, False))
+    inserted = await tx.repo.insert_all(
+        [(n, a.status, a.language, a.error) for n, a in zip(notifications, starts, strict=True)]
+    )
+    recorded = []
+    for notification, start in zip(notifications, starts, strict=True):
+        if notification.id in inserted:
+            inserted.discard(notification.id)  # the same id twice: the first one was recorded
+            recorded.append((notification, start))
+    if any(start.status == "pending" for _, start in recorded):
         await tx.repo.wake_sender()
-    elif start.status == "failed":
-        assert start.error is not None
-        tx.publish(_failed_event(_ended(notification), permanent=True, error=start.error))
+    for notification, start in recorded:
+        if start.status == "failed":
+            assert start.error is not None
+            tx.publish(_failed_event(_ended(notification), permanent=True, error=start.error))
 
 
 @dataclass(frozen=True)
@@ -267,9 +289,7 @@ async def signup_withdrawn(tx: Tx[Repository], event: SignupWithdrawn, journey: 
 # --- matches --------------------------------------------------------------------------------------------
 async def _goes_on(tx: Tx[Repository], edition_id: str, signup_id: str) -> bool:
     """Neither the edition is cancelled nor the sign-up ended (a match event read after those)."""
-    edition = await tx.repo.edition(edition_id)
-    signup = await tx.repo.signup(signup_id)
-    return not (edition is not None and edition.cancelled) and not (signup is not None and signup.ended)
+    return domain.goes_on(await tx.repo.edition(edition_id), await tx.repo.signup(signup_id))
 
 
 async def match_decided(tx: Tx[Repository], event: MatchWaitlisted | MatchUnmatched) -> None:
@@ -281,19 +301,42 @@ async def match_decided(tx: Tx[Repository], event: MatchWaitlisted | MatchUnmatc
 
 async def match_assigned(tx: Tx[Repository], event: MatchAssigned, journey: Journey) -> None:
     """Tell the participant where to go (with the calendar entry); the visit starts, with its reminder,
-    feedback request and the offer's visitor list scheduled."""
-    await tx.repo.lock_edition(event.edition)
-    if not await _goes_on(tx, event.edition, event.signup_id):
+    feedback request and the offer's visitor list scheduled (`matches_assigned` of one event)."""
+    await matches_assigned(tx, [event], journey)
+
+
+async def matches_assigned(tx: Tx[Repository], events: list[MatchAssigned], journey: Journey) -> None:
+    """`match_assigned` for each event, in order, with the same result, in a constant number of
+    statements for the batch: each edition locked once (sorted; then the participants, sorted, in
+    `record_all`: the order every use case takes them in), the sign-ups and offers read at once, the
+    visits, steps and messages written at once."""
+    if not events:
         return
-    offer = await tx.repo.offer(event.offer.offer_id) or domain.offer_from_summary(event.offer, event.region, event.edition)
-    if offer.cancelled:
-        return
-    await tx.repo.save_visit(domain.Visit(
-        event.signup_id, offer.offer_id, event.region, event.edition, "current", correlation_id=event.correlation_id
-    ))
-    zone = journey.zone(event.region)
-    await tx.repo.plan_all(domain.visit_steps(event.signup_id, offer, zone, journey.clock.now(), event.correlation_id))
-    await record(tx, domain.from_assignment(event, offer, zone, journey.signup_url(event.signup_id, event.edition)))
+    edition_ids = sorted({e.edition for e in events})
+    for edition_id in edition_ids:
+        await tx.repo.lock_edition(edition_id)
+    editions = {edition_id: await tx.repo.edition(edition_id) for edition_id in edition_ids}
+    signups = await tx.repo.signups_by_id(sorted({e.signup_id for e in events}))
+    offers = await tx.repo.offers_by_id(sorted({e.offer.offer_id for e in events}))
+    now = journey.clock.now()
+    visits: list[domain.Visit] = []
+    steps: list[domain.Planned] = []
+    messages: list[domain.NewNotification] = []
+    for event in events:
+        offer = domain.assignment_offer(
+            event, editions[event.edition], signups.get(event.signup_id), offers[event.offer.offer_id]
+        )
+        if offer is None:
+            continue
+        zone = journey.zone(event.region)
+        visits.append(domain.Visit(
+            event.signup_id, offer.offer_id, event.region, event.edition, "current", correlation_id=event.correlation_id
+        ))
+        steps += domain.visit_steps(event.signup_id, offer, zone, now, event.correlation_id)
+        messages.append(domain.from_assignment(event, offer, zone, journey.signup_url(event.signup_id, event.edition)))
+    await tx.repo.save_visits(visits)
+    await tx.repo.plan_at_once(domain.last_plans(steps))
+    await record_all(tx, messages)
 
 
 async def seat_offered(tx: Tx[Repository], event: SeatOffered, answer_link: domain.AnswerLink) -> None:

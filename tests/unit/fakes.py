@@ -16,6 +16,7 @@ import copy
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from estafette.runtime.access import Principal
@@ -96,3 +97,14 @@ class FakeAuthenticator:
 
     async def principal(self, credential: str) -> Principal | None:
         return self.principals.get(credential)
+
+
+@dataclass
+class FakeRecord:
+    """What a consumer reads from aiokafka (ConsumerRecord's fields that the runtime uses)."""
+
+    topic: str
+    value: bytes | None
+    key: bytes | None = None
+    partition: int = 0
+    offset: int = 0

@@ -70,6 +70,10 @@ class FakeRepository:
         self.steps: dict[tuple[str, str], Planned] = {}
         #: Every plan, in order (scheduled and cancelled).
         self.plans: list[Planned] = []
+        #: The number of messages of each `insert_all` call, in order.
+        self.insert_calls: list[int] = []
+        #: The sign-up ids of each `lock_participants` call (one statement each), in order.
+        self.lock_calls: list[list[str]] = []
 
     async def insert(self, n: NewNotification, status: Status, language: str | None, error: str | None = None) -> bool:
         if n.id in self.rows:
@@ -80,12 +84,27 @@ class FakeRepository:
         )
         return True
 
+    async def insert_all(self, rows: list[tuple[NewNotification, Status, str | None, str | None]]) -> set[uuid.UUID]:
+        #: Each call's number of messages (one statement per call in the real repository).
+        self.insert_calls.append(len(rows))
+        return {n.id for n, status, language, error in rows if await self.insert(n, status, language, error)}
+
     async def wake_sender(self) -> None:
         self.wakes += 1
 
     # --- contacts --------------------------------------------------------------------------------
     async def lock_participant(self, signup_id: str) -> None:
         self.locks.append(signup_id)
+
+    async def lock_participants(self, signup_ids: list[str]) -> None:
+        self.lock_calls.append(list(signup_ids))
+        self.locks.extend(signup_ids)
+
+    async def contacts_of(self, signup_ids: list[str]) -> dict[str, Contact]:
+        return {s: self.contacts[s] for s in signup_ids if s in self.contacts}
+
+    async def erased_among(self, signup_ids: list[str]) -> set[str]:
+        return {s for s in signup_ids if s in self.erased_ids}
 
     async def contact(self, signup_id: str) -> Contact | None:
         return self.contacts.get(signup_id)
@@ -215,6 +234,9 @@ class FakeRepository:
     async def offer(self, offer_id: str) -> Offer | None:
         return self.offers.get(offer_id)
 
+    async def offers_by_id(self, offer_ids: list[str]) -> dict[str, Offer | None]:
+        return {o: self.offers.get(o) for o in offer_ids}
+
     async def offers_of(self, edition: str) -> list[Offer]:
         return sorted((o for o in self.offers.values() if o.edition == edition), key=lambda o: o.offer_id)
 
@@ -227,6 +249,9 @@ class FakeRepository:
 
     async def signup(self, signup_id: str) -> Signup | None:
         return self.signups.get(signup_id)
+
+    async def signups_by_id(self, signup_ids: list[str]) -> dict[str, Signup]:
+        return {s: self.signups[s] for s in signup_ids if s in self.signups}
 
     async def signups_of(self, edition: str) -> list[Signup]:
         return sorted((s for s in self.signups.values() if s.edition == edition), key=lambda s: s.signup_id)
@@ -245,6 +270,10 @@ class FakeRepository:
 
     async def save_visit(self, visit: Visit) -> None:
         self.visit_rows[(visit.signup_id, visit.offer_id)] = visit
+
+    async def save_visits(self, visits: list[Visit]) -> None:
+        for visit in visits:
+            await self.save_visit(visit)
 
     async def end_visit(self, signup_id: str, offer_id: str, only: str | None = None) -> None:
         visit = self.visit_rows.get((signup_id, offer_id))
@@ -274,6 +303,11 @@ class FakeRepository:
             self.steps[(step.kind, step.key)] = step
 
     async def plan_all(self, steps: Iterable[Planned]) -> None:
+        for step in steps:
+            await self.plan(step)
+
+    async def plan_at_once(self, steps: list[Planned]) -> None:
+        assert len({(s.kind, s.key) for s in steps}) == len(steps), "plan_at_once takes each step once"
         for step in steps:
             await self.plan(step)
 

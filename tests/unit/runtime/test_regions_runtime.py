@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from schemas import ParticipantRegistered
 from schemas.regions import RegionNames, RegionRecord
 from schemas.topics import EDITIONS, PARTICIPANTS, RELAY, SIGNUPS
-from tests.unit.fakes import FakeUnitOfWork
+from tests.unit.fakes import FakeRecord, FakeUnitOfWork
 
 
 class ShopSettings(ServiceSettings):
@@ -70,13 +70,6 @@ def test_the_kafka_principal_is_the_service_unless_named_and_plaintext_without_p
     assert "pw" not in repr(secured)
 
 
-@dataclass
-class Record:
-    topic: str
-    value: bytes | None
-    key: bytes | None = None
-    partition: int = 0
-    offset: int = 0
 
 
 @dataclass
@@ -98,7 +91,7 @@ async def test_a_tombstone_reaches_the_erase_handler_in_the_same_transaction_as_
     consumer = BatchConsumer("shop.participants", handle, uow, ShopSettings(), ConsumerMetrics(CollectorRegistry()), erase)
     person = ParticipantRegistered(region="twente", edition="e", signup_id="s-1", name="A", email="a@example.org")
     topic = PARTICIPANTS.name_in("twente")
-    await consumer.handle([Record(topic, person.model_dump_json().encode(), b"s-1"), Record(topic, None, b"s-2", offset=1)])
+    await consumer.handle([FakeRecord(topic, person.model_dump_json().encode(), b"s-1"), FakeRecord(topic, None, b"s-2", offset=1)])
     assert calls.events == ["s-1"] and calls.erased == ["s-2"]
     assert uow.commits == 1
 
@@ -128,7 +121,7 @@ async def test_records_are_applied_in_offset_order_so_a_registration_after_a_tom
     topic = PARTICIPANTS.name_in("twente")
     first = ParticipantRegistered(region="twente", edition="e", signup_id="s-1", name="A", email="a@example.org")
     again = ParticipantRegistered(region="twente", edition="e", signup_id="s-1", name="A", email="a2@example.org")
-    await consumer.handle([Record(topic, first.model_dump_json().encode(), b"s-1", offset=0),
-                           Record(topic, None, b"s-1", offset=1),
-                           Record(topic, again.model_dump_json().encode(), b"s-1", offset=2)])
+    await consumer.handle([FakeRecord(topic, first.model_dump_json().encode(), b"s-1", offset=0),
+                           FakeRecord(topic, None, b"s-1", offset=1),
+                           FakeRecord(topic, again.model_dump_json().encode(), b"s-1", offset=2)])
     assert order == ["registered s-1", "erased s-1", "registered s-1"]
