@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import structlog
 from prometheus_client import CollectorRegistry
-from structlog.testing import capture_logs
 
+from estafette.runtime import consumer as consumer_module
 from estafette.runtime.consumer import BatchConsumer, ConsumerMetrics, dispatch, many
 from estafette.runtime.settings import ServiceSettings
 from schemas import EditionClosed, EditionOpened, MatchAssigned, MatchWaitlisted, OfferSummary, SignupWithdrawn
@@ -103,6 +103,18 @@ def records(*items: object) -> list[FakeRecord]:
     return made
 
 
+class LogRecorder:
+    """The consumer module's logger in a test: each line with the context bound at the time."""
+
+    def __init__(self) -> None:
+        self.lines: list[dict[str, object]] = []
+
+    def _line(self, event: str, **fields: object) -> None:
+        self.lines.append({**structlog.contextvars.get_contextvars(), **fields, "event": event})
+
+    info = warning = error = _line
+
+
 def consumer(uow: Uow, calls: list[object], *, fail_on: str | None = None, attempts: int = 3) -> BatchConsumer:
     """MatchAssigned in bulk, MatchWaitlisted one at a time, each also "tapped" per event afterwards (as
     notifications' webhooks wrap every handler); tombstones recorded. A bulk call holding `fail_on`
@@ -130,13 +142,16 @@ def consumer(uow: Uow, calls: list[object], *, fail_on: str | None = None, attem
                          ConsumerMetrics(CollectorRegistry()), erase)
 
 
-async def test_consecutive_events_of_a_bulk_type_reach_it_in_one_call_and_every_other_record_ends_the_run():
+async def test_consecutive_events_of_a_bulk_type_reach_it_in_one_call_and_every_other_record_ends_the_run(monkeypatch):
     uow, calls = Uow(), []
     a1, a2, a3, a4, a5, a6 = (assigned(f"a{i}") for i in range(1, 7))
     w1 = waitlisted("w1")
     batch = records(a1, a2, w1, a3, a1, a4, None, a5, b"{not json", a6)
-    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
-        await consumer(uow, calls).handle(batch)
+    # A recorder, not structlog's capture_logs: a logger cached by an earlier test of the session
+    # (cache_logger_on_first_use) would not be captured.
+    logs = LogRecorder()
+    monkeypatch.setattr(consumer_module, "log", logs)
+    await consumer(uow, calls).handle(batch)
 
     assert calls == [
         ("tap", "a1"), ("tap", "a2"), ("many", ["a1", "a2"]),  # handed over before the next record
@@ -148,7 +163,7 @@ async def test_consecutive_events_of_a_bulk_type_reach_it_in_one_call_and_every_
         ("tap", "a6"), ("many", ["a6"]),  # the end of the batch
     ]
     assert uow.dead.offsets == [8] and uow.commits == 1
-    handled = [(e["event_type"], e["event_id"]) for e in logs if e["event"] == "event handled"]
+    handled = [(e["event_type"], e["event_id"]) for e in logs.lines if e["event"] == "event handled"]
     assert handled == [("MatchAssigned", str(a1.event_id)), ("MatchAssigned", str(a2.event_id)),
                        ("MatchWaitlisted", str(w1.event_id))] + [("MatchAssigned", str(e.event_id)) for e in (a3, a4, a5, a6)]
 
