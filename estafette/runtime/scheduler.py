@@ -112,6 +112,16 @@ async def cancel(tx: Any, kind: str, key: str) -> bool:
     return status != "DELETE 0"
 
 
+async def cancel_many(tx: Any, steps: Sequence[tuple[str, str]]) -> None:
+    """`cancel` for each (kind, key) of `steps`, in one statement."""
+    if steps:
+        await tx.conn.execute(
+            "DELETE FROM scheduled_steps s USING unnest($1::text[], $2::text[]) AS c(kind, key)"
+            " WHERE s.kind = c.kind AND s.key = c.key AND s.done_at IS NULL",
+            [kind for kind, _ in steps], [key for _, key in steps],
+        )
+
+
 class StepStore(Protocol):
     """The scheduler's queries on a transaction's connection (a fake in unit tests)."""
 

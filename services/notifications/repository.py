@@ -32,6 +32,7 @@ from services.notifications.domain import (
     Status,
     Visit,
     Visitor,
+    last_plans,
     offer_from_data,
 )
 from services.notifications.webhook_store import WebhookRepository
@@ -100,9 +101,7 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
         """Serialise, until the transaction ends, everything that concerns this participant's contact
         (a message recorded for them, their contact arriving, its erasure): each then sees what the
         other committed, so a message cannot be left waiting for a contact that has already arrived."""
-        await self.conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('notifications.participant:' || $1, 0))", signup_id
-        )
+        await self.lock_participants([signup_id])
 
     async def lock_participants(self, signup_ids: list[str]) -> None:
         """`lock_participant` for each, in one statement, in the order given (callers sort the ids, so
@@ -536,30 +535,11 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
             await scheduler.schedule(self, step.kind, step.key, step.due_at, step.payload)
 
     async def plan_all(self, steps: Iterable[Planned]) -> None:
-        """`plan` for each step, in order; the schedules between two cancellations in one round trip."""
-        run: list[tuple[str, str, datetime, Mapping[str, Any] | None]] = []
-        for step in steps:
-            if step.due_at is None:
-                await scheduler.schedule_many(self, run)
-                run = []
-                await scheduler.cancel(self, step.kind, step.key)
-            else:
-                run.append((step.kind, step.key, step.due_at, step.payload))
-        await scheduler.schedule_many(self, run)
-
-    async def plan_at_once(self, steps: list[Planned]) -> None:
-        """Plan steps of distinct (kind, key) (`domain.last_plans`): the schedules in one round trip,
-        the cancellations in one statement."""
-        keys = [(s.kind, s.key) for s in steps]
-        assert len(set(keys)) == len(keys), "plan_at_once takes each step once"
-        await scheduler.schedule_many(self, [(s.kind, s.key, s.due_at, s.payload) for s in steps if s.due_at is not None])
-        cancelled = [s for s in steps if s.due_at is None]
-        if cancelled:
-            await self.conn.execute(
-                "DELETE FROM scheduled_steps s USING unnest($1::text[], $2::text[]) AS c(kind, key)"
-                " WHERE s.kind = c.kind AND s.key = c.key AND s.done_at IS NULL",
-                [s.kind for s in cancelled], [s.key for s in cancelled],
-            )
+        """`plan` for each step, in order: what that leaves (`last_plans`), the schedules in one
+        round trip and the cancellations in one statement."""
+        last = last_plans(list(steps))
+        await scheduler.schedule_many(self, [(s.kind, s.key, s.due_at, s.payload) for s in last if s.due_at is not None])
+        await scheduler.cancel_many(self, [(s.kind, s.key) for s in last if s.due_at is None])
 
 
 _OFFER_COLUMNS = "offer_id, region, edition, details::text AS details, host_contact::text AS host_contact, status, reason"

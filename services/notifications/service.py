@@ -335,7 +335,7 @@ async def matches_assigned(tx: Tx[Repository], events: list[MatchAssigned], jour
         steps += domain.visit_steps(event.signup_id, offer, zone, now, event.correlation_id)
         messages.append(domain.from_assignment(event, offer, zone, journey.signup_url(event.signup_id, event.edition)))
     await tx.repo.save_visits(visits)
-    await tx.repo.plan_at_once(domain.last_plans(steps))
+    await tx.repo.plan_all(steps)
     await record_all(tx, messages)
 
 

@@ -306,10 +306,6 @@ class FakeRepository:
         for step in steps:
             await self.plan(step)
 
-    async def plan_at_once(self, steps: list[Planned]) -> None:
-        assert len({(s.kind, s.key) for s in steps}) == len(steps), "plan_at_once takes each step once"
-        for step in steps:
-            await self.plan(step)
 
 
 def _view(row: Row) -> NotificationView:
