@@ -94,6 +94,8 @@ def parse_args() -> argparse.Namespace:
                         help="use the slot's services already running (left by --keep-services) instead of starting them")
     parser.add_argument("--keep-services", action="store_true", help="leave the slot's services running at the end")
     parser.add_argument("--stop-infra", action="store_true", help="stop the slot's Kafka, PostgreSQL and mail sink at the end")
+    parser.add_argument("--sender-in-process", action="store_true",
+                        help="run notifications as one instance with its sender (make run: main + sender apart, niced)")
     parser.add_argument("--load-run", help=argparse.SUPPRESS)  # internal: the HTTP clients, as a process
     args = parser.parse_args()
     args.clients = [int(c) for c in args.clients.split(",")]
@@ -288,9 +290,14 @@ class Platform:
     admin_key: str
 
 
+def _label(service: str, part: str) -> str:
+    """A process's name in the figures: its service, or `<service>-<worker>` for a worker alone."""
+    return f"{service}-{part}" if part not in ("", "all", "main") else service
+
+
 def _running_pids(port_of: dict[str, int] | None = None) -> dict[int, str]:
-    """The `estafette serve <name>` processes of a running `make run` (`port_of`: only those given
-    that HTTP port, <NAME>_HTTP_PORT, e.g. a test slot's)."""
+    """The `estafette serve <name> [--part p]` processes of a running `make run` (`port_of`: only
+    those given that HTTP port, <NAME>_HTTP_PORT, e.g. a test slot's), by label (`_label`)."""
     found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -302,15 +309,17 @@ def _running_pids(port_of: dict[str, int] | None = None) -> dict[int, str]:
         words = [a.decode(errors="replace") for a in argv if a]
         if "serve" not in words or words.index("serve") + 1 >= len(words):
             continue
-        name = words[words.index("serve") + 1]
-        if name not in SERVICES:
+        service = words[words.index("serve") + 1]
+        if service not in SERVICES:
             continue
+        part = words[words.index("--part") + 1] if "--part" in words[:-1] else ""
+        name = _label(service, part)
         if port_of is not None:
             try:
                 environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if f"{name.upper()}_HTTP_PORT={port_of[name]}".encode() not in environ:
+            if name not in port_of or f"{service.upper()}_HTTP_PORT={port_of[name]}".encode() not in environ:
                 continue
         found[int(entry)] = name
     return found
@@ -444,6 +453,23 @@ class Backlog:
             await asyncio.sleep(0.1)
         return None, lags, outbox
 
+    async def mail_pending(self) -> int | None:
+        """E-mails notifications has recorded but not yet sent (None: not measured)."""
+        if self.db is None:
+            return None
+        return await self.db.fetchval(
+            "SELECT count(*) FROM notifications.notifications WHERE status IN ('pending', 'sending')")
+
+    async def mailed(self, timeout: float) -> tuple[float | None, int | None]:
+        """Seconds until notifications has sent every e-mail it recorded (the sign-ups' confirmations),
+        with the count still pending then (None, n: not within `timeout`)."""
+        t0 = time.monotonic()
+        pending = await self.mail_pending()
+        while pending and time.monotonic() - t0 < timeout:
+            await asyncio.sleep(0.2)
+            pending = await self.mail_pending()
+        return (time.monotonic() - t0 if not pending else None), pending
+
 
 async def http_json(method: str, url: str, body: dict[str, Any] | None = None, key: str | None = None) -> tuple[int, Any]:
     import httpx
@@ -514,7 +540,11 @@ async def run_level(platform: Platform, procs: Processes, backlog: Backlog, args
             result = json.loads(line[7:])
     if await child.wait() != 0 or result is None or len(window) != 2:
         raise BenchError(f"the load process failed (exit {child.returncode})")
+    load_end = time.monotonic()
     drain, lags, outbox = await backlog.drained(timeout=120)
+    mail_pending_at_drain = await backlog.mail_pending()
+    sent, mail_left = await backlog.mailed(timeout=600)
+    mailed = time.monotonic() - load_end if sent is not None else None  # from the end of the load
     end = procs.mark()
     total = Processes.used(start, end)
     during = Processes.used(window["start"], window["end"])
@@ -526,6 +556,7 @@ async def run_level(platform: Platform, procs: Processes, backlog: Backlog, args
         "clients": clients, "seconds": spec["seconds"], "accepted_per_s": accepted / spec["seconds"],
         "p50": pct(lat, 50), "p95": pct(lat, 95), "p99": pct(lat, 99), "statuses": result["statuses"],
         "drain_s": drain, "lags": lags, "outbox": outbox,
+        "mail_pending_at_drain": mail_pending_at_drain, "mailed_s": mailed, "mail_left": mail_left,
         "cpu_ms_per_signup": {g: 1000 * s / max(result["accepted_total"], 1) for g, s in total.items() if g != "machine"},
         "cores": {g: s / wall for g, s in during.items() if g != "machine"},
         "machine_cores": during["machine"] / wall,
@@ -576,8 +607,14 @@ def print_report(kafka_rate: float, levels: list[dict[str, Any]]) -> None:
     for lv in levels:
         if by_16 is not None and lv is not by_16:
             print(f"throughput at {lv['clients']} clients / at 16: {lv['accepted_per_s'] / by_16['accepted_per_s']:.2f}")
+    print("\ne-mails (a confirmation per sign-up): still to send when the consumers had drained, and when the last"
+          " was sent (seconds after the load)")
+    for lv in levels:
+        mailed = f"{lv['mailed_s']:.1f} s" if lv["mailed_s"] is not None else f"not within 600 s ({lv['mail_left']} left)"
+        print(f"{lv['clients']:>7}  {lv['mail_pending_at_drain'] if lv['mail_pending_at_drain'] is not None else '-':>7} pending,"
+              f" all sent after {mailed}")
     groups = sorted({g for lv in levels for g in lv["cpu_ms_per_signup"]})
-    print("\nCPU ms per accepted sign-up (load start to drained)")
+    print("\nCPU ms per accepted sign-up (load start to the last e-mail sent: every process's share of a sign-up)")
     print(f"{'clients':>7} " + " ".join(f"{g:>13}" for g in groups) + f" {'total':>7}")
     for lv in levels:
         cpu = lv["cpu_ms_per_signup"]
@@ -622,15 +659,22 @@ def slot_platform(args: argparse.Namespace) -> tuple[Platform, list[Any], Any]:
         log(f"slot {args.slot}: starting Kafka, PostgreSQL, mail sink (state {S.STATE}) …")
         infra = S.start_infra()
     if args.attach:
-        pids = _running_pids(port_of={name: S.HTTP_PORTS[name] for name in SERVICES})
-        if set(pids.values()) != set(SERVICES):
+        pids = _running_pids(port_of={**{name: S.HTTP_PORTS[name] for name in SERVICES}, "notifications-sender": S.EXTRA_PORTS[0]})
+        if not set(SERVICES) <= set(pids.values()):
             raise BenchError(f"--attach: the slot's services are not all running (found {sorted(pids.values())})")
         return Platform(url=f"http://127.0.0.1:{S.HTTP_PORTS['registration']}", kafka=infra.kafka,
                         admin_dsn=infra.admin_dsn(), state=S.STATE, service_pids=pids, admin_key=infra.key("admin")), [], S
     procs = []
     try:
+        # As `make run` starts them (estafette/tools/devserver.py): notifications' e-mail sender apart,
+        # at a lower CPU priority, unless --sender-in-process.
+        apart = not args.sender_in_process
         for name in SERVICES:
-            procs.append(S.ServiceProcess(infra, name, SERVICE_ENV).start_process())
+            part = "main" if apart and name == "notifications" else ""
+            procs.append(S.ServiceProcess(infra, name, SERVICE_ENV, part=part).start_process())
+        if apart:
+            procs.append(S.ServiceProcess(infra, "notifications", SERVICE_ENV, port=S.EXTRA_PORTS[0],
+                                          label="notifications-sender", part="sender").start_process())
         for p in procs:
             p.wait_healthy(120)
     except BaseException:
@@ -638,7 +682,7 @@ def slot_platform(args: argparse.Namespace) -> tuple[Platform, list[Any], Any]:
             p.stop()
         raise
     platform = Platform(url=procs[0].url, kafka=infra.kafka, admin_dsn=infra.admin_dsn(), state=S.STATE,
-                        service_pids={p.proc.pid: p.service for p in procs}, admin_key=infra.key("admin"))
+                        service_pids={p.proc.pid: _label(p.service, p.part) for p in procs}, admin_key=infra.key("admin"))
     return platform, procs, S
 
 

@@ -292,10 +292,12 @@ class ServiceProcess:
 
     def __init__(
         self, infra: Infra, service: str, extra_env: dict[str, str] | None = None, *,
-        port: int | None = None, label: str | None = None,
+        port: int | None = None, label: str | None = None, part: str = "",
     ) -> None:
-        """`port` and `label` (its log file's name) for a second instance of a service."""
+        """`port` and `label` (its log file's name) for a second instance of a service; `part` as
+        `estafette serve --part` (e.g. notifications' "sender" alone: `make run` does that)."""
         self.service = service
+        self.part = part
         port = port or HTTP_PORTS[service]
         self.url = f"http://127.0.0.1:{port}"
         self.env = {**os.environ, **infra.service_env(service), f"{service.upper()}_HTTP_PORT": str(port), **(extra_env or {})}
@@ -313,7 +315,7 @@ class ServiceProcess:
         STATE.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "estafette.tools.cli", "serve", self.service],
+            [sys.executable, "-m", "estafette.tools.cli", "serve", self.service, *(["--part", self.part] if self.part else [])],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
         )
         return self

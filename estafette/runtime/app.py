@@ -33,6 +33,11 @@ are not committed and its transaction is rolled back), then the background loops
 outbox relay (rows it did not publish stay in the outbox), and only then the database pool closes.
 Each step has a bound (`SHUTDOWN_SECONDS`), so a service exits within 10 s.
 
+Parts (ServiceSettings.part): an instance runs everything ("all", the default), everything but the
+service's workers ("main"), or one worker alone (e.g. notifications' "sender": its loop and the outbox
+relay, with /healthz, /readyz and /metrics, no consumers and no service API). `make run` runs
+notifications as two instances, main and sender, the sender at a lower CPU priority (issue 13).
+
 Regions: a subscription to a regional topic (schemas/topics.py) reads that kind of topic of every
 region the instance serves. An instance started without `--regions` subscribes by pattern (group
 `<service>`) and picks up a region added later at its next metadata refresh; with `--regions a,b` it
@@ -179,7 +184,11 @@ class Runtime:
         self._topics: list[Topic] = []
         self._produced: list[Topic] = []
         self.relay: OutboxRelay | None = None
-        self._loops: list[BackgroundLoop] = [self.auth.keys.run, self.regions.run, self._watch_kafka]
+        #: Background loops with the worker they belong to (None: the main part's); the runtime's own
+        #: (API keys, region registry, Kafka watch) run in every part.
+        self._loops: list[tuple[str | None, BackgroundLoop]] = [
+            ("", self.auth.keys.run), ("", self.regions.run), ("", self._watch_kafka),
+        ]
         self._loop_tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._started = False
@@ -275,9 +284,28 @@ class Runtime:
         self._produced.append(topic)
         self.broker.publisher(topic.template, title=f"{self.name}:{topic.template}", schema=schema, description=description)
 
-    def background(self, loop: BackgroundLoop) -> None:
-        """Run `loop(stopping)` while the app runs (e.g. an e-mail sender)."""
-        self._loops.append(loop)
+    def background(self, loop: BackgroundLoop, *, worker: str | None = None) -> None:
+        """Run `loop(stopping)` while the app runs (e.g. a scheduler). A `worker` loop (e.g.
+        notifications' e-mail sender, `worker="sender"`) may run in an instance of its own: one started
+        with `part` = the worker's name runs only it (see ServiceSettings.part)."""
+        if worker in ("", "all", "main"):
+            raise ValueError(f"{worker!r} is not a worker name")
+        self._loops.append((worker, loop))
+
+    @property
+    def workers(self) -> list[str]:
+        """The names of the service's workers (parts an instance may run alone)."""
+        return sorted({w for w, _ in self._loops if w})
+
+    def runs(self, worker: str | None) -> bool:
+        """Whether this instance runs what belongs to `worker` (None: the main part; "": every part)."""
+        part = self.settings.part
+        return worker == "" or part == "all" or (part == "main" and worker is None) or part == worker
+
+    @property
+    def is_worker(self) -> bool:
+        """This instance runs one worker alone: no consumers, no service API."""
+        return self.settings.part not in ("all", "main")
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def _on_startup(self) -> None:
@@ -318,9 +346,9 @@ class Runtime:
         await self._retrying("outbox relay start", start_relay)
         if self._stopping.is_set():  # stopped while the relay was starting (its stop has run)
             return
-        self._loop_tasks = [asyncio.create_task(loop(self._stopping)) for loop in self._loops]
+        self._loop_tasks = [asyncio.create_task(loop(self._stopping)) for worker, loop in self._loops if self.runs(worker)]
         self._started = True
-        log.info("service started", port=self.settings.http_port,
+        log.info("service started", port=self.settings.http_port, part=self.settings.part,
                  regions=",".join(self.served_regions) if self.served_regions else "all")
 
     async def _retrying(self, what: str, step: Callable[[], Awaitable[None]]) -> None:
@@ -434,10 +462,17 @@ class Runtime:
         return status
 
     def asgi_app(self, http_api: Any = None) -> ServiceApp:
+        part = self.settings.part
+        if part not in ("all", "main", *self.workers):
+            known = ", ".join(["all", "main", *self.workers])
+            raise ValueError(f"{self.name} has no part {part!r} (its parts: {known})")
+        if self.is_worker:  # a worker alone: health, readiness and metrics only
+            http_api = None
         if http_api is not None:
             http_api.state.auth = self.auth
             http_api.state.links = self.links
-        self._register_consumer()
+        if not self.is_worker:
+            self._register_consumer()
 
         @get
         async def healthz(scope: Any) -> AsgiResponse:

@@ -69,6 +69,12 @@ class ServiceSettings(HttpLimits):
     #: The password of the service's database role, for the default `database_url` (no default: the
     #: local cluster's passwords are in <state>/pg/passwords.env, written by `postgres.sh bootstrap`).
     database_password: SecretStr | None = None
+    #: What this instance runs (glossary: part). "all": everything. "main": everything but the
+    #: service's workers. A worker's name (notifications: "sender"): only that worker's loops and the
+    #: outbox relay, with health, readiness and metrics but no consumers and no service API;
+    #: `estafette serve --part <worker>` also lowers its CPU priority (serve.py), so that on a busy
+    #: machine taking input (sign-ups, events) goes first and the worker catches up afterwards.
+    part: str = "all"
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"

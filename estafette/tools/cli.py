@@ -37,11 +37,15 @@ def serve(
         "", "--regions", help="Serve only these regions (comma-separated ids; matching and notifications). "
         "Default: every region, also ones added later.",
     ),
+    part: str = typer.Option(
+        "", "--part", help="all (default) | main (without the service's workers) | a worker alone, at a lower "
+        "CPU priority (notifications: sender). Give a second instance its own port (e.g. NOTIFICATIONS_HTTP_PORT).",
+    ),
 ) -> None:
     """Run one service in the foreground (port from its settings, e.g. REGISTRATION_HTTP_PORT)."""
     from estafette.tools.serve import serve as run
 
-    run(service, regions)
+    run(service, regions, part)
 
 
 @app.command()

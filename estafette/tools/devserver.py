@@ -1,7 +1,7 @@
 """`estafette up` (what `make run` calls): the whole platform on this machine, on real Kafka and Postgres.
 
 Starts the infrastructure through deploy/local/infra.sh (Kafka, PostgreSQL, mail sink), then the four
-services as processes, waits until every service is ready (/readyz answers 200: database, consumer
+services as processes (notifications as two: its main part and its e-mail sender, `WORKERS`), waits until every service is ready (/readyz answers 200: database, consumer
 groups joined, outbox relay running, keys and regions loaded), prints the URLs, and on Ctrl-C stops
 the services (gracefully: SIGTERM, each exits within 10 s) and then the infrastructure. Each service
 connects as its own database role with the password `postgres.sh bootstrap` keeps in
@@ -126,6 +126,22 @@ def apply_regions() -> None:
     print(f"regions: {len(records)} applied from {regions.REGISTRY_FILE.relative_to(ROOT)}", flush=True)
 
 
+#: The instances `make run` starts besides one per service: notifications' e-mail sender runs alone
+#: (`--part sender`, at a lower CPU priority: estafette/tools/serve.py), its main instance without it.
+#: Name -> (service, part); its HTTP port is its service's + WORKER_PORT_OFFSET (8013).
+WORKERS = {"notifications-sender": ("notifications", "sender")}
+WORKER_PORT_OFFSET = 10
+
+
+def instances() -> dict[str, tuple[str, str, int]]:
+    """Every instance `make run` starts: name -> (service, part, HTTP port)."""
+    parted = {svc for svc, _ in WORKERS.values()}
+    found = {name: (name, "main" if name in parted else "", service(name).settings().http_port) for name in SERVICES}
+    for name, (svc, part) in WORKERS.items():
+        found[name] = (svc, part, found[svc][2] + WORKER_PORT_OFFSET)
+    return found
+
+
 def up(keep_infra: bool = False) -> None:
     t0 = time.monotonic()
     subprocess.run([str(INFRA), "up"], check=True)
@@ -133,7 +149,8 @@ def up(keep_infra: bool = False) -> None:
     logs = STATE / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     procs: dict[str, subprocess.Popen[bytes]] = {}
-    urls = {name: f"http://127.0.0.1:{service(name).settings().http_port}" for name in SERVICES}
+    started = instances()
+    urls = {name: f"http://127.0.0.1:{port}" for name, (_, _, port) in started.items()}
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -143,11 +160,12 @@ def up(keep_infra: bool = False) -> None:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        for name in SERVICES:
+        for name, (svc, part, port) in started.items():
             log = (logs / f"{name}.log").open("ab")
+            env = service_env(svc) | {f"{svc.upper()}_HTTP_PORT": str(port)}
             procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "estafette.tools.cli", "serve", name], env=service_env(name),
-                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
+                [sys.executable, "-m", "estafette.tools.cli", "serve", svc, *(["--part", part] if part else [])],
+                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
             )
         _wait_healthy(urls, procs, timeout=120)
         mail = f"http://127.0.0.1:{os.environ.get('MAILSINK_HTTP_PORT', '8025')}"

@@ -43,7 +43,7 @@ class LiveDashboard:
 
     async def refresh(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
-            wait, started = self.refresh_seconds, time.process_time()
+            wait, started, began = self.refresh_seconds, time.process_time(), time.monotonic()
             try:
                 published = await service.refresh_dashboard_feed(self.uow, self.clock.now(), self.timezone, self.threshold)
                 if published:
@@ -51,14 +51,15 @@ class LiveDashboard:
             except Exception as exc:  # noqa: BLE001 - the database may be down: try again soon
                 log.warning("dashboard feed refresh failed", error=repr(exc))
                 wait = self.retry_seconds
-            cpu = time.process_time() - started
+            cpu, took = time.process_time() - started, time.monotonic() - began
             if cpu > 1.0:
                 log.info("dashboard feed refresh was costly", cpu_seconds=round(cpu, 2))
             await pause(stopping, wait, self._woken)
-            # A burst of commits becomes one refresh, and a refresh (CPU that grows with the figures)
-            # takes at most a third of a core however often commits come: at least twice its own CPU
-            # time between two, and at least 0.5 s (a change still shows within a second or so).
-            await asyncio.sleep(max(0.5, 2 * cpu))
+            # A burst of commits becomes one refresh, and a refresh (CPU here and in the database, both
+            # growing with the figures) takes at most a third of the time however often commits come: at
+            # least twice its own duration between two, and at least 0.5 s (a change still shows within a
+            # second or so).
+            await asyncio.sleep(max(0.5, 2 * max(cpu, took)))
 
     async def watch(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
