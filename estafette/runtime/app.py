@@ -259,6 +259,8 @@ class Runtime:
             auto_offset_reset="earliest",
             batch=True,
             max_records=self.settings.consume_batch_size,
+            fetch_min_bytes=self.settings.consume_min_bytes,
+            fetch_max_wait_ms=self.settings.consume_wait_ms,
         )
         for group, topics in self.consumer_groups().items():
             if self.served_regions is None:

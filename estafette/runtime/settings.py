@@ -80,6 +80,12 @@ class ServiceSettings(HttpLimits):
     log_level: str = "INFO"
     #: Records taken from Kafka per poll; they are handled in one database transaction.
     consume_batch_size: int = 500
+    #: A fetch waits on the broker until it has this many bytes for the consumer, or for
+    #: consume_wait_ms: under load a consumer then takes tens of events per fetch (one transaction,
+    #: bulk handlers) instead of a fetch round trip per few events; idle, an event waits at most
+    #: consume_wait_ms longer (issue 13).
+    consume_min_bytes: int = Field(default=32_768, ge=1)
+    consume_wait_ms: int = Field(default=50, ge=0, le=500)
     outbox_batch_size: int = 500
     outbox_poll_seconds: float = 1.0
     handler_attempts: int = 3

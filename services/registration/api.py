@@ -309,6 +309,9 @@ def build_api(
         token = links.make(APPROVAL_LINK, signup_id, edition_id, ref=org_id)
         return f"{public_url}/links/approval/{quote(token, safe='')}"
 
+    # Concurrent public sign-ups are committed together (service.SignupIntake: group commit).
+    intake = service.SignupIntake(uow, approval_url)
+
     def seat_offer_url(answer: str, signup_id: str, edition_id: str, offer_id: str) -> str:
         """Matching's page for one answer to a seat offer (the same link notifications mails)."""
         token = links.make(f"seat_offer_{answer}", signup_id, edition_id, ref=offer_id)
@@ -405,9 +408,9 @@ def build_api(
 
     @api.post("/editions/{edition_id}/signups", status_code=201, responses=errors(401, 404, 409))
     async def submit_signup(edition_id: PathId, body: SignupIn, _: Public, correlation_id: CorrelationId) -> SignupOut:
-        signup = await service.submit_signup(
-            uow, edition_id, **body.model_dump(), correlation_id=correlation_id, now=clock.now(), approval_url=approval_url
-        )
+        signup = await intake.submit(service.SignupRequest(
+            edition_id=edition_id, **body.model_dump(), correlation_id=correlation_id, now=clock.now()
+        ))
         token = links.make(SIGNUP_LINK, signup.id, signup.edition_id)
         return SignupOut(
             signup_id=signup.id, edition=signup.edition_id, status=signup.status, approval=signup.approval,

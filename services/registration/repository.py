@@ -100,6 +100,11 @@ class Repository(PeopleQueries):  # PeopleQueries: the organisers' tools (issue 
         row = await self.conn.fetchrow(f"SELECT {_EDITION} FROM editions WHERE id = $1{_lock(for_update)}", edition_id)
         return Edition(**row) if row else None
 
+    async def editions_by_id(self, ids: Sequence[str]) -> dict[str, Edition]:
+        """The editions with these ids that exist."""
+        rows = await self.conn.fetch(f"SELECT {_EDITION} FROM editions WHERE id = ANY($1::text[])", list(ids))
+        return {r["id"]: Edition(**r) for r in rows}
+
 
     async def counts(self, edition_id: str) -> Counts:
         row = await self.conn.fetchrow(
@@ -139,11 +144,20 @@ class Repository(PeopleQueries):  # PeopleQueries: the organisers' tools (issue 
     # --- sign-ups -------------------------------------------------------------------------------
     async def insert_signup(self, s: Signup) -> bool:
         """False when this e-mail address already has an active sign-up for the edition (unique index)."""
-        values = (
-            s.id, s.edition_id, s.org, s.name, s.email, s.language, s.choices, s.available, s.max_visits,
-            s.signed_up_at, s.status, s.erased_at, s.learning_goal, s.consented_at, s.approval,
+        return await self._insert("signups", _SIGNUP, _signup_values(s))
+
+    async def insert_signups(self, signups: Sequence[Signup]) -> set[str]:
+        """`insert_signup` of each, in order, in one round trip; the ids inserted (a second sign-up of an
+        e-mail address, in the table or earlier in `signups`, is not)."""
+        if not signups:
+            return set()
+        params = ", ".join(f"${i}" for i in range(1, 16))
+        await self.conn.executemany(
+            f"INSERT INTO signups ({_SIGNUP}) VALUES ({params}) ON CONFLICT DO NOTHING",
+            [_signup_values(s) for s in signups],
         )
-        return await self._insert("signups", _SIGNUP, values)
+        rows = await self.conn.fetch("SELECT id FROM signups WHERE id = ANY($1::text[])", [s.id for s in signups])
+        return {r["id"] for r in rows}
 
     async def signup(self, edition_id: str, signup_id: str, *, for_update: bool = False) -> Signup | None:
         row = await self.conn.fetchrow(
@@ -315,3 +329,11 @@ def _knowledge_item(row: Mapping[str, Any]) -> KnowledgeItem:
     fields = dict(row)
     feedback = Feedback(**{name: fields.pop(name) for name in _FEEDBACK.replace(" ", "").split(",")})
     return KnowledgeItem(feedback=feedback, **fields)
+
+
+def _signup_values(s: Signup) -> tuple[object, ...]:
+    """A sign-up's values in `_SIGNUP`'s column order."""
+    return (
+        s.id, s.edition_id, s.org, s.name, s.email, s.language, s.choices, s.available, s.max_visits,
+        s.signed_up_at, s.status, s.erased_at, s.learning_goal, s.consented_at, s.approval,
+    )

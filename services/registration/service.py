@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 from estafette.runtime.access import Principal
+from estafette.runtime.batching import Coalescer
 from estafette.runtime.errors import Conflict, DomainError, Forbidden, NotFound
 from estafette.runtime.uow import Tx, Uow
 from schemas import (
@@ -298,63 +299,146 @@ async def organisations(uow: Uow[Repository], edition_id: str, *, principal: Pri
         return await tx.repo.organisations(edition_id)
 
 
+@dataclass(frozen=True)
+class SignupRequest:
+    """One public sign-up as asked for (`submit_signups`), at `now` (the platform clock)."""
+
+    edition_id: str
+    org: str
+    name: str
+    email: str
+    choices: list[str]
+    correlation_id: uuid.UUID
+    now: dt.datetime
+    language: str = "nl"
+    available: list[dt.date] | None = None
+    max_visits: int = 1
+    learning_goal: str = ""
+    consent: bool = False
+
+
 async def submit_signup(
-    uow: Uow[Repository],
-    edition_id: str,
-    *,
-    org: str,
-    name: str,
-    email: str,
-    language: str = "nl",
-    choices: list[str],
-    available: list[dt.date] | None = None,
-    max_visits: int = 1,
-    learning_goal: str = "",
-    consent: bool = False,
-    correlation_id: uuid.UUID,
-    now: dt.datetime,
-    approval_url: ApprovalUrl | None = None,
+    uow: Uow[Repository], edition_id: str, *, org: str, name: str, email: str, language: str = "nl",
+    choices: list[str], available: list[dt.date] | None = None, max_visits: int = 1, learning_goal: str = "",
+    consent: bool = False, correlation_id: uuid.UUID, now: dt.datetime, approval_url: ApprovalUrl | None = None,
 ) -> domain.Signup:
-    """Sign up (public) at `now` (the platform clock). In an edition that requires approval the sign-up
-    is `pending` and its organisation's contact gets an approval request (`NotificationRequested`,
-    with the link `approval_url(signup_id, edition_id, org)`) in the same transaction."""
+    """Sign up (public): `submit_signups` of one, its refusal raised."""
+    request = SignupRequest(
+        edition_id=edition_id, org=org, name=name, email=email, language=language, choices=choices, available=available,
+        max_visits=max_visits, learning_goal=learning_goal, consent=consent, correlation_id=correlation_id, now=now,
+    )
+    (result,) = await submit_signups(uow, [request], approval_url)
+    if isinstance(result, DomainError):
+        raise result
+    return result
+
+
+async def submit_signups(
+    uow: Uow[Repository], requests: Sequence[SignupRequest], approval_url: ApprovalUrl | None = None,
+) -> list[domain.Signup | DomainError]:
+    """Public sign-ups, in one transaction: for each request in order its sign-up, or the refusal it
+    gets alone (unknown edition, the rules of `domain.check_signup`, `already_signed_up` — also for a
+    second request of one e-mail address within the batch). In an edition that requires approval the
+    sign-up is `pending` and its organisation's contact gets an approval request
+    (`NotificationRequested`, with the link `approval_url(signup_id, edition_id, org)`). Statements:
+    the editions and the chosen offers read once each, the sign-ups inserted at once."""
+    results: list[domain.Signup | DomainError] = []
+    try:
+        await _submit_all(uow, requests, approval_url, results)
+    except _AllRefused:
+        pass  # rolled back: nothing to commit
+    return results
+
+
+class _AllRefused(Exception):
+    """Every request of a batch was refused: its transaction is rolled back, like a refused use case's."""
+
+
+async def _submit_all(
+    uow: Uow[Repository], requests: Sequence[SignupRequest], approval_url: ApprovalUrl | None,
+    results: list[domain.Signup | DomainError],
+) -> None:
     async with uow.transaction() as tx:
-        edition = await _edition(tx, edition_id)
-        signup = domain.Signup(
-            id=_new_id("s", 16), edition_id=edition_id, org=org, name=name, email=email, language=language,
-            choices=choices, available=available, max_visits=max_visits, signed_up_at=now,
-            learning_goal=learning_goal, consented_at=now if consent else None, approval=domain.approval_of(edition),
+        editions = await tx.repo.editions_by_id(sorted({r.edition_id for r in requests}))
+        offers = await tx.repo.offers_by_id(sorted({c for r in requests for c in r.choices}))
+        accepted: list[tuple[int, domain.Signup, domain.Edition, domain.Organisation | None, SignupRequest]] = []
+        for request in requests:
+            try:
+                edition = _found(editions.get(request.edition_id), "unknown_edition", f"edition {request.edition_id} does not exist")
+                signup = domain.Signup(
+                    id=_new_id("s", 16), edition_id=request.edition_id, org=request.org, name=request.name,
+                    email=request.email, language=request.language, choices=request.choices, available=request.available,
+                    max_visits=request.max_visits, signed_up_at=request.now, learning_goal=request.learning_goal,
+                    consented_at=request.now if request.consent else None, approval=domain.approval_of(edition),
+                )
+                organisation = await tx.repo.organisation(edition.id, request.org) if edition.requires_approval else None
+                chosen = {c: offers[c] for c in request.choices if c in offers}
+                domain.check_signup(edition, signup, chosen, organisation)
+            except DomainError as refusal:
+                results.append(refusal)
+                continue
+            accepted.append((len(results), signup, edition, organisation, request))
+            results.append(signup)
+        inserted = await tx.repo.insert_signups([signup for _, signup, *_ in accepted])
+        for position, signup, edition, organisation, request in accepted:
+            if signup.id not in inserted:
+                results[position] = Conflict(
+                    "already_signed_up", f"this e-mail address already signed up for edition {edition.id}", "email"
+                )
+                continue
+            _announce_signup(tx, signup, edition, organisation, request.correlation_id, approval_url)
+        if not any(isinstance(result, domain.Signup) for result in results):
+            raise _AllRefused
+
+
+def _announce_signup(
+    tx: Tx[Repository], signup: domain.Signup, edition: domain.Edition, organisation: domain.Organisation | None,
+    correlation_id: uuid.UUID, approval_url: ApprovalUrl | None,
+) -> None:
+    envelope = dict(region=edition.region, edition=edition.id, correlation_id=correlation_id)
+    tx.publish(
+        SignupSubmitted(
+            **envelope, signup_id=signup.id, org=signup.org, language=signup.language, choices=signup.choices,
+            available=signup.available, max_visits=signup.max_visits, signed_up_at=signup.signed_up_at,
+            approval="pending" if signup.approval == "pending" else "not_required",
+        ),
+        # The person's contact details: only on the region's (compacted) participants topic.
+        ParticipantRegistered(
+            **envelope, signup_id=signup.id, name=signup.name, email=signup.email, language=signup.language,
+            org=signup.org, learning_goal=signup.learning_goal,
+        ),
+    )
+    if organisation is not None:
+        if approval_url is None:
+            raise ValueError("an edition that requires approval needs approval links")
+        contact = organisation.contact
+        tx.publish(NotificationRequested(
+            **envelope, notification_id=domain.approval_request_id(signup.id), template=APPROVAL_TEMPLATE,
+            recipient=Recipient(name=contact.name, email=contact.email, language=contact.language),
+            context={
+                "participant_name": signup.name, "organisation_name": organisation.name, "edition_name": edition.name,
+                "learning_goal": signup.learning_goal, "approval_url": approval_url(signup.id, edition.id, signup.org),
+            },
+        ))
+
+
+class SignupIntake:
+    """The door of public sign-ups under load: concurrent requests are committed together
+    (`submit_signups` of a batch; runtime/batching.py: no waiting when idle, one transaction for the
+    requests that arrived while the previous one committed), each request gets its own answer."""
+
+    def __init__(self, uow: Uow[Repository], approval_url: ApprovalUrl | None = None) -> None:
+        self._batches: Coalescer[SignupRequest, domain.Signup] = Coalescer(
+            lambda requests: submit_signups(uow, requests, approval_url)
         )
-        organisation = await tx.repo.organisation(edition_id, org) if edition.requires_approval else None
-        domain.check_signup(edition, signup, await tx.repo.offers_by_id(choices), organisation)
-        if not await tx.repo.insert_signup(signup):
-            raise Conflict("already_signed_up", f"this e-mail address already signed up for edition {edition_id}", "email")
-        envelope = dict(region=edition.region, edition=edition_id, correlation_id=correlation_id)
-        tx.publish(
-            SignupSubmitted(
-                **envelope, signup_id=signup.id, org=org, language=language, choices=choices, available=available,
-                max_visits=max_visits, signed_up_at=signup.signed_up_at,
-                approval="pending" if signup.approval == "pending" else "not_required",
-            ),
-            # The person's contact details: only on the region's (compacted) participants topic.
-            ParticipantRegistered(
-                **envelope, signup_id=signup.id, name=name, email=email, language=language, org=org,
-                learning_goal=learning_goal,
-            ),
-        )
-        if organisation is not None:
-            if approval_url is None:
-                raise ValueError("an edition that requires approval needs approval links")
-            contact = organisation.contact
-            tx.publish(NotificationRequested(
-                **envelope, notification_id=domain.approval_request_id(signup.id), template=APPROVAL_TEMPLATE,
-                recipient=Recipient(name=contact.name, email=contact.email, language=contact.language),
-                context={
-                    "participant_name": name, "organisation_name": organisation.name, "edition_name": edition.name,
-                    "learning_goal": learning_goal, "approval_url": approval_url(signup.id, edition_id, org),
-                },
-            ))
-    return signup
+
+    async def submit(self, request: SignupRequest) -> domain.Signup:
+        """The request's sign-up, or its refusal raised (a DomainError)."""
+        return await self._batches.submit(request)
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        return self._batches.sizes
 
 
 async def withdraw_signup(

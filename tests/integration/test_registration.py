@@ -317,3 +317,40 @@ def test_a_signups_name_and_email_travel_only_on_the_participants_topic_and_eras
 
     log = svc["registration"].log_path.read_text()
     assert name not in log and email not in log, "personal data was logged"
+
+
+def test_concurrent_signups_are_committed_together_and_each_address_signs_up_once(infra: Infra) -> None:
+    """60 sign-ups at once (registration commits concurrent ones together: service.SignupIntake): 40
+    addresses, 20 of them twice (another case), and 5 refusals among them. Each address gets exactly
+    one 201, its repeat a 409 `already_signed_up`, a refusal its own answer; 40 rows and 80 events."""
+    admin = {"Authorization": f"Bearer {infra.key('admin')}"}
+    with services(infra, "registration") as svc:
+        api = svc["registration"].url
+        edition = f"burst-{uuid.uuid4().hex[:6]}"
+        r = httpx.post(f"{api}/editions", headers=admin, json={"id": edition, "region": "twente", "name": edition, "signup_deadline": "2099-01-01T00:00:00Z", "starts_on": "2099-05-01", "ends_on": "2099-05-05"})
+        assert r.status_code == 201, r.text
+        r = httpx.post(f"{api}/editions/{edition}/offers", headers=admin, json={"id": f"{edition}-o", "host_org": "org-h", "title": "Visit", "date": "2099-05-02", "capacity": 4})
+        assert r.status_code == 201, r.text
+        before = asyncio.run(_stored())
+
+        def body(i: int, upper: bool = False) -> dict:
+            email = f"p{i}@example.org"
+            return {"org": "org-a", "name": f"P {i}", "email": email.upper() if upper else email, "choices": [f"{edition}-o"], "consent": True}
+
+        bodies = [body(i) for i in range(40)] + [body(i, upper=True) for i in range(20)]
+        bodies += [{**body(100 + i), "choices": ["no-such-offer"]} for i in range(5)]
+
+        async def burst() -> list[httpx.Response]:
+            async with httpx.AsyncClient(timeout=30) as client:
+                return await asyncio.gather(*(client.post(f"{api}/editions/{edition}/signups", json=b) for b in bodies))
+
+        answers = asyncio.run(burst())
+        by_address: dict[str, list[int]] = {}
+        for b, r in zip(bodies, answers, strict=True):
+            by_address.setdefault(b["email"].lower(), []).append(r.status_code)
+        assert all(sorted(by_address[f"p{i}@example.org"]) == [201, 409] for i in range(20)), by_address
+        assert all(by_address[f"p{i}@example.org"] == [201] for i in range(20, 40)), by_address
+        assert all(by_address[f"p{100 + i}@example.org"] == [422] for i in range(5)), by_address
+        assert {r.json()["error"] for r in answers if r.status_code == 409} == {"already_signed_up"}
+        signups, offers, events = asyncio.run(_stored())
+        assert (signups - before[0], events - before[2]) == (40, 80)

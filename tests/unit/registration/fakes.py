@@ -64,6 +64,9 @@ class FakeRepository:
     async def edition(self, edition_id: str, *, for_update: bool = False) -> Edition | None:
         return self.edition_rows.get(edition_id)
 
+    async def editions_by_id(self, ids: list[str]) -> dict[str, Edition]:
+        return {i: self.edition_rows[i] for i in ids if i in self.edition_rows}
+
 
     async def counts(self, edition_id: str) -> Counts:
         offers = [o for o in self.offer_rows.values() if o.edition_id == edition_id and o.status == "published"]
@@ -89,6 +92,9 @@ class FakeRepository:
 
 
     # --- sign-ups -------------------------------------------------------------------------------
+    async def insert_signups(self, signups: list[Signup]) -> set[str]:
+        return {s.id for s in signups if await self.insert_signup(s)}
+
     async def insert_signup(self, s: Signup) -> bool:
         active = {
             (x.edition_id, x.email.lower()) for x in self.signup_rows.values()
