@@ -21,7 +21,8 @@ for notifications and the sink: it does not depend on what else the machine is d
 
 `--pipeline-sizes` sets the sizes of part 2 apart (e.g. `--pipeline-sizes 5000 --sizes 5000,50000`).
 `--instances K` runs K notifications instances on the one database (their senders claim apart with
-SKIP LOCKED; one instance uses at most one core).
+SKIP LOCKED; one instance uses at most one core). `--apart` runs them as `make run` does: without
+their senders (part `main`) plus one sender alone (part `sender`, at nice 10).
 
 Infrastructure: its own test slot (`--slot`, default $ESTAFETTE_TEST_SLOT, else 5): that slot's Kafka
 log and database are wiped at the start (as a test session does); notifications runs as a real
@@ -61,6 +62,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--baseline", type=int, default=None, help="e-mails of the raw SMTP baseline")
     p.add_argument("--instances", type=int, default=1,
                    help="notifications instances sharing the database (their senders claim apart: SKIP LOCKED)")
+    p.add_argument("--apart", action="store_true",
+                   help="as `make run`: the instances without their senders (part main) and one sender alone "
+                        "(part sender, at nice 10)")
     p.add_argument("--concurrency", type=int, default=None, help="NOTIFICATIONS_SMTP_CONCURRENCY (default: the service's)")
     p.add_argument("--slot", type=int, default=int(os.environ.get("ESTAFETTE_TEST_SLOT") or 5))
     p.add_argument("--timeout", type=float, default=900.0, help="give up on one size after this many seconds")
@@ -278,15 +282,20 @@ async def measure(infra: Infra, notifications: list[ServiceProcess]) -> None:
 
 
 def main() -> None:
-    print(f"e-mail benchmark, slot {ARGS.slot}, {ARGS.instances} notifications instance(s), smtp_concurrency "
+    print(f"e-mail benchmark, slot {ARGS.slot}, {ARGS.instances} notifications instance(s)"
+          f"{' and one sender apart (as make run)' if ARGS.apart else ''}, smtp_concurrency "
           f"{CONCURRENCY} each, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f} at the start")
     infra = start_infra()  # runs its own event loops: not inside one
     env = {"NOTIFICATIONS_SEND_POLL_SECONDS": "0.2", "NOTIFICATIONS_SMTP_CONCURRENCY": str(CONCURRENCY)}
-    notifications = [ServiceProcess(infra, "notifications", env).start()] + [
-        ServiceProcess(infra, "notifications", env, port=EXTRA_PORTS[i], label=f"notifications-{i + 2}").start()
+    part = "main" if ARGS.apart else ""
+    notifications = [ServiceProcess(infra, "notifications", env, part=part).start()] + [
+        ServiceProcess(infra, "notifications", env, port=EXTRA_PORTS[i], label=f"notifications-{i + 2}", part=part).start()
         for i in range(ARGS.instances - 1)
     ]
+    if ARGS.apart:
+        notifications.append(ServiceProcess(infra, "notifications", env, port=EXTRA_PORTS[ARGS.instances],
+                                            label="notifications-sender", part="sender").start())
     try:
         asyncio.run(measure(infra, notifications))
         print(f"load average {os.getloadavg()[0]:.1f} at the end (the machine is shared: compare the ratios)")
