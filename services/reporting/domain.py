@@ -157,6 +157,18 @@ class Signup:
 ANSWERED: frozenset[str] = frozenset({"approved", "refused"})
 
 
+@dataclass(frozen=True)
+class SubmittedSignup:
+    """What a SignupSubmitted tells reporting (no personal data)."""
+
+    region: str
+    edition_id: str
+    signup_id: str
+    org: str
+    signed_up_at: datetime
+    approval: ApprovalState = "not_required"
+
+
 def signup_submitted(
     stored: Signup | None, signup_id: str, edition_id: str, org: str, signed_up_at: datetime,
     approval: ApprovalState = "not_required",

@@ -10,6 +10,10 @@ and whether it may be shared, and an e-mail's template.
 
 Every event type of a consumed topic is in its table: handled, or explicitly `ignored` (SignupChanged:
 reporting does not report choices). tests/unit/reporting/test_handlers.py checks it.
+
+In bulk (runtime/consumer.py `many`): a consumer batch's consecutive SignupSubmitted, NotificationSent
+or NotificationFailed reach the service in one call (a burst of sign-ups, a match run's e-mails), with
+the same result as one by one in a constant number of statements.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from estafette.runtime.app import Runtime
-from estafette.runtime.consumer import EventHandler
+from estafette.runtime.consumer import EventHandler, many
 from estafette.runtime.uow import Transaction
 from schemas import (
     EditionCancelled,
@@ -48,7 +52,7 @@ from schemas import (
 )
 from schemas.topics import EDITIONS, FEEDBACK, MATCHES, NOTIFICATIONS, OFFERS, RELAY, SIGNUPS, Topic
 from services.reporting import service
-from services.reporting.domain import KnowledgeItem, Placement, Version
+from services.reporting.domain import KnowledgeItem, NotificationOutcome, Placement, SubmittedSignup, Version
 from services.reporting.repository import Repository
 
 Tx = Transaction[Repository]
@@ -86,8 +90,11 @@ async def offer_cancelled(tx: Tx, e: OfferCancelled) -> None:
     await service.offer_cancelled(tx, e.region, e.edition, e.offer_id)
 
 
-async def signup_submitted(tx: Tx, e: SignupSubmitted) -> None:
-    await service.signup_submitted(tx, e.region, e.edition, e.signup_id, e.org, e.signed_up_at, e.approval)
+async def signups_submitted(tx: Tx, events: list[SignupSubmitted]) -> None:
+    """In bulk (`many`): a consumer batch's run of SignupSubmitted in one call."""
+    await service.signups_submitted(tx, [
+        SubmittedSignup(e.region, e.edition, e.signup_id, e.org, e.signed_up_at, e.approval) for e in events
+    ])
 
 
 async def signup_approved(tx: Tx, e: SignupApproved) -> None:
@@ -122,12 +129,17 @@ async def match_unmatched(tx: Tx, e: MatchUnmatched) -> None:
     await service.match_unmatched(tx, e.region, e.edition, e.signup_id, _version(e))
 
 
-async def notification_sent(tx: Tx, e: NotificationSent) -> None:
-    await service.notification_sent(tx, e.region, e.edition, e.notification_id, _version(e), e.template)
+async def notifications_sent(tx: Tx, events: list[NotificationSent]) -> None:
+    """In bulk (`many`): one e-mail per participant of a burst of sign-ups or of a match run."""
+    await service.notification_outcomes(tx, [
+        (e.region, NotificationOutcome(e.notification_id, e.edition, "sent", _version(e), e.template)) for e in events
+    ])
 
 
-async def notification_failed(tx: Tx, e: NotificationFailed) -> None:
-    await service.notification_failed(tx, e.region, e.edition, e.notification_id, _version(e), e.template)
+async def notifications_failed(tx: Tx, events: list[NotificationFailed]) -> None:
+    await service.notification_outcomes(tx, [
+        (e.region, NotificationOutcome(e.notification_id, e.edition, "failed", _version(e), e.template)) for e in events
+    ])
 
 
 async def feedback_submitted(tx: Tx, e: FeedbackSubmitted) -> None:
@@ -171,14 +183,14 @@ SUBSCRIPTIONS: dict[Topic, tuple[str, Mapping[type[Event], EventHandler]]] = {
     }),
     OFFERS: ("offers", {OfferPublished: offer_published, OfferChanged: offer_changed, OfferCancelled: offer_cancelled}),
     SIGNUPS: ("signups", {
-        SignupSubmitted: signup_submitted, SignupApproved: signup_approved, SignupRefused: signup_refused,
+        SignupSubmitted: many(signups_submitted), SignupApproved: signup_approved, SignupRefused: signup_refused,
         SignupWithdrawn: signup_withdrawn, SignupChanged: ignored,
     }),
     MATCHES: ("matches", {
         MatchAssigned: match_assigned, SeatOffered: seat_offered, SeatOfferEnded: seat_offer_ended,
         MatchWaitlisted: match_waitlisted, MatchUnmatched: match_unmatched,
     }),
-    NOTIFICATIONS: ("notifications", {NotificationSent: notification_sent, NotificationFailed: notification_failed}),
+    NOTIFICATIONS: ("notifications", {NotificationSent: many(notifications_sent), NotificationFailed: many(notifications_failed)}),
     FEEDBACK: ("feedback", {
         FeedbackSubmitted: feedback_submitted, KnowledgeItemApproved: knowledge_item_approved,
         KnowledgeItemRejected: knowledge_item_rejected,

@@ -101,6 +101,27 @@ class Repository:
         await self._upsert("signups", id=s.signup_id, edition_id=s.edition_id, org=s.org,
                            signed_up_at=s.signed_up_at, withdrawn=s.withdrawn, approval=s.approval)
 
+    async def signups_by_id(self, ids: list[str]) -> dict[str, Signup]:
+        """The stored sign-ups of these ids, locked (in id order) until the transaction ends."""
+        rows = await self.conn.fetch(
+            "SELECT id AS signup_id, edition_id, org, signed_up_at, withdrawn, approval FROM signups"
+            " WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE", ids,
+        )
+        return {r["signup_id"]: Signup(**r) for r in rows}
+
+    async def save_signups(self, signups: list[Signup]) -> None:
+        """`save_signup` of each (one per id), in one statement."""
+        if not signups:
+            return
+        await self.conn.execute(
+            "INSERT INTO signups (id, edition_id, org, signed_up_at, withdrawn, approval)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::boolean[], $6::text[])"
+            " ON CONFLICT (id) DO UPDATE SET edition_id = EXCLUDED.edition_id, org = EXCLUDED.org,"
+            " signed_up_at = EXCLUDED.signed_up_at, withdrawn = EXCLUDED.withdrawn, approval = EXCLUDED.approval",
+            [s.signup_id for s in signups], [s.edition_id for s in signups], [s.org for s in signups],
+            [s.signed_up_at for s in signups], [s.withdrawn for s in signups], [s.approval for s in signups],
+        )
+
     async def relay_leg(self, leg_id: str) -> RelayLeg | None:
         row = await self._locked(_RELAY_LEGS + " WHERE id = $1", leg_id)
         return _relay_leg(row) if row else None
@@ -145,6 +166,27 @@ class Repository:
     async def save_notification(self, n: NotificationOutcome) -> None:
         await self._upsert("notifications", id=n.notification_id, edition_id=n.edition_id, status=n.status,
                            occurred_at=n.version.occurred_at, event_id=n.version.event_id, template=n.template)
+
+    async def notification_versions(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, Version]:
+        """The stored outcomes' versions of these notifications, locked (in id order)."""
+        rows = await self.conn.fetch(
+            "SELECT id, occurred_at, event_id FROM notifications WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", ids,
+        )
+        return {r["id"]: Version(r["occurred_at"], r["event_id"]) for r in rows}
+
+    async def save_notifications(self, outcomes: list[NotificationOutcome]) -> None:
+        """`save_notification` of each (one per id), in one statement."""
+        if not outcomes:
+            return
+        await self.conn.execute(
+            "INSERT INTO notifications (id, edition_id, status, occurred_at, event_id, template)"
+            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::uuid[], $6::text[])"
+            " ON CONFLICT (id) DO UPDATE SET edition_id = EXCLUDED.edition_id, status = EXCLUDED.status,"
+            " occurred_at = EXCLUDED.occurred_at, event_id = EXCLUDED.event_id, template = EXCLUDED.template",
+            [o.notification_id for o in outcomes], [o.edition_id for o in outcomes], [o.status for o in outcomes],
+            [o.version.occurred_at for o in outcomes], [o.version.event_id for o in outcomes],
+            [o.template for o in outcomes],
+        )
 
     # --- reads ----------------------------------------------------------------------------------
     async def read_snapshot(self) -> None:

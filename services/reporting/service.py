@@ -84,9 +84,22 @@ async def signup_submitted(
     tx: ReportingTx, region: str, edition_id: str, signup_id: str, org: str, signed_up_at: datetime,
     approval: ApprovalState = "not_required",
 ) -> None:
-    await _known(tx, edition_id, region)
-    stored = await tx.repo.signup(signup_id)
-    await tx.repo.save_signup(domain.signup_submitted(stored, signup_id, edition_id, org, signed_up_at, approval))
+    await signups_submitted(tx, [domain.SubmittedSignup(region, edition_id, signup_id, org, signed_up_at, approval)])
+
+
+async def signups_submitted(tx: ReportingTx, submitted: list[domain.SubmittedSignup]) -> None:
+    """`signup_submitted` of each, in order, in a constant number of statements (a consumer batch's
+    run of SignupSubmitted): the editions made known once each, the stored sign-ups read (locked, in
+    id order) at once, each decision taken on the one before it (the same sign-up twice), written at once."""
+    for edition_id, region in sorted({(s.edition_id, s.region) for s in submitted}):
+        await _known(tx, edition_id, region)
+    signups = await tx.repo.signups_by_id(sorted({s.signup_id for s in submitted}))
+    changed: dict[str, domain.Signup] = {}
+    for s in submitted:
+        changed[s.signup_id] = signups[s.signup_id] = domain.signup_submitted(
+            signups.get(s.signup_id), s.signup_id, s.edition_id, s.org, s.signed_up_at, s.approval
+        )
+    await tx.repo.save_signups(list(changed.values()))
 
 
 async def signup_approved(tx: ReportingTx, region: str, edition_id: str, signup_id: str) -> None:
@@ -140,13 +153,24 @@ async def match_unmatched(tx: ReportingTx, region: str, edition_id: str, signup_
 
 # --- notifications: the latest wins ---------------------------------------------------------
 async def _notification_outcome(tx: ReportingTx, region: str, outcome: NotificationOutcome) -> None:
+    await notification_outcomes(tx, [(region, outcome)])
+
+
+async def notification_outcomes(tx: ReportingTx, outcomes: list[tuple[str, NotificationOutcome]]) -> None:
     """Keep the latest outcome per notification (a failure retried with success counts as sent); an
-    outcome older than the stored one is ignored."""
-    await _known(tx, outcome.edition_id, region)
-    if domain.supersedes(outcome.version, await tx.repo.notification_version(outcome.notification_id)):
-        await tx.repo.save_notification(outcome)
-    else:
-        log.info("older notification outcome ignored", notification_id=str(outcome.notification_id))
+    outcome older than the stored one is ignored. Each outcome (region, outcome) in order, in a constant
+    number of statements: editions made known once each, stored versions read (locked) at once, the
+    outcomes kept written at once."""
+    for edition_id, region in sorted({(o.edition_id, r) for r, o in outcomes}):
+        await _known(tx, edition_id, region)
+    versions = await tx.repo.notification_versions(sorted({o.notification_id for _, o in outcomes}))
+    kept: dict[uuid.UUID, NotificationOutcome] = {}
+    for _, outcome in outcomes:
+        if domain.supersedes(outcome.version, versions.get(outcome.notification_id)):
+            kept[outcome.notification_id], versions[outcome.notification_id] = outcome, outcome.version
+        else:
+            log.info("older notification outcome ignored", notification_id=str(outcome.notification_id))
+    await tx.repo.save_notifications(list(kept.values()))
 
 
 async def notification_sent(

@@ -89,6 +89,14 @@ class FakeRepository:
     async def save_signup(self, s: Signup) -> None:
         self.signups[s.signup_id] = s
 
+    async def signups_by_id(self, ids: list[str]) -> dict[str, Signup]:
+        return {i: self.signups[i] for i in ids if i in self.signups}
+
+    async def save_signups(self, signups: list[Signup]) -> None:
+        assert len({s.signup_id for s in signups}) == len(signups), "one row per id (ON CONFLICT DO UPDATE)"
+        for s in signups:
+            self.signups[s.signup_id] = s
+
     async def relay_leg(self, leg_id: str) -> RelayLeg | None:
         return self.legs.get(leg_id)
 
@@ -145,6 +153,14 @@ class FakeRepository:
 
     async def save_notification(self, n: NotificationOutcome) -> None:
         self.notifications[n.notification_id] = n
+
+    async def notification_versions(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, Version]:
+        return {i: self.notifications[i].version for i in ids if i in self.notifications}
+
+    async def save_notifications(self, outcomes: list[NotificationOutcome]) -> None:
+        assert len({o.notification_id for o in outcomes}) == len(outcomes), "one row per id (ON CONFLICT DO UPDATE)"
+        for o in outcomes:
+            self.notifications[o.notification_id] = o
 
     # --- reads
     async def read_snapshot(self) -> None:
