@@ -353,8 +353,10 @@ def test_a_participant_changes_a_choice_and_gives_feedback_in_a_browser(
         assert "Een dag in de haven" in tab.open(manage_url).text
 
         def choices_in_matching() -> bool:
-            r = httpx.get(f"{URLS['matching']}/editions/{edition}", headers=organiser)
-            return r.status_code == 200 and r.json()["participants"] == 1
+            # The changed choice reaches matching some time after the page answered: a preview places
+            # Iris at the harbour only once matching has it (its participant count is 1 either way).
+            r = httpx.post(f"{URLS['matching']}/editions/{edition}/match-preview", headers=organiser)
+            return r.status_code == 200 and [a["offer_id"] for a in r.json()["assignments"]] == [second]
 
         eventually(choices_in_matching, timeout=60)
         clock.move_to(deadline + timedelta(hours=1))
