@@ -1,13 +1,15 @@
 """Kafka subscribers: each event becomes one typed call of the service (the matching service's copy
 of editions, offers and sign-ups, without personal data). Dispatch tables, one per kind of topic; the
 runtime subscribes them in every region the instance serves. Scheduled steps (`match_at_deadline`)
-are handled here too: a step becomes one typed call of the service, in the step's transaction."""
+are handled here too: a step becomes one typed call of the service, in the step's transaction.
+SignupSubmitted is handled in bulk (runtime/consumer.py `many`): a batch's consecutive ones in one call."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from estafette.runtime.app import Runtime
+from estafette.runtime.consumer import many
 from estafette.runtime.scheduler import Step
 from schemas import (
     EditionCancelled,
@@ -64,12 +66,17 @@ async def offer_cancelled(tx: Tx[Repository], e: OfferCancelled) -> None:
     await service.cancel_offer(tx, e.edition, e.offer_id)
 
 
-async def signup_submitted(tx: Tx[Repository], e: SignupSubmitted) -> None:
-    await service.add_participant(tx, e.edition, domain.Participant(
+async def signups_submitted(tx: Tx[Repository], events: list[SignupSubmitted]) -> None:
+    """In bulk (`many`): a consumer batch's run of SignupSubmitted in one call."""
+    await service.add_participants(tx, [(e.edition, domain.Participant(
         signup_id=e.signup_id, org=e.org, language=e.language, choices=e.choices,
         available=e.available, max_visits=e.max_visits, signed_up_at=e.signed_up_at, correlation_id=e.correlation_id,
         approval=e.approval,
-    ))
+    )) for e in events])
+
+
+#: SignupSubmitted, one event at a time outside a consumer's batch (a list of one).
+signup_submitted = many(signups_submitted)
 
 
 async def signup_changed(tx: Tx[Repository], e: SignupChanged) -> None:

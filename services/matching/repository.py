@@ -252,16 +252,24 @@ class Repository(OverridesRepository):
     async def set_offer_status(self, offer_id: str, status: str) -> None:
         await self.conn.execute("UPDATE offers SET status = $2 WHERE id = $1", offer_id, status)
 
-    async def add_participant(self, edition_id: str, participant: Participant) -> bool:
-        """False when the sign-up is known already."""
-        p = participant
-        return bool(await self.conn.fetchval(
-            "INSERT INTO participants (signup_id, edition_id, org, language, choices, available,"
-            " max_visits, signed_up_at, correlation_id, approval) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
-            " ON CONFLICT (signup_id) DO NOTHING RETURNING 1",
-            p.signup_id, edition_id, p.org, p.language, p.choices, p.available, p.max_visits,
-            p.signed_up_at, p.correlation_id, p.approval,
-        ))
+    async def add_participants(self, signups: Sequence[tuple[str, Participant]]) -> set[str]:
+        """Stores the sign-ups not known yet (the first of an id given twice); answers their ids."""
+        fresh: dict[str, tuple[str, Participant]] = {}
+        for edition_id, p in signups:
+            fresh.setdefault(p.signup_id, (edition_id, p))
+        known = await self.conn.fetch(
+            "SELECT signup_id FROM participants WHERE signup_id = ANY($1::text[])", list(fresh))
+        for row in known:
+            del fresh[row["signup_id"]]
+        if fresh:  # executemany: one round trip (array columns rule out unnest)
+            await self.conn.executemany(
+                "INSERT INTO participants (signup_id, edition_id, org, language, choices, available,"
+                " max_visits, signed_up_at, correlation_id, approval) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
+                " ON CONFLICT (signup_id) DO NOTHING",
+                [(p.signup_id, edition_id, p.org, p.language, p.choices, p.available, p.max_visits,
+                  p.signed_up_at, p.correlation_id, p.approval) for edition_id, p in fresh.values()],
+            )
+        return set(fresh)
 
     async def participant(self, signup_id: str) -> Participant | None:
         row = await self.conn.fetchrow(f"SELECT {_PARTICIPANT_COLUMNS} FROM participants WHERE signup_id = $1", signup_id)

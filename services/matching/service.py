@@ -47,7 +47,7 @@ import asyncio
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
@@ -136,11 +136,23 @@ async def change_offer(tx: Tx[Repository], edition_id: str, offer: Offer) -> Non
 
 async def add_participant(tx: Tx[Repository], edition_id: str, participant: Participant) -> None:
     """A sign-up; one waiting for its employer's approval is kept but not matched (and marks nothing)."""
+    await add_participants(tx, [(edition_id, participant)])
+
+
+async def add_participants(tx: Tx[Repository], signups: Sequence[tuple[str, Participant]]) -> None:
+    """Sign-ups in bulk (a consumer batch's SignupSubmitted, as (edition id, participant)): the effect of
+    `add_participant` for each in order — a sign-up known already, or twice in `signups`, is added once —
+    with each edition read once and the participants written in one round trip."""
+    by_edition: dict[str, list[Participant]] = {}
+    for edition_id, participant in signups:
+        by_edition.setdefault(edition_id, []).append(participant)
     # Shared: sign-ups of one edition are added side by side (instances of a region scale out); a run
-    # writing its result still waits for them, or they for it.
-    found = await tx.repo.edition(edition_id, lock="share")
-    added = await tx.repo.add_participant(edition_id, participant)
-    await _changed(tx, found, added and domain.may_be_matched(participant))
+    # writing its result still waits for them, or they for it. In id order, as every bulk call locks.
+    found = {edition_id: await tx.repo.edition(edition_id, lock="share") for edition_id in sorted(by_edition)}
+    added = await tx.repo.add_participants(signups)
+    for edition_id, edition in found.items():
+        await _changed(tx, edition, any(
+            p.signup_id in added and domain.may_be_matched(p) for p in by_edition[edition_id]))
 
 
 async def change_participant(

@@ -115,7 +115,7 @@ def test_run_then_cancelled_offer_rematches_only_what_is_free(infra: Infra, admi
     with services(infra, "matching", extra_env={"MATCHING_REMATCH_DEBOUNCE_SECONDS": "4"}) as svc:
         matching = svc["matching"].url
         signups = [_signup(edition, i, org, picks) for i, (org, picks) in enumerate(PEOPLE)]
-        infra.produce([*_edition(edition), *signups])
+        infra.produce([*_edition(edition), *signups, *signups[:2]])  # two redelivered: kept once (in one batch, mostly)
         ids = [s.signup_id for s in signups]
         choices = {s.signup_id: s.choices for s in signups}
 

@@ -177,11 +177,13 @@ class FakeRepository(FakeOverrides):
         edition_id, offer = self.offers[offer_id]
         self.offers[offer_id] = (edition_id, replace(offer, status=status))
 
-    async def add_participant(self, edition_id: str, participant: Participant) -> bool:
-        if participant.signup_id in self.participants:
-            return False
-        self.participants[participant.signup_id] = (edition_id, participant)
-        return True
+    async def add_participants(self, signups: Sequence[tuple[str, Participant]]) -> set[str]:
+        added: set[str] = set()
+        for edition_id, participant in signups:
+            if participant.signup_id not in self.participants:
+                self.participants[participant.signup_id] = (edition_id, participant)
+                added.add(participant.signup_id)
+        return added
 
     async def participant(self, signup_id: str) -> Participant | None:
         return self.participants[signup_id][1] if signup_id in self.participants else None

@@ -101,7 +101,7 @@ async def test_the_preview_shows_the_difference_and_writes_nothing() -> None:
     u = uow()
     await run_once(u)  # published: p1 on a, p2 on b
     await service.add_override(u, ADMIN, EDITION, "p1", "a", "forbid", "why", T0)
-    await u.repo.add_participant(EDITION, participant("p3", ["b", "a"], minutes=2))
+    await u.repo.add_participants([(EDITION, participant("p3", ["b", "a"], minutes=2))])
     before = copy.deepcopy(vars(u.repo))
     published = list(u.published)
     shown = await service.preview(u, ADMIN, EDITION, RULES, T0)
