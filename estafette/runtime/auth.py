@@ -173,20 +173,27 @@ class Links:
     def __init__(self, secret: str, clock: Now | None = None) -> None:
         self._secret = secret
         self._clock = clock
+        self._serializers: dict[str, URLSafeTimedSerializer] = {}  # by purpose (one per sign-up otherwise)
 
     def _serializer(self, purpose: str, issued_at: float | None = None) -> URLSafeTimedSerializer:
+        if issued_at is None and (cached := self._serializers.get(purpose)) is not None:
+            return cached
         clock = self._clock
-        if issued_at is None and clock is None:
-            return URLSafeTimedSerializer(self._secret, salt=f"estafette-link:{purpose}")
+        signer: type[TimestampSigner] = TimestampSigner
+        if issued_at is not None or clock is not None:
 
-        class Timed(TimestampSigner):  # the clock's time, or `issued_at` for tests of old links
-            def get_timestamp(self) -> int:
-                if issued_at is not None:
-                    return int(issued_at)
-                assert clock is not None
-                return int(clock.now().timestamp())
+            class Timed(TimestampSigner):  # the clock's time, or `issued_at` for tests of old links
+                def get_timestamp(self) -> int:
+                    if issued_at is not None:
+                        return int(issued_at)
+                    assert clock is not None
+                    return int(clock.now().timestamp())
 
-        return URLSafeTimedSerializer(self._secret, salt=f"estafette-link:{purpose}", signer=Timed)
+            signer = Timed
+        serializer = URLSafeTimedSerializer(self._secret, salt=f"estafette-link:{purpose}", signer=signer)
+        if issued_at is None:
+            self._serializers[purpose] = serializer
+        return serializer
 
     def make(self, purpose: str, signup_id: str, edition_id: str, *, ref: str | None = None,
              issued_at: float | None = None) -> str:
