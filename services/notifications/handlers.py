@@ -58,16 +58,17 @@ def offers(journey: Journey) -> dict[type[Event], EventHandler]:
 
 
 def signups(journey: Journey) -> dict[type[Event], EventHandler]:
-    """The region's sign-ups: kept (status, approval, choices); confirmation, refusal, withdrawal."""
+    """The region's sign-ups: kept (status, approval, choices); confirmation, refusal, withdrawal.
+    SignupSubmitted is handled in bulk: a batch's consecutive ones in one call (a busy sign-up day)."""
 
-    async def submitted(tx: Tx[Repository], event: SignupSubmitted) -> None:
-        await service.signup_submitted(tx, event, journey)
+    async def submitted(tx: Tx[Repository], events: list[SignupSubmitted]) -> None:
+        await service.signups_submitted(tx, events, journey)
 
     async def withdrawn(tx: Tx[Repository], event: SignupWithdrawn) -> None:
         await service.signup_withdrawn(tx, event, journey)
 
     return {
-        SignupSubmitted: submitted,
+        SignupSubmitted: many(submitted),
         SignupChanged: service.signup_changed,
         SignupApproved: service.signup_approved,
         SignupRefused: service.signup_refused,
@@ -114,7 +115,7 @@ def steps(journey: Journey) -> dict[str, StepHandler]:
 REQUESTS: dict[type[Event], EventHandler] = {NotificationRequested: service.notification_requested}
 
 #: The region's participants topic: a participant's contact details (kept until erased).
-PARTICIPANTS: dict[type[Event], EventHandler] = {ParticipantRegistered: service.participant_registered}
+PARTICIPANTS: dict[type[Event], EventHandler] = {ParticipantRegistered: many(service.participants_registered)}
 
 
 async def participant_erased(tx: Tx[Repository], signup_id: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -155,12 +156,34 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
         )
         await self.conn.execute("DELETE FROM erased_participants WHERE signup_id = $1", contact.signup_id)
 
+    async def save_contacts(self, contacts: list[Contact]) -> None:
+        """`save_contact` of each (one per sign-up id), in two statements."""
+        c = contacts
+        await self.conn.execute(
+            "INSERT INTO contacts (signup_id, region, edition, name, email, language, org, learning_goal)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+            " $7::text[], $8::text[])"
+            " ON CONFLICT (signup_id) DO UPDATE SET region = excluded.region, edition = excluded.edition,"
+            " name = excluded.name, email = excluded.email, language = excluded.language, org = excluded.org,"
+            " learning_goal = excluded.learning_goal, registered_at = clock_timestamp()",
+            [x.signup_id for x in c], [x.region for x in c], [x.edition for x in c], [x.name for x in c],
+            [x.email for x in c], [x.language for x in c], [x.org for x in c], [x.learning_goal for x in c],
+        )
+        await self.conn.execute(
+            "DELETE FROM erased_participants WHERE signup_id = ANY($1::text[])", [x.signup_id for x in c]
+        )
+
     async def release_awaiting(self, signup_id: str, language: str) -> int:
         """Queue the participant's messages that awaited their contact; how many."""
+        return await self.release_awaiting_all({signup_id: language})
+
+    async def release_awaiting_all(self, languages: dict[str, str]) -> int:
+        """`release_awaiting` for each sign-up id (with the language given for it), in one statement."""
         result = await self.conn.execute(
-            "UPDATE notifications SET status = 'pending', language = $2, next_attempt_at = clock_timestamp()"
-            " WHERE signup_id = $1 AND status = 'awaiting_contact'",
-            signup_id, language,
+            "UPDATE notifications n SET status = 'pending', language = c.language, next_attempt_at = clock_timestamp()"
+            " FROM unnest($1::text[], $2::text[]) AS c(signup_id, language)"
+            " WHERE n.signup_id = c.signup_id AND n.status = 'awaiting_contact'",
+            list(languages), list(languages.values()),
         )
         return int(result.split()[-1])
 
@@ -448,6 +471,23 @@ class Repository(WebhookRepository):  # + the webhooks' SQL (issue 11, webhook_s
             " language = excluded.language, choices = excluded.choices",
             signup.signup_id, signup.region, signup.edition, signup.org, signup.language,
             json.dumps(list(signup.choices)), signup.approval,
+        )
+
+    async def save_signups(self, signups: list[Signup]) -> None:
+        """`save_signup` of each, in order, in one statement: a sign-up given twice is kept as the two
+        calls would keep it (the first one's region, edition and approval; the last one's details)."""
+        kept: dict[str, Signup] = {}
+        for s in signups:
+            known = kept.get(s.signup_id)
+            kept[s.signup_id] = replace(known, org=s.org, language=s.language, choices=s.choices) if known else s
+        rows = list(kept.values())
+        await self.conn.execute(
+            "INSERT INTO signups (signup_id, region, edition, org, language, choices, approval)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::text[])"
+            " ON CONFLICT (signup_id) DO UPDATE SET org = excluded.org,"
+            " language = excluded.language, choices = excluded.choices",
+            [r.signup_id for r in rows], [r.region for r in rows], [r.edition for r in rows], [r.org for r in rows],
+            [r.language for r in rows], [json.dumps(list(r.choices)) for r in rows], [r.approval for r in rows],
         )
 
     async def signup(self, signup_id: str) -> Signup | None:

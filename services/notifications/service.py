@@ -236,14 +236,30 @@ async def _end_visit(tx: Tx[Repository], visit: domain.Visit) -> None:
 async def signup_submitted(tx: Tx[Repository], event: SignupSubmitted, journey: Journey) -> None:
     """Keep the sign-up and confirm it: the edition, the choices, the "my sign-up" link, and whether
     the employer's approval is awaited."""
-    await tx.repo.lock_edition(event.edition)
-    await tx.repo.save_signup(domain.signup_from(event))
-    edition = await tx.repo.edition(event.edition) or domain.unknown_edition(event.edition, event.region)
-    if edition.cancelled:
+    await signups_submitted(tx, [event], journey)
+
+
+async def signups_submitted(tx: Tx[Repository], events: list[SignupSubmitted], journey: Journey) -> None:
+    """`signup_submitted` for each event, in order, with the same result, in a constant number of
+    statements for the batch: each edition locked once (sorted), the sign-ups kept with one statement,
+    their offers read at once, the confirmations recorded by `record_all`."""
+    if not events:
         return
-    choices = [offer for offer in [await tx.repo.offer(c) for c in event.choices] if offer is not None]
-    manage_url = journey.signup_url(event.signup_id, event.edition)
-    await record(tx, domain.signup_confirmed(event, edition, choices, manage_url))
+    edition_ids = sorted({e.edition for e in events})
+    for edition_id in edition_ids:
+        await tx.repo.lock_edition(edition_id)
+    await tx.repo.save_signups([domain.signup_from(e) for e in events])
+    editions = {edition_id: await tx.repo.edition(edition_id) for edition_id in edition_ids}
+    offers = await tx.repo.offers_by_id(sorted({c for e in events for c in e.choices}))
+    confirmations = []
+    for event in events:
+        edition = editions[event.edition] or domain.unknown_edition(event.edition, event.region)
+        if edition.cancelled:
+            continue
+        choices = [offer for offer in (offers[c] for c in event.choices) if offer is not None]
+        manage_url = journey.signup_url(event.signup_id, event.edition)
+        confirmations.append(domain.signup_confirmed(event, edition, choices, manage_url))
+    await record_all(tx, confirmations)
 
 
 async def signup_changed(tx: Tx[Repository], event: SignupChanged) -> None:
@@ -429,10 +445,19 @@ async def notification_requested(tx: Tx[Repository], event: NotificationRequeste
 async def participant_registered(tx: Tx[Repository], event: ParticipantRegistered) -> None:
     """Keep the participant's contact details (the latest ones count) and queue their messages that
     awaited them."""
-    contact = domain.contact_from(event)
-    await tx.repo.lock_participant(contact.signup_id)
-    await tx.repo.save_contact(contact)
-    if await tx.repo.release_awaiting(contact.signup_id, contact.language):
+    await participants_registered(tx, [event])
+
+
+async def participants_registered(tx: Tx[Repository], events: list[ParticipantRegistered]) -> None:
+    """`participant_registered` for each event, in one statement each for the batch: the participants'
+    locks (sorted), the contacts kept (the last of a sign-up registered twice counts), and their awaiting
+    messages queued in the language of that contact."""
+    contacts = {c.signup_id: c for c in map(domain.contact_from, events)}
+    if not contacts:
+        return
+    await tx.repo.lock_participants(sorted(contacts))
+    await tx.repo.save_contacts(list(contacts.values()))
+    if await tx.repo.release_awaiting_all({c.signup_id: c.language for c in contacts.values()}):
         await tx.repo.wake_sender()
 
 

@@ -116,6 +116,13 @@ class FakeRepository:
         self.contacts[contact.signup_id] = contact
         self.erased_ids.discard(contact.signup_id)
 
+    async def save_contacts(self, contacts: list[Contact]) -> None:
+        for contact in contacts:
+            await self.save_contact(contact)
+
+    async def release_awaiting_all(self, languages: dict[str, str]) -> int:
+        return sum([await self.release_awaiting(s, language) for s, language in languages.items()])
+
     async def release_awaiting(self, signup_id: str, language: str) -> int:
         rows = [r for r in self.rows.values() if r.message.signup_id == signup_id and r.status == "awaiting_contact"]
         for row in rows:
@@ -246,6 +253,10 @@ class FakeRepository:
             dataclasses.replace(known, org=signup.org, language=signup.language, choices=signup.choices)
             if known else signup
         )
+
+    async def save_signups(self, signups: list[Signup]) -> None:
+        for signup in signups:
+            await self.save_signup(signup)
 
     async def signup(self, signup_id: str) -> Signup | None:
         return self.signups.get(signup_id)

@@ -1,6 +1,7 @@
-"""MatchAssigned in bulk (issue 13): `service.matches_assigned` over a batch leaves exactly what
-`service.match_assigned` leaves event by event, with a constant number of repository calls; and the
-consumer hands notifications' consecutive MatchAssigned over in one call (`handlers.matches`)."""
+"""MatchAssigned, SignupSubmitted and ParticipantRegistered in bulk (issue 13): `service.matches_assigned`,
+`signups_submitted` and `participants_registered` over a batch leave exactly what their per-event forms
+leave event by event, with a constant number of repository calls; and the consumer hands notifications'
+consecutive events of those types over in one call (`handlers.matches`, `signups`, `PARTICIPANTS`)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from prometheus_client import CollectorRegistry
 from estafette.runtime.clock import Clock
 from estafette.runtime.consumer import BatchConsumer, ConsumerMetrics, dispatch
 from estafette.runtime.settings import ServiceSettings
-from schemas import Event, MatchAssigned, NotificationFailed
-from schemas.topics import MATCHES
+from schemas import Event, MatchAssigned, NotificationFailed, SignupSubmitted
+from schemas.topics import MATCHES, PARTICIPANTS, SIGNUPS
 from services.notifications import handlers, service
 from tests.unit.fakes import FakeRecord, FakeUnitOfWork
 from tests.unit.notifications import builders
@@ -147,3 +148,103 @@ async def test_the_consumer_hands_consecutive_match_assigned_to_the_bulk_use_cas
     told = [r.message for r in uow.repo.rows.values() if r.message.kind in ("assigned", "waitlisted")]
     assert [(m.kind, m.signup_id) for m in told] == [
         ("assigned", "s-1"), ("assigned", "s-5"), ("waitlisted", "s-2"), ("assigned", "s-6")]
+
+
+# --- SignupSubmitted and ParticipantRegistered in bulk ------------------------------------------------
+def signups_batch() -> list[SignupSubmitted]:
+    return [
+        builders.signup_submitted("s-1", choices=("o-1", "o-2")),
+        builders.signup_submitted("s-4", choices=("o-1",)),  # an erased contact: failed at once
+        builders.signup_submitted("s-6", choices=("o-9", "o-1")),  # no contact yet; an offer not seen: left out
+        builders.signup_submitted("s-1", choices=("o-2",), org="provincie"),  # again: the last details count
+        builders.signup_submitted("s-7", edition=OTHER_EDITION),  # an edition not seen: still confirmed
+    ]
+
+
+def signups_state(uow: FakeUnitOfWork[FakeRepository]) -> dict[str, Any]:
+    return state(uow) | {"signups": dict(uow.repo.signups), "contacts": dict(uow.repo.contacts),
+                         "erased": set(uow.repo.erased_ids)}
+
+
+async def test_a_batch_of_signups_leaves_what_they_leave_one_by_one() -> None:
+    clock = Clock(fixed_now=builders.NOW)
+    events, setup = signups_batch(), setup_events()
+    one_by_one, journey = await world(clock, setup)
+    async with one_by_one.transaction() as tx:
+        for event in events:
+            await service.signup_submitted(tx, event, journey)
+    bulk, journey = await world(clock, setup)
+    reset_counters(bulk.repo)
+    async with bulk.transaction() as tx:
+        await service.signups_submitted(tx, events, journey)
+
+    assert signups_state(bulk) == signups_state(one_by_one)
+    confirmed = {r.message.source_event_id: r for r in bulk.repo.rows.values() if r.message.kind == "signup_confirmed"}
+    assert [confirmed[e.event_id].status for e in events] == ["pending", "failed", "awaiting_contact", "pending", "pending"]
+    assert (bulk.repo.signups["s-1"].org, bulk.repo.signups["s-1"].choices) == ("provincie", ("o-2",))
+    assert bulk.repo.edition_locks == [OTHER_EDITION, builders.EDITION]
+    assert bulk.repo.lock_calls == [["s-1", "s-4", "s-6", "s-7"]]
+    assert bulk.repo.insert_calls == [5] and bulk.repo.wakes == 1
+
+
+async def test_a_redelivered_batch_of_signups_records_nothing_twice() -> None:
+    uow, journey = await world(Clock(fixed_now=builders.NOW), setup_events())
+    events = signups_batch()
+    async with uow.transaction() as tx:
+        await service.signups_submitted(tx, events, journey)
+    before = signups_state(uow)
+    async with uow.transaction() as tx:
+        await service.signups_submitted(tx, events + events, journey)
+    assert signups_state(uow) == before
+
+
+async def test_a_batch_of_contacts_releases_what_awaited_them_in_the_latest_language() -> None:
+    clock = Clock(fixed_now=builders.NOW)
+    setup = [*setup_events(), builders.signup_submitted("s-6"), builders.signup_submitted("s-8")]
+    contacts = [builders.participant("s-6", language="de"), builders.participant("s-4", language="nl"),
+                builders.participant("s-8", language="nl")]
+    one_by_one, _ = await world(clock, setup)
+    async with one_by_one.transaction() as tx:
+        for event in contacts:
+            await service.participant_registered(tx, event)
+    bulk, _ = await world(clock, setup)
+    reset_counters(bulk.repo)
+    async with bulk.transaction() as tx:
+        await service.participants_registered(tx, contacts)
+    assert signups_state(bulk) == signups_state(one_by_one)
+    awaited = {r.message.signup_id: (r.status, r.language) for r in bulk.repo.rows.values()
+               if r.message.signup_id in ("s-6", "s-8")}
+    assert awaited == {"s-6": ("pending", "de"), "s-8": ("pending", "nl")}
+    assert "s-4" not in bulk.repo.erased_ids  # registered again after the erasure
+    assert bulk.repo.lock_calls == [["s-4", "s-6", "s-8"]] and bulk.repo.wakes == 1
+
+    # The same sign-up twice in one batch: the last contact counts, also for what it releases.
+    twice, _ = await world(clock, setup)
+    async with twice.transaction() as tx:
+        await service.participants_registered(tx, [builders.participant("s-6", language="de"),
+                                                   builders.participant("s-6", language="en", name="Anne")])
+    (row,) = [r for r in twice.repo.rows.values() if r.message.signup_id == "s-6"]
+    assert (row.status, row.language, twice.repo.contacts["s-6"].name) == ("pending", "en", "Anne")
+
+
+async def test_the_consumer_hands_runs_of_signups_and_contacts_to_the_bulk_use_cases() -> None:
+    clock = Clock(fixed_now=builders.NOW)
+    uow, journey = await world(clock, setup_events())
+    reset_counters(uow.repo)
+    signups = BatchConsumer("notifications.signups", dispatch(handlers.signups(journey)), uow, NotificationsSettings(),
+                            ConsumerMetrics(CollectorRegistry()))
+    events: list[Event] = [builders.signup_submitted("s-6"), builders.signup_submitted("s-8"),
+                           builders.signup_withdrawn("s-2"), builders.signup_submitted("s-9")]
+    topic = SIGNUPS.name_in("twente")
+    await signups.handle([FakeRecord(topic, e.model_dump_json().encode(), offset=i) for i, e in enumerate(events)])
+    assert uow.repo.insert_calls[0] == 2 and uow.repo.insert_calls[-1] == 1  # [s-6, s-8], ..., [s-9]
+    assert uow.repo.lock_calls[0] == ["s-6", "s-8"] and uow.repo.lock_calls[-1] == ["s-9"]
+
+    reset_counters(uow.repo)
+    participants = BatchConsumer("notifications.participants", dispatch(handlers.PARTICIPANTS), uow,
+                                 NotificationsSettings(), ConsumerMetrics(CollectorRegistry()))
+    contacts = [builders.participant(s) for s in ("s-9", "s-6", "s-8")]
+    topic = PARTICIPANTS.name_in("twente")
+    await participants.handle([FakeRecord(topic, e.model_dump_json().encode(), offset=i) for i, e in enumerate(contacts)])
+    assert uow.repo.lock_calls == [["s-6", "s-8", "s-9"]] and uow.repo.wakes == 1
+    assert all(r.status == "pending" for r in uow.repo.rows.values() if r.message.signup_id in ("s-6", "s-8", "s-9"))
