@@ -47,6 +47,7 @@ import os
 import re
 import resource
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -241,8 +242,12 @@ def load_main(spec_json: str) -> None:
         uvloop.install()
     except ImportError:
         pass
-    result = asyncio.run(load(json.loads(spec_json)))
-    print("result " + json.dumps(result), flush=True)
+    spec = json.loads(spec_json)
+    result = asyncio.run(load(spec))
+    # A file, not the pipe: the result (every latency) is hundreds of kB, and a line that long on a
+    # pipe could be interleaved with another writer's output.
+    Path(spec["result_file"]).write_text(json.dumps(result))
+    print("result", flush=True)
 
 
 # --- CPU per process ---------------------------------------------------------------------------
@@ -538,6 +543,9 @@ async def run_level(platform: Platform, procs: Processes, backlog: Backlog, args
     spec = {"host": host, "port": int(port), "edition": edition_id, "offer": offer_id, "clients": clients,
             "seconds": level_seconds(args, clients), "warmup": args.warmup, "consent": consent,
             "tag": f"c{clients}-{uuid.uuid4().hex[:6]}-"}
+    result_file = tempfile.NamedTemporaryFile(prefix="pipeline-bench-", suffix=".json", delete=False)
+    result_file.close()
+    spec["result_file"] = result_file.name
     start = procs.mark()
     child = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--load-run", json.dumps(spec), stdout=asyncio.subprocess.PIPE, limit=2**28,
@@ -551,8 +559,9 @@ async def run_level(platform: Platform, procs: Processes, backlog: Backlog, args
             window["start"] = procs.mark()
         elif line == "window end":
             window["end"] = procs.mark()
-        elif line.startswith("result "):
-            result = json.loads(line[7:])
+        elif line == "result":
+            result = json.loads(Path(result_file.name).read_text())
+    Path(result_file.name).unlink(missing_ok=True)
     if await child.wait() != 0 or result is None or len(window) != 2:
         raise BenchError(f"the load process failed (exit {child.returncode})")
     load_end = time.monotonic()
