@@ -8,7 +8,9 @@ as a ratio to a baseline measured in the same run on the same broker: raw aiokaf
 1. Baseline: `--kafka-messages` (50,000; quick 20,000) messages produced to a fresh 4-partition topic
    by one aiokafka producer and read back by one consumer: messages/s from the first send to the last
    message received.
-2. Sign-ups: for each of `--clients` (16, 64, 256), a closed loop of that many HTTP/1.1 keep-alive
+2. Sign-ups: after `--platform-warmup` (10 s of load at 16 clients, not measured: a fresh broker's
+   JVM is still compiling its hot paths, which made the first level's figures depend on its place in
+   the run), for each of `--clients` (16, 64, 256), a closed loop of that many HTTP/1.1 keep-alive
    connections posting unique sign-ups to one edition for `--seconds` (16 and 256: 20 s, 64: 60 s;
    quick: 8 s each) after a warm-up (2 s), from a process of its own (an asyncio client on uvloop
    that parses just the status line and Content-Length; its own CPU per request is printed).
@@ -93,6 +95,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--clients", default="16,64,256", help="concurrent HTTP clients per level, comma-separated")
     parser.add_argument("--seconds", type=float, help="measured seconds per level (default: 64 clients 60 s, others 20 s; quick 8 s)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each level's window")
+    parser.add_argument("--platform-warmup", type=float, default=10.0,
+                        help="seconds of load at 16 clients before the first level, not measured (the broker's JVM"
+                             " compiles its hot paths, the services open their connections); 0: none")
     parser.add_argument("--kafka-messages", type=int, help="messages of the raw Kafka baseline (default 50,000; quick 20,000)")
     parser.add_argument("--slot", type=int, default=int(os.environ.get("ESTAFETTE_TEST_SLOT", "7")),
                         help="test-infrastructure slot (ports, state dir; wiped at start); default $ESTAFETTE_TEST_SLOT or 7")
@@ -609,6 +614,10 @@ async def bench(platform: Platform, args: argparse.Namespace) -> None:
     log(f"edition {edition_id}; sign-ups {'with' if consent else 'without'} consent")
     levels = []
     async with Backlog(platform.kafka, platform.admin_dsn) as backlog:
+        if args.platform_warmup > 0:
+            log(f"platform warm-up: 16 clients, {args.platform_warmup:.0f} s (not measured) …")
+            warm = argparse.Namespace(**{**vars(args), "seconds": args.platform_warmup, "warmup": 0.0})
+            await run_level(platform, procs, backlog, warm, 16, edition_id, offer_id, consent)
         for clients in args.clients:
             log(f"{clients} clients, {level_seconds(args, clients):.0f} s (+{args.warmup:.0f} s warm-up) …")
             levels.append(await run_level(platform, procs, backlog, args, clients, edition_id, offer_id, consent))
