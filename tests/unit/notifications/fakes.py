@@ -74,6 +74,12 @@ class FakeRepository:
         self.insert_calls: list[int] = []
         #: The sign-up ids of each `lock_participants` call (one statement each), in order.
         self.lock_calls: list[list[str]] = []
+        #: The repository calls that read or keep sign-ups, contacts and offers, by name, in order (one
+        #: statement each in the real repository; `save_contacts` two): what a bulk call saves over
+        #: its per-event form.
+        self.calls: list[str] = []
+        #: Webhook deliveries recorded (`record_deliveries`): (region, event id, event type), in order.
+        self.deliveries: list[tuple[str, uuid.UUID, str]] = []
 
     async def insert(self, n: NewNotification, status: Status, language: str | None, error: str | None = None) -> bool:
         if n.id in self.rows:
@@ -113,17 +119,29 @@ class FakeRepository:
         return signup_id in self.erased_ids
 
     async def save_contact(self, contact: Contact) -> None:
+        self.calls.append("save_contact")
+        self._keep_contact(contact)
+
+    async def save_contacts(self, contacts: list[Contact]) -> None:
+        self.calls.append("save_contacts")
+        # The real upsert (`ON CONFLICT DO UPDATE`) cannot touch one row twice in a statement.
+        assert len({c.signup_id for c in contacts}) == len(contacts), "one contact per sign-up id"
+        for contact in contacts:
+            self._keep_contact(contact)
+
+    def _keep_contact(self, contact: Contact) -> None:
         self.contacts[contact.signup_id] = contact
         self.erased_ids.discard(contact.signup_id)
 
-    async def save_contacts(self, contacts: list[Contact]) -> None:
-        for contact in contacts:
-            await self.save_contact(contact)
-
     async def release_awaiting_all(self, languages: dict[str, str]) -> int:
-        return sum([await self.release_awaiting(s, language) for s, language in languages.items()])
+        self.calls.append("release_awaiting_all")
+        return sum(self._release(s, language) for s, language in languages.items())
 
     async def release_awaiting(self, signup_id: str, language: str) -> int:
+        self.calls.append("release_awaiting")
+        return self._release(signup_id, language)
+
+    def _release(self, signup_id: str, language: str) -> int:
         rows = [r for r in self.rows.values() if r.message.signup_id == signup_id and r.status == "awaiting_contact"]
         for row in rows:
             row.status, row.language, row.next_attempt_at = "pending", language, self.now
@@ -239,15 +257,21 @@ class FakeRepository:
         return True
 
     async def offer(self, offer_id: str) -> Offer | None:
+        self.calls.append("offer")
         return self.offers.get(offer_id)
 
     async def offers_by_id(self, offer_ids: list[str]) -> dict[str, Offer | None]:
+        self.calls.append("offers_by_id")
         return {o: self.offers.get(o) for o in offer_ids}
 
     async def offers_of(self, edition: str) -> list[Offer]:
         return sorted((o for o in self.offers.values() if o.edition == edition), key=lambda o: o.offer_id)
 
     async def save_signup(self, signup: Signup) -> None:
+        self.calls.append("save_signup")
+        self._keep_signup(signup)
+
+    def _keep_signup(self, signup: Signup) -> None:
         known = self.signups.get(signup.signup_id)
         self.signups[signup.signup_id] = (
             dataclasses.replace(known, org=signup.org, language=signup.language, choices=signup.choices)
@@ -255,8 +279,9 @@ class FakeRepository:
         )
 
     async def save_signups(self, signups: list[Signup]) -> None:
+        self.calls.append("save_signups")
         for signup in signups:
-            await self.save_signup(signup)
+            self._keep_signup(signup)
 
     async def signup(self, signup_id: str) -> Signup | None:
         return self.signups.get(signup_id)
@@ -316,6 +341,14 @@ class FakeRepository:
     async def plan_all(self, steps: Iterable[Planned]) -> None:
         for step in steps:
             await self.plan(step)
+
+    # --- webhooks (only what the consumers' tap calls) ------------------------------------------------
+    async def record_deliveries(self, region: str, event_id: uuid.UUID, event_type: str, body: str, now: datetime) -> int:
+        """As if every region had one endpoint subscribed to every type: one delivery per event id."""
+        if any(d[1] == event_id for d in self.deliveries):
+            return 0
+        self.deliveries.append((region, event_id, event_type))
+        return 1
 
 
 

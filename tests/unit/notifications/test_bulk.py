@@ -1,7 +1,8 @@
 """MatchAssigned, SignupSubmitted and ParticipantRegistered in bulk (issue 13): `service.matches_assigned`,
 `signups_submitted` and `participants_registered` over a batch leave exactly what their per-event forms
-leave event by event, with a constant number of repository calls; and the consumer hands notifications'
-consecutive events of those types over in one call (`handlers.matches`, `signups`, `PARTICIPANTS`)."""
+leave event by event, with a constant number of repository calls; an event twice in one list, or a list
+handled again, has its effect once; and the consumer hands notifications' consecutive events of those
+types over in one call (`handlers.matches`, `signups`, `PARTICIPANTS`), also behind the webhook tap."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ from prometheus_client import CollectorRegistry
 from estafette.runtime.clock import Clock
 from estafette.runtime.consumer import BatchConsumer, ConsumerMetrics, dispatch
 from estafette.runtime.settings import ServiceSettings
-from schemas import Event, MatchAssigned, NotificationFailed, SignupSubmitted
+from schemas import EditionCancelled, Event, MatchAssigned, NotificationFailed, SignupSubmitted
 from schemas.topics import MATCHES, PARTICIPANTS, SIGNUPS
-from services.notifications import handlers, service
+from services.notifications import handlers, service, webhooks
 from tests.unit.fakes import FakeRecord, FakeUnitOfWork
 from tests.unit.notifications import builders
 from tests.unit.notifications.fakes import FakeRepository
 
 OTHER_EDITION = "wvdu-2026-groningen"  # never opened here: its events are handled as the edition is unknown
+CANCELLED_EDITION = "wvdu-2026-achterhoek"  # opened, then cancelled (`cancelled_edition`)
 
 
 class NotificationsSettings(ServiceSettings):
@@ -81,6 +83,15 @@ def state(uow: FakeUnitOfWork[FakeRepository]) -> dict[str, Any]:
 
 def reset_counters(repo: FakeRepository) -> None:
     repo.locks, repo.lock_calls, repo.insert_calls, repo.edition_locks, repo.wakes = [], [], [], [], 0
+    repo.calls, repo.deliveries = [], []
+
+
+def consumer(name: str, table: dict[type[Event], Any], uow: FakeUnitOfWork[FakeRepository]) -> BatchConsumer:
+    return BatchConsumer(name, dispatch(table), uow, NotificationsSettings(), ConsumerMetrics(CollectorRegistry()))
+
+
+def records(topic: str, events: list[Event]) -> list[FakeRecord]:
+    return [FakeRecord(topic, e.model_dump_json().encode(), offset=i) for i, e in enumerate(events)]
 
 
 async def test_a_batch_leaves_what_its_events_leave_one_by_one_with_a_constant_number_of_calls() -> None:
@@ -185,6 +196,8 @@ async def test_a_batch_of_signups_leaves_what_they_leave_one_by_one() -> None:
     assert bulk.repo.edition_locks == [OTHER_EDITION, builders.EDITION]
     assert bulk.repo.lock_calls == [["s-1", "s-4", "s-6", "s-7"]]
     assert bulk.repo.insert_calls == [5] and bulk.repo.wakes == 1
+    # The sign-ups kept with one statement, their offers read with one (none one by one).
+    assert bulk.repo.calls == ["save_signups", "offers_by_id"]
 
 
 async def test_a_redelivered_batch_of_signups_records_nothing_twice() -> None:
@@ -193,9 +206,63 @@ async def test_a_redelivered_batch_of_signups_records_nothing_twice() -> None:
     async with uow.transaction() as tx:
         await service.signups_submitted(tx, events, journey)
     before = signups_state(uow)
+    assert {r.message.source_event_id for r in uow.repo.rows.values()} >= {e.event_id for e in events}
     async with uow.transaction() as tx:
         await service.signups_submitted(tx, events + events, journey)
     assert signups_state(uow) == before
+    assert len(uow.of_type(NotificationFailed)) == 1  # s-4's, once
+
+
+async def test_an_event_twice_in_one_list_has_its_effect_once() -> None:
+    """The same events twice in one call (past the inbox, e.g. a replay) leave what they leave once."""
+    clock = Clock(fixed_now=builders.NOW)
+    events, setup = signups_batch(), setup_events()
+    once, journey = await world(clock, setup)
+    async with once.transaction() as tx:
+        for event in events:
+            await service.signup_submitted(tx, event, journey)
+    bulk, journey = await world(clock, setup)
+    reset_counters(bulk.repo)
+    async with bulk.transaction() as tx:
+        await service.signups_submitted(tx, [*events, *events], journey)
+
+    assert signups_state(bulk) == signups_state(once)
+    confirmed = [r.message.source_event_id for r in bulk.repo.rows.values() if r.message.kind == "signup_confirmed"]
+    assert sorted(i for i in confirmed if i in {e.event_id for e in events}) == sorted(e.event_id for e in events)
+    (failed,) = bulk.of_type(NotificationFailed)  # the erased s-4 told once, not twice
+    assert failed.signup_id == "s-4"
+    assert bulk.repo.insert_calls == [10] and bulk.repo.calls == ["save_signups", "offers_by_id"]
+
+
+def cancelled_edition() -> list[Event]:
+    return [builders.edition_opened(CANCELLED_EDITION),
+            EditionCancelled(region="twente", edition=CANCELLED_EDITION, reason="Corona")]
+
+
+async def test_a_signup_of_a_cancelled_edition_is_kept_unconfirmed_in_bulk_as_one_by_one() -> None:
+    clock = Clock(fixed_now=builders.NOW)
+    setup = [*setup_events(), *cancelled_edition()]
+    events = [builders.signup_submitted("s-6"), builders.signup_submitted("s-8", edition=CANCELLED_EDITION),
+              builders.signup_submitted("s-9", choices=("o-2", "o-1"))]
+    one_by_one, journey = await world(clock, setup)
+    async with one_by_one.transaction() as tx:
+        for event in events:
+            await service.signup_submitted(tx, event, journey)
+    bulk, journey = await world(clock, setup)
+    reset_counters(bulk.repo)
+    async with bulk.transaction() as tx:
+        await service.signups_submitted(tx, events, journey)
+
+    assert signups_state(bulk) == signups_state(one_by_one)
+    ids = {e.event_id for e in events}
+    confirmed = {r.message.signup_id: r.message for r in bulk.repo.rows.values() if r.message.source_event_id in ids}
+    assert set(confirmed) == {"s-6", "s-9"}  # s-8's edition was cancelled: kept, not confirmed
+    assert bulk.repo.signups["s-8"].edition == CANCELLED_EDITION
+    # Each confirmation lists its own choices, in its order (offers read once for the batch).
+    assert [c["offer_id"] for c in confirmed["s-9"].data["choices"]] == ["o-2", "o-1"]
+    assert [c["offer_id"] for c in confirmed["s-6"].data["choices"]] == ["o-1"]
+    assert bulk.repo.edition_locks == [CANCELLED_EDITION, builders.EDITION]
+    assert bulk.repo.lock_calls == [["s-6", "s-9"]] and bulk.repo.insert_calls == [2]
 
 
 async def test_a_batch_of_contacts_releases_what_awaited_them_in_the_latest_language() -> None:
@@ -227,6 +294,33 @@ async def test_a_batch_of_contacts_releases_what_awaited_them_in_the_latest_lang
     assert (row.status, row.language, twice.repo.contacts["s-6"].name) == ("pending", "en", "Anne")
 
 
+async def test_a_contact_twice_in_one_list_and_a_redelivered_list_have_their_effect_once() -> None:
+    clock = Clock(fixed_now=builders.NOW)
+    setup = [*setup_events(), builders.signup_submitted("s-6"), builders.signup_submitted("s-8")]
+    contacts = [builders.participant("s-6", language="de"), builders.participant("s-8", language="en")]
+    once, _ = await world(clock, setup)
+    async with once.transaction() as tx:
+        for event in contacts:
+            await service.participant_registered(tx, event)
+    bulk, _ = await world(clock, setup)
+    reset_counters(bulk.repo)
+    async with bulk.transaction() as tx:
+        await service.participants_registered(tx, [*contacts, *contacts])
+    assert signups_state(bulk) == signups_state(once)
+    # One upsert of one contact per sign-up (the fake refuses two of one sign-up, as Postgres does),
+    # one UPDATE releasing what awaited them, one wake-up.
+    assert bulk.repo.calls == ["save_contacts", "release_awaiting_all"]
+    assert bulk.repo.lock_calls == [["s-6", "s-8"]] and bulk.repo.wakes == 1
+    released = {r.message.signup_id: (r.status, r.language) for r in bulk.repo.rows.values()
+                if r.message.signup_id in ("s-6", "s-8")}
+    assert released == {"s-6": ("pending", "de"), "s-8": ("pending", "en")}
+
+    before = signups_state(bulk)
+    async with bulk.transaction() as tx:  # redelivered: nothing awaits any more, nobody is woken
+        await service.participants_registered(tx, contacts)
+    assert signups_state(bulk) == before and bulk.repo.wakes == 1
+
+
 async def test_the_consumer_hands_runs_of_signups_and_contacts_to_the_bulk_use_cases() -> None:
     clock = Clock(fixed_now=builders.NOW)
     uow, journey = await world(clock, setup_events())
@@ -248,3 +342,31 @@ async def test_the_consumer_hands_runs_of_signups_and_contacts_to_the_bulk_use_c
     await participants.handle([FakeRecord(topic, e.model_dump_json().encode(), offset=i) for i, e in enumerate(contacts)])
     assert uow.repo.lock_calls == [["s-6", "s-8", "s-9"]] and uow.repo.wakes == 1
     assert all(r.status == "pending" for r in uow.repo.rows.values() if r.message.signup_id in ("s-6", "s-8", "s-9"))
+
+
+async def test_behind_the_webhook_tap_runs_still_reach_the_bulk_use_cases_in_one_call() -> None:
+    """Wired as main.py subscribes the signups and matches topics (`webhooks.tap` around the handlers):
+    the tap records each event's webhook delivery, in offset order, and a run of SignupSubmitted (or
+    MatchAssigned) still reaches its bulk use case in one call."""
+    clock = Clock(fixed_now=builders.NOW)
+    uow, journey = await world(clock, setup_events())
+    reset_counters(uow.repo)
+    signups = consumer("notifications.signups", webhooks.tap(SIGNUPS, handlers.signups(journey), clock), uow)
+    events: list[Event] = [builders.signup_submitted("s-6"), builders.signup_submitted("s-8"),
+                           builders.signup_withdrawn("s-2"), builders.signup_submitted("s-9")]
+    await signups.handle(records(SIGNUPS.name_in("twente"), events))
+    assert [d[1:] for d in uow.repo.deliveries] == [(e.event_id, e.event_type) for e in events]
+    assert [c for c in uow.repo.calls if c.startswith("save_signup")] == ["save_signups", "save_signups"]
+    assert uow.repo.insert_calls[0] == 2 and uow.repo.insert_calls[-1] == 1  # [s-6, s-8], ..., [s-9]
+    confirmed = {r.message.signup_id for r in uow.repo.rows.values()
+                 if r.message.source_event_id in {e.event_id for e in events}}
+    assert confirmed == {"s-6", "s-8", "s-9"}
+
+    reset_counters(uow.repo)
+    matches = consumer("notifications.matches",
+                       webhooks.tap(MATCHES, handlers.matches(builders.answer_links(), journey), clock), uow)
+    assigned: list[Event] = [builders.assigned_to("s-1", "o-1"), builders.assigned_to("s-5", "o-2"),
+                             builders.waitlisted("s-5"), builders.assigned_to("s-6", "o-1")]
+    await matches.handle(records(MATCHES.name_in("twente"), assigned))
+    assert [d[1:] for d in uow.repo.deliveries] == [(e.event_id, e.event_type) for e in assigned]
+    assert uow.repo.insert_calls == [2, 1, 1]  # [s-1, s-5], the waitlisted s-5, [s-6]
