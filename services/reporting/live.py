@@ -25,8 +25,15 @@ from services.reporting.repository import Repository
 
 log = structlog.get_logger(__name__)
 
-#: The rest between two refreshes, in multiples of the last refresh's duration (busy at most 1/(1+9)).
-REST_FACTOR = 9
+#: The rest between two refreshes, in multiples of the last refresh's duration (busy at most 1/(1+4)),
+#: and its bounds: a change reaches the live pages within about REST_MAX + a refresh + a page fetch.
+REST_FACTOR = 4
+REST_MIN, REST_MAX = 0.25, 1.0
+
+
+def rest_seconds(cpu: float, took: float) -> float:
+    """The rest after a refresh that used `cpu` seconds here and `took` seconds of wall time."""
+    return min(REST_MAX, max(REST_MIN, REST_FACTOR * max(cpu, took)))
 
 
 class LiveDashboard:
@@ -51,29 +58,34 @@ class LiveDashboard:
                 published = await service.refresh_dashboard_feed(self.uow, self.clock.now(), self.timezone, self.threshold)
                 if published:
                     log.info("dashboard records published", records=published)
+                await self._check_generation()  # this instance's pages hear it now, not at the next watch
             except Exception as exc:  # noqa: BLE001 - the database may be down: try again soon
                 log.warning("dashboard feed refresh failed", error=repr(exc))
                 wait = self.retry_seconds
             cpu, took = time.process_time() - started, time.monotonic() - began
             if cpu > 1.0:
                 log.info("dashboard feed refresh was costly", cpu_seconds=round(cpu, 2))
+            # A burst of commits becomes one refresh per rest, and a refresh (CPU here and in the database,
+            # both growing with the figures: ~0.26 s of the database at 100,000 sign-ups) takes at most a
+            # fifth of the time however often commits come: REST_FACTOR times its own duration, within
+            # [REST_MIN, REST_MAX], counted from its end. A wake-up after a quiet spell refreshes at once.
+            # Measured under load (issue 13): at 2x (a third of the time), ~0.15 of a core of the database
+            # went to refreshes while sign-ups poured in.
+            rested = time.monotonic() + rest_seconds(cpu, took)
             await pause(stopping, wait, self._woken)
-            # A burst of commits becomes one refresh, and a refresh (CPU here and in the database, both
-            # growing with the figures: ~0.26 s of the database at 100,000 sign-ups) takes at most a tenth
-            # of the time however often commits come: at least REST_FACTOR times its own duration between
-            # two, and at least 0.5 s (a change shows within a second while the figures are small, within
-            # ~3 s at 100,000 sign-ups). Measured under load (issue 13): a third was ~0.15 of a core of
-            # the database spent on refreshes while sign-ups poured in.
-            await asyncio.sleep(max(0.5, REST_FACTOR * max(cpu, took)))
+            await asyncio.sleep(max(0.0, rested - time.monotonic()))
+
+    async def _check_generation(self) -> None:
+        generation = await service.dashboard_generation(self.uow)
+        if generation != self.generation:
+            self.generation = generation
+            async with self._moved:
+                self._moved.notify_all()
 
     async def watch(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             try:
-                generation = await service.dashboard_generation(self.uow)
-                if generation != self.generation:
-                    self.generation = generation
-                    async with self._moved:
-                        self._moved.notify_all()
+                await self._check_generation()
             except Exception as exc:  # noqa: BLE001 - as above
                 log.warning("dashboard generation not read", error=repr(exc))
             await pause(stopping, self.watch_seconds)

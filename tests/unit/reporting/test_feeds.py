@@ -18,7 +18,7 @@ from estafette.runtime.clock import Clock
 from services.reporting import feeds
 from services.reporting.api import build_api
 from services.reporting.dashboard import Dashboard, format_date
-from services.reporting.live import LiveDashboard
+from services.reporting.live import REST_MAX, REST_MIN, LiveDashboard, rest_seconds
 from services.reporting.public import DayCell, public_figures
 from services.reporting.relay import RelayView, relay_view
 from tests.unit.fakes import FakeUnitOfWork
@@ -340,3 +340,13 @@ async def test_without_a_wake_up_only_a_failed_refresh_is_tried_again_soon(monke
     finally:
         stopping.set()
         await asyncio.wait_for(task, 10)
+
+
+def test_the_rest_between_refreshes_is_four_times_a_refresh_within_a_quarter_second_and_a_second():
+    # a cheap refresh (small figures): a change still waits at least REST_MIN for a burst to gather
+    assert rest_seconds(0.001, 0.002) == REST_MIN == 0.25
+    # four times the larger of CPU and wall time: busy at most a fifth of the time
+    assert rest_seconds(0.05, 0.1) == 0.4
+    assert rest_seconds(0.2, 0.1) == 0.8
+    # a costly refresh (a national dataset, a loaded database): live pages still hear within a second
+    assert rest_seconds(0.26, 0.9) == REST_MAX == 1.0
