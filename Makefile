@@ -46,7 +46,7 @@ run: install
 	$(VENV)/bin/estafette up
 
 test: install
-	$(VENV)/bin/pytest -q tests
+	$(VENV)/bin/pytest -q --durations=25 tests
 
 test-unit: install
 	$(VENV)/bin/pytest -q tests/unit tests/contract
