@@ -46,6 +46,7 @@ class LiveDashboard:
         self.generation = -1
         self._woken = asyncio.Event()
         self._moved = asyncio.Condition()
+        self._reading = asyncio.Lock()  # the refresh and the watch read the generation: one at a time
 
     def wake(self) -> None:
         """Something was committed: recompute the feed soon."""
@@ -76,11 +77,12 @@ class LiveDashboard:
             await asyncio.sleep(max(0.0, rested - time.monotonic()))
 
     async def _check_generation(self) -> None:
-        generation = await service.dashboard_generation(self.uow)
-        if generation != self.generation:
-            self.generation = generation
-            async with self._moved:
-                self._moved.notify_all()
+        async with self._reading:
+            generation = await service.dashboard_generation(self.uow)
+            if generation != self.generation:
+                self.generation = generation
+                async with self._moved:
+                    self._moved.notify_all()
 
     async def watch(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
