@@ -62,6 +62,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CollectorRegistry, make_asgi_app
 
+from estafette.runtime import heap
 from estafette.runtime.auth import Authenticator, KeyRing, Links, Oidc, OidcConfig
 from estafette.runtime.clock import Clock
 from estafette.runtime.consumer import (
@@ -350,6 +351,7 @@ class Runtime:
             return
         self._loop_tasks = [asyncio.create_task(loop(self._stopping)) for worker, loop in self._loops if self.runs(worker)]
         self._started = True
+        heap.settle()
         log.info("service started", port=self.settings.http_port, part=self.settings.part,
                  regions=",".join(self.served_regions) if self.served_regions else "all")
 
