@@ -13,6 +13,7 @@ from estafette.runtime import heap
 @pytest.fixture
 def collector():
     threshold = gc.get_threshold()
+    gc.unfreeze()  # an earlier test may have started a service in this process
     yield
     gc.unfreeze()
     gc.set_threshold(*threshold)
