@@ -12,7 +12,8 @@
    sign-ups topic, in matching's and reporting's views; one match outcome per person on the matches
    topic; one e-mail of each kind per person in the mail sink. Duplicates are counted: duplicated
    effects must be 0; duplicate e-mails at most the messages in flight at each crash of notifications
-   (`in_flight_per_crash`). Answers: no 5xx but 503, and every 503 with Retry-After.
+   (`in_flight_per_crash`), counted per crash (a repeat belongs to the first kill after its first
+   copy arrived). Answers: no 5xx but 503, and every 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -92,6 +93,10 @@ class Report:
     same_message_id: int = 0
     notifications_crashes: int = 0
     in_flight_per_crash: int = 1
+    #: when each kill -9 of notifications had taken effect (UTC, the mail sink's clock)
+    notifications_killed_at: list[datetime] = field(default_factory=list)
+    #: duplicate e-mails by the crash that caused them (see view.Mail.duplicates_per_crash)
+    duplicates_per_crash: list[int] = field(default_factory=list)
     server_error_samples: list[str] = field(default_factory=list)
     #: (what, seconds since the start) of each phase
     timeline: list[tuple[str, float]] = field(default_factory=list)
@@ -126,6 +131,11 @@ class Report:
         if self.duplicate_emails > self.duplicate_email_bound:
             found.append(f"{self.duplicate_emails} duplicate e-mails, more than {self.duplicate_email_bound} "
                          f"({self.notifications_crashes} crashes x {self.in_flight_per_crash} in flight)")
+        *per_crash, without_crash = self.duplicates_per_crash or [0]
+        if any(n > self.in_flight_per_crash for n in per_crash):
+            found.append(f"duplicate e-mails per crash {per_crash}: more than {self.in_flight_per_crash} in flight")
+        if without_crash:
+            found.append(f"{without_crash} duplicate e-mails first sent after the last crash of notifications")
         return found
 
     def text(self) -> str:
@@ -139,7 +149,8 @@ class Report:
                      f"reporting's outcomes {self.reporting_outcomes}")
         lines.append(f"  e-mails {self.emails}: missing {self.emails_missing}, duplicates {self.duplicate_emails} "
                      f"(bound {self.duplicate_email_bound}: {self.notifications_crashes} crashes of notifications x "
-                     f"{self.in_flight_per_crash} in flight; same Message-ID twice: {self.same_message_id})")
+                     f"{self.in_flight_per_crash} in flight; per crash {self.duplicates_per_crash[:-1]}, none after "
+                     f"the last: {not any(self.duplicates_per_crash[-1:])}; same Message-ID twice: {self.same_message_id})")
         lines.append("  timeline: " + ", ".join(f"{what} {t:.0f} s" for what, t in self.timeline))
         problems = self.problems()
         lines.append("  " + ("GREEN" if not problems else "FAILED: " + "; ".join(problems)))
@@ -182,13 +193,16 @@ class Platform:
     def url(self, name: str) -> str:
         return self.procs[name].url
 
-    def kill_and_restart(self, name: str, wait_ready: bool) -> None:
+    def kill_and_restart(self, name: str, wait_ready: bool) -> datetime:
+        """kill -9 a service and start it again; when the kill had taken effect."""
         self.procs[name].kill()
+        killed_at = datetime.now(timezone.utc)
         self.procs[name] = ServiceProcess(self.infra, name, ENV, label=f"{self.label}-{name}").start_process()
         if wait_ready:
             self.procs[name].wait_healthy(120)
         else:
             eventually(lambda: _answers(self.procs[name].url), timeout=60)
+        return killed_at
 
     def wait_ready(self) -> None:
         for proc in self.procs.values():
@@ -249,11 +263,12 @@ def run(infra: Infra, plan: Plan) -> Report:
         with load:
             load.wait_accepted(plan.accepted_between)
             for name in SERVICES:
-                platform.kill_and_restart(name, plan.wait_ready)
+                killed_at = platform.kill_and_restart(name, plan.wait_ready)
                 report.faults.append(f"kill -9 {name}")
                 report.mark(f"{name} restarted")
                 if name == "notifications":
                     report.notifications_crashes += 1
+                    report.notifications_killed_at.append(killed_at)
                 load.wait_accepted(plan.accepted_between, timeout=120)
             script("kafka.sh", "stop")
             script("kafka.sh", "start")
@@ -339,7 +354,7 @@ def _match_and_mail(
             eventually(lambda: match_mails() >= target, timeout=120, interval=0.5)
         except AssertionError:
             pass
-        platform.kill_and_restart("notifications", wait_ready=False)
+        report.notifications_killed_at.append(platform.kill_and_restart("notifications", wait_ready=False))
         report.notifications_crashes += 1
         report.faults.append("kill -9 notifications while sending")
         report.mark("notifications killed while sending")
@@ -392,4 +407,5 @@ def _match_and_mail(
     report.emails = dict(sorted(mail.kinds().items()))
     report.emails_missing = missing(mail)
     report.duplicate_emails = mail.duplicates()
+    report.duplicates_per_crash = mail.duplicates_per_crash(report.notifications_killed_at)
     report.same_message_id = mail.same_message_id

@@ -11,7 +11,8 @@ import json
 import os
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -106,6 +107,8 @@ class Mail:
 
     per_recipient_kind: Counter[tuple[str, str]]
     same_message_id: int
+    #: when the sink received the first e-mail of each (recipient, kind)
+    first_received: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
     def kinds(self) -> Counter[str]:
         return Counter(kind for (_, kind) in self.per_recipient_kind.elements())
@@ -118,11 +121,24 @@ class Mail:
         """E-mails beyond the first of each kind to each recipient."""
         return sum(n - 1 for n in self.per_recipient_kind.values() if n > 1)
 
+    def duplicates_per_crash(self, crashes: list[datetime]) -> list[int]:
+        """The duplicates by the crash that caused them: a repeat comes from a message handed to SMTP
+        but not recorded as sent when notifications was killed, so its first copy arrived before that
+        kill and after the one before it. One count per crash (in order), then one for duplicates
+        whose first copy came after the last crash (caused by no crash: must be 0)."""
+        counts = [0] * (len(crashes) + 1)
+        for key, n in self.per_recipient_kind.items():
+            if n > 1:
+                first = self.first_received[key]
+                counts[next((i for i, at in enumerate(crashes) if first <= at), len(crashes))] += n - 1
+        return counts
+
 
 def mail_to(mail_api: str, domain: str) -> Mail:
     r = httpx.get(f"{mail_api}/api/messages", params={"to": "@" + domain}, timeout=120)
     r.raise_for_status()
     per: Counter[tuple[str, str]] = Counter()
+    first: dict[tuple[str, str], datetime] = {}
     ids: Counter[str] = Counter()
     for message in r.json():
         recipients = [a for a in message.get("to", []) if a.lower().endswith("@" + domain)]
@@ -130,11 +146,14 @@ def mail_to(mail_api: str, domain: str) -> Mail:
             continue
         headers = {k.lower(): v for k, v in (message.get("headers") or {}).items()}
         kind = headers.get("x-estafette-kind") or "e-mail"  # (a notifications without the header: one kind)
+        received = datetime.fromisoformat(message["received_at"].replace("Z", "+00:00"))
         for address in recipients:
-            per[(address.lower(), kind)] += 1
+            key = (address.lower(), kind)
+            per[key] += 1
+            first[key] = min(first.get(key, received), received)
         if headers.get("message-id"):
             ids[headers["message-id"]] += 1
-    return Mail(per, sum(n - 1 for n in ids.values() if n > 1))
+    return Mail(per, sum(n - 1 for n in ids.values() if n > 1), first)
 
 
 def get_json(url: str, headers: dict[str, str]) -> dict:
