@@ -33,7 +33,7 @@ def test_a_repeat_first_sent_after_the_last_kill_has_no_crash_to_blame():
 
 
 def report(per_crash: list[int]) -> Report:
-    return Report("short", duplicate_emails=sum(per_crash), notifications_crashes=len(per_crash) - 1,
+    return Report("short", duplicate_emails=sum(per_crash), notifications_killed_at=[at(10 * i) for i in range(len(per_crash) - 1)],
                   in_flight_per_crash=8, duplicates_per_crash=per_crash)
 
 
